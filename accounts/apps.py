@@ -1,0 +1,17 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class AccountsConfig(AppConfig):
+    name = "accounts"
+    verbose_name = "Accounts"
+
+    def ready(self) -> None:
+        # After every app's migrate, so permissions of apps migrated later are granted too.
+        post_migrate.connect(_ensure_roles, dispatch_uid="accounts.roles_ensure")
+
+
+def _ensure_roles(sender, **kwargs) -> None:  # noqa: ANN001
+    from accounts.services import roles_ensure
+
+    roles_ensure()

@@ -1,0 +1,32 @@
+"""Create the first admin account when none exists, printing its password once."""
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+
+from accounts.roles import GATEWAY_ADMINS
+
+
+class Command(BaseCommand):
+    help = "Create a superuser 'admin' with a random password when the site has no superuser."
+
+    def add_arguments(self, parser) -> None:  # noqa: ANN001
+        parser.add_argument("--username", default="admin")
+
+    def handle(self, *args, username: str, **options) -> None:  # noqa: ANN002, ANN003
+        User = get_user_model()
+        if User.objects.filter(is_superuser=True).exists():
+            self.stdout.write("An admin account exists already; not creating another.")
+            return
+        password = secrets.token_urlsafe(12)
+        user = User.objects.create_superuser(username=username, email=f"{username}@localhost", password=password)
+        user.groups.add(Group.objects.get_or_create(name=GATEWAY_ADMINS)[0])
+        bar = "=" * 64
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"\n{bar}\n  Admin account created (shown only this once):\n"
+                f"    username: {username}\n    password: {password}\n"
+                f"  Sign in at http://127.0.0.1:8000/accounts/login/\n{bar}\n"
+            )
+        )

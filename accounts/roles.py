@@ -1,0 +1,12 @@
+"""The gateway's roles, as Django groups, and what each may do in the admin.
+
+`Gateway admins` change everything the gateway governs; `Analysts` only view it and read the
+reports. Plain users have no group and no admin at all: they chat.
+"""
+GATEWAY_ADMINS = "Gateway admins"
+ANALYSTS = "Analysts"
+
+# Apps whose models the roles govern. Admins get every permission on them, analysts `view_`.
+GOVERNED_APPS: tuple[str, ...] = ("accounts", "quotas", "analytics", "django_celery_beat")
+# Models admins may view but not change (none yet); kept here so the rule lives in one place.
+ADMIN_VIEW_ONLY: frozenset[str] = frozenset()

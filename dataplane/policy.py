@@ -1,0 +1,95 @@
+"""A user's effective policy: what the control plane publishes and the data plane enforces."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class WindowLimits:
+    """Token limits of one window kind. `None` means "no cap" for that counter."""
+
+    total: int | None = None
+    input: int | None = None
+    output: int | None = None
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any] | None) -> "WindowLimits":
+        doc = doc or {}
+        return cls(
+            total=_opt_int(doc.get("total")),
+            input=_opt_int(doc.get("input")),
+            output=_opt_int(doc.get("output")),
+        )
+
+
+@dataclass(frozen=True)
+class AllowedModel:
+    model_id: str
+    display_name: str
+    provider: str  # "bedrock" | "openai" | "demo"
+    default_max_tokens: int = 1024
+    price_in_per_1k: float = 0.0
+    price_out_per_1k: float = 0.0
+    endpoint: str = ""  # base URL for OpenAI-compatible providers
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> "AllowedModel":
+        return cls(
+            model_id=str(doc["model_id"]),
+            display_name=str(doc.get("display_name") or doc["model_id"]),
+            provider=str(doc.get("provider", "bedrock")),
+            default_max_tokens=int(doc.get("default_max_tokens", 1024)),
+            price_in_per_1k=float(doc.get("price_in_per_1k", 0) or 0),
+            price_out_per_1k=float(doc.get("price_out_per_1k", 0) or 0),
+            endpoint=str(doc.get("endpoint", "") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class EffectivePolicy:
+    """Everything the data plane needs to decide on one user's request.
+
+    `version` grows monotonically; a store never replaces a policy by an older version.
+    """
+
+    sub: str
+    version: int
+    models: tuple[AllowedModel, ...] = ()
+    ten_minute: WindowLimits = field(default_factory=WindowLimits)
+    monthly: WindowLimits = field(default_factory=WindowLimits)
+    max_tokens_cap: int | None = None  # upper bound on a request's maxTokens
+    never_cache: bool = False
+    log_prompts: bool = False  # prompt previews in logs, redacted and truncated
+    policy_name: str = ""
+
+    def allowed_model(self, model_id: str) -> AllowedModel | None:
+        for model in self.models:
+            if model.model_id == model_id:
+                return model
+        return None
+
+    def to_document(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["models"] = [asdict(m) for m in self.models]
+        return doc
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> "EffectivePolicy":
+        return cls(
+            sub=str(doc["sub"]),
+            version=int(doc["version"]),
+            models=tuple(AllowedModel.from_document(m) for m in doc.get("models", [])),
+            ten_minute=WindowLimits.from_document(doc.get("ten_minute")),
+            monthly=WindowLimits.from_document(doc.get("monthly")),
+            max_tokens_cap=_opt_int(doc.get("max_tokens_cap")),
+            never_cache=bool(doc.get("never_cache", False)),
+            log_prompts=bool(doc.get("log_prompts", False)),
+            policy_name=str(doc.get("policy_name", "")),
+        )
+
+
+def _opt_int(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    return int(value)

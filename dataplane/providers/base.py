@@ -1,0 +1,51 @@
+"""The provider port: a model that streams an answer.
+
+Adapters: `BedrockProvider` (ConverseStream through boto3), `OpenAICompatibleProvider`
+(self-hosted models over HTTP, server-sent events) and `DemoProvider` (offline, for the
+embedded default). Each yields `TextDelta`s in order, then exactly one `StreamEnd` with the
+model's own usage figures when it reported them. Failures raise the gateway's typed errors
+(`ModelThrottled`, `ModelUnavailable`, `UpstreamError`, `ValidationError`), mapped from the
+provider's error *codes*, never from message text.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol, Union
+
+
+@dataclass(frozen=True)
+class ModelCall:
+    """What the pipeline asks of a model; `messages` and `system` are Converse-shaped."""
+
+    model_id: str
+    messages: list[dict]
+    system: str | None = None
+    max_tokens: int = 1024
+    temperature: float | None = None
+    top_p: float | None = None
+    stop_sequences: tuple[str, ...] = ()
+    endpoint: str = ""  # base URL for OpenAI-compatible providers
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class StreamEnd:
+    stop_reason: str = "end_turn"
+    input_tokens: int | None = None  # None when the model sent no usage
+    output_tokens: int | None = None
+    latency_ms: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
+ProviderEvent = Union[TextDelta, StreamEnd]
+
+
+class Provider(Protocol):
+    name: str
+
+    def stream(self, call: ModelCall) -> Iterator[ProviderEvent]: ...

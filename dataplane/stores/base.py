@@ -1,0 +1,156 @@
+"""The store port: policies, usage windows, the answer cache and prepared responses.
+
+Two adapters implement it: `DynamoDBStore` (production, boto3) and `SQLiteStore` (the embedded
+default). One contract test suite (`tests/dataplane/stores/`) runs against both.
+
+Usage counters of a window always *include* outstanding reservations: `reserve` adds the
+estimate to `input`, `output`, `total` and `reserved`; `settle` adds the difference between the
+true usage and the estimate, and takes the estimate off `reserved`. So a limit check is one
+condition per counter, and concurrent reservations can never overshoot a limit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from dataplane.policy import EffectivePolicy, WindowLimits
+from dataplane.windows import Window
+
+
+@dataclass(frozen=True)
+class TokenCount:
+    input: int = 0
+    output: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.input + self.output
+
+
+@dataclass(frozen=True)
+class WindowCharge:
+    """One window a reservation must fit in, with the limits that apply to it."""
+
+    window: Window
+    limits: WindowLimits
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """What `reserve` took; `settle` needs exactly this to replace it by the true usage."""
+
+    sub: str
+    estimate: TokenCount
+    window_keys: tuple[str, ...]
+    expires_at: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class WindowUsage:
+    """A window's counters as read from the store, with its limits and reset time."""
+
+    kind: str
+    key: str
+    input: int
+    output: int
+    total: int
+    reserved: int
+    limits: WindowLimits
+    resets_at: datetime
+
+    def to_wire(self) -> dict:
+        return {
+            "window": self.kind,
+            "used": self.total,
+            "limit": self.limits.total,
+            "input": self.input,
+            "output": self.output,
+            "reserved": self.reserved,
+            "resetsAt": self.resets_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class CachedAnswer:
+    text: str
+    usage: TokenCount  # what the model spent producing it: the saving of each hit
+    model_id: str
+    stop_reason: str = "end_turn"
+
+
+@dataclass(frozen=True)
+class PreparedAnswer:
+    question_key: str  # hash of the normalised question
+    model_id: str  # "" for every model
+    text: str
+    question: str = ""
+    expires_at: int | None = None  # epoch seconds; None never expires
+
+
+@dataclass
+class StoreStats:
+    """Round trips this store made, for the benchmark and the warm-path test."""
+
+    reads: int = 0
+    writes: int = 0
+    conditional_writes: int = 0
+    by_operation: dict[str, int] = field(default_factory=dict)
+
+    def count(self, operation: str, *, kind: str) -> None:
+        self.by_operation[operation] = self.by_operation.get(operation, 0) + 1
+        if kind == "read":
+            self.reads += 1
+        elif kind == "conditional_write":
+            self.conditional_writes += 1
+        else:
+            self.writes += 1
+
+
+@runtime_checkable
+class Store(Protocol):
+    stats: StoreStats
+
+    # -- policies (written only by the control plane's sync) ------------------------------
+    def policy_get(self, sub: str) -> EffectivePolicy | None: ...
+
+    def policy_put(self, policy: EffectivePolicy) -> bool:
+        """Write unless the stored version is newer or equal; True when written."""
+
+    def policy_delete(self, sub: str) -> None: ...
+
+    def policy_list(self) -> list[EffectivePolicy]: ...
+
+    # -- usage windows --------------------------------------------------------------------
+    def reserve(self, *, sub: str, charges: list[WindowCharge], estimate: TokenCount) -> Reservation:
+        """Add `estimate` to every window in `charges`, all or none.
+
+        Raises `QuotaExceeded` naming the first window that has no room (with its reset time),
+        leaving every window untouched.
+        """
+
+    def settle(self, *, reservation: Reservation, actual: TokenCount) -> None:
+        """Replace the reservation by the true usage in the same windows."""
+
+    def usage_read(self, *, sub: str, charges: list[WindowCharge]) -> list[WindowUsage]: ...
+
+    def usage_reset(self, *, sub: str, window_key: str) -> None: ...
+
+    def usage_list(self, *, window_key: str) -> dict[str, TokenCount]:
+        """Every user's usage in one window (for the admins' live view)."""
+
+    # -- answer cache ---------------------------------------------------------------------
+    def cache_get(self, key: str) -> CachedAnswer | None: ...
+
+    def cache_put(self, key: str, answer: CachedAnswer, *, ttl_seconds: int) -> None: ...
+
+    def cache_purge(self) -> int:
+        """Delete every cached answer (not prepared ones); returns how many."""
+
+    # -- prepared responses ---------------------------------------------------------------
+    def prepared_get(self, *, question_key: str, model_id: str) -> PreparedAnswer | None:
+        """The answer scoped to `model_id` if any, else the one for every model."""
+
+    def prepared_put(self, answer: PreparedAnswer) -> None: ...
+
+    def prepared_delete(self, *, question_key: str, model_id: str) -> None: ...

@@ -1,0 +1,27 @@
+"""Settings for the test suite.
+
+PostgreSQL and Redis are used for real when `DATABASE_URL` / `REDIS_URL` point at them (CI and
+this machine do); otherwise SQLite and the in-memory layer. Each pytest process gets its own
+test database name, so parallel runs on one server do not trample each other.
+"""
+import os
+import tempfile
+
+from gateway_project.settings.base import *  # noqa: F403
+from gateway_project.settings.base import DATABASES, env
+
+SECRET_KEY = "test-only-secret-key-not-for-production-0123456789abcdef"
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+
+DATABASES["default"].setdefault("TEST", {})
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"]["NAME"] = f"test_gateway_{os.getpid()}"
+
+_scratch = tempfile.mkdtemp(prefix="gateway-test-")
+GATEWAY_SQLITE_PATH = os.path.join(_scratch, "dataplane.sqlite3")
+GATEWAY_LAKE_DIR = os.path.join(_scratch, "lake")
+GATEWAY_POLICY_CACHE_SECONDS = 0.0

@@ -1,0 +1,1 @@
+"""Pytest plugin: a local test server (filled in by its owner)."""
