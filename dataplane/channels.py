@@ -1,0 +1,47 @@
+"""Channel names and who owns them.
+
+Each user has two channels named after their `sub`: `/inbound/<sub>` (they publish chat
+requests) and `/outbound/<sub>` (they subscribe to answers). Names follow AppSync Events'
+rules: a namespace and up to four more segments, each 1-50 letters, digits or dashes.
+"""
+from __future__ import annotations
+
+import re
+
+INBOUND = "inbound"
+OUTBOUND = "outbound"
+_SEGMENT = re.compile(r"^[A-Za-z0-9-]{1,50}$")
+MAX_SEGMENTS = 5
+
+
+class ChannelNameError(ValueError):
+    pass
+
+
+def channel_segments(channel: str) -> list[str]:
+    """Split and check a channel path; raises `ChannelNameError` with the broken rule."""
+    if not isinstance(channel, str) or not channel.startswith("/"):
+        raise ChannelNameError("A channel is a path that starts with '/', like /outbound/<your id>.")
+    segments = channel[1:].split("/")
+    if len(segments) > MAX_SEGMENTS:
+        raise ChannelNameError(f"A channel has at most {MAX_SEGMENTS} segments.")
+    for segment in segments:
+        if segment == "*" and segment is segments[-1]:
+            continue
+        if not _SEGMENT.match(segment):
+            raise ChannelNameError("Channel segments are 1-50 letters, digits or dashes.")
+    return segments
+
+
+def owns_channel(sub: str, channel: str, *, namespace: str) -> bool:
+    """True when `channel` is exactly `/<namespace>/<sub>`."""
+    try:
+        segments = channel_segments(channel)
+    except ChannelNameError:
+        return False
+    return bool(sub) and segments == [namespace, sub]
+
+
+def outbound_group_name(sub: str) -> str:
+    """The Channels group a user's outbound channel maps to (group names allow no '/')."""
+    return f"outbound.{sub}"

@@ -1,0 +1,105 @@
+"""Lambda: the `inbound` namespace's onPublish handler (invoked asynchronously by AppSync).
+
+AppSync hands over the publish with the caller's verified identity; each event is one chat
+turn, streamed back on the caller's `/outbound/<sub>` channel through AppSync's HTTP publish.
+The Django Channels consumer calls `on_inbound_publish` too, with its own outbound.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import AppSyncEventsResolver
+
+from dataplane.gateway import Gateway
+from dataplane.outbound import Outbound
+from dataplane.pipeline import Identity, chat_turn, outbound_channel
+from dataplane.telemetry.record import RequestRecord
+
+logger = Logger(service="ai-gateway-chat")
+app = AppSyncEventsResolver()
+_gateway: Gateway | None = None
+_gateway_lock = threading.Lock()
+
+
+def identity_of(event: dict[str, Any]) -> Identity:
+    """The caller's `sub` from a Cognito identity; IAM callers have none and own no channel."""
+    identity = event.get("identity") or {}
+    sub = identity.get("sub") or (identity.get("claims") or {}).get("sub") or ""
+    return Identity(sub=str(sub), username=str(identity.get("username") or ""))
+
+
+def on_inbound_publish(
+    event: dict[str, Any],
+    *,
+    gateway: Gateway,
+    outbound: Outbound,
+    cancel: threading.Event | None = None,
+    entry: str = "appsync",
+) -> list[RequestRecord]:
+    """Run one chat turn per published event, in order."""
+    identity = identity_of(event)
+    channel = ((event.get("info") or {}).get("channel") or {}).get("path", "")
+    return [
+        chat_turn(
+            gateway=gateway,
+            identity=identity,
+            channel=channel,
+            payload=item.get("payload") if isinstance(item, dict) else item,
+            outbound=outbound,
+            cancel=cancel,
+            entry=entry,
+        )
+        for item in event.get("events") or []
+    ]
+
+
+def lambda_gateway() -> Gateway:
+    global _gateway
+    with _gateway_lock:
+        if _gateway is None:
+            from dataplane.config import GatewayConfig
+
+            _gateway = Gateway.from_config(GatewayConfig.from_environ())
+        return _gateway
+
+
+def _appsync_outbound(gateway: Gateway, sub: str) -> Outbound:
+    import boto3
+
+    from dataplane.appsync import AppSyncHttpOutbound
+
+    credentials = boto3.session.Session().get_credentials().get_frozen_credentials()
+    return AppSyncHttpOutbound(
+        endpoint=gateway.config.events_http_endpoint,
+        channel=outbound_channel(sub),
+        region=gateway.config.region,
+        credentials=credentials,
+    )
+
+
+OutboundFactory = Callable[[Gateway, str], Outbound]
+outbound_factory: OutboundFactory = _appsync_outbound
+
+
+@app.on_publish("/inbound/*", aggregate=True)
+def _chat_requests(payload: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    event = app.current_event.raw_event
+    gateway = lambda_gateway()
+    identity = identity_of(event)
+    outbound = outbound_factory(gateway, identity.sub)
+    try:
+        on_inbound_publish(event, gateway=gateway, outbound=outbound)
+    finally:
+        flush = getattr(outbound, "flush", None)
+        if flush is not None:
+            flush()
+    # Invoked asynchronously: AppSync ignores the answer; nobody subscribes to inbound.
+    return []
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> Any:
+    return app.resolve(event, context)

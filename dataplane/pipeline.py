@@ -1,0 +1,370 @@
+"""One chat turn: authorize, validate, policy, privacy, prepared/cache, reserve, stream,
+settle, record (see shared/DESIGN.md, "One chat turn").
+
+`chat_turn` is the one entry point: the AppSync Lambda handler and the Django Channels
+consumer both call it with the caller's identity, the channel, the published payload and an
+outbound sink. It never raises: every failure becomes a typed error event on the outbound
+side and a record in telemetry, and the reservation is always settled.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from dataplane.channels import INBOUND, owns_channel
+from dataplane.cache_keys import canonical_request_key, prepared_question_key
+from dataplane.errors import Forbidden, GatewayError, InternalError, ModelNotAllowed, QuotaExceeded, StoreUnavailable
+from dataplane.gateway import Gateway
+from dataplane.outbound import ClientGone, Outbound
+from dataplane.policy import AllowedModel, EffectivePolicy
+from dataplane.privacy import contains_pii, redact
+from dataplane.providers.base import ModelCall, StreamEnd, TextDelta
+from dataplane.requests import ChatRequest, conversation_id_of, decode_payload, parse_chat_request
+from dataplane.stores.base import CachedAnswer, Reservation, TokenCount, WindowCharge
+from dataplane.telemetry.record import PROMPT_PREVIEW_CHARS, RequestRecord
+from dataplane.tokens import estimate as estimate_tokens
+from dataplane.tokens import estimate_messages
+from dataplane.windows import current_windows
+
+logger = logging.getLogger("dataplane.pipeline")
+
+CACHED_CHUNK_CHARS = 64  # a cache hit streams like a model would, in small chunks
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is calling: the verified `sub` from Cognito or the Django session."""
+
+    sub: str
+    username: str = ""
+
+
+def inbound_channel(sub: str) -> str:
+    return f"/inbound/{sub}"
+
+
+def outbound_channel(sub: str) -> str:
+    return f"/outbound/{sub}"
+
+
+@dataclass
+class _Turn:
+    """The mutable state of one turn, shared by its steps."""
+
+    gateway: Gateway
+    identity: Identity
+    outbound: Outbound
+    record: RequestRecord
+    started: float
+    request: ChatRequest | None = None
+    policy: EffectivePolicy | None = None
+    model: AllowedModel | None = None
+    reservation: Reservation | None = None
+    streamed_text: str = ""
+    first_token_at: float | None = None
+    client_gone: bool = False
+
+    def send(self, event: dict[str, Any]) -> None:
+        if self.client_gone:
+            return
+        conversation_id = self.request.conversation_id if self.request else self.record.conversation_id
+        event["conversationId"] = conversation_id
+        try:
+            self.outbound.send(event)
+        except ClientGone:
+            self.client_gone = True
+            raise
+
+
+def chat_turn(
+    *,
+    gateway: Gateway,
+    identity: Identity,
+    channel: str,
+    payload: Any,
+    outbound: Outbound,
+    cancel: threading.Event | None = None,
+    entry: str = "channels",
+) -> RequestRecord:
+    """Run one chat turn to its end and return its telemetry record."""
+    cancel = cancel or threading.Event()
+    record = RequestRecord(
+        request_id=str(uuid.uuid4()),
+        ts=gateway.clock(),
+        user_sub=identity.sub,
+        entry=entry,
+    )
+    turn = _Turn(gateway=gateway, identity=identity, outbound=outbound, record=record, started=time.perf_counter())
+    try:
+        payload = decode_payload(payload) if not isinstance(payload, dict) else payload
+        record.conversation_id = conversation_id_of(payload)
+        _authorize(identity, channel)
+        turn.request = request = parse_chat_request(payload, gateway.config)
+        record.conversation_id = request.conversation_id
+        record.model_id = request.model_id
+        turn.policy, turn.model = _load_policy(turn)
+        may_cache = _privacy_decision(turn)
+        if _answer_prepared(turn) or (may_cache and _answer_cached(turn)):
+            return record
+        _reserve(turn)
+        _stream(turn, cancel, may_cache)
+    except ClientGone:
+        record.outcome = "cancelled"
+    except GatewayError as error:
+        _fail(turn, error)
+    except Exception as error:  # noqa: BLE001 - a turn never crashes its caller
+        logger.exception("chat turn %s failed", record.request_id)
+        _fail(turn, InternalError(f"Something went wrong on our side (reference {record.request_id})."))
+        del error
+    finally:
+        _settle(turn)
+        record.latency_ms = int((time.perf_counter() - turn.started) * 1000)
+        gateway.telemetry.emit(record)
+    return record
+
+
+# --- steps --------------------------------------------------------------------------------
+
+
+def _authorize(identity: Identity, channel: str) -> None:
+    if not owns_channel(identity.sub, channel, namespace=INBOUND):
+        raise Forbidden("You can only publish to your own inbound channel.", channel=channel)
+
+
+def _load_policy(turn: _Turn) -> tuple[EffectivePolicy, AllowedModel]:
+    assert turn.request is not None
+    policy = turn.gateway.policies.get(turn.identity.sub)
+    if policy is None:
+        raise ModelNotAllowed("No models are enabled for your account yet. Ask a gateway admin for access.")
+    model = policy.allowed_model(turn.request.model_id)
+    if model is None:
+        raise ModelNotAllowed(f"You are not allowed to use the model {turn.request.model_id}.", modelId=turn.request.model_id)
+    turn.record.provider = model.provider
+    return policy, model
+
+
+def _privacy_decision(turn: _Turn) -> bool:
+    """May this request read or write the answer cache? Records why not."""
+    assert turn.request is not None and turn.policy is not None
+    text = turn.request.all_text()
+    if turn.policy.log_prompts:
+        turn.record.prompt_preview = redact(turn.request.last_user_text)[:PROMPT_PREVIEW_CHARS]
+    if turn.policy.never_cache:
+        turn.record.privacy_reason = "policy"
+    elif turn.request.private:
+        turn.record.privacy_reason = "client"
+    elif contains_pii(text):
+        turn.record.privacy_reason = "pii"
+    if turn.record.privacy_reason:
+        turn.record.cache = "bypass"
+        return False
+    turn.record.cache = "miss"
+    return True
+
+
+def _answer_prepared(turn: _Turn) -> bool:
+    """Admin-curated answers win over the model. They hold no user data, so privacy allows them."""
+    assert turn.request is not None and turn.model is not None
+    answer = turn.gateway.store.prepared_get(
+        question_key=prepared_question_key(turn.request.last_user_text), model_id=turn.model.model_id
+    )
+    if answer is None:
+        return False
+    turn.record.cache = "prepared"
+    turn.record.provider = "prepared"
+    _replay(turn, answer.text, stop_reason="end_turn", saved=TokenCount())
+    return True
+
+
+def _cache_key(turn: _Turn) -> str:
+    assert turn.request is not None and turn.model is not None
+    return canonical_request_key(
+        model_id=turn.model.model_id,
+        system=turn.request.system,
+        messages=turn.request.messages,
+        inference=turn.request.inference_config(_max_tokens(turn)),
+    )
+
+
+def _answer_cached(turn: _Turn) -> bool:
+    cached = turn.gateway.store.cache_get(_cache_key(turn))
+    if cached is None:
+        return False
+    turn.record.cache = "hit"
+    turn.record.provider = "cache"
+    _replay(turn, cached.text, stop_reason=cached.stop_reason, saved=cached.usage)
+    return True
+
+
+def _replay(turn: _Turn, text: str, *, stop_reason: str, saved: TokenCount) -> None:
+    """Stream a stored answer as Converse events; it costs the user no model tokens."""
+    turn.record.saved_tokens = saved.total
+    turn.record.stop_reason = stop_reason
+    turn.send({"messageStart": {"role": "assistant"}, "requestId": turn.record.request_id})
+    for start in range(0, len(text), CACHED_CHUNK_CHARS):
+        _send_delta(turn, text[start : start + CACHED_CHUNK_CHARS])
+    turn.send({"contentBlockStop": {"contentBlockIndex": 0}})
+    turn.send({"messageStop": {"stopReason": stop_reason}})
+    turn.send(_metadata_event(turn, TokenCount()))
+
+
+def _max_tokens(turn: _Turn) -> int:
+    assert turn.request is not None and turn.model is not None and turn.policy is not None
+    wanted = turn.request.max_tokens or turn.model.default_max_tokens
+    if turn.policy.max_tokens_cap:
+        wanted = min(wanted, turn.policy.max_tokens_cap)
+    return max(1, wanted)
+
+
+def _input_estimate(turn: _Turn) -> int:
+    assert turn.request is not None
+    return estimate_messages(turn.request.messages, turn.request.system)
+
+
+def _reserve(turn: _Turn) -> None:
+    assert turn.policy is not None
+    estimate = TokenCount(input=_input_estimate(turn), output=_max_tokens(turn))
+    ten_minute, month = current_windows(turn.gateway.clock(), turn.gateway.config.month_timezone)
+    charges = [WindowCharge(ten_minute, turn.policy.ten_minute), WindowCharge(month, turn.policy.monthly)]
+    turn.reservation = turn.gateway.store.reserve(sub=turn.identity.sub, charges=charges, estimate=estimate)
+
+
+def _stream(turn: _Turn, cancel: threading.Event, may_cache: bool) -> None:
+    assert turn.request is not None and turn.model is not None
+    call = ModelCall(
+        model_id=turn.model.model_id,
+        messages=turn.request.messages,
+        system=turn.request.system,
+        max_tokens=_max_tokens(turn),
+        temperature=turn.request.temperature,
+        top_p=turn.request.top_p,
+        stop_sequences=turn.request.stop_sequences,
+        endpoint=turn.model.endpoint,
+    )
+    provider = turn.gateway.provider_for(turn.model)
+    turn.send({"messageStart": {"role": "assistant"}, "requestId": turn.record.request_id})
+    end: StreamEnd | None = None
+    stream = provider.stream(call)
+    try:
+        for event in stream:
+            if cancel.is_set():
+                turn.record.outcome = "cancelled"
+                break
+            if isinstance(event, TextDelta):
+                if event.text:
+                    _send_delta(turn, event.text)
+            elif isinstance(event, StreamEnd):
+                end = event
+    finally:
+        stream.close()  # a cancelled turn stops reading from the model at once
+    _finish_usage(turn, end)
+    turn.record.stop_reason = end.stop_reason if end else "cancelled"
+    actual = _settle(turn)
+    turn.send({"contentBlockStop": {"contentBlockIndex": 0}})
+    turn.send({"messageStop": {"stopReason": turn.record.stop_reason}})
+    turn.send(_metadata_event(turn, actual))
+    if may_cache and end is not None and turn.record.outcome == "ok" and turn.streamed_text:
+        turn.gateway.store.cache_put(
+            _cache_key(turn),
+            CachedAnswer(text=turn.streamed_text, usage=actual, model_id=turn.model.model_id, stop_reason=end.stop_reason),
+            ttl_seconds=turn.gateway.config.cache_ttl_seconds,
+        )
+
+
+def _send_delta(turn: _Turn, text: str) -> None:
+    if turn.first_token_at is None:
+        turn.first_token_at = time.perf_counter()
+        turn.record.ttft_ms = int((turn.first_token_at - turn.started) * 1000)
+    turn.streamed_text += text
+    turn.send({"contentBlockDelta": {"delta": {"text": text}, "contentBlockIndex": 0}})
+
+
+def _finish_usage(turn: _Turn, end: StreamEnd | None) -> None:
+    """Bill the model's own figures; without them, bill what was streamed (estimated)."""
+    if end is not None and end.input_tokens is not None and end.output_tokens is not None:
+        turn.record.input_tokens, turn.record.output_tokens = end.input_tokens, end.output_tokens
+        turn.record.estimated_usage = False
+        return
+    if turn.streamed_text:
+        turn.record.input_tokens = _input_estimate(turn)
+        turn.record.output_tokens = estimate_tokens(turn.streamed_text)
+        turn.record.estimated_usage = True
+
+
+def _settle(turn: _Turn) -> TokenCount:
+    """Replace the reservation by what is billed; idempotent, so `finally` may call it again."""
+    actual = TokenCount(input=turn.record.input_tokens, output=turn.record.output_tokens)
+    reservation, turn.reservation = turn.reservation, None
+    if reservation is None:
+        return actual
+    if turn.record.outcome != "ok" and not turn.record.input_tokens and turn.streamed_text:
+        _finish_usage(turn, None)
+        actual = TokenCount(input=turn.record.input_tokens, output=turn.record.output_tokens)
+    if turn.model is not None:
+        turn.record.cost_usd = round(
+            actual.input / 1000 * turn.model.price_in_per_1k + actual.output / 1000 * turn.model.price_out_per_1k, 8
+        )
+    for attempt in range(3):
+        try:
+            turn.gateway.store.settle(reservation=reservation, actual=actual)
+            break
+        except StoreUnavailable:
+            # The estimate stays counted: the user is over-charged, never under-charged.
+            logger.warning("settle failed for %s (attempt %d)", turn.record.request_id, attempt + 1)
+    return actual
+
+
+def _metadata_event(turn: _Turn, actual: TokenCount) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "usage": {"inputTokens": actual.input, "outputTokens": actual.output, "totalTokens": actual.total},
+            "metrics": {"latencyMs": int((time.perf_counter() - turn.started) * 1000)},
+            "tokenUsage": _token_usage(turn),
+            "cache": turn.record.cache,
+            "modelId": turn.model.model_id if turn.model else None,
+            "requestId": turn.record.request_id,
+        }
+    }
+
+
+def _token_usage(turn: _Turn) -> dict[str, Any] | None:
+    """The user's windows after this turn, for the usage bars. One store read."""
+    if turn.policy is None:
+        return None
+    try:
+        return window_usage(turn.gateway, turn.identity.sub, turn.policy)
+    except StoreUnavailable:
+        return None
+
+
+def window_usage(gateway: Gateway, sub: str, policy: EffectivePolicy) -> dict[str, Any]:
+    ten_minute, month = current_windows(gateway.clock(), gateway.config.month_timezone)
+    charges = [WindowCharge(ten_minute, policy.ten_minute), WindowCharge(month, policy.monthly)]
+    return {usage.kind: usage.to_wire() for usage in gateway.store.usage_read(sub=sub, charges=charges)}
+
+
+def _fail(turn: _Turn, error: GatewayError) -> None:
+    record = turn.record
+    record.error_type = error.type
+    if isinstance(error, QuotaExceeded):
+        record.outcome = "refused"
+        record.refusal_window = error.details.get("window")
+    elif isinstance(error, (Forbidden, ModelNotAllowed)) or error.type == "ValidationError":
+        record.outcome = "refused"
+    elif record.outcome != "cancelled":
+        record.outcome = "error"
+    _finish_usage(turn, None)
+    actual = _settle(turn)
+    body: dict[str, Any] = {"error": error.to_wire(request_id=record.request_id)}
+    if turn.policy is not None:
+        body["tokenUsage"] = _token_usage(turn)
+        if turn.streamed_text:
+            body["usage"] = {"inputTokens": actual.input, "outputTokens": actual.output, "totalTokens": actual.total}
+    try:
+        turn.send(body)
+    except ClientGone:
+        pass

@@ -1,0 +1,195 @@
+"""The chat request a client publishes, parsed and validated.
+
+The shape follows Bedrock's Converse API so a client written for Bedrock needs no mapping:
+`{"messages": [{"role": "user", "content": [{"text": "..."}]}], "modelId": "...",
+"conversationId": "...", "system": "...", "inferenceConfig": {"maxTokens": 512,
+"temperature": 0.2}, "private": false}`. Every failure is a `ValidationError` whose message
+names the field.
+"""
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from dataplane.config import GatewayConfig
+from dataplane.errors import ValidationError
+
+_CONVERSATION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+# Foundation model ids, inference profiles, ARNs and demo/self-hosted names: printable, no spaces.
+_MODEL_ID = re.compile(r"^[A-Za-z0-9._:/+@-]{1,2048}$")
+_ALLOWED_FIELDS = {"messages", "modelId", "conversationId", "system", "inferenceConfig", "private", "action"}
+_INFERENCE_FIELDS = {"maxTokens", "temperature", "topP", "stopSequences"}
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    model_id: str
+    conversation_id: str
+    messages: list[dict[str, Any]]
+    system: str | None
+    max_tokens: int | None
+    temperature: float | None
+    top_p: float | None
+    stop_sequences: tuple[str, ...]
+    private: bool
+
+    @property
+    def last_user_text(self) -> str:
+        return _text_of(self.messages[-1])
+
+    def all_text(self) -> str:
+        parts = [self.system or ""] + [_text_of(m) for m in self.messages]
+        return "\n".join(parts)
+
+    def inference_config(self, max_tokens: int) -> dict[str, Any]:
+        config: dict[str, Any] = {"maxTokens": max_tokens}
+        if self.temperature is not None:
+            config["temperature"] = self.temperature
+        if self.top_p is not None:
+            config["topP"] = self.top_p
+        if self.stop_sequences:
+            config["stopSequences"] = list(self.stop_sequences)
+        return config
+
+
+def conversation_id_of(payload: Any) -> str | None:
+    """Best effort, for error events about a payload that failed validation."""
+    if isinstance(payload, dict):
+        value = payload.get("conversationId")
+        if isinstance(value, str) and _CONVERSATION_ID.match(value):
+            return value
+    return None
+
+
+def decode_payload(payload: Any) -> Any:
+    """AppSync hands events over parsed; other doors may pass the JSON text."""
+    if isinstance(payload, (str, bytes)):
+        try:
+            return json.loads(payload)
+        except (ValueError, UnicodeDecodeError):
+            raise ValidationError("The event is not valid JSON.") from None
+    return payload
+
+
+def parse_chat_request(payload: Any, config: GatewayConfig) -> ChatRequest:
+    payload = decode_payload(payload)
+    if not isinstance(payload, dict):
+        raise ValidationError("A chat request must be a JSON object.")
+    unknown = set(payload) - _ALLOWED_FIELDS
+    if unknown:
+        raise ValidationError(f"Unknown field(s): {', '.join(sorted(unknown))}.", field=sorted(unknown)[0])
+    size = len(json.dumps(payload, ensure_ascii=False).encode("utf-8"))
+    if size > config.max_request_bytes:
+        raise ValidationError(
+            f"The request is {size} bytes; the limit is {config.max_request_bytes}.", field="messages"
+        )
+
+    model_id = payload.get("modelId")
+    if not isinstance(model_id, str) or not model_id.strip():
+        raise ValidationError("modelId is required.", field="modelId")
+    if not _MODEL_ID.match(model_id):
+        raise ValidationError("modelId has characters a model id cannot contain.", field="modelId")
+
+    conversation_id = payload.get("conversationId") or str(uuid.uuid4())
+    if not isinstance(conversation_id, str) or not _CONVERSATION_ID.match(conversation_id):
+        raise ValidationError(
+            "conversationId must be 1-128 letters, digits or . _ : -", field="conversationId"
+        )
+
+    messages = _parse_messages(payload.get("messages"), config)
+    system = payload.get("system")
+    if system is not None:
+        if not isinstance(system, str):
+            raise ValidationError("system must be a string.", field="system")
+        if len(system) > config.max_message_chars:
+            raise ValidationError(f"system is longer than {config.max_message_chars} characters.", field="system")
+        system = system or None
+
+    private = payload.get("private", False)
+    if not isinstance(private, bool):
+        raise ValidationError("private must be true or false.", field="private")
+
+    max_tokens, temperature, top_p, stops = _parse_inference(payload.get("inferenceConfig"))
+    return ChatRequest(
+        model_id=model_id,
+        conversation_id=conversation_id,
+        messages=messages,
+        system=system,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        stop_sequences=stops,
+        private=private,
+    )
+
+
+def _parse_messages(raw: Any, config: GatewayConfig) -> list[dict[str, Any]]:
+    if not isinstance(raw, list) or not raw:
+        raise ValidationError("messages must be a non-empty list.", field="messages")
+    if len(raw) > config.max_messages:
+        raise ValidationError(f"At most {config.max_messages} messages per request.", field="messages")
+    messages: list[dict[str, Any]] = []
+    for index, message in enumerate(raw):
+        where = f"messages[{index}]"
+        if not isinstance(message, dict) or set(message) - {"role", "content"}:
+            raise ValidationError(f"{where} must be an object with role and content.", field="messages")
+        role = message.get("role")
+        if role not in ("user", "assistant"):
+            raise ValidationError(f"{where}.role must be 'user' or 'assistant'.", field="messages")
+        content = message.get("content")
+        if isinstance(content, str):  # a convenience many clients expect
+            content = [{"text": content}]
+        if not isinstance(content, list) or not content:
+            raise ValidationError(f"{where}.content must be a non-empty list of text blocks.", field="messages")
+        blocks = []
+        for block in content:
+            if not isinstance(block, dict) or set(block) != {"text"} or not isinstance(block["text"], str):
+                raise ValidationError(f"{where}.content holds a block that is not {{\"text\": ...}}.", field="messages")
+            if len(block["text"]) > config.max_message_chars:
+                raise ValidationError(
+                    f"{where} is longer than {config.max_message_chars} characters.", field="messages"
+                )
+            blocks.append({"text": block["text"]})
+        if not "".join(b["text"] for b in blocks).strip():
+            raise ValidationError(f"{where} is empty.", field="messages")
+        messages.append({"role": role, "content": blocks})
+    if messages[0]["role"] != "user" or messages[-1]["role"] != "user":
+        raise ValidationError("A conversation starts and ends with a user message.", field="messages")
+    for previous, current in zip(messages, messages[1:]):
+        if previous["role"] == current["role"]:
+            raise ValidationError("Messages must alternate between user and assistant.", field="messages")
+    return messages
+
+
+def _parse_inference(raw: Any) -> tuple[int | None, float | None, float | None, tuple[str, ...]]:
+    if raw is None:
+        return None, None, None, ()
+    if not isinstance(raw, dict):
+        raise ValidationError("inferenceConfig must be an object.", field="inferenceConfig")
+    unknown = set(raw) - _INFERENCE_FIELDS
+    if unknown:
+        raise ValidationError(f"Unknown inferenceConfig field(s): {', '.join(sorted(unknown))}.", field="inferenceConfig")
+    max_tokens = raw.get("maxTokens")
+    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
+        raise ValidationError("inferenceConfig.maxTokens must be a positive integer.", field="inferenceConfig.maxTokens")
+    temperature = _unit_interval(raw.get("temperature"), "temperature")
+    top_p = _unit_interval(raw.get("topP"), "topP")
+    stops = raw.get("stopSequences") or []
+    if not isinstance(stops, list) or len(stops) > 4 or not all(isinstance(s, str) and s for s in stops):
+        raise ValidationError("inferenceConfig.stopSequences must be up to 4 non-empty strings.", field="inferenceConfig.stopSequences")
+    return max_tokens, temperature, top_p, tuple(stops)
+
+
+def _unit_interval(value: Any, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValidationError(f"inferenceConfig.{name} must be a number from 0 to 1.", field=f"inferenceConfig.{name}")
+    return float(value)
+
+
+def _text_of(message: dict[str, Any]) -> str:
+    return "".join(block.get("text", "") for block in message.get("content", []))

@@ -1,0 +1,53 @@
+"""CloudWatch Embedded Metric Format: the record's figures as metrics, dimension ModelId.
+
+A Lambda's stdout line in this shape becomes metrics in CloudWatch with no API call; the CDK
+dashboard and alarms read these names from the same namespace.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from dataplane.telemetry.record import RequestRecord
+
+METRIC_UNITS = {
+    "InputTokens": "Count",
+    "OutputTokens": "Count",
+    "TotalTokens": "Count",
+    "TimeToFirstTokenMs": "Milliseconds",
+    "LatencyMs": "Milliseconds",
+    "Refusals": "Count",
+    "CacheHits": "Count",
+    "Errors": "Count",
+    "ModelThrottled": "Count",
+}
+
+
+def emf_document(record: RequestRecord, *, namespace: str) -> dict[str, Any]:
+    values: dict[str, float] = {
+        "InputTokens": record.input_tokens,
+        "OutputTokens": record.output_tokens,
+        "TotalTokens": record.total_tokens,
+        "Refusals": 1 if record.outcome == "refused" else 0,
+        "CacheHits": 1 if record.cache in ("hit", "prepared") else 0,
+        "Errors": 1 if record.outcome == "error" else 0,
+        "ModelThrottled": 1 if record.error_type == "ModelThrottled" else 0,
+    }
+    if record.ttft_ms is not None:
+        values["TimeToFirstTokenMs"] = record.ttft_ms
+    if record.latency_ms is not None:
+        values["LatencyMs"] = record.latency_ms
+    return {
+        "_aws": {
+            "Timestamp": int(record.ts.timestamp() * 1000),
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": namespace,
+                    "Dimensions": [["ModelId"]],
+                    "Metrics": [{"Name": name, "Unit": METRIC_UNITS[name]} for name in values],
+                }
+            ],
+        },
+        "ModelId": record.model_id or "none",
+        "requestId": record.request_id,
+        **values,
+    }

@@ -1,0 +1,50 @@
+"""One structured record per chat turn, with the columns of `schema.LAKE_COLUMNS`."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from dataplane.telemetry.schema import column_names
+
+PROMPT_PREVIEW_CHARS = 200
+
+
+@dataclass
+class RequestRecord:
+    request_id: str
+    ts: datetime
+    user_sub: str
+    entry: str
+    conversation_id: str | None = None
+    model_id: str | None = None
+    provider: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    saved_tokens: int = 0
+    estimated_usage: bool = False
+    ttft_ms: int | None = None
+    latency_ms: int | None = None
+    cache: str = "skipped"
+    privacy_reason: str | None = None
+    outcome: str = "ok"
+    error_type: str | None = None
+    refusal_window: str | None = None
+    stop_reason: str | None = None
+    cost_usd: float = 0.0
+    prompt_preview: str | None = None
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def to_lake(self) -> dict[str, Any]:
+        """The record as one JSON-lines row of the lake, UTC timestamp in ISO-8601 with 'Z'."""
+        row = asdict(self)
+        row["total_tokens"] = self.total_tokens
+        row["ts"] = self.ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        return {name: row.get(name) for name in column_names()}
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
