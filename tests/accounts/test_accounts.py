@@ -1,0 +1,102 @@
+"""Accounts: allauth pages in the project's look, stable `sub`, roles, the first admin."""
+from __future__ import annotations
+
+import re
+import uuid
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management import call_command
+from django.test import override_settings
+
+from accounts.roles import ANALYSTS, GATEWAY_ADMINS
+
+pytestmark = pytest.mark.django_db
+
+
+def test_role_groups_exist_after_migrate_with_their_permissions():
+    admins = Group.objects.get(name=GATEWAY_ADMINS)
+    analysts = Group.objects.get(name=ANALYSTS)
+    assert admins.permissions.filter(codename="change_user").exists()
+    assert analysts.permissions.filter(codename="view_user").exists()
+    assert not analysts.permissions.filter(codename="change_user").exists()
+
+
+def test_login_round_trip(client, alice, password):
+    page = client.get("/accounts/login/")
+    assert page.status_code == 200
+    assert b"AI Gateway" in page.content  # the project's own look
+
+    response = client.post("/accounts/login/", {"login": "alice", "password": password})
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert client.get("/").status_code == 200
+    assert int(client.session["_auth_user_id"]) == alice.pk
+
+    client.post("/accounts/logout/")
+    assert "_auth_user_id" not in client.session
+    assert client.get("/").status_code == 302
+
+
+def test_a_wrong_password_is_refused_with_a_message(client, alice):
+    response = client.post("/accounts/login/", {"login": "alice", "password": "nope"})
+    assert response.status_code == 200
+    assert b"not correct" in response.content or b"incorrect" in response.content.lower()
+
+
+def test_sign_up_gives_a_local_user_a_uuid_sub(client):
+    response = client.post(
+        "/accounts/signup/",
+        {"username": "carol", "email": "carol@example.com", "password1": "a-long-Pass-phrase-42", "password2": "a-long-Pass-phrase-42"},
+    )
+    assert response.status_code == 302
+    carol = get_user_model().objects.get(username="carol")
+    assert uuid.UUID(carol.sub)
+
+
+@override_settings(ACCOUNT_ALLOW_SIGNUPS=False)
+def test_sign_up_can_be_closed(client):
+    response = client.get("/accounts/signup/")
+    assert b"closed" in response.content.lower()
+
+
+def test_subs_are_unique_and_stable(alice, bob):
+    sub = alice.sub
+    alice.first_name = "Alice"
+    alice.save()
+    alice.refresh_from_db()
+    assert alice.sub == sub != bob.sub
+
+
+def test_cognito_users_get_their_cognito_sub(rf):
+    from allauth.socialaccount.models import SocialAccount, SocialLogin
+
+    from accounts.adapters import SocialAccountAdapter
+
+    cognito_sub = "7d0c5e52-91b1-4a5b-8c43-2c1f0e0d9f11"
+    user = get_user_model()()
+    login = SocialLogin(user=user, account=SocialAccount(provider="amazon_cognito", uid=cognito_sub))
+    populated = SocialAccountAdapter().populate_user(rf.get("/"), login, {"email": "dana@example.com", "username": "dana"})
+    assert populated.sub == cognito_sub
+
+
+def test_ensure_admin_creates_one_admin_once_and_prints_its_password(client):
+    out = StringIO()
+    call_command("ensure_admin", stdout=out)
+    password = re.search(r"password: (\S+)", out.getvalue()).group(1)
+    assert client.login(username="admin", password=password)
+    admin = get_user_model().objects.get(username="admin")
+    assert admin.is_superuser and admin.groups.filter(name=GATEWAY_ADMINS).exists()
+
+    again = StringIO()
+    call_command("ensure_admin", stdout=again)
+    assert "password" not in again.getvalue()
+    assert get_user_model().objects.filter(is_superuser=True).count() == 1
+
+
+def test_the_admin_is_only_for_staff(client, alice, admin_user, password):
+    client.login(username="alice", password=password)
+    assert client.get("/admin/").status_code == 302
+    client.login(username=admin_user.username, password=password)
+    assert client.get("/admin/").status_code == 200
