@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from dataplane.errors import QuotaExceeded
 from dataplane.policy import EffectivePolicy, WindowLimits
 from dataplane.windows import Window
 
@@ -154,3 +155,111 @@ class Store(Protocol):
     def prepared_put(self, answer: PreparedAnswer) -> None: ...
 
     def prepared_delete(self, *, question_key: str, model_id: str) -> None: ...
+
+
+# -- conversions shared by the adapters ---------------------------------------------------
+
+def window_usage(charge: WindowCharge, counters: dict[str, int]) -> WindowUsage:
+    return WindowUsage(
+        kind=charge.window.kind,
+        key=charge.window.key,
+        input=int(counters.get("input", 0)),
+        output=int(counters.get("output", 0)),
+        total=int(counters.get("total", 0)),
+        reserved=int(counters.get("reserved", 0)),
+        limits=charge.limits,
+        resets_at=charge.window.resets_at,
+    )
+
+
+def cached_answer_document(answer: CachedAnswer) -> dict:
+    return {
+        "text": answer.text,
+        "usage": {"input": answer.usage.input, "output": answer.usage.output},
+        "model_id": answer.model_id,
+        "stop_reason": answer.stop_reason,
+    }
+
+
+def cached_answer_from_document(doc: dict) -> CachedAnswer:
+    usage = doc.get("usage") or {}
+    return CachedAnswer(
+        text=str(doc["text"]),
+        usage=TokenCount(input=int(usage.get("input", 0)), output=int(usage.get("output", 0))),
+        model_id=str(doc.get("model_id", "")),
+        stop_reason=str(doc.get("stop_reason", "end_turn")),
+    )
+
+
+# -- quota arithmetic shared by every adapter ----------------------------------------------
+# Both adapters must refuse the same request for the same reason, so the checks live here and
+# the adapters only differ in how they read counters and apply the change.
+
+WINDOW_NAMES = {"10m": "10-minute", "month": "monthly"}
+COUNTERS = ("total", "input", "output")
+
+
+@dataclass(frozen=True)
+class CounterCap:
+    """One capped counter of one window: a reservation fits while `used + needed <= limit`."""
+
+    counter: str  # "total" | "input" | "output"
+    limit: int
+    needed: int
+
+    @property
+    def room(self) -> int:
+        """The largest current value that still admits `needed` (what DynamoDB conditions on)."""
+        return self.limit - self.needed
+
+
+def counter_caps(limits: WindowLimits, estimate: TokenCount) -> list[CounterCap]:
+    needed = {"total": estimate.total, "input": estimate.input, "output": estimate.output}
+    caps = []
+    for counter in COUNTERS:
+        limit = getattr(limits, counter)
+        if limit is not None:
+            caps.append(CounterCap(counter=counter, limit=int(limit), needed=needed[counter]))
+    return caps
+
+
+def quota_refusal(
+    charges: list[WindowCharge],
+    estimate: TokenCount,
+    usage_by_key: dict[str, dict[str, int]] | None = None,
+) -> QuotaExceeded | None:
+    """The refusal for the first window without room, or None when every window has room.
+
+    A request bigger than a whole limit is refused first, before any counter is consulted, so
+    the adapters can refuse it without a round trip; its `used` is then None (not read).
+    """
+    for charge in charges:
+        for cap in counter_caps(charge.limits, estimate):
+            if cap.needed > cap.limit:
+                return quota_exceeded(window=charge.window, cap=cap, used=None)
+    if usage_by_key is None:
+        return None
+    for charge in charges:
+        used = usage_by_key.get(charge.window.key) or {}
+        for cap in counter_caps(charge.limits, estimate):
+            current = int(used.get(cap.counter, 0))
+            if current > cap.room:
+                return quota_exceeded(window=charge.window, cap=cap, used=current)
+    return None
+
+
+def quota_exceeded(*, window: Window, cap: CounterCap, used: int | None) -> QuotaExceeded:
+    window_name = WINDOW_NAMES.get(window.kind, window.kind)
+    tokens = "token" if cap.counter == "total" else f"{cap.counter}-token"
+    resets_at = window.resets_at.isoformat()
+    if used is None:
+        message = (
+            f"This request may use up to {cap.needed:,} {tokens}s, more than your whole "
+            f"{window_name} limit of {cap.limit:,}. Ask for fewer tokens."
+        )
+    else:
+        message = (
+            f"Your {window_name} {tokens} limit is reached: {used:,} of {cap.limit:,} used, "
+            f"and this request may need up to {cap.needed:,}. It resets at {resets_at}."
+        )
+    return QuotaExceeded(message, window=window.kind, resetsAt=resets_at, limit=cap.limit, used=used)

@@ -1,0 +1,126 @@
+"""What only the DynamoDB adapter has: real client calls, the table layout, retries on conflicts."""
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from botocore.stub import Stubber
+
+from dataplane.errors import QuotaExceeded, StoreUnavailable
+from dataplane.policy import WindowLimits
+from dataplane.stores.base import TokenCount
+from dataplane.stores.dynamodb import TTL_ATTRIBUTE, DynamoDBStore
+from tests.dataplane.stores.test_contract import SUB, charges_at
+
+
+def record_calls(store: DynamoDBStore) -> Counter:
+    """Count the API calls the client really makes (one per operation, retries excluded)."""
+    calls: Counter = Counter()
+
+    def before_call(model, **_):
+        calls[model.name] += 1
+
+    store.client.meta.events.register("before-call.dynamodb.*", before_call)
+    return calls
+
+
+def test_reserve_is_one_transaction_and_settle_one_write(dynamodb_store, store_clock):
+    calls = record_calls(dynamodb_store)
+    charges = charges_at(store_clock(), ten=WindowLimits(total=1000), month=WindowLimits(total=100_000))
+
+    reservation = dynamodb_store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=100, output=500))
+    assert calls == Counter(TransactWriteItems=1)
+
+    dynamodb_store.settle(reservation=reservation, actual=TokenCount(input=100, output=20))
+    assert calls == Counter(TransactWriteItems=2)
+
+    dynamodb_store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=100, output=500))
+    with pytest.raises(QuotaExceeded) as refusal:
+        dynamodb_store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=100, output=500))
+    assert calls == Counter(TransactWriteItems=4)  # the refusal's `used` came back with the cancellation
+    assert refusal.value.details["used"] == 720
+
+    with pytest.raises(QuotaExceeded):
+        dynamodb_store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=100, output=5000))
+    assert calls == Counter(TransactWriteItems=4)  # bigger than the limit: no call at all
+
+
+def test_prepared_get_is_one_batch_read(dynamodb_store):
+    calls = record_calls(dynamodb_store)
+    dynamodb_store.prepared_get(question_key="q", model_id="model.a")
+    assert calls == Counter(BatchGetItem=1)
+
+
+def test_tables_have_the_documented_keys_and_ttl(dynamodb_store):
+    client = dynamodb_store.client
+    schemas = {
+        table: client.describe_table(TableName=table)["Table"]
+        for table in (dynamodb_store.policies_table, dynamodb_store.usage_table, dynamodb_store.cache_table)
+    }
+    assert [k["AttributeName"] for k in schemas[dynamodb_store.policies_table]["KeySchema"]] == ["pk"]
+    assert [(k["AttributeName"], k["KeyType"]) for k in schemas[dynamodb_store.usage_table]["KeySchema"]] == [
+        ("pk", "HASH"),
+        ("sk", "RANGE"),
+    ]
+    assert all(s["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST" for s in schemas.values())
+    for table in (dynamodb_store.usage_table, dynamodb_store.cache_table):
+        ttl = client.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+        assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", TTL_ATTRIBUTE)
+
+
+def test_policy_items_follow_the_layout(dynamodb_store):
+    from tests.dataplane.stores.test_contract import policy
+
+    dynamodb_store.policy_put(policy(7))
+    item = dynamodb_store.client.get_item(
+        TableName=dynamodb_store.policies_table, Key={"pk": {"S": f"USER#{SUB}"}}
+    )["Item"]
+    assert item["version"] == {"N": "7"}
+    assert '"policy_name": "standard"' in item["document"]["S"]
+
+
+def test_a_transaction_conflict_is_retried_and_succeeds(store_clock):
+    store = DynamoDBStore(
+        policies_table="p", usage_table="u", cache_table="c", region="us-east-1",
+        client=_offline_client(), clock=store_clock,
+    )
+    charges = charges_at(store_clock(), ten=WindowLimits(total=1000))
+    with Stubber(store.client) as stub:
+        stub.add_client_error(
+            "transact_write_items",
+            service_error_code="TransactionCanceledException",
+            response_meta={},
+            modeled_fields={"CancellationReasons": [{"Code": "TransactionConflict"}, {"Code": "None"}]},
+        )
+        stub.add_response("transact_write_items", {})
+        store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=1, output=1))
+        stub.assert_no_pending_responses()
+    assert store.stats.conditional_writes == 2
+
+
+def test_other_cancellations_are_store_errors_not_refusals(store_clock):
+    store = DynamoDBStore(
+        policies_table="p", usage_table="u", cache_table="c", region="us-east-1",
+        client=_offline_client(), clock=store_clock,
+    )
+    charges = charges_at(store_clock(), ten=WindowLimits(total=1000))
+    with Stubber(store.client) as stub:
+        stub.add_client_error(
+            "transact_write_items",
+            service_error_code="TransactionCanceledException",
+            modeled_fields={"CancellationReasons": [{"Code": "ThrottlingError"}, {"Code": "None"}]},
+        )
+        with pytest.raises(StoreUnavailable, match="ThrottlingError"):
+            store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=1, output=1))
+
+
+def _offline_client():
+    from dataplane import aws
+
+    # Stubbed: the endpoint is never contacted.
+    return aws.new_client(
+        "dynamodb",
+        aws.ClientSettings(
+            endpoint_url="http://127.0.0.1:9", aws_access_key_id="testing", aws_secret_access_key="testing"
+        ),
+    )
