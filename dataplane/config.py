@@ -36,7 +36,9 @@ class GatewayConfig:
     max_message_chars: int = 100_000
     max_messages: int = 200
     max_request_bytes: int = 240_000  # AppSync Events caps one event at 240 KB
-    extra: dict = field(default_factory=dict)
+    # Provider knobs (demo_chunk_delay, bedrock_*_timeout, ...); kept out of the hash so a
+    # config can key the per-process gateway cache.
+    extra: dict = field(default_factory=dict, hash=False)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, object]) -> "GatewayConfig":
@@ -87,6 +89,11 @@ class GatewayConfig:
             metrics_namespace=text("GATEWAY_METRICS_NAMESPACE", cls.metrics_namespace),
             bedrock_endpoint_url=text("GATEWAY_BEDROCK_ENDPOINT_URL", ""),
             events_http_endpoint=text("GATEWAY_EVENTS_HTTP_ENDPOINT", ""),
+            extra={
+                name.lower().removeprefix("gateway_"): str(values[name])
+                for name in ("GATEWAY_DEMO_CHUNK_DELAY", "GATEWAY_BEDROCK_READ_TIMEOUT", "GATEWAY_BEDROCK_MAX_ATTEMPTS")
+                if values.get(name) not in (None, "")
+            },
         )
 
     @classmethod

@@ -137,7 +137,7 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # --- celery -----------------------------------------------------------------------------
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://localhost/")
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=REDIS_URL or "cache+memory://")
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -166,6 +166,9 @@ GATEWAY_FIREHOSE_STREAM = env("GATEWAY_FIREHOSE_STREAM", default="")
 GATEWAY_METRICS_NAMESPACE = env("GATEWAY_METRICS_NAMESPACE", default="AIGateway")
 GATEWAY_BEDROCK_ENDPOINT_URL = env("GATEWAY_BEDROCK_ENDPOINT_URL", default="")
 GATEWAY_TURN_WORKERS = env.int("GATEWAY_TURN_WORKERS", default=32)
+GATEWAY_DEMO_CHUNK_DELAY = env("GATEWAY_DEMO_CHUNK_DELAY", default="")  # seconds between demo chunks
+GATEWAY_BEDROCK_READ_TIMEOUT = env("GATEWAY_BEDROCK_READ_TIMEOUT", default="")
+GATEWAY_BEDROCK_MAX_ATTEMPTS = env("GATEWAY_BEDROCK_MAX_ATTEMPTS", default="")
 
 # --- analytics (Athena in AWS, DuckDB on the local lake otherwise) --------------------------
 ANALYTICS_ENGINE = env("ANALYTICS_ENGINE", default="duckdb")  # duckdb | athena

@@ -1,1 +1,329 @@
-"""Pytest plugin: a local test server (filled in by its owner)."""
+"""Pytest plugin: a local server that speaks Bedrock's ConverseStream wire protocol.
+
+`POST /model/<modelId>/converse-stream` answers with the real AWS binary event-stream framing
+(`application/vnd.amazon.eventstream`, chunked), so boto3's own parser (botocore.eventstream)
+decodes it exactly as it decodes AWS. Scenarios are scripted per model id from the test:
+
+    bedrock_server.script("m", chunks=["Hel", "lo"], usage=(12, 2))
+    bedrock_server.script("m", status=429)                        # HTTP error before the stream
+    bedrock_server.script("m", chunks=[...], fail_after=2, error_code="throttlingException")
+    bedrock_server.script("m", chunks=[...], fail_after=2)        # connection drops after 2 chunks
+
+An unscripted model answers "Echo: <last user text>" with honest token counts
+(`dataplane.tokens`). Every request is recorded (`bedrock_server.requests`), with its parsed
+JSON body and what the server managed to stream (`chunks_sent`, `client_disconnected`,
+`finished`).
+
+The server is session-scoped; scripts and records persist until `bedrock_server.reset()`.
+Use a model id of your own per test, or reset.
+"""
+from __future__ import annotations
+
+import binascii
+import json
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Iterator
+from urllib.parse import unquote
+
+import pytest
+
+from dataplane import tokens
+
+# What an HTTP status means when a test does not name the error code.
+DEFAULT_ERROR_CODES: dict[int, str] = {
+    400: "ValidationException",
+    403: "AccessDeniedException",
+    404: "ResourceNotFoundException",
+    408: "ModelTimeoutException",
+    424: "ModelNotReadyException",
+    429: "ThrottlingException",
+    500: "InternalServerException",
+    503: "ServiceUnavailableException",
+}
+
+
+# --- event-stream encoding -------------------------------------------------------------------
+
+_STRING_HEADER = 7
+
+
+def _encode_headers(headers: dict[str, str]) -> bytes:
+    encoded = b""
+    for name, value in headers.items():
+        name_bytes = name.encode("utf-8")
+        value_bytes = value.encode("utf-8")
+        encoded += struct.pack(">B", len(name_bytes)) + name_bytes
+        encoded += struct.pack(">BH", _STRING_HEADER, len(value_bytes)) + value_bytes
+    return encoded
+
+
+def encode_message(headers: dict[str, str], payload: bytes) -> bytes:
+    """One event-stream message: prelude (total length, headers length, CRC32 of those 8
+    bytes), headers, payload, then the CRC32 of everything before it."""
+    header_bytes = _encode_headers(headers)
+    total_length = 12 + len(header_bytes) + len(payload) + 4
+    prelude = struct.pack(">II", total_length, len(header_bytes))
+    prelude += struct.pack(">I", binascii.crc32(prelude) & 0xFFFFFFFF)
+    message = prelude + header_bytes + payload
+    return message + struct.pack(">I", binascii.crc32(message) & 0xFFFFFFFF)
+
+
+def encode_event(event_type: str, body: dict) -> bytes:
+    headers = {":event-type": event_type, ":content-type": "application/json", ":message-type": "event"}
+    return encode_message(headers, json.dumps(body).encode("utf-8"))
+
+
+def encode_exception(exception_type: str, message: str) -> bytes:
+    headers = {
+        ":exception-type": exception_type,
+        ":content-type": "application/json",
+        ":message-type": "exception",
+    }
+    return encode_message(headers, json.dumps({"message": message}).encode("utf-8"))
+
+
+# --- scripting and records -------------------------------------------------------------------
+
+
+@dataclass
+class BedrockScript:
+    chunks: list[str] | None = None  # None: the echo answer
+    usage: tuple[int, int] | None = None  # None: honest estimate of request and chunks
+    stop_reason: str = "end_turn"
+    fail_after: int | None = None  # chunks sent before failing mid-stream
+    error_code: str | None = None  # exception event code (mid-stream) or x-amzn-ErrorType
+    status: int | None = None  # HTTP error status before the stream starts
+    chunk_delay: float = 0.0
+    send_usage: bool = True
+    latency_ms: int = 42
+    times: int | None = None  # how many requests it answers; None: all
+
+
+@dataclass
+class ReceivedRequest:
+    model_id: str
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    chunks_sent: int = 0
+    client_disconnected: bool = False
+    finished: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def messages(self) -> list[dict]:
+        return self.body.get("messages", [])
+
+    @property
+    def system(self) -> list[dict] | None:
+        return self.body.get("system")
+
+    @property
+    def inference_config(self) -> dict | None:
+        return self.body.get("inferenceConfig")
+
+
+class BedrockServer:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._scripts: dict[str, BedrockScript] = {}
+        self.requests: list[ReceivedRequest] = []
+        self._httpd = _QuietServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="bedrock-server", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "BedrockServer":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def script(self, model_id: str, **behaviour: Any) -> BedrockScript:
+        scripted = BedrockScript(**behaviour)
+        with self._lock:
+            self._scripts[model_id] = scripted
+        return scripted
+
+    def reset(self) -> None:
+        with self._lock:
+            self._scripts.clear()
+            self.requests.clear()
+
+    def requests_for(self, model_id: str) -> list[ReceivedRequest]:
+        with self._lock:
+            return [r for r in self.requests if r.model_id == model_id]
+
+    def last_request(self, model_id: str) -> ReceivedRequest:
+        found = self.requests_for(model_id)
+        assert found, f"the Bedrock server received no request for {model_id!r}"
+        return found[-1]
+
+    def _take_script(self, model_id: str) -> BedrockScript:
+        with self._lock:
+            scripted = self._scripts.get(model_id)
+            if scripted is None:
+                return BedrockScript()
+            if scripted.times is not None:
+                scripted.times -= 1
+                if scripted.times <= 0:
+                    del self._scripts[model_id]
+            return scripted
+
+    def _record(self, received: ReceivedRequest) -> None:
+        with self._lock:
+            self.requests.append(received)
+
+
+def _echo_chunks(body: dict) -> list[str]:
+    last_user = next((m for m in reversed(body.get("messages", [])) if m.get("role") == "user"), None)
+    said = tokens.content_text(last_user.get("content")) if last_user else ""
+    words = f"Echo: {said}".split(" ")
+    return [word if i == 0 else " " + word for i, word in enumerate(words)]
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client dropping an idle keep-alive connection is normal, not a test failure.
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+def _handler_for(server: BedrockServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+            pass  # keep pytest output clean
+
+        def do_POST(self) -> None:  # noqa: N802 - stdlib name
+            length = int(self.headers.get("Content-Length") or 0)
+            raw_body = self.rfile.read(length) if length else b""
+            segments = self.path.split("?")[0].split("/")
+            # /model/<modelId>/converse-stream, with modelId percent-encoded by boto3
+            if len(segments) != 4 or segments[1] != "model" or segments[3] != "converse-stream":
+                self._send_error(404, "UnknownOperationException", f"no route for {self.path}")
+                return
+            body = json.loads(raw_body or b"{}")
+            received = ReceivedRequest(
+                model_id=unquote(segments[2]), path=self.path, headers=dict(self.headers.items()), body=body
+            )
+            server._record(received)
+            try:
+                self._answer(server._take_script(received.model_id), received)
+            finally:
+                received.finished.set()
+
+        def _answer(self, scripted: BedrockScript, received: ReceivedRequest) -> None:
+            if scripted.status is not None:
+                code = scripted.error_code or DEFAULT_ERROR_CODES.get(scripted.status, "InternalServerException")
+                self._send_error(scripted.status, code, f"scripted {code}")
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.amazon.eventstream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("x-amzn-RequestId", "local-bedrock-request")
+            self.end_headers()
+            try:
+                completed = self._stream(scripted, received)
+            except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+                received.client_disconnected = True
+                self.close_connection = True
+                return
+            if completed:
+                self.wfile.write(b"0\r\n\r\n")
+            else:  # drop the connection without the terminating chunk
+                self.close_connection = True
+
+        def _stream(self, scripted: BedrockScript, received: ReceivedRequest) -> bool:
+            chunks = scripted.chunks if scripted.chunks is not None else _echo_chunks(received.body)
+            self._write(encode_event("messageStart", {"role": "assistant"}))
+            for index, chunk in enumerate(chunks):
+                if scripted.fail_after is not None and index >= scripted.fail_after:
+                    return self._fail(scripted)
+                if index and scripted.chunk_delay:
+                    time.sleep(scripted.chunk_delay)
+                self._write(encode_event("contentBlockDelta", {"delta": {"text": chunk}, "contentBlockIndex": 0}))
+                received.chunks_sent += 1
+            if scripted.fail_after is not None and scripted.fail_after >= len(chunks):
+                return self._fail(scripted)
+            self._write(encode_event("contentBlockStop", {"contentBlockIndex": 0}))
+            self._write(encode_event("messageStop", {"stopReason": scripted.stop_reason}))
+            if scripted.send_usage:
+                input_tokens, output_tokens = scripted.usage or (
+                    tokens.estimate_messages(received.messages, _system_text(received.system)),
+                    tokens.estimate("".join(chunks)),
+                )
+                usage = {"inputTokens": input_tokens, "outputTokens": output_tokens,
+                         "totalTokens": input_tokens + output_tokens}
+                self._write(encode_event("metadata", {"usage": usage, "metrics": {"latencyMs": scripted.latency_ms}}))
+            return True
+
+        def _fail(self, scripted: BedrockScript) -> bool:
+            if scripted.error_code is None:
+                return False
+            self._write(encode_exception(scripted.error_code, f"scripted {scripted.error_code}"))
+            return True
+
+        def _write(self, message: bytes) -> None:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(message), message))
+            self.wfile.flush()
+
+        def _send_error(self, status: int, code: str, message: str) -> None:
+            payload = json.dumps({"message": message}).encode("utf-8")
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("x-amzn-ErrorType", f"{code}:http://internal.amazon.com/coral/com.amazon.bedrock/")
+            self.send_header("x-amzn-RequestId", "local-bedrock-request")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    return Handler
+
+
+def _system_text(system: list[dict] | None) -> str | None:
+    return tokens.content_text(system) if system else None
+
+
+def iter_text(response: dict) -> Iterator[str]:
+    """The text deltas of a boto3 `converse_stream` response (a helper for tests)."""
+    for event in response["stream"]:
+        if "contentBlockDelta" in event:
+            yield event["contentBlockDelta"]["delta"].get("text", "")
+
+
+@pytest.fixture(scope="session")
+def bedrock_server() -> Iterator[BedrockServer]:
+    server = BedrockServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def bedrock_client(bedrock_server: BedrockServer):
+    """A real boto3 `bedrock-runtime` client pointed at the local server: dummy credentials,
+    us-east-1, no retries and short timeouts so failures show at once."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client(
+        "bedrock-runtime",
+        region_name="us-east-1",
+        endpoint_url=bedrock_server.url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        aws_session_token="testing",
+        config=Config(connect_timeout=2, read_timeout=10, retries={"mode": "standard", "total_max_attempts": 1}),
+    )

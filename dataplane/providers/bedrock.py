@@ -1,0 +1,234 @@
+"""Amazon Bedrock through ConverseStream (boto3).
+
+The model id is passed to Bedrock unchanged: foundation model ids
+(`anthropic.claude-3-5-haiku-20241022-v1:0`), cross-region inference profiles (`us.`, `eu.`,
+`apac.`, `global.` prefixes) and ARNs of imported, custom or provisioned models all go in the
+`modelId` path parameter, which boto3 percent-encodes.
+
+Errors are mapped by Bedrock's error *code*, the same table at call start (`ClientError`, an
+HTTP error response) and mid-stream (`EventStreamError`, an exception event, whose codes are
+camelCase: `throttlingException`). Codes are compared case-insensitively.
+
+| Bedrock code | gateway error | why |
+| --- | --- | --- |
+| ThrottlingException, ServiceQuotaExceededException, TooManyRequestsException | ModelThrottled | the account's model quota is spent for now; retry later |
+| ServiceUnavailableException, ModelNotReadyException, ModelTimeoutException, modelStreamErrorException | ModelUnavailable | transient on the model's side; the same request may work later |
+| ResourceNotFoundException | ModelUnavailable | the model id/ARN does not exist in this region or account: a catalogue problem, not the user's |
+| AccessDeniedException, UnrecognizedClientException, ExpiredTokenException, missing credentials | ModelUnavailable | the gateway's role lacks access to the model (message says so) |
+| connection errors, connect/read timeouts, a stream cut short | ModelUnavailable | Bedrock could not be reached or stopped answering |
+| ValidationException, boto3's ParamValidationError | ValidationError | the request itself is wrong (too long, bad parameter) |
+| InternalServerException, ModelErrorException, anything else | UpstreamError | Bedrock or the model failed; nothing the user can change |
+
+Closing the generator early (a cancelled turn) closes the underlying HTTP response, so the
+gateway stops reading and Bedrock stops generating.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ParamValidationError
+from urllib3.exceptions import HTTPError as Urllib3Error
+
+from dataplane.errors import GatewayError, ModelThrottled, ModelUnavailable, UpstreamError, ValidationError
+from dataplane.providers.base import ModelCall, ProviderEvent, StreamEnd, TextDelta
+
+CONNECT_TIMEOUT_SECONDS = 5.0
+READ_TIMEOUT_SECONDS = 60.0
+MAX_ATTEMPTS = 3  # calls in all, the first included
+
+_THROTTLED = {"throttlingexception", "servicequotaexceededexception", "toomanyrequestsexception"}
+_UNAVAILABLE = {
+    "serviceunavailableexception",
+    "modelnotreadyexception",
+    "modeltimeoutexception",
+    "modelstreamerrorexception",
+    "resourcenotfoundexception",
+}
+_ACCESS_DENIED = {"accessdeniedexception", "unrecognizedclientexception", "expiredtokenexception"}
+_INVALID = {"validationexception"}
+# Everything a Bedrock call can fail with below the gateway's own errors.
+_TRANSPORT_ERRORS = (ClientError, BotoCoreError, Urllib3Error, OSError)
+
+
+def default_client_config(
+    *,
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+    read_timeout: float = READ_TIMEOUT_SECONDS,
+    max_attempts: int = MAX_ATTEMPTS,
+):
+    from botocore.config import Config
+
+    return Config(
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        # botocore's `max_attempts` counts retries after the first call; `total_max_attempts`
+        # counts calls, which is what MAX_ATTEMPTS means here.
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
+    )
+
+
+class BedrockProvider:
+    """Streams answers from Bedrock's ConverseStream API.
+
+    The boto3 client is created on first use and cached on the instance (boto3 clients are
+    thread-safe); pass `client` to inject one (tests), or `client_config` to change timeouts
+    and retries.
+    """
+
+    name = "Amazon Bedrock"
+
+    def __init__(
+        self,
+        *,
+        region: str = "us-east-1",
+        endpoint_url: str | None = None,
+        client: Any = None,
+        client_config: Any = None,
+    ) -> None:
+        self.region = region
+        self.endpoint_url = endpoint_url or None
+        self._client = client
+        self._client_config = client_config
+        self._client_lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None:
+                    import boto3
+
+                    self._client = boto3.session.Session().client(
+                        "bedrock-runtime",
+                        region_name=self.region,
+                        endpoint_url=self.endpoint_url,
+                        config=self._client_config or default_client_config(),
+                    )
+        return self._client
+
+    def stream(self, call: ModelCall) -> Iterator[ProviderEvent]:
+        try:
+            response = self.client.converse_stream(**converse_request(call))
+        except _TRANSPORT_ERRORS as error:
+            raise gateway_error(call.model_id, error) from error
+        event_stream = response["stream"]
+        try:
+            yield from _read_events(event_stream)
+        except _TRANSPORT_ERRORS as error:
+            raise gateway_error(call.model_id, error) from error
+        finally:
+            # Also on GeneratorExit: a cancelled turn must stop reading and free the connection.
+            event_stream.close()
+
+
+def converse_request(call: ModelCall) -> dict[str, Any]:
+    """The `converse_stream` keyword arguments for one model call."""
+    inference: dict[str, Any] = {"maxTokens": call.max_tokens}
+    if call.temperature is not None:
+        inference["temperature"] = call.temperature
+    if call.top_p is not None:
+        inference["topP"] = call.top_p
+    if call.stop_sequences:
+        inference["stopSequences"] = list(call.stop_sequences)
+    request: dict[str, Any] = {
+        "modelId": call.model_id,
+        "messages": [_converse_message(m) for m in call.messages],
+        "inferenceConfig": inference,
+    }
+    if call.system:
+        request["system"] = [{"text": call.system}]
+    return request
+
+
+def _converse_message(message: dict) -> dict:
+    # Tolerate `content` as a plain string; Converse wants a list of blocks.
+    content = message.get("content")
+    if isinstance(content, str):
+        return {"role": message["role"], "content": [{"text": content}]}
+    return message
+
+
+def _read_events(event_stream: Any) -> Iterator[ProviderEvent]:
+    stop_reason: str | None = None
+    end = StreamEnd()
+    for event in event_stream:
+        if "contentBlockDelta" in event:
+            text = event["contentBlockDelta"].get("delta", {}).get("text")
+            if text:
+                yield TextDelta(text)
+        elif "messageStop" in event:
+            stop_reason = event["messageStop"].get("stopReason") or "end_turn"
+        elif "metadata" in event:
+            end = _stream_end_from_metadata(event["metadata"])
+    if stop_reason is None:
+        raise ModelUnavailable("The model's answer was cut off: Bedrock ended the stream before the message finished.")
+    yield StreamEnd(
+        stop_reason=stop_reason,
+        input_tokens=end.input_tokens,
+        output_tokens=end.output_tokens,
+        latency_ms=end.latency_ms,
+        extra=end.extra,
+    )
+
+
+def _stream_end_from_metadata(metadata: dict) -> StreamEnd:
+    usage = metadata.get("usage") or {}
+    metrics = metadata.get("metrics") or {}
+    extra = {
+        key: usage[key] for key in ("cacheReadInputTokens", "cacheWriteInputTokens") if usage.get(key) is not None
+    }
+    return StreamEnd(
+        input_tokens=usage.get("inputTokens"),
+        output_tokens=usage.get("outputTokens"),
+        latency_ms=metrics.get("latencyMs"),
+        extra=extra,
+    )
+
+
+def gateway_error(model_id: str, error: Exception) -> GatewayError:
+    """The gateway error for a boto3/botocore/urllib3 failure talking to Bedrock."""
+    if isinstance(error, ClientError):  # EventStreamError (mid-stream) is a ClientError too
+        details = error.response.get("Error", {})
+        return error_for_code(model_id, str(details.get("Code", "")), str(details.get("Message", "")))
+    if isinstance(error, ParamValidationError):  # boto3 refused the request before sending it
+        return ValidationError(f"The request to {model_id} is invalid: {error}", modelId=model_id)
+    if isinstance(error, NoCredentialsError):
+        return ModelUnavailable(
+            f"Model {model_id} is unavailable: the gateway has no AWS credentials for Bedrock.",
+            modelId=model_id,
+        )
+    # EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, a stream cut short
+    return ModelUnavailable(
+        f"Model {model_id} is unavailable: Bedrock could not be reached or stopped answering "
+        f"({type(error).__name__}).",
+        modelId=model_id,
+    )
+
+
+def error_for_code(model_id: str, code: str, upstream_message: str = "") -> GatewayError:
+    """The gateway error for one Bedrock error code (see the table in the module docstring)."""
+    normalised = code.lower()
+    if normalised in _THROTTLED:
+        return ModelThrottled(
+            f"Model {model_id} is busy (Bedrock is throttling requests); try again shortly.",
+            modelId=model_id, code=code,
+        )
+    if normalised in _ACCESS_DENIED:
+        return ModelUnavailable(
+            f"Model {model_id} is unavailable: the gateway's AWS role lacks access to it "
+            "(enable model access in Bedrock, or grant bedrock:InvokeModelWithResponseStream).",
+            modelId=model_id, code=code,
+        )
+    if normalised in _UNAVAILABLE:
+        return ModelUnavailable(
+            f"Model {model_id} is unavailable right now ({code}); try again later.", modelId=model_id, code=code
+        )
+    if normalised in _INVALID:
+        # Bedrock's own words help here ("input is too long", "maxTokens exceeds ..."); the
+        # mapping itself never looks at them.
+        reason = f": {upstream_message}" if upstream_message else "."
+        return ValidationError(f"Bedrock rejected the request to {model_id}{reason}", modelId=model_id, code=code)
+    return UpstreamError(f"Bedrock failed to answer with {model_id} ({code or 'unknown error'}).",
+                         modelId=model_id, code=code)

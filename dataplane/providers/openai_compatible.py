@@ -1,0 +1,262 @@
+"""Self-hosted and private models behind an OpenAI-compatible chat completions API
+(vLLM, TGI, Ollama, LiteLLM, llama.cpp server, OpenAI itself).
+
+`POST {endpoint}/v1/chat/completions` with `stream: true` and
+`stream_options: {"include_usage": true}`, read as server-sent events. The endpoint is the
+model's base URL from the catalogue (`AllowedModel.endpoint`, carried on `ModelCall.endpoint`);
+a base URL that already ends in `/v1` is not given a second one.
+
+API key, read from the environment at call time: `OPENAI_API_KEY_<MODEL>` where `<MODEL>` is the
+model id upper-cased with every run of non-alphanumerics turned into `_`
+(`llama-3.1-8b` → `OPENAI_API_KEY_LLAMA_3_1_8B`), else `OPENAI_API_KEY`, else no
+`Authorization` header (most self-hosted servers need none).
+
+Usage comes from the final chunk (`prompt_tokens`, `completion_tokens`); a server that ignores
+`include_usage` gives a `StreamEnd` without usage and the pipeline bills an estimate.
+
+| failure | gateway error |
+| --- | --- |
+| HTTP 429 | ModelThrottled |
+| HTTP 5xx, connection refused, timeouts, stream cut before it finished | ModelUnavailable |
+| HTTP 401, 403 (the gateway's key was refused), 404 (no such model/route) | ModelUnavailable |
+| HTTP 400, 422 | ValidationError |
+| any other status, an `error` object mid-stream, malformed data | UpstreamError |
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from dataplane.errors import GatewayError, ModelThrottled, ModelUnavailable, UpstreamError, ValidationError
+from dataplane.providers.base import ModelCall, ProviderEvent, StreamEnd, TextDelta
+from dataplane.tokens import content_text
+
+CONNECT_TIMEOUT_SECONDS = 5.0
+READ_TIMEOUT_SECONDS = 60.0
+
+# OpenAI finish_reason → Converse stopReason, so the rest of the gateway sees one vocabulary.
+STOP_REASONS = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "content_filter": "content_filtered",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+}
+
+
+def api_key_variable(model_id: str) -> str:
+    """The per-model environment variable holding the API key for `model_id`."""
+    return "OPENAI_API_KEY_" + re.sub(r"[^A-Za-z0-9]+", "_", model_id).strip("_").upper()
+
+
+class OpenAICompatibleProvider:
+    """Streams answers from an OpenAI-compatible `/v1/chat/completions` endpoint.
+
+    `endpoint` is a default base URL; a call's own `ModelCall.endpoint` wins. `environ` is
+    where API keys are read (default `os.environ`).
+    """
+
+    name = "OpenAI-compatible"
+
+    def __init__(
+        self,
+        *,
+        endpoint: str = "",
+        connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+        read_timeout: float = READ_TIMEOUT_SECONDS,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self._environ = environ
+
+    def stream(self, call: ModelCall) -> Iterator[ProviderEvent]:
+        endpoint = call.endpoint or self.endpoint
+        if not endpoint:
+            raise ModelUnavailable(f"Model {call.model_id} has no endpoint configured.", modelId=call.model_id)
+        connection = self._connect(call.model_id, endpoint)
+        try:
+            response = self._post(call, connection, endpoint)
+            yield from _read_stream(call.model_id, response)
+        except (OSError, http.client.HTTPException) as error:
+            raise ModelUnavailable(
+                f"Model {call.model_id} is unavailable: its server could not be reached or stopped "
+                f"answering ({type(error).__name__}).",
+                modelId=call.model_id,
+            ) from error
+        finally:
+            # Also on GeneratorExit: closing the socket tells the server to stop generating.
+            connection.close()
+
+    def _connect(self, model_id: str, endpoint: str) -> http.client.HTTPConnection:
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ModelUnavailable(f"Model {model_id} has an invalid endpoint: {endpoint!r}.", modelId=model_id)
+        kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        return kind(parts.hostname, parts.port, timeout=self.connect_timeout)
+
+    def _post(self, call: ModelCall, connection: http.client.HTTPConnection, endpoint: str) -> http.client.HTTPResponse:
+        body = json.dumps(chat_completions_request(call)).encode("utf-8")
+        headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+        api_key = self._api_key(call.model_id)
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        connection.connect()
+        # The connect timeout only covers connecting; reading may wait longer between chunks.
+        connection.sock.settimeout(self.read_timeout)
+        connection.request("POST", completions_path(endpoint), body=body, headers=headers)
+        response = connection.getresponse()
+        if response.status != 200:
+            raise error_for_status(call.model_id, response.status, _error_message(response))
+        return response
+
+    def _api_key(self, model_id: str) -> str:
+        environ = os.environ if self._environ is None else self._environ
+        return environ.get(api_key_variable(model_id)) or environ.get("OPENAI_API_KEY") or ""
+
+
+def completions_path(endpoint: str) -> str:
+    path = urlsplit(endpoint).path.rstrip("/")
+    if not path.endswith("/v1"):
+        path += "/v1"
+    return path + "/chat/completions"
+
+
+def chat_completions_request(call: ModelCall) -> dict[str, Any]:
+    """The request body: Converse-shaped messages flattened to OpenAI chat messages."""
+    messages: list[dict[str, str]] = []
+    if call.system:
+        messages.append({"role": "system", "content": call.system})
+    for message in call.messages:
+        messages.append({"role": message["role"], "content": content_text(message.get("content"))})
+    body: dict[str, Any] = {
+        "model": call.model_id,
+        "messages": messages,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "max_tokens": call.max_tokens,
+    }
+    if call.temperature is not None:
+        body["temperature"] = call.temperature
+    if call.top_p is not None:
+        body["top_p"] = call.top_p
+    if call.stop_sequences:
+        body["stop"] = list(call.stop_sequences)
+    return body
+
+
+def _server_sent_data(response: http.client.HTTPResponse) -> Iterator[str]:
+    """The `data` of each server-sent event, multi-line data joined by newlines."""
+    data_lines: list[str] = []
+    while True:
+        raw = response.readline()
+        if not raw:
+            if data_lines:
+                yield "\n".join(data_lines)
+            return
+        line = raw.decode("utf-8").rstrip("\r\n")
+        if not line:
+            if data_lines:
+                yield "\n".join(data_lines)
+                data_lines = []
+        elif line.startswith("data:"):
+            data_lines.append(line[5:].removeprefix(" "))
+        # other fields (event:, id:, retry:) and comments (":") carry nothing we use
+
+
+def _read_stream(model_id: str, response: http.client.HTTPResponse) -> Iterator[ProviderEvent]:
+    finish_reason: str | None = None
+    usage: dict | None = None
+    done = False
+    for data in _server_sent_data(response):
+        if data.strip() == "[DONE]":
+            done = True
+            break
+        chunk = _parse_chunk(model_id, data)
+        if chunk.get("usage"):
+            usage = chunk["usage"]
+        for choice in chunk.get("choices") or []:
+            if choice.get("index", 0) != 0:
+                continue
+            text = (choice.get("delta") or {}).get("content")
+            if text:
+                yield TextDelta(text)
+            if choice.get("finish_reason"):
+                finish_reason = choice["finish_reason"]
+    if not done and finish_reason is None:
+        raise ModelUnavailable(
+            f"The answer from {model_id} was cut off: its server ended the stream early.", modelId=model_id
+        )
+    yield StreamEnd(
+        stop_reason=STOP_REASONS.get(finish_reason or "stop", finish_reason or "end_turn"),
+        input_tokens=_opt_int(usage, "prompt_tokens"),
+        output_tokens=_opt_int(usage, "completion_tokens"),
+    )
+
+
+def _parse_chunk(model_id: str, data: str) -> dict:
+    try:
+        chunk = json.loads(data)
+    except json.JSONDecodeError:
+        raise UpstreamError(f"The server of {model_id} sent malformed stream data.", modelId=model_id) from None
+    if not isinstance(chunk, dict):
+        raise UpstreamError(f"The server of {model_id} sent malformed stream data.", modelId=model_id)
+    if chunk.get("error"):
+        raise _error_from_stream(model_id, chunk["error"])
+    return chunk
+
+
+def _error_from_stream(model_id: str, error: Any) -> GatewayError:
+    # vLLM and LiteLLM report failures mid-stream as {"error": {"code": <HTTP status>, ...}}.
+    code = error.get("code") if isinstance(error, dict) else None
+    message = str(error.get("message", "")) if isinstance(error, dict) else ""
+    if isinstance(code, int) or (isinstance(code, str) and code.isdigit()):
+        return error_for_status(model_id, int(code), message)
+    return UpstreamError(f"The server of {model_id} failed while answering.", modelId=model_id)
+
+
+def _opt_int(usage: dict | None, key: str) -> int | None:
+    if not usage or usage.get(key) is None:
+        return None
+    return int(usage[key])
+
+
+def _error_message(response: http.client.HTTPResponse) -> str:
+    try:
+        body = json.loads(response.read(64 * 1024) or b"{}")
+    except (ValueError, OSError, http.client.HTTPException):
+        return ""
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return str(error.get("message", ""))
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return body["message"]
+    return ""
+
+
+def error_for_status(model_id: str, status: int, upstream_message: str = "") -> GatewayError:
+    """The gateway error for an HTTP status (see the table in the module docstring)."""
+    details = {"modelId": model_id, "status": status}
+    if status == 429:
+        return ModelThrottled(f"Model {model_id} is busy (rate limited); try again shortly.", **details)
+    if status in (400, 422):
+        reason = f": {upstream_message}" if upstream_message else "."
+        return ValidationError(f"The server of {model_id} rejected the request{reason}", **details)
+    if status in (401, 403):
+        return ModelUnavailable(
+            f"Model {model_id} is unavailable: its server refused the gateway's API key "
+            f"(set {api_key_variable(model_id)} or OPENAI_API_KEY).",
+            **details,
+        )
+    if status == 404:
+        return ModelUnavailable(f"Model {model_id} is unavailable: its server does not know it.", **details)
+    if status >= 500:
+        return ModelUnavailable(f"Model {model_id} is unavailable right now (HTTP {status}).", **details)
+    return UpstreamError(f"The server of {model_id} failed to answer (HTTP {status}).", **details)
+
