@@ -268,11 +268,18 @@ def _stream(turn: _Turn, cancel: threading.Event, may_cache: bool) -> None:
     turn.send({"messageStop": {"stopReason": turn.record.stop_reason}})
     turn.send(_metadata_event(turn, actual))
     if may_cache and end is not None and turn.record.outcome == "ok" and turn.streamed_text:
-        turn.gateway.store.cache_put(
-            _cache_key(turn),
-            CachedAnswer(text=turn.streamed_text, usage=actual, model_id=turn.model.model_id, stop_reason=end.stop_reason),
-            ttl_seconds=turn.gateway.config.cache_ttl_seconds,
-        )
+        _remember_answer(turn, actual, end.stop_reason)
+
+
+def _remember_answer(turn: _Turn, actual: TokenCount, stop_reason: str) -> None:
+    """Cache a complete answer. The user has it already, so a failing write only costs a
+    future hit, never this turn."""
+    assert turn.model is not None
+    answer = CachedAnswer(text=turn.streamed_text, usage=actual, model_id=turn.model.model_id, stop_reason=stop_reason)
+    try:
+        turn.gateway.store.cache_put(_cache_key(turn), answer, ttl_seconds=turn.gateway.config.cache_ttl_seconds)
+    except StoreUnavailable:
+        logger.warning("cache write failed for %s", turn.record.request_id)
 
 
 def _send_delta(turn: _Turn, text: str) -> None:
@@ -357,6 +364,8 @@ def _fail(turn: _Turn, error: GatewayError) -> None:
         record.outcome = "refused"
     elif record.outcome != "cancelled":
         record.outcome = "error"
+    if record.outcome == "refused" and record.cache == "miss":
+        record.cache = "skipped"  # a refused turn never looked for an answer to cache
     _finish_usage(turn, None)
     actual = _settle(turn)
     body: dict[str, Any] = {"error": error.to_wire(request_id=record.request_id)}

@@ -281,3 +281,15 @@ def test_a_warm_turn_reads_no_policy_from_the_store(gateway):
     run(gateway, chat_request(text="second"))
 
     assert gateway.store.stats.by_operation.get("policy_get", 0) == before
+
+
+def test_a_failing_cache_write_does_not_fail_a_delivered_answer(gateway, monkeypatch):
+    def down(*args, **kwargs):
+        raise StoreUnavailable("store down")
+
+    monkeypatch.setattr(gateway.store, "cache_put", down)
+
+    record, out = run(gateway, chat_request())
+
+    assert out.errors() == []
+    assert record.outcome == "ok" and out.texts() == "Hello, world."
