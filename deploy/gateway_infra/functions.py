@@ -1,0 +1,255 @@
+"""The two Lambda functions of the data plane, both running the repo's `dataplane/` package.
+
+- chat handler: AppSync Events invokes it (asynchronously) for every publish on `/inbound/*`;
+  it runs one chat turn and streams the answer to `/outbound/<sub>` over HTTP.
+- subscribe authorizer: AppSync Events calls it synchronously on every subscribe to
+  `/outbound/*`; it only checks that the caller's `sub` owns the channel.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesisfirehose as firehose
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from .config import POWERTOOLS_LAYER_PARAMETER
+from .nag import acknowledge, resource_finding
+from .permissions import BEDROCK_NAG_REASON, bedrock_model_arns, bedrock_stream_statement
+from .tables import GatewayTables
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+CHAT_HANDLER = "dataplane.handlers.appsync_chat.handler"
+SUBSCRIBE_AUTHORIZER_HANDLER = "dataplane.handlers.appsync_subscribe.handler"
+
+METRICS_NAMESPACE = "AIGateway"
+SERVICE_NAME = "ai-gateway"
+
+# The asset is the repo root so that the zip holds `dataplane/...` at its top level, which is
+# what the handler paths import. Everything else (Django apps, tests, venvs, the CDK app
+# itself) is excluded; the pattern order matters: exclude all, re-include the package, then
+# drop bytecode from inside it.
+DATAPLANE_ASSET_EXCLUDE = (
+    "*",
+    ".*",  # `*` does not match dot-files (.git, .venv, caches)
+    "!dataplane",
+    "!dataplane/**",
+    "**/__pycache__",
+    "**/*.pyc",
+    "**/.pytest_cache",
+)
+
+# The stores need the tables; the telemetry sink needs the stream; everything else the handler
+# reads has a default in the data plane. Names are the ones `dataplane` reads.
+CHAT_ENV_NAMES = (
+    "GATEWAY_STORE",
+    "GATEWAY_POLICIES_TABLE",
+    "GATEWAY_USAGE_TABLE",
+    "GATEWAY_CACHE_TABLE",
+    "GATEWAY_EVENTS_HTTP_ENDPOINT",
+    "GATEWAY_TELEMETRY_SINK",
+    "GATEWAY_FIREHOSE_STREAM",
+    "GATEWAY_METRICS_NAMESPACE",
+    "GATEWAY_MONTH_TIMEZONE",
+    "POWERTOOLS_SERVICE_NAME",
+    "POWERTOOLS_METRICS_NAMESPACE",
+)
+
+
+@dataclass(frozen=True)
+class ChatHandlerWiring:
+    tables: GatewayTables
+    delivery_stream: firehose.DeliveryStream
+    events_http_endpoint: str
+    month_timezone: str
+    bedrock_extra_regions: tuple[str, ...]
+
+
+class GatewayFunctions(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        wiring: ChatHandlerWiring,
+        powertools_layer_arn: str | None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._stack = Stack.of(self)
+        code = lambda_.Code.from_asset(str(REPO_ROOT), exclude=list(DATAPLANE_ASSET_EXCLUDE))
+        # Powertools comes from AWS's public layer, not the zip: no Docker bundling needed, and
+        # the layer is built for this exact runtime/architecture. Override the ARN with context
+        # `gateway:powertoolsLayerArn` (e.g. in a region where the SSM parameter is missing).
+        layer_arn = powertools_layer_arn or ssm.StringParameter.value_for_string_parameter(
+            self, POWERTOOLS_LAYER_PARAMETER
+        )
+        powertools = lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", layer_arn)
+
+        self.chat_handler = self._function(
+            "ChatHandler",
+            handler=CHAT_HANDLER,
+            code=code,
+            layers=[powertools],
+            # A turn streams a long answer for up to a few minutes (Bedrock's own stream timeout
+            # is far longer); five minutes bounds a stuck stream while leaving headroom.
+            timeout=Duration.minutes(5),
+            # Memory buys CPU on Lambda: 512 MB keeps JSON/SigV4 work per chunk off the latency
+            # path, while the function itself mostly waits on network I/O.
+            memory_size=512,
+            environment=self._chat_environment(wiring),
+            description="Runs one governed chat turn per inbound AppSync Events publish.",
+        )
+        # AppSync invokes the chat handler asynchronously (EVENT). Lambda would retry a failed
+        # async invoke twice, re-running a chat turn the user already saw fail (and billing it
+        # again), so retries are off; a request still queued after two minutes is stale.
+        self.chat_handler.configure_async_invoke(
+            retry_attempts=0, max_event_age=Duration.minutes(2)
+        )
+
+        self.subscribe_authorizer = self._function(
+            "SubscribeAuthorizer",
+            handler=SUBSCRIBE_AUTHORIZER_HANDLER,
+            code=code,
+            layers=[powertools],
+            # Compares two strings; it sits on the subscribe path, so it must answer fast or
+            # fail fast. The smallest memory size is plenty.
+            timeout=Duration.seconds(5),
+            memory_size=128,
+            environment={
+                "POWERTOOLS_SERVICE_NAME": f"{SERVICE_NAME}-subscribe",
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            },
+            description="Lets a user subscribe only to /outbound/<their sub>.",
+        )
+
+        self._grant_chat_data_plane(wiring)
+
+    @property
+    def chat_role(self) -> iam.IRole:
+        assert self.chat_handler.role is not None
+        return self.chat_handler.role
+
+    def _chat_environment(self, wiring: ChatHandlerWiring) -> dict[str, str]:
+        environment = {
+            "GATEWAY_STORE": "dynamodb",
+            "GATEWAY_POLICIES_TABLE": wiring.tables.policies.table_name,
+            "GATEWAY_USAGE_TABLE": wiring.tables.usage.table_name,
+            "GATEWAY_CACHE_TABLE": wiring.tables.cache.table_name,
+            "GATEWAY_EVENTS_HTTP_ENDPOINT": wiring.events_http_endpoint,
+            # stdout feeds CloudWatch Logs (and EMF metrics); Firehose feeds the lake.
+            "GATEWAY_TELEMETRY_SINK": "stdout,firehose",
+            "GATEWAY_FIREHOSE_STREAM": wiring.delivery_stream.delivery_stream_name,
+            "GATEWAY_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            "GATEWAY_MONTH_TIMEZONE": wiring.month_timezone,
+            "POWERTOOLS_SERVICE_NAME": f"{SERVICE_NAME}-chat",
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+        }
+        assert tuple(environment) == CHAT_ENV_NAMES
+        return environment
+
+    def _function(self, construct_id: str, **props: object) -> lambda_.Function:
+        log_group = logs.LogGroup(
+            self,
+            f"{construct_id}Logs",
+            retention=logs.RetentionDays.ONE_MONTH,
+            # Operational logs; the durable record of every request is the S3 lake.
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        # An explicit role instead of the default one, which would attach the managed
+        # AWSLambdaBasicExecutionRole (logs:* on every log group in the account).
+        role = iam.Role(
+            self,
+            f"{construct_id}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Execution role of the AI gateway {construct_id}.",
+        )
+        log_group.grant_write(role)
+        function = lambda_.Function(
+            self,
+            construct_id,
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            architecture=lambda_.Architecture.ARM_64,
+            role=role,
+            log_group=log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            tracing=lambda_.Tracing.ACTIVE,
+            **props,  # type: ignore[arg-type]
+        )
+        acknowledge(
+            function,
+            "AwsSolutions-L1",
+            "Python 3.12 is pinned on purpose: the public Powertools layer variant "
+            "(python3.12-arm64) and the data plane's tested interpreter must match; the runtime "
+            "is bumped together with both.",
+        )
+        # X-Ray's PutTraceSegments/PutTelemetryRecords support no resource-level scoping.
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5",
+            "Active X-Ray tracing needs xray:PutTraceSegments/PutTelemetryRecords, which have "
+            "no resource-level permissions; nothing else in this role is unscoped.",
+            findings=["Resource::*"],
+        )
+        return function
+
+    def _grant_chat_data_plane(self, wiring: ChatHandlerWiring) -> None:
+        tables = wiring.tables
+        policy = iam.Policy(
+            self,
+            "ChatHandlerDataPlaneAccess",
+            statements=[
+                _table_statement("ReadPolicies", tables.policies, ("dynamodb:GetItem",)),
+                # reserve/settle move both windows in one TransactWriteItems; IAM authorises a
+                # transaction through the per-item actions it contains (Update, ConditionCheck).
+                _table_statement(
+                    "MeterUsage",
+                    tables.usage,
+                    (
+                        "dynamodb:GetItem",
+                        "dynamodb:BatchGetItem",
+                        "dynamodb:Query",
+                        "dynamodb:UpdateItem",
+                        "dynamodb:ConditionCheckItem",
+                    ),
+                ),
+                _table_statement(
+                    "ReadWriteAnswerCache",
+                    tables.cache,
+                    ("dynamodb:GetItem", "dynamodb:PutItem"),
+                ),
+                iam.PolicyStatement(
+                    sid="ShipRequestLog",
+                    actions=["firehose:PutRecord", "firehose:PutRecordBatch"],
+                    resources=[wiring.delivery_stream.delivery_stream_arn],
+                ),
+                bedrock_stream_statement(
+                    self._stack, extra_regions=wiring.bedrock_extra_regions
+                ),
+            ],
+        )
+        policy.attach_to_role(self.chat_role)
+        # The model segment of Bedrock ARNs cannot be narrowed at deploy time (see permissions.py).
+        acknowledge(
+            policy,
+            "AwsSolutions-IAM5",
+            BEDROCK_NAG_REASON,
+            findings=[
+                resource_finding(self, arn)
+                for arn in bedrock_model_arns(
+                    self._stack, extra_regions=wiring.bedrock_extra_regions
+                )
+            ],
+        )
+
+
+def _table_statement(
+    sid: str, table: dynamodb.ITable, actions: tuple[str, ...]
+) -> iam.PolicyStatement:
+    return iam.PolicyStatement(sid=sid, actions=list(actions), resources=[table.table_arn])

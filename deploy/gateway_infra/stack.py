@@ -1,0 +1,105 @@
+"""The serverless data plane as one stack: auth, events API, functions, tables, lake,
+monitoring and the control plane's access, wired together."""
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Aws, Stack
+from constructs import Construct
+
+from .auth import GatewayAuth
+from .config import GatewayConfig
+from .control_plane import ControlPlaneAccess
+from .events_api import ChatEventsApi
+from .functions import ChatHandlerWiring, GatewayFunctions
+from .lake import AnalyticsLake
+from .monitoring import GatewayMonitoring
+from .nag import acknowledge
+from .outputs import add_env_outputs
+from .tables import GatewayTables
+
+
+class GatewayDataPlaneStack(Stack):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: GatewayConfig, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        # The Firehose L2 always adds a CIDR mapping (used only for Redshift/Splunk
+        # destinations); an unused mapping is harmless.
+        acknowledge(
+            self,
+            "CloudFormation-Validate::W7001",
+            "Unused CIDR mapping added by the Firehose L2 construct for other destination types.",
+        )
+
+        tables = GatewayTables(self, "Tables", retain_data=config.retain_data)
+        lake = AnalyticsLake(
+            self,
+            "Lake",
+            retain_data=config.retain_data,
+            bytes_scanned_cutoff=config.athena_bytes_scanned_cutoff,
+        )
+        auth = GatewayAuth(
+            self,
+            "Auth",
+            domain_prefix=config.cognito_domain_prefix,
+            callback_urls=config.callback_urls,
+            logout_urls=config.logout_urls,
+            retain_data=config.retain_data,
+        )
+        # The API exists before the functions (the chat handler needs its HTTP endpoint) and
+        # gets its namespaces after them (each namespace needs its handler).
+        events = ChatEventsApi(self, "Events", user_pool=auth.user_pool)
+        functions = GatewayFunctions(
+            self,
+            "Functions",
+            wiring=ChatHandlerWiring(
+                tables=tables,
+                delivery_stream=lake.delivery_stream,
+                events_http_endpoint=events.http_endpoint,
+                month_timezone=config.month_timezone,
+                bedrock_extra_regions=config.bedrock_extra_regions,
+            ),
+            powertools_layer_arn=config.powertools_layer_arn,
+        )
+        events.add_chat_namespaces(
+            chat_handler=functions.chat_handler,
+            subscribe_authorizer=functions.subscribe_authorizer,
+        )
+        events.grant_outbound_publish(functions.chat_role)
+
+        GatewayMonitoring(
+            self,
+            "Monitoring",
+            chat_handler=functions.chat_handler,
+            subscribe_authorizer=functions.subscribe_authorizer,
+            refusal_burst_threshold=config.refusal_burst_threshold,
+            alarm_email=config.alarm_email,
+        )
+        control_plane = ControlPlaneAccess(
+            self,
+            "ControlPlane",
+            tables=tables,
+            lake=lake,
+            principal_arn=config.control_plane_principal_arn,
+        )
+
+        add_env_outputs(
+            self,
+            {
+                "GATEWAY_POLICIES_TABLE": tables.policies.table_name,
+                "GATEWAY_USAGE_TABLE": tables.usage.table_name,
+                "GATEWAY_CACHE_TABLE": tables.cache.table_name,
+                "GATEWAY_EVENTS_HTTP_ENDPOINT": events.http_endpoint,
+                "GATEWAY_EVENTS_REALTIME_ENDPOINT": events.realtime_endpoint,
+                "COGNITO_USER_POOL_ID": auth.user_pool.user_pool_id,
+                "COGNITO_CLIENT_ID": auth.web_client.user_pool_client_id,
+                "COGNITO_DOMAIN": auth.domain_url,
+                "ATHENA_WORKGROUP": lake.workgroup.ref,
+                "ATHENA_OUTPUT_LOCATION": lake.results_location,
+                "ATHENA_DATABASE": lake.database_name,
+                "GATEWAY_FIREHOSE_STREAM": lake.delivery_stream.delivery_stream_name,
+                "AWS_REGION": Aws.REGION,
+                "CONTROL_PLANE_POLICY_ARN": control_plane.policy.managed_policy_arn,
+            },
+        )

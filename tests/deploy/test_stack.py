@@ -1,0 +1,592 @@
+"""The CDK app, synthesized offline once per module and checked resource by resource.
+
+Synth runs the same validation plugins as `cdk synth` (cdk-nag's AWS Solutions pack and CDK's
+CloudFormation validation), so a successful synth already means no unacknowledged finding;
+the tests below check what the template promises the data plane and the control plane.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Annotations, Match, Template
+from cdk_nag import AwsSolutionsChecks
+
+from gateway_infra.application import build_app
+from dataplane.telemetry.schema import LAKE_COLUMNS, PARTITION_KEYS
+from gateway_infra.config import GatewayConfig
+from gateway_infra.config import _as_bool, _as_list
+from gateway_infra.functions import (
+    CHAT_ENV_NAMES,
+    CHAT_HANDLER,
+    REPO_ROOT,
+    SUBSCRIBE_AUTHORIZER_HANDLER,
+)
+from gateway_infra.lake import LAKE_PREFIX
+from gateway_infra.monitoring import GATEWAY_METRICS
+from gateway_infra.outputs import ENV_OUTPUTS, env_lines, output_id
+from gateway_infra.tables import TTL_ATTRIBUTE
+
+CDK_JSON = REPO_ROOT / "deploy" / "cdk.json"
+
+# Actions that IAM cannot scope to a resource, so `"Resource": "*"` is the only way to grant
+# them. Anything else on "*" fails the test.
+UNSCOPABLE_ACTIONS = {
+    "xray:PutTraceSegments",  # X-Ray has no resource-level permissions
+    "xray:PutTelemetryRecords",
+    "cloudwatch:PutMetricData",  # scoped by a namespace condition, never by resource
+}
+
+
+class Synth:
+    """One synthesized app: its template, the raw JSON and the cloud assembly directory."""
+
+    def __init__(self) -> None:
+        context = json.loads(CDK_JSON.read_text())["context"]
+        app, self.stack = build_app(cdk.App(context=context))
+        # Raises (ValidationFailed) on any unacknowledged cdk-nag or CloudFormation finding.
+        self.assembly = app.synth()
+        self.template = Template.from_stack(self.stack)
+        self.json: dict[str, Any] = self.template.to_json()
+        self.template_path = Path(self.assembly.directory) / self.stack.template_file
+
+    def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {
+            logical_id: resource
+            for logical_id, resource in self.json["Resources"].items()
+            if resource["Type"] == resource_type
+        }
+
+    def one(self, resource_type: str, id_contains: str = "") -> tuple[str, dict[str, Any]]:
+        found = {k: v for k, v in self.resources(resource_type).items() if id_contains in k}
+        assert len(found) == 1, f"expected one {resource_type} matching {id_contains!r}: {list(found)}"
+        return next(iter(found.items()))
+
+
+@pytest.fixture(scope="module")
+def synth() -> Synth:
+    return Synth()
+
+
+def ref(logical_id: str) -> dict[str, str]:
+    return {"Ref": logical_id}
+
+
+# -- validation: cdk-nag, cfn-lint ---------------------------------------------------------------
+
+
+def test_cdk_nag_reports_no_unacknowledged_errors(synth: Synth) -> None:
+    errors = Annotations.from_stack(synth.stack).find_error(
+        "*", Match.string_like_regexp("AwsSolutions-.*")
+    )
+    assert errors == []
+    report_path = Path(synth.assembly.directory) / "validation-report.json"
+    if report_path.exists():
+        report = json.loads(report_path.read_text())
+        assert [p for p in report["pluginReports"] if p["conclusion"] != "success"] == []
+
+
+def test_cdk_nag_pack_is_live_and_fails_an_unsafe_resource() -> None:
+    # A guard on the guard: the same plugin wiring must reject an obviously unsafe bucket, or
+    # the clean synth above would prove nothing.
+    app = cdk.App()
+    stack = cdk.Stack(app, "UnsafeProbe")
+    s3.Bucket(stack, "NoLogsNoSsl")
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    with pytest.raises(Exception, match="Validation failed|AwsSolutions-S"):
+        app.synth()
+
+
+# Regions the data plane is meant for (every service it uses, AppSync Events included, exists
+# there); linting against all regions would flag GovCloud/China, where it is not deployed.
+LINT_REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-northeast-2"]
+
+
+def test_template_passes_cfn_lint(synth: Synth) -> None:
+    from cfnlint.api import lint
+
+    matches = lint(synth.template_path.read_text(), regions=LINT_REGIONS)
+    errors = [m for m in matches if m.rule.id.startswith("E")]
+    assert errors == [], "\n".join(str(m) for m in errors)
+
+
+# -- auth ------------------------------------------------------------------------------------------
+
+
+def test_user_pool_is_invite_only_with_strong_passwords(synth: Synth) -> None:
+    synth.template.has_resource_properties(
+        "AWS::Cognito::UserPool",
+        {
+            "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": True},
+            "MfaConfiguration": "OPTIONAL",
+            "Policies": {
+                "PasswordPolicy": Match.object_like(
+                    {
+                        "MinimumLength": Match.any_value(),
+                        "RequireLowercase": True,
+                        "RequireUppercase": True,
+                        "RequireNumbers": True,
+                        "RequireSymbols": True,
+                    }
+                )
+            },
+        },
+    )
+    _, pool = synth.one("AWS::Cognito::UserPool")
+    assert pool["Properties"]["Policies"]["PasswordPolicy"]["MinimumLength"] >= 12
+
+
+def test_django_client_uses_code_flow_with_context_callbacks(synth: Synth) -> None:
+    context = json.loads(CDK_JSON.read_text())["context"]
+    synth.template.has_resource_properties(
+        "AWS::Cognito::UserPoolClient",
+        {
+            "GenerateSecret": True,
+            "AllowedOAuthFlows": ["code"],
+            "AllowedOAuthScopes": Match.array_with(["openid", "email"]),
+            "CallbackURLs": context["gateway:callbackUrls"],
+            "LogoutURLs": context["gateway:logoutUrls"],
+        },
+    )
+    synth.template.resource_count_is("AWS::Cognito::UserPoolDomain", 1)
+
+
+# -- events API ------------------------------------------------------------------------------------
+
+
+def auth_types(modes: list[dict[str, str]]) -> list[str]:
+    return [mode["AuthType"] for mode in modes]
+
+
+def test_events_api_accepts_user_pool_and_iam_connections(synth: Synth) -> None:
+    _, api = synth.one("AWS::AppSync::Api")
+    config = api["Properties"]["EventConfig"]
+    assert sorted(auth_types(config["AuthProviders"])) == ["AMAZON_COGNITO_USER_POOLS", "AWS_IAM"]
+    assert sorted(auth_types(config["ConnectionAuthModes"])) == [
+        "AMAZON_COGNITO_USER_POOLS",
+        "AWS_IAM",
+    ]
+    assert config["LogConfig"]["LogLevel"] == "ERROR"
+
+
+def namespace(synth: Synth, name: str) -> dict[str, Any]:
+    found = [
+        r["Properties"]
+        for r in synth.resources("AWS::AppSync::ChannelNamespace").values()
+        if r["Properties"]["Name"] == name
+    ]
+    assert len(found) == 1
+    return found[0]
+
+
+def data_source_function(synth: Synth, data_source_name: str) -> str:
+    sources = [
+        r["Properties"]
+        for r in synth.resources("AWS::AppSync::DataSource").values()
+        if r["Properties"]["Name"] == data_source_name
+    ]
+    assert len(sources) == 1 and sources[0]["Type"] == "AWS_LAMBDA"
+    return sources[0]["LambdaConfig"]["LambdaFunctionArn"]["Fn::GetAtt"][0]
+
+
+def test_inbound_users_publish_and_the_chat_handler_runs_asynchronously(synth: Synth) -> None:
+    inbound = namespace(synth, "inbound")
+    assert auth_types(inbound["PublishAuthModes"]) == ["AMAZON_COGNITO_USER_POOLS"]
+    assert auth_types(inbound["SubscribeAuthModes"]) == ["AWS_IAM"]
+    on_publish = inbound["HandlerConfigs"]["OnPublish"]
+    assert on_publish["Behavior"] == "DIRECT"
+    assert on_publish["Integration"]["LambdaConfig"]["InvokeType"] == "EVENT"
+    function_id = data_source_function(synth, on_publish["Integration"]["DataSourceName"])
+    assert synth.json["Resources"][function_id]["Properties"]["Handler"] == CHAT_HANDLER
+    assert "OnSubscribe" not in inbound["HandlerConfigs"]
+
+
+def test_outbound_only_iam_publishes_and_subscribes_are_authorized(synth: Synth) -> None:
+    outbound = namespace(synth, "outbound")
+    assert auth_types(outbound["PublishAuthModes"]) == ["AWS_IAM"]
+    assert auth_types(outbound["SubscribeAuthModes"]) == ["AMAZON_COGNITO_USER_POOLS"]
+    on_subscribe = outbound["HandlerConfigs"]["OnSubscribe"]
+    assert on_subscribe["Behavior"] == "DIRECT"
+    # The authorizer's answer decides the subscribe, so the call must be synchronous.
+    assert on_subscribe["Integration"]["LambdaConfig"]["InvokeType"] == "REQUEST_RESPONSE"
+    function_id = data_source_function(synth, on_subscribe["Integration"]["DataSourceName"])
+    assert (
+        synth.json["Resources"][function_id]["Properties"]["Handler"]
+        == SUBSCRIBE_AUTHORIZER_HANDLER
+    )
+    assert "OnPublish" not in outbound["HandlerConfigs"]
+
+
+def test_only_the_chat_handler_role_may_publish_and_only_to_outbound(synth: Synth) -> None:
+    publishers = [
+        (policy_id, statement)
+        for policy_id, statement in iter_statements(synth)
+        if "appsync:EventPublish" in as_list(statement["Action"])
+    ]
+    assert len(publishers) == 1
+    policy_id, statement = publishers[0]
+    assert "ChatHandlerRole" in policy_id
+    resource = json.dumps(statement["Resource"])
+    assert resource.endswith('"/channelNamespace/outbound"]]}')
+
+
+# -- functions -------------------------------------------------------------------------------------
+
+
+def function(synth: Synth, handler: str) -> dict[str, Any]:
+    found = [
+        r["Properties"]
+        for r in synth.resources("AWS::Lambda::Function").values()
+        if r["Properties"].get("Handler") == handler
+    ]
+    assert len(found) == 1, f"no single function with handler {handler}"
+    return found[0]
+
+
+@pytest.mark.parametrize(
+    ("handler", "memory", "timeout"),
+    [(CHAT_HANDLER, 512, 300), (SUBSCRIBE_AUTHORIZER_HANDLER, 128, 5)],
+)
+def test_handlers_run_python_312_on_arm(synth: Synth, handler: str, memory: int, timeout: int) -> None:
+    props = function(synth, handler)
+    assert props["Runtime"] == "python3.12"
+    assert props["Architectures"] == ["arm64"]
+    assert props["MemorySize"] == memory
+    assert props["Timeout"] == timeout
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    assert len(props["Layers"]) == 1  # Powertools, from the public layer
+    log_group_id = props["LoggingConfig"]["LogGroup"]["Ref"]
+    assert synth.json["Resources"][log_group_id]["Properties"]["RetentionInDays"] == 30
+
+
+def test_chat_handler_environment_names_and_fixed_values(synth: Synth) -> None:
+    env = function(synth, CHAT_HANDLER)["Environment"]["Variables"]
+    assert sorted(env) == sorted(CHAT_ENV_NAMES)
+    assert env["GATEWAY_STORE"] == "dynamodb"
+    assert env["GATEWAY_TELEMETRY_SINK"] == "stdout,firehose"
+    assert env["GATEWAY_METRICS_NAMESPACE"] == "AIGateway"
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "AIGateway"
+    assert env["GATEWAY_MONTH_TIMEZONE"] == "UTC"
+    tables = {k: ref(k) for k in synth.resources("AWS::DynamoDB::Table")}
+    assert env["GATEWAY_POLICIES_TABLE"] in tables.values() and "Policies" in env["GATEWAY_POLICIES_TABLE"]["Ref"]
+    assert "Usage" in env["GATEWAY_USAGE_TABLE"]["Ref"]
+    assert "Cache" in env["GATEWAY_CACHE_TABLE"]["Ref"]
+    stream_id, _ = synth.one("AWS::KinesisFirehose::DeliveryStream")
+    assert env["GATEWAY_FIREHOSE_STREAM"] == ref(stream_id)
+    endpoint = env["GATEWAY_EVENTS_HTTP_ENDPOINT"]["Fn::Join"][1]
+    assert endpoint[0] == "https://" and endpoint[-1] == "/event"
+    assert endpoint[1]["Fn::GetAtt"][1] == "Dns.Http"
+
+
+def test_data_plane_reads_every_variable_the_stack_sets() -> None:
+    # The names are a contract with dataplane/config.py; a rename on either side breaks here.
+    config_source = (REPO_ROOT / "dataplane" / "config.py").read_text()
+    gateway_names = [name for name in CHAT_ENV_NAMES if name.startswith("GATEWAY_")]
+    missing = [name for name in gateway_names if f'"{name}"' not in config_source]
+    assert missing == []
+
+
+def test_chat_turns_are_never_retried_by_lambda(synth: Synth) -> None:
+    synth.template.has_resource_properties(
+        "AWS::Lambda::EventInvokeConfig",
+        {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 120},
+    )
+
+
+@pytest.mark.parametrize("handler", [CHAT_HANDLER, SUBSCRIBE_AUTHORIZER_HANDLER])
+def test_handler_paths_name_functions_the_data_plane_defines(handler: str) -> None:
+    module, _, attribute = handler.rpartition(".")
+    source_file = REPO_ROOT / Path(*module.split(".")).with_suffix(".py")
+    assert source_file.exists(), f"{source_file} is missing"
+    tree = ast.parse(source_file.read_text())
+    top_level = {
+        node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    } | {
+        target.id
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    assert attribute in top_level
+
+
+def test_lambda_asset_bundles_only_the_dataplane_package(synth: Synth) -> None:
+    code = function(synth, CHAT_HANDLER)["Code"]
+    asset_hash = code["S3Key"].removesuffix(".zip")
+    asset_dir = Path(synth.assembly.directory) / f"asset.{asset_hash}"
+    assert sorted(p.name for p in asset_dir.iterdir()) == ["dataplane"]
+    bundled = [p for p in asset_dir.rglob("*") if p.is_file()]
+    bytecode = [str(p) for p in bundled if p.suffix == ".pyc" or "__pycache__" in p.parts]
+    assert bundled and bytecode == []
+    assert (asset_dir / "dataplane" / "telemetry" / "schema.py").exists()
+
+
+# -- tables ----------------------------------------------------------------------------------------
+
+
+def table(synth: Synth, name: str) -> dict[str, Any]:
+    _, resource = synth.one("AWS::DynamoDB::Table", f"Tables{name}")
+    return resource
+
+
+def test_ttl_attribute_is_the_one_the_dynamodb_store_writes() -> None:
+    from dataplane.stores.dynamodb import TTL_ATTRIBUTE as STORE_TTL_ATTRIBUTE
+
+    assert TTL_ATTRIBUTE == STORE_TTL_ATTRIBUTE == "expires_at"
+
+
+@pytest.mark.parametrize(
+    ("name", "keys", "ttl", "pitr"),
+    [
+        ("Policies", [("pk", "HASH")], False, True),
+        ("Usage", [("pk", "HASH"), ("sk", "RANGE")], True, False),
+        ("Cache", [("pk", "HASH")], True, False),
+    ],
+)
+def test_tables(synth: Synth, name: str, keys: list[tuple[str, str]], ttl: bool, pitr: bool) -> None:
+    resource = table(synth, name)
+    props = resource["Properties"]
+    assert [(k["AttributeName"], k["KeyType"]) for k in props["KeySchema"]] == keys
+    assert all(a["AttributeType"] == "S" for a in props["AttributeDefinitions"])
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["SSESpecification"] == {"SSEEnabled": True}  # AWS-managed KMS key
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is pitr
+    if ttl:
+        assert props["TimeToLiveSpecification"] == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
+    else:
+        assert "TimeToLiveSpecification" not in props
+    # cdk.json keeps data by default: deletion protection on, and `cdk destroy` retains.
+    assert props["DeletionProtectionEnabled"] is True
+    assert resource["DeletionPolicy"] == "Retain"
+
+
+# -- lake ------------------------------------------------------------------------------------------
+
+
+def test_firehose_delivers_gzip_into_the_partitioned_prefix(synth: Synth) -> None:
+    _, stream = synth.one("AWS::KinesisFirehose::DeliveryStream")
+    props = stream["Properties"]
+    assert props["DeliveryStreamType"] == "DirectPut"
+    s3_config = props["ExtendedS3DestinationConfiguration"]
+    assert s3_config["CompressionFormat"] == "GZIP"
+    assert s3_config["Prefix"] == (
+        "lake/requests/year=!{timestamp:yyyy}/month=!{timestamp:MM}/"
+        "day=!{timestamp:dd}/hour=!{timestamp:HH}/"
+    )
+    assert "!{firehose:error-output-type}" in s3_config["ErrorOutputPrefix"]
+    assert s3_config["BufferingHints"] == {"IntervalInSeconds": 300, "SizeInMBs": 64}
+
+
+def glue_table_input(synth: Synth) -> dict[str, Any]:
+    _, resource = synth.one("AWS::Glue::Table")
+    return resource["Properties"]["TableInput"]
+
+
+def test_glue_projection_template_is_the_firehose_prefix(synth: Synth) -> None:
+    _, stream = synth.one("AWS::KinesisFirehose::DeliveryStream")
+    firehose_prefix = stream["Properties"]["ExtendedS3DestinationConfiguration"]["Prefix"]
+    template = glue_table_input(synth)["Parameters"]["storage.location.template"]
+    parts = template["Fn::Join"][1]
+    assert parts[0] == "s3://" and "Ref" in parts[1]
+    projected_path = parts[2].lstrip("/")
+    # Firehose's timestamp patterns, written as Athena's projection placeholders.
+    as_placeholders = re.sub(
+        r"(\w+)=!\{timestamp:[^}]+\}", lambda m: f"{m.group(1)}=${{{m.group(1)}}}", firehose_prefix
+    )
+    assert projected_path == as_placeholders
+    params = glue_table_input(synth)["Parameters"]
+    assert params["projection.enabled"] == "true"
+    for key, _ in PARTITION_KEYS:
+        assert params[f"projection.{key}.type"] == "integer"
+
+
+def test_glue_columns_are_the_lake_schema(synth: Synth) -> None:
+    table_input = glue_table_input(synth)
+    columns = table_input["StorageDescriptor"]["Columns"]
+    assert [(c["Name"], c["Type"]) for c in columns] == [(n, t) for n, t, _ in LAKE_COLUMNS]
+    assert [(k["Name"], k["Type"]) for k in table_input["PartitionKeys"]] == list(PARTITION_KEYS)
+    serde = table_input["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"]
+    assert serde == "org.openx.data.jsonserde.JsonSerDe"
+    location = table_input["StorageDescriptor"]["Location"]["Fn::Join"][1]
+    assert location[-1] == f"/{LAKE_PREFIX}"
+
+
+def test_athena_workgroup_enforces_encrypted_results_and_a_scan_cap(synth: Synth) -> None:
+    _, workgroup = synth.one("AWS::Athena::WorkGroup")
+    config = workgroup["Properties"]["WorkGroupConfiguration"]
+    assert config["EnforceWorkGroupConfiguration"] is True
+    assert config["BytesScannedCutoffPerQuery"] == 10 * 1024**3
+    result = config["ResultConfiguration"]
+    assert result["EncryptionConfiguration"] == {"EncryptionOption": "SSE_S3"}
+    output = result["OutputLocation"]["Fn::Join"][1]
+    assert "AthenaResultsBucket" in output[1]["Ref"]
+
+
+def test_every_bucket_is_private_encrypted_and_tls_only(synth: Synth) -> None:
+    buckets = synth.resources("AWS::S3::Bucket")
+    assert len(buckets) == 3  # lake, Athena results, access logs
+    for bucket_id, bucket in buckets.items():
+        props = bucket["Properties"]
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }, bucket_id
+        assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"], bucket_id
+        assert props["LifecycleConfiguration"]["Rules"], bucket_id
+    tls_denied = {
+        policy["Properties"]["Bucket"]["Ref"]
+        for policy in synth.resources("AWS::S3::BucketPolicy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement["Effect"] == "Deny"
+        and statement.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+    }
+    assert tls_denied == set(buckets)
+
+
+# -- monitoring ------------------------------------------------------------------------------------
+
+
+def test_dashboard_charts_every_gateway_metric(synth: Synth) -> None:
+    _, dashboard = synth.one("AWS::CloudWatch::Dashboard")
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for metric in GATEWAY_METRICS:
+        assert f'MetricName=\\\\\\"{metric}\\\\\\"' in body, metric
+    assert "AIGateway" in body and "ModelId" in body
+
+
+def test_alarms_watch_errors_throttling_and_refusals_and_notify_an_encrypted_topic(
+    synth: Synth,
+) -> None:
+    alarms = synth.resources("AWS::CloudWatch::Alarm").values()
+    expressions = {
+        metric["Expression"]
+        for alarm in alarms
+        for metric in alarm["Properties"].get("Metrics", [])
+        if "Expression" in metric
+    }
+    assert 'SELECT SUM("ModelThrottled") FROM "AIGateway"' in expressions
+    assert 'SELECT SUM("Refusals") FROM "AIGateway"' in expressions
+    lambda_error_alarms = [
+        a for a in alarms if a["Properties"].get("Namespace") == "AWS/Lambda"
+        and a["Properties"]["MetricName"] == "Errors"
+    ]
+    assert len(lambda_error_alarms) == 2
+    topic_id, topic = synth.one("AWS::SNS::Topic")
+    assert "KmsMasterKeyId" in topic["Properties"]
+    assert all(a["Properties"]["AlarmActions"] == [ref(topic_id)] for a in alarms)
+
+
+# -- IAM -------------------------------------------------------------------------------------------
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def iter_statements(synth: Synth) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every identity-policy statement in the template (inline, default and managed)."""
+    for logical_id, resource in synth.json["Resources"].items():
+        props = resource.get("Properties", {})
+        documents = []
+        if resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            documents.append(props["PolicyDocument"])
+        if resource["Type"] == "AWS::IAM::Role":
+            documents += [p["PolicyDocument"] for p in props.get("Policies", [])]
+        for document in documents:
+            for statement in as_list(document["Statement"]):
+                yield logical_id, statement
+
+
+def test_no_identity_policy_grants_star_resources_except_unscopable_actions(synth: Synth) -> None:
+    offenders = [
+        (policy_id, statement["Action"])
+        for policy_id, statement in iter_statements(synth)
+        if statement["Effect"] == "Allow"
+        and "*" in as_list(statement.get("Resource", []))
+        and not set(as_list(statement["Action"])) <= UNSCOPABLE_ACTIONS
+    ]
+    assert offenders == []
+    assert not any(
+        action == "*" or action.endswith(":*")
+        for _, statement in iter_statements(synth)
+        for action in as_list(statement["Action"])
+    )
+
+
+def policy_statements(synth: Synth, id_contains: str, resource_type: str) -> dict[str, dict[str, Any]]:
+    _, resource = synth.one(resource_type, id_contains)
+    return {s["Sid"]: s for s in resource["Properties"]["PolicyDocument"]["Statement"]}
+
+
+def test_chat_handler_reaches_only_its_tables_stream_and_models(synth: Synth) -> None:
+    statements = policy_statements(synth, "ChatHandlerDataPlaneAccess", "AWS::IAM::Policy")
+    assert as_list(statements["ReadPolicies"]["Action"]) == ["dynamodb:GetItem"]
+    assert "Policies" in statements["ReadPolicies"]["Resource"]["Fn::GetAtt"][0]
+    assert set(as_list(statements["MeterUsage"]["Action"])) >= {
+        "dynamodb:UpdateItem",
+        "dynamodb:ConditionCheckItem",
+        "dynamodb:GetItem",
+    }
+    assert "Usage" in statements["MeterUsage"]["Resource"]["Fn::GetAtt"][0]
+    assert set(as_list(statements["ReadWriteAnswerCache"]["Action"])) == {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+    }
+    assert set(as_list(statements["ShipRequestLog"]["Action"])) == {
+        "firehose:PutRecord",
+        "firehose:PutRecordBatch",
+    }
+    bedrock = statements["InvokeAllowListedModels"]
+    assert as_list(bedrock["Action"]) == ["bedrock:InvokeModelWithResponseStream"]
+    model_arns = [json.dumps(r) for r in bedrock["Resource"]]
+    for kind in ("foundation-model/*", "inference-profile/*", "imported-model/*"):
+        assert any(kind in arn for arn in model_arns), kind
+
+
+def test_control_plane_policy_covers_sync_usage_cache_and_reports(synth: Synth) -> None:
+    statements = policy_statements(synth, "ControlPlane", "AWS::IAM::ManagedPolicy")
+    assert {"dynamodb:PutItem", "dynamodb:DeleteItem"} <= set(statements["SyncPolicies"]["Action"])
+    assert {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:UpdateItem"} == set(
+        statements["AdministerUsage"]["Action"]
+    )
+    assert "dynamodb:DeleteItem" in statements["AdministerCache"]["Action"]
+    assert "athena:StartQueryExecution" in statements["RunReports"]["Action"]
+    assert "workgroup/" in json.dumps(statements["RunReports"]["Resource"])
+    assert "glue:GetTable" in statements["ReadLakeCatalog"]["Action"]
+    assert json.dumps(statements["ReadRequestLog"]["Resource"]).endswith('"/lake/requests/*"]]}')
+    assert "s3:PutObject" in statements["WriteQueryResults"]["Action"]
+    assert json.dumps(statements["WriteQueryResults"]["Resource"]).endswith('"/athena-results/*"]]}')
+    # No principal ARN in cdk.json: only the policy, no role.
+    assert not [k for k in synth.resources("AWS::IAM::Role") if "ControlPlane" in k]
+
+
+# -- outputs and config ----------------------------------------------------------------------------
+
+
+def test_outputs_are_the_django_env_keys(synth: Synth) -> None:
+    outputs = synth.json["Outputs"]
+    for env_name in ENV_OUTPUTS:
+        assert outputs[output_id(env_name)]["Description"] == env_name
+    fake_deployed = {output_id(name): f"value-of-{name}" for name in ENV_OUTPUTS}
+    assert env_lines(fake_deployed)[0] == "GATEWAY_POLICIES_TABLE=value-of-GATEWAY_POLICIES_TABLE"
+    assert len(env_lines(fake_deployed)) == len(ENV_OUTPUTS)
+
+
+def test_context_values_from_the_command_line_are_parsed() -> None:
+    assert _as_bool("false") is False and _as_bool(True) is True
+    assert _as_list("eu-west-1, eu-central-1") == ("eu-west-1", "eu-central-1")
+    assert _as_list('["https://a/cb"]') == ("https://a/cb",)
+    app = cdk.App(context={"gateway:retainData": "false", "gateway:bedrockExtraRegions": "us-west-2"})
+    config = GatewayConfig.from_context(app.node)
+    assert config.retain_data is False
+    assert config.bedrock_extra_regions == ("us-west-2",)
