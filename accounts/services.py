@@ -1,7 +1,9 @@
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 
-from accounts.roles import ANALYSTS, GATEWAY_ADMINS, GOVERNED_APPS
+from django.db.models import Q
+
+from accounts.roles import ANALYSTS, GATEWAY_ADMINS, GOVERNED_APPS, GOVERNED_MODELS
 
 
 @transaction.atomic
@@ -9,6 +11,9 @@ def roles_ensure() -> None:
     """Create the role groups and (re)grant their permissions; safe to run any number of times."""
     admins, _ = Group.objects.get_or_create(name=GATEWAY_ADMINS)
     analysts, _ = Group.objects.get_or_create(name=ANALYSTS)
-    governed = Permission.objects.filter(content_type__app_label__in=GOVERNED_APPS)
+    models = Q()
+    for app_label, model in GOVERNED_MODELS:
+        models |= Q(content_type__app_label=app_label, content_type__model=model)
+    governed = Permission.objects.filter(Q(content_type__app_label__in=GOVERNED_APPS) | models)
     admins.permissions.add(*governed)
     analysts.permissions.add(*governed.filter(codename__startswith="view_"))

@@ -100,3 +100,11 @@ def test_the_admin_is_only_for_staff(client, alice, admin_user, password):
     assert client.get("/admin/").status_code == 302
     client.login(username=admin_user.username, password=password)
     assert client.get("/admin/").status_code == 200
+
+
+def test_gateway_admins_manage_groups_and_analysts_only_view_them(client, admin_user, analyst_user, password):
+    client.login(username=admin_user.username, password=password)
+    assert client.get("/admin/auth/group/add/").status_code == 200
+    client.login(username=analyst_user.username, password=password)
+    assert client.get("/admin/auth/group/").status_code == 200
+    assert client.get("/admin/auth/group/add/").status_code == 403

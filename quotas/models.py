@@ -1,0 +1,387 @@
+"""What the control plane governs: models, who may use them, quota policies, prepared answers,
+and the outboxes that carry each change to the data plane's store."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from quotas.validators import model_id_problem
+
+NOT_NEGATIVE = MinValueValidator(0, message="A limit cannot be negative; leave it empty for no limit.")
+PRICE_NOT_NEGATIVE = MinValueValidator(Decimal("0"), message="A price cannot be negative.")
+
+RESOLUTION_RULE = (
+    "Which policy applies to a user: their own override if they have one; otherwise the most "
+    "generous policy among their groups (the highest monthly total, then the highest 10-minute "
+    "total; an empty limit means unlimited and is the most generous); otherwise the default policy."
+)
+
+
+class EndpointURLField(models.URLField):
+    """A URL field whose form assumes https:// when the scheme is left out."""
+
+    def formfield(self, **kwargs):  # noqa: ANN003, ANN201
+        return super().formfield(**{"assume_scheme": "https", **kwargs})
+
+
+class ModelCatalogueEntry(models.Model):
+    class Provider(models.TextChoices):
+        BEDROCK = "bedrock", "Amazon Bedrock"
+        OPENAI = "openai", "OpenAI-compatible endpoint"
+        DEMO = "demo", "Demo (offline)"
+
+    class Visibility(models.TextChoices):
+        PUBLIC = "public", "Public (foundation model or inference profile)"
+        PRIVATE = "private", "Private (imported, custom or provisioned)"
+
+    provider = models.CharField(max_length=16, choices=Provider.choices, default=Provider.BEDROCK)
+    model_id = models.CharField(
+        "model id or ARN",
+        max_length=255,
+        unique=True,
+        help_text=(
+            "Bedrock: a model id (anthropic.claude-3-5-haiku-20241022-v1:0), an inference profile "
+            "(us.amazon.nova-pro-v1:0) or an ARN. Demo: demo.*. OpenAI-compatible: the served model name."
+        ),
+    )
+    display_name = models.CharField(max_length=120, help_text="What users see in the model dropdown.")
+    visibility = models.CharField(max_length=8, choices=Visibility.choices, default=Visibility.PUBLIC)
+    endpoint_url = EndpointURLField(
+        "endpoint URL", blank=True, help_text="Base URL of the OpenAI-compatible server (required for that provider)."
+    )
+    enabled = models.BooleanField(default=True, help_text="Disabled models are removed from every user's list.")
+    available_to_all = models.BooleanField(
+        default=False, help_text="Every user may use this model, whatever the allow-lists say."
+    )
+    default_max_tokens = models.PositiveIntegerField(
+        "default maxTokens", default=1024, validators=[MinValueValidator(1, message="At least 1 token.")]
+    )
+    price_in_per_1k = models.DecimalField(
+        "USD per 1k input tokens", max_digits=12, decimal_places=6, default=Decimal("0"), validators=[PRICE_NOT_NEGATIVE]
+    )
+    price_out_per_1k = models.DecimalField(
+        "USD per 1k output tokens", max_digits=12, decimal_places=6, default=Decimal("0"), validators=[PRICE_NOT_NEGATIVE]
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("display_name",)
+        verbose_name = "catalogue model"
+        verbose_name_plural = "model catalogue"
+
+    def __str__(self) -> str:
+        return f"{self.display_name} ({self.model_id})"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        problem = model_id_problem(provider=self.provider, model_id=self.model_id or "")
+        if problem:
+            errors["model_id"] = problem
+        if self.provider == self.Provider.OPENAI and not self.endpoint_url:
+            errors["endpoint_url"] = "An OpenAI-compatible model needs the URL of its endpoint."
+        if errors:
+            raise ValidationError(errors)
+
+
+class GroupModelAccess(models.Model):
+    """A group's allow-list entry: members of `group` may use `model`."""
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="model_access")
+    model = models.ForeignKey(ModelCatalogueEntry, on_delete=models.CASCADE, related_name="group_access")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["group", "model"], name="quotas_group_model_once")]
+        verbose_name = "group allow-list entry"
+        verbose_name_plural = "group allow-list"
+
+    def __str__(self) -> str:
+        return f"{self.group} → {self.model.display_name}"
+
+
+class UserModelAccess(models.Model):
+    """A user's own allow-list entry."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="model_access")
+    model = models.ForeignKey(ModelCatalogueEntry, on_delete=models.CASCADE, related_name="user_access")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "model"], name="quotas_user_model_once")]
+        verbose_name = "user allow-list entry"
+        verbose_name_plural = "user allow-list"
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.model.display_name}"
+
+
+def _limit(verbose: str) -> models.BigIntegerField:
+    # BigIntegerField (not Positive…) so the form shows our message rather than Django's generic one.
+    return models.BigIntegerField(
+        verbose, null=True, blank=True, validators=[NOT_NEGATIVE], help_text="Tokens; empty = no limit."
+    )
+
+
+class QuotaPolicy(models.Model):
+    name = models.CharField(max_length=80, unique=True)
+    description = models.TextField(blank=True)
+    is_default = models.BooleanField(
+        "default policy",
+        default=False,
+        help_text="Applies to users without an override or a group policy. Exactly one policy is the default; "
+        "use the “Make default” action to move it.",
+    )
+    ten_minute_total = _limit("10-minute total")
+    ten_minute_input = _limit("10-minute input")
+    ten_minute_output = _limit("10-minute output")
+    monthly_total = _limit("monthly total")
+    monthly_input = _limit("monthly input")
+    monthly_output = _limit("monthly output")
+    monthly_budget_usd = models.DecimalField(
+        "monthly budget (USD)",
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0"), message="A budget cannot be negative.")],
+        help_text="Shown against an estimate of spend (usage × model prices) in the admin; not enforced. "
+        "Token limits are what the gateway enforces.",
+    )
+    max_tokens_cap = models.PositiveIntegerField(
+        "maxTokens cap",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1, message="At least 1 token; leave it empty for no cap.")],
+        help_text="Upper bound on one request's maxTokens.",
+    )
+    never_cache = models.BooleanField(default=False, help_text="Never read or write the answer cache for these users.")
+    log_prompts = models.BooleanField(default=False, help_text="Keep redacted, truncated prompt previews in the logs.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("name",)
+        verbose_name = "quota policy"
+        verbose_name_plural = "quota policies"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"],
+                condition=Q(is_default=True),
+                name="quotas_one_default_policy",
+                violation_error_message="Only one policy can be the default.",
+            )
+        ]
+        permissions = [
+            ("view_live_usage", "Can view live usage"),
+            ("reset_usage_window", "Can reset a user's usage window"),
+            ("purge_answer_cache", "Can purge the answer cache"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        for window, label in (("ten_minute", "10-minute"), ("monthly", "monthly")):
+            total = getattr(self, f"{window}_total")
+            for part in ("input", "output"):
+                cap = getattr(self, f"{window}_{part}")
+                if total is not None and cap is not None and cap > total:
+                    errors[f"{window}_{part}"] = (
+                        f"The {label} {part} limit ({cap:,}) is above the {label} total ({total:,})."
+                    )
+        if self.is_default:
+            other = QuotaPolicy.objects.filter(is_default=True).exclude(pk=self.pk).first()
+            if other is not None:
+                errors["is_default"] = (
+                    f"“{other.name}” is already the default policy, and only one can be. "
+                    "Use the “Make default” action on the policy list to move it."
+                )
+        elif self.pk and QuotaPolicy.objects.filter(pk=self.pk, is_default=True).exists():
+            errors["is_default"] = (
+                "There must always be a default policy. Make another policy the default instead "
+                "(the “Make default” action on the policy list)."
+            )
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def generosity(self) -> tuple[float, float]:
+        """Sort key of the resolution rule: monthly total, then 10-minute total; None = unlimited."""
+        unlimited = float("inf")
+        return (
+            unlimited if self.monthly_total is None else float(self.monthly_total),
+            unlimited if self.ten_minute_total is None else float(self.ten_minute_total),
+        )
+
+
+class GroupPolicy(models.Model):
+    group = models.OneToOneField(Group, on_delete=models.CASCADE, related_name="quota_policy_assignment")
+    policy = models.ForeignKey(QuotaPolicy, on_delete=models.PROTECT, related_name="group_assignments")
+
+    class Meta:
+        verbose_name = "group policy"
+        verbose_name_plural = "group policies"
+
+    def __str__(self) -> str:
+        return f"{self.group} → {self.policy}"
+
+
+class UserPolicyOverride(models.Model):
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="policy_override")
+    policy = models.ForeignKey(QuotaPolicy, on_delete=models.PROTECT, related_name="user_overrides")
+    reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = "user policy override"
+        verbose_name_plural = "user policy overrides"
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.policy}"
+
+
+class PreparedResponse(models.Model):
+    question = models.TextField(
+        help_text="Matched up to case, spacing and trailing punctuation (“What is the AI gateway?” = “what is the ai gateway”)."
+    )
+    answer = models.TextField()
+    model = models.ForeignKey(
+        ModelCatalogueEntry,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="prepared_responses",
+        help_text="Only for this model; empty = for every model.",
+    )
+    enabled = models.BooleanField(default=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty = never expires.")
+    question_key = models.CharField(max_length=64, editable=False, db_index=True)
+    # What the store holds for this row, so a changed question or scope deletes the old item.
+    published_question_key = models.CharField(max_length=64, blank=True, editable=False)
+    published_model_id = models.CharField(max_length=255, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("question",)
+        constraints = [
+            models.UniqueConstraint(
+                fields=["question_key", "model"], condition=Q(model__isnull=False), name="quotas_prepared_once_per_model"
+            ),
+            models.UniqueConstraint(
+                fields=["question_key"], condition=Q(model__isnull=True), name="quotas_prepared_once_for_all"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.question[:80]
+
+    def save(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        from dataplane.cache_keys import prepared_question_key
+
+        self.question_key = prepared_question_key(self.question)
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        from dataplane.cache_keys import prepared_question_key
+
+        if not (self.question or "").strip():
+            raise ValidationError({"question": "Enter a question."})
+        key = prepared_question_key(self.question)
+        clash = PreparedResponse.objects.filter(question_key=key, model=self.model).exclude(pk=self.pk).first()
+        if clash is not None:
+            scope = f"for {self.model.display_name}" if self.model else "for every model"
+            raise ValidationError(
+                {"question": f"A prepared response to this question already exists {scope}: “{clash.question}”."}
+            )
+
+    @property
+    def store_model_id(self) -> str:
+        return self.model.model_id if self.model_id else ""
+
+
+class OutboxStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class PolicySyncState(models.Model):
+    """Per user: the last version handed out, and what the store is known to hold."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="policy_sync")
+    last_version = models.BigIntegerField(default=0)
+    published_version = models.BigIntegerField(null=True, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"sync state of {self.user}"
+
+
+class PolicyOutbox(models.Model):
+    """One effective-policy document to publish (or, with no document, a deletion)."""
+
+    class Result(models.TextChoices):
+        NONE = "", "—"
+        WRITTEN = "written", "Written"
+        SUPERSEDED = "superseded", "Superseded by a newer version"
+        DELETED = "deleted", "Deleted from the store"
+
+    sub = models.CharField(max_length=64, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    policy = models.ForeignKey(QuotaPolicy, on_delete=models.SET_NULL, null=True, blank=True, related_name="outbox")
+    version = models.BigIntegerField()
+    document = models.JSONField(null=True, blank=True)
+    status = models.CharField(max_length=8, choices=OutboxStatus.choices, default=OutboxStatus.PENDING)
+    result = models.CharField(max_length=12, choices=Result.choices, default=Result.NONE, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-id",)
+        verbose_name = "policy outbox row"
+        verbose_name_plural = "policy outbox"
+        indexes = [models.Index(fields=["status", "version"], name="quotas_outbox_pending")]
+
+    def __str__(self) -> str:
+        return f"{self.sub} v{self.version} ({self.status})"
+
+
+class PreparedOutbox(models.Model):
+    """One prepared-response write or deletion to carry to the store, in order."""
+
+    class Action(models.TextChoices):
+        PUT = "put", "Put"
+        DELETE = "delete", "Delete"
+
+    action = models.CharField(max_length=8, choices=Action.choices)
+    question_key = models.CharField(max_length=64)
+    model_id = models.CharField(max_length=255, blank=True)
+    document = models.JSONField(null=True, blank=True)
+    prepared = models.ForeignKey(
+        PreparedResponse, on_delete=models.SET_NULL, null=True, blank=True, related_name="outbox"
+    )
+    status = models.CharField(max_length=8, choices=OutboxStatus.choices, default=OutboxStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-id",)
+        verbose_name = "prepared-response outbox row"
+        verbose_name_plural = "prepared-response outbox"
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.question_key[:12]}… ({self.status})"

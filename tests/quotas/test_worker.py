@@ -1,0 +1,160 @@
+"""A real Celery worker on Redis draining the outbox into DynamoDB over HTTP (moto server).
+
+Skipped without `REDIS_URL`. Each test uses its own queue, so workers of parallel runs on the
+same Redis never take each other's tasks.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from io import StringIO
+
+import pytest
+from celery.signals import task_postrun
+from django.core.management import call_command
+from django.db import connections, transaction
+
+from dataplane.errors import StoreUnavailable
+from quotas import services
+from quotas.models import PolicyOutbox, QuotaPolicy, UserPolicyOverride
+from quotas.tasks import outbox_drain
+from tests.factories import UserFactory
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+def _close_thread_connections(**kwargs) -> None:  # noqa: ANN003
+    # Connections are per thread: the worker thread's must not outlive the test database.
+    connections.close_all()
+
+
+@pytest.fixture
+def celery_app():
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        pytest.skip("REDIS_URL is not set: the worker tests need a real Redis broker")
+    import celery.contrib.testing.tasks  # noqa: F401  (registers celery.ping for start_worker)
+    from gateway_project.celery import app
+
+    names = ("broker_url", "result_backend", "task_always_eager", "task_default_queue")
+    saved = {name: app.conf[name] for name in names}
+    queue = f"quotas-test-{uuid.uuid4().hex[:10]}"
+    app.conf.update(broker_url=redis_url, result_backend=redis_url, task_always_eager=False, task_default_queue=queue)
+    _routing_forget(app)
+    task_postrun.connect(_close_thread_connections, weak=False)
+    try:
+        yield app
+    finally:
+        task_postrun.disconnect(_close_thread_connections)
+        app.conf.update(saved)
+        _routing_forget(app)
+
+
+def _routing_forget(app) -> None:  # noqa: ANN001
+    """Celery caches the default queue and the router on first use; make it read the conf again."""
+    for name in ("default_queue", "queues", "router", "send_task_message"):
+        app.amqp.__dict__.pop(name, None)
+    app.amqp.flush_routes()
+
+
+def _worker(app, *, ping: bool = True):
+    from celery.contrib.testing.worker import start_worker
+
+    return start_worker(
+        app, pool="solo", concurrency=1, queues=[app.conf.task_default_queue], shutdown_timeout=30, perform_ping_check=ping
+    )
+
+
+def _drift() -> int:
+    try:
+        call_command("check_policy_drift", stdout=StringIO())
+    except Exception as error:  # CommandError carries the exit status
+        return getattr(error, "returncode", 99)
+    return 0
+
+
+class CountingStore:
+    """The DynamoDB store, with a hook on every policy write."""
+
+    def __init__(self, store, on_put=None) -> None:
+        self.store = store
+        self.puts = 0
+        self.on_put = on_put
+
+    def policy_put(self, policy):  # noqa: ANN001, ANN201
+        if self.on_put:
+            self.on_put(self)
+        written = self.store.policy_put(policy)
+        self.puts += 1
+        return written
+
+    def __getattr__(self, name):  # noqa: ANN001, ANN204
+        return getattr(self.store, name)
+
+
+def test_worker_publishes_a_committed_change_to_dynamodb(celery_app, dynamodb_store, use_store, default_policy):
+    use_store(dynamodb_store)
+    alice = UserFactory(username="alice")
+    strict = QuotaPolicy.objects.create(name="Strict", ten_minute_total=100, monthly_total=1000)
+    with _worker(celery_app):
+        with transaction.atomic():
+            UserPolicyOverride.objects.create(user=alice, policy=strict)  # enqueues a drain on commit
+        # The solo worker takes tasks in order: once this one is done, so is the one above.
+        outbox_drain.delay().get(timeout=60)
+    stored = dynamodb_store.policy_get(alice.sub)
+    assert stored.policy_name == "Strict" and stored.ten_minute.total == 100
+    assert not PolicyOutbox.objects.filter(status="pending").exists()
+    assert set(PolicyOutbox.objects.filter(result="written").values_list("attempts", flat=True)) == {1}
+    assert _drift() == 0
+
+
+def test_worker_retries_while_the_store_is_down(celery_app, dynamodb_store, use_store, default_policy):
+    def fail_first(store):  # noqa: ANN001
+        if store.puts == 0 and not getattr(store, "failed", False):
+            store.failed = True
+            raise StoreUnavailable("DynamoDB PutItem failed: connection refused (simulated)")
+
+    flaky = use_store(CountingStore(dynamodb_store, on_put=fail_first))
+    alice = UserFactory(username="alice")
+    with _worker(celery_app):
+        outbox_drain.delay().get(timeout=60)  # fails once, retries after a 1 s back-off, succeeds
+    row = PolicyOutbox.objects.get(sub=alice.sub, result="written")
+    assert row.status == "done" and row.attempts == 2 and flaky.failed
+    assert dynamodb_store.policy_get(alice.sub).policy_name == "Standard"
+
+
+def test_worker_stopped_mid_sync_then_restarted_ends_clean(celery_app, dynamodb_store, use_store, default_policy, settings):
+    from celery.worker import state
+
+    settings.QUOTAS_OUTBOX_BATCH_SIZE = 4
+    users = [UserFactory(username=f"user{n:02d}") for n in range(10)]
+
+    def stop_worker_on_first_write(store):  # noqa: ANN001
+        if store.puts == 0:
+            state.should_terminate = 0  # the worker finishes this task, then exits
+
+    counting = use_store(CountingStore(dynamodb_store, on_put=stop_worker_on_first_write))
+    with transaction.atomic():
+        services.policy_publish_request(users=users, force=True)
+    assert PolicyOutbox.objects.filter(status="pending").count() == 10
+    celery_app.control.purge()  # one sync task, started below, instead of one per change
+    first_task = outbox_drain.delay()
+
+    with _worker(celery_app, ping=False):
+        first_task.get(timeout=60)  # one batch, then the worker stops (it never sees the follow-up)
+    done_first = PolicyOutbox.objects.filter(status="done", result="written").count()
+    assert done_first == 4, "the first worker was to stop after one batch"
+    assert PolicyOutbox.objects.filter(status="pending").count() == 6
+    assert _drift() == 1
+
+    counting.on_put = None
+    with _worker(celery_app):
+        for _ in range(10):  # bounded: each task drains a batch of 4
+            if not PolicyOutbox.objects.filter(status="pending").exists():
+                break
+            outbox_drain.delay().get(timeout=60)
+    assert not PolicyOutbox.objects.filter(status="pending").exists()
+    written = PolicyOutbox.objects.filter(result="written")
+    assert written.count() == 10 and set(written.values_list("attempts", flat=True)) == {1}
+    assert counting.puts == 10  # every row was published exactly once
+    assert _drift() == 0
