@@ -158,3 +158,59 @@ def test_worker_stopped_mid_sync_then_restarted_ends_clean(celery_app, dynamodb_
     assert written.count() == 10 and set(written.values_list("attempts", flat=True)) == {1}
     assert counting.puts == 10  # every row was published exactly once
     assert _drift() == 0
+
+
+def test_an_admin_change_is_enforced_by_the_data_plane_through_a_real_worker_and_dynamodb(
+    celery_app, dynamodb_store, use_store, default_policy, client, admin_user
+):
+    """The whole loop: admin form → outbox → Celery worker on Redis → DynamoDB → pipeline."""
+    from dataplane.config import GatewayConfig
+    from dataplane.gateway import Gateway
+    from dataplane.outbound import ListOutbound
+    from dataplane.pipeline import Identity, chat_turn, inbound_channel
+    from dataplane.providers import provider_for
+    from dataplane.telemetry.sinks import MemorySink
+    from quotas.models import ModelCatalogueEntry
+
+    use_store(dynamodb_store)
+    ModelCatalogueEntry.objects.create(
+        provider="demo", model_id="demo.echo-v1", display_name="Demo model (offline)", available_to_all=True
+    )
+    alice = UserFactory(username="alice")
+    # The data plane as the Lambda runs it, reading policies from the same DynamoDB tables;
+    # no policy cache, so "within seconds" is bounded by the worker alone.
+    gateway = Gateway(
+        config=GatewayConfig(store="dynamodb", policy_cache_seconds=0, extra={"demo_chunk_delay": 0}),
+        store=dynamodb_store,
+        telemetry=MemorySink(),
+        provider_factory=provider_for,
+    )
+
+    def ask(question: str):
+        outbound = ListOutbound()
+        record = chat_turn(
+            gateway=gateway,
+            identity=Identity(sub=alice.sub),
+            channel=inbound_channel(alice.sub),
+            payload={"modelId": "demo.echo-v1", "messages": [{"role": "user", "content": [{"text": question}]}],
+                     "inferenceConfig": {"maxTokens": 64}},
+            outbound=outbound,
+        )
+        return record, outbound
+
+    with _worker(celery_app):
+        outbox_drain.delay().get(timeout=60)  # alice's first policy
+        assert ask("What is a token?")[0].outcome == "ok"
+
+        client.force_login(admin_user)
+        response = client.post(
+            f"/admin/quotas/quotapolicy/{default_policy.pk}/change/",
+            {"name": "Standard", "is_default": "on", "ten_minute_total": "50", "monthly_total": "1000000"},
+        )
+        assert response.status_code == 302
+        outbox_drain.delay().get(timeout=60)  # the solo worker has run the on-commit drain before this
+
+    record, outbound = ask("What is a window?")
+    assert record.outcome == "refused"
+    [error] = outbound.errors()
+    assert error["type"] == "QuotaExceeded" and error["limit"] == 50 and "50" in error["message"]
