@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from dataplane.telemetry.schema import column_names
+from dataplane.telemetry.schema import column_names, format_lake_timestamp
 
 PROMPT_PREVIEW_CHARS = 200
 
@@ -39,10 +39,10 @@ class RequestRecord:
         return self.input_tokens + self.output_tokens
 
     def to_lake(self) -> dict[str, Any]:
-        """The record as one JSON-lines row of the lake, UTC timestamp in ISO-8601 with 'Z'."""
+        """The record as one JSON-lines row of the lake (see `schema` for the `ts` format)."""
         row = asdict(self)
         row["total_tokens"] = self.total_tokens
-        row["ts"] = self.ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        row["ts"] = format_lake_timestamp(self.ts)
         return {name: row.get(name) for name in column_names()}
 
 

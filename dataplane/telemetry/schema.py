@@ -6,8 +6,14 @@ read this list, so a column is added here once and appears everywhere. Types are
 
 The lake is gzip JSON lines under `year=YYYY/month=MM/day=DD/hour=HH/`, one record per chat
 turn (a refused turn too), in UTC.
+
+`ts` is written as `2026-11-29 05:12:03.123` (UTC, milliseconds, no zone suffix): the format
+`java.sql.Timestamp` reads, so both of Athena's JSON SerDes parse it into a `timestamp` without
+SerDe properties, and DuckDB reads it as a TIMESTAMP.
 """
 from __future__ import annotations
+
+from datetime import datetime, timezone
 
 LAKE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     # (name, Athena type, meaning)
@@ -61,3 +67,12 @@ def column_names() -> list[str]:
 
 def duckdb_type(athena_type: str) -> str:
     return _DUCKDB_TYPES[athena_type]
+
+
+def format_lake_timestamp(moment: datetime) -> str:
+    moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+
+
+def parse_lake_timestamp(value: str) -> datetime:
+    return datetime.fromisoformat(value).replace(tzinfo=timezone.utc)

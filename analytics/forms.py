@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth.models import Group
+
+from analytics.params import ReportParamsInvalid
+from analytics.services import report_params_validate
+
+
+class ReportParamsForm(forms.Form):
+    start_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    end_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    model_id = forms.CharField(required=False, max_length=200, label="Model (optional)")
+    group = forms.ModelChoiceField(
+        queryset=Group.objects.order_by("name"), required=False, to_field_name="name", label="Group (optional)"
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            params = report_params_validate(params=self.report_params_raw(cleaned))
+        except ReportParamsInvalid as error:
+            raise forms.ValidationError(str(error)) from error
+        cleaned["params"] = params.to_json()
+        return cleaned
+
+    @staticmethod
+    def report_params_raw(cleaned: dict[str, Any]) -> dict[str, Any]:
+        group = cleaned.get("group")
+        return {
+            "start_date": cleaned.get("start_date"),
+            "end_date": cleaned.get("end_date"),
+            "model_id": cleaned.get("model_id") or None,
+            "group": group.name if group else None,
+        }

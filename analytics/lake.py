@@ -1,0 +1,157 @@
+"""Synthetic request records, written in exactly the layout of the log lake.
+
+The real writer is the telemetry sink (`dataplane/telemetry/sinks.py`); this module writes the
+same shape so the report tests and the `generate_demo_lake` command have data without running
+chat turns:
+
+- one gzip JSON-lines file per hour partition, `<lake>/year=YYYY/month=MM/day=DD/hour=HH/*.json.gz`;
+- one JSON object per line whose keys are exactly `LAKE_COLUMNS`' names;
+- `ts` in the lake's one timestamp format (`dataplane.telemetry.schema.format_lake_timestamp`).
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from dataplane.telemetry.schema import (
+    PARTITION_PATH_TEMPLATE,
+    column_names,
+    format_lake_timestamp,
+    parse_lake_timestamp,
+)
+
+DEMO_MODELS: tuple[str, ...] = (
+    "anthropic.claude-3-haiku-20240307-v1:0",
+    "amazon.nova-lite-v1:0",
+    "demo-echo",
+)
+# Prices per 1k input / output tokens, only to give synthetic records a plausible cost.
+_DEMO_PRICES: dict[str, tuple[float, float]] = {
+    DEMO_MODELS[0]: (0.00025, 0.00125),
+    DEMO_MODELS[1]: (0.00006, 0.00024),
+    DEMO_MODELS[2]: (0.0, 0.0),
+}
+
+
+lake_timestamp = format_lake_timestamp
+
+
+def lake_write_records(lake_dir: str | Path, records: Iterable[dict[str, Any]]) -> list[Path]:
+    """Write records into their hour partitions (one new file per partition); return the files."""
+    by_partition: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    columns = column_names()
+    for record in records:
+        moment = parse_lake_timestamp(record["ts"])
+        partition = PARTITION_PATH_TEMPLATE.format(
+            year=moment.year, month=moment.month, day=moment.day, hour=moment.hour
+        )
+        # Every column present, nothing else: the lake has one schema.
+        by_partition[partition].append({name: record.get(name) for name in columns})
+    written = []
+    for partition, rows in sorted(by_partition.items()):
+        folder = Path(lake_dir) / partition
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"synthetic-{uuid.uuid4().hex}.json.gz"
+        with gzip.open(path, "wt", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row, separators=(",", ":")) + "\n")
+        written.append(path)
+    return written
+
+
+def synthetic_records(
+    *,
+    first_day: date,
+    days: int,
+    user_subs: Sequence[str],
+    models: Sequence[str] = DEMO_MODELS,
+    turns_per_day: int = 40,
+    seed: int = 7,
+) -> list[dict[str, Any]]:
+    """Deterministic request records: successes, cache and prepared hits, refusals and errors."""
+    rng = random.Random(seed)
+    records = []
+    for day_index in range(days):
+        day = first_day + timedelta(days=day_index)
+        for turn in range(turns_per_day):
+            moment = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(
+                seconds=rng.randrange(0, 24 * 3600), milliseconds=rng.randrange(0, 1000)
+            )
+            user_sub = user_subs[turn % len(user_subs)]
+            model_id = models[rng.randrange(len(models))]
+            records.append(_synthetic_record(rng, moment=moment, user_sub=user_sub, model_id=model_id))
+    records.sort(key=lambda record: record["ts"])
+    return records
+
+
+def _synthetic_record(rng: random.Random, *, moment: datetime, user_sub: str, model_id: str) -> dict[str, Any]:
+    record: dict[str, Any] = {name: None for name in column_names()}
+    record.update(
+        request_id=str(uuid.UUID(int=rng.getrandbits(128))),
+        ts=lake_timestamp(moment),
+        user_sub=user_sub,
+        conversation_id=f"conv-{user_sub[:8]}-{rng.randrange(5)}",
+        model_id=model_id,
+        provider="bedrock" if model_id != "demo-echo" else "demo",
+        entry=rng.choice(["channels", "appsync"]),
+        input_tokens=0,
+        output_tokens=0,
+        total_tokens=0,
+        saved_tokens=0,
+        estimated_usage=False,
+        cache="miss",
+        outcome="ok",
+        cost_usd=0.0,
+        latency_ms=rng.randrange(5, 40),
+    )
+    roll = rng.random()
+    if roll < 0.10:  # refused before the model: quota or allow-list
+        reason = rng.choice(["10m", "month", None])
+        record.update(
+            outcome="refused",
+            cache="skipped",
+            provider=None,
+            error_type="QuotaExceeded" if reason else "ModelNotAllowed",
+            refusal_window=reason,
+        )
+    elif roll < 0.16:  # the model failed
+        record.update(
+            outcome="error",
+            error_type=rng.choice(["ModelThrottled", "UpstreamError", "ModelUnavailable"]),
+            latency_ms=rng.randrange(100, 3000),
+        )
+    elif roll < 0.30:  # answered from the cache or a prepared response
+        saved = rng.randrange(50, 900)
+        record.update(
+            cache=rng.choice(["hit", "hit", "prepared"]),
+            provider="cache",
+            saved_tokens=saved,
+            ttft_ms=rng.randrange(2, 30),
+            latency_ms=rng.randrange(5, 60),
+            stop_reason="end_turn",
+        )
+    else:
+        input_tokens, output_tokens = rng.randrange(20, 1500), rng.randrange(10, 2500)
+        input_price, output_price = _DEMO_PRICES.get(model_id, (0.0001, 0.0004))
+        ttft = rng.randrange(150, 1200)
+        record.update(
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            total_tokens=input_tokens + output_tokens,
+            ttft_ms=ttft,
+            latency_ms=ttft + rng.randrange(200, 9000),
+            cache=rng.choice(["miss", "miss", "bypass"]),
+            privacy_reason=None,
+            stop_reason="end_turn",
+            cost_usd=round(input_tokens / 1000 * input_price + output_tokens / 1000 * output_price, 8),
+        )
+        if record["cache"] == "bypass":
+            record["privacy_reason"] = rng.choice(["policy", "client", "pii"])
+    return record

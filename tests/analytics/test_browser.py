@@ -1,0 +1,120 @@
+"""A real headless Chromium on the analysts' run page: the chart is drawn, progress is polled."""
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from analytics.models import ReportDefinition, ReportRun, RunStatus
+from analytics.services import report_run_execute, report_run_request
+from tests.analytics.conftest import FIRST_DAY, LAST_DAY
+from tests.factories import UserFactory
+
+BROWSER = os.environ.get("GATEWAY_BROWSER", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--no-first-run", "--disable-sync",
+]
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def open_page():
+    """Start Chromium only once the test's data is stored: Playwright's sync API runs an event
+    loop on this thread, after which Django refuses ORM calls here."""
+    if not shutil.which(BROWSER) and not Path(BROWSER).exists():
+        pytest.skip(f"no Chromium at {BROWSER} (set GATEWAY_BROWSER)")
+    from playwright.sync_api import sync_playwright
+
+    @contextmanager
+    def page_in_chromium() -> Iterator:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=BROWSER, headless=True, args=CHROMIUM_ARGS)
+            try:
+                yield browser.new_page(viewport={"width": 1200, "height": 1100})
+            finally:
+                browser.close()
+
+    return page_in_chromium
+
+
+def execute_and_disconnect(run_id: int) -> None:
+    """What a worker does, on its own thread, closing its DB connection so teardown can drop the DB."""
+    from django.db import connections
+
+    try:
+        report_run_execute(run_id=run_id)
+    finally:
+        connections.close_all()
+
+
+def sign_in(page, base_url: str, next_path: str, password: str) -> None:
+    page.goto(f"{base_url}/accounts/login/?next={next_path}")
+    page.fill("input[name=login]", "ana")
+    page.fill("input[name=password]", password)
+    page.click("form button[type=submit]")
+    page.wait_for_url(f"{base_url}{next_path}")
+
+
+def test_an_analyst_sees_the_run_chart(live_server, lake_records, password, open_page):
+    from accounts.roles import ANALYSTS
+
+    UserFactory(username="ana", is_staff=True, groups=[ANALYSTS])
+    definition = ReportDefinition.objects.get(slug="tokens-cost-by-model")
+    # Not in an atomic block (transactional test): on_commit runs at once, the eager task with it.
+    run = report_run_request(
+        definition=definition, params={"start_date": FIRST_DAY.isoformat(), "end_date": LAST_DAY.isoformat()}, requested_by=None
+    )
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED, run.error
+
+    with open_page() as page:
+        sign_in(page, live_server.url, f"/reports/runs/{run.pk}/", password)
+        page.wait_for_selector("#chart svg.report-chart polyline.series")
+        series = page.eval_on_selector_all("#chart svg polyline.series", "lines => lines.map(l => l.dataset.series)")
+        points = page.eval_on_selector_all("#chart svg polyline.series", "lines => lines.map(l => l.points.length)")
+        table_rows = page.locator("table.results tbody tr").count()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "analytics-run.png"), full_page=True)
+        page.goto(f"{live_server.url}/reports/")
+        latest_link = page.locator(f"a[href='/reports/runs/{run.pk}/']").count()
+        page.screenshot(path=str(ARTIFACTS / "analytics-reports.png"), full_page=True)
+        page.goto(f"{live_server.url}/reports/tokens-cost-by-model/")
+        history = page.locator("table.data tbody tr").count()
+        page.screenshot(path=str(ARTIFACTS / "analytics-report-detail.png"), full_page=True)
+
+    assert (latest_link, history) == (1, 1)
+    assert sorted(series) == sorted({row[1] for row in run.rows})  # one line per model
+    assert points == [5, 5, 5]  # one point per day
+    assert table_rows == run.row_count
+
+
+def test_a_queued_run_page_polls_until_the_run_ends(live_server, lake_records, password, open_page):
+    from accounts.roles import ANALYSTS
+
+    UserFactory(username="ana", is_staff=True, groups=[ANALYSTS])
+    run = ReportRun.objects.create(
+        definition=ReportDefinition.objects.get(slug="errors-by-type"),
+        params={"start_date": FIRST_DAY.isoformat(), "end_date": LAST_DAY.isoformat(), "model_id": None, "group": None},
+    )
+    with open_page() as page:
+        sign_in(page, live_server.url, f"/reports/runs/{run.pk}/", password)
+        progress_shown = page.locator("#run-progress").count()
+        # The "worker" finishes the run while the page is open (ORM off the browser's thread).
+        worker = threading.Thread(target=execute_and_disconnect, args=(run.pk,))
+        worker.start()
+        worker.join(timeout=60)
+        page.wait_for_selector("#chart svg.report-chart rect.bar", timeout=20_000)
+        progress_left = page.locator("#run-progress").count()
+        status = page.locator("#run-status").inner_text()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "analytics-run-bars.png"), full_page=True)
+
+    assert (progress_shown, progress_left, status) == (1, 0, "Succeeded")

@@ -1,0 +1,204 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+
+from analytics import services
+from analytics.models import ReportDefinition, ReportRun, ReportSchedule, RunStatus
+from analytics.params import ReportParamsInvalid
+from analytics.schedules import REAP_TASK, REAP_TASK_NAME
+from gateway_project.celery import app as celery_app
+from tests.analytics.conftest import FIRST_DAY, LAST_DAY, REGION, moto_api
+
+pytestmark = pytest.mark.django_db
+WHOLE_LAKE = {"start_date": FIRST_DAY.isoformat(), "end_date": LAST_DAY.isoformat()}
+
+
+def definition(slug: str = "errors-by-type") -> ReportDefinition:
+    return ReportDefinition.objects.get(slug=slug)
+
+
+def test_a_request_is_queued_and_enqueued_only_after_commit(lake_records, analyst_user, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        run = services.report_run_request(definition=definition(), params=WHOLE_LAKE, requested_by=analyst_user)
+    assert run.status == RunStatus.QUEUED and run.requested_by == analyst_user
+    assert run.params == {**WHOLE_LAKE, "model_id": None, "group": None}
+    assert len(callbacks) == 1
+    callbacks[0]()  # what the commit does: the (eager) task runs
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED and run.progress == 100
+    assert run.started_at <= run.finished_at and run.duration_ms is not None
+
+
+def test_invalid_parameters_create_no_run(analyst_user):
+    with pytest.raises(ReportParamsInvalid, match="on or before"):
+        services.report_run_request(
+            definition=definition(), params={"start_date": "2026-11-02", "end_date": "2026-11-01"}, requested_by=analyst_user
+        )
+    with pytest.raises(ReportParamsInvalid, match="no group named"):
+        services.report_run_request(definition=definition(), params={**WHOLE_LAKE, "group": "Ghosts"}, requested_by=None)
+    assert not ReportRun.objects.exists()
+
+
+def queued_run(slug: str = "errors-by-type", **fields) -> ReportRun:
+    return ReportRun.objects.create(definition=definition(slug), params={**WHOLE_LAKE, "model_id": None, "group": None}, **fields)
+
+
+def test_an_engine_error_fails_the_run_with_its_message(lake_records):
+    broken = ReportDefinition.objects.create(
+        slug="broken", title="Broken", sql="SELECT no_such_column FROM requests WHERE date(ts) >= CAST(:start_date AS date)",
+        x_column="a", y_column="b",
+    )
+    run = ReportRun.objects.create(definition=broken, params=WHOLE_LAKE)
+    run = services.report_run_execute(run_id=run.pk)
+    assert run.status == RunStatus.FAILED
+    assert run.error.startswith("DuckDB could not run the report:") and "no_such_column" in run.error
+    assert run.finished_at is not None and run.engine == "duckdb"
+
+
+def test_an_unknown_engine_setting_fails_the_run_clearly(settings, lake_records):
+    settings.ANALYTICS_ENGINE = "bigquery"
+    run = services.report_run_execute(run_id=queued_run().pk)
+    assert run.status == RunStatus.FAILED and "Unknown ANALYTICS_ENGINE 'bigquery'" in run.error
+
+
+def test_a_finished_run_is_not_run_again(lake_records):
+    run = queued_run(status=RunStatus.FAILED, error="reaped")
+    assert services.report_run_execute(run_id=run.pk).error == "reaped"
+
+
+def test_a_redelivered_run_left_running_by_a_dead_worker_is_run_to_the_end(lake_records):
+    run = queued_run(status=RunStatus.RUNNING, started_at=timezone.now() - timedelta(minutes=1))
+    run = services.report_run_execute(run_id=run.pk)
+    assert run.status == RunStatus.SUCCEEDED and run.row_count > 0
+
+
+def test_the_reaper_fails_only_runs_past_every_time_limit():
+    now = timezone.now()
+    long_ago = now - services.REAP_AFTER - timedelta(seconds=1)
+    stuck_running = queued_run(status=RunStatus.RUNNING, started_at=long_ago)
+    stuck_queued = queued_run()
+    ReportRun.objects.filter(pk=stuck_queued.pk).update(created_at=long_ago)
+    busy = queued_run(status=RunStatus.RUNNING, started_at=now - timedelta(minutes=2))
+    fresh = queued_run()
+    done = queued_run(status=RunStatus.SUCCEEDED, started_at=long_ago)
+
+    assert services.runs_reap_stale(now=now) == 2
+
+    stuck_running.refresh_from_db()
+    assert stuck_running.status == RunStatus.FAILED and stuck_running.finished_at == now
+    assert "the worker running this report stopped" in stuck_running.error
+    assert ReportRun.objects.get(pk=stuck_queued.pk).status == RunStatus.FAILED
+    assert [ReportRun.objects.get(pk=r.pk).status for r in (busy, fresh, done)] == ["running", "queued", "succeeded"]
+    assert services.REAP_AFTER.total_seconds() > services.RUN_HARD_LIMIT_SECONDS
+
+
+def test_the_reaper_and_the_run_task_are_wired_for_beat_and_lost_workers():
+    reaper = PeriodicTask.objects.get(name=REAP_TASK_NAME)
+    assert reaper.task == REAP_TASK and reaper.enabled and reaper.interval.every == 5
+    run_task = celery_app.tasks["analytics.tasks.report_run_task"]
+    assert run_task.acks_late and run_task.reject_on_worker_lost
+    assert (run_task.soft_time_limit, run_task.time_limit) == (services.RUN_SOFT_LIMIT_SECONDS, services.RUN_HARD_LIMIT_SECONDS)
+    assert REAP_TASK in celery_app.tasks
+
+
+def test_every_seeded_report_has_a_daily_beat_task():
+    for schedule in ReportSchedule.objects.select_related("definition", "periodic_task__crontab"):
+        task = schedule.periodic_task
+        assert schedule.frequency == "daily" and task.enabled
+        assert task.args == f"[{schedule.definition_id}]"
+        assert (task.crontab.minute, task.crontab.hour, task.crontab.day_of_week, task.crontab.day_of_month) == ("0", "2", "*", "*")
+    assert ReportSchedule.objects.count() == ReportDefinition.objects.count() == 7
+
+
+def test_saving_a_schedule_updates_its_beat_task():
+    schedule = definition().schedule
+    schedule.frequency, schedule.hour_utc = "weekly", 6
+    services.report_schedule_save(schedule=schedule)
+    crontab = PeriodicTask.objects.get(pk=schedule.periodic_task_id).crontab
+    assert (crontab.hour, crontab.day_of_week, crontab.day_of_month) == ("6", "1", "*")
+    schedule.enabled = False
+    services.report_schedule_save(schedule=schedule)
+    assert not PeriodicTask.objects.get(pk=schedule.periodic_task_id).enabled
+
+
+def test_a_schedule_fires_the_default_period_up_to_yesterday(django_capture_on_commit_callbacks, lake_dir):
+    with django_capture_on_commit_callbacks(execute=True):
+        run = services.report_schedule_fire(definition_id=definition().pk)
+    run.refresh_from_db()
+    yesterday = services.lake_today() - timedelta(days=1)
+    assert run.trigger == "schedule" and run.requested_by is None
+    assert run.params["end_date"] == yesterday.isoformat()
+    assert run.params["start_date"] == (yesterday - timedelta(days=6)).isoformat()
+    assert run.status == RunStatus.SUCCEEDED
+
+
+def test_seeding_again_fills_gaps_and_keeps_what_admins_edited(lake_dir):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from analytics.seed import reports_seed
+
+    edited = definition()
+    edited.title, edited.default_params = "Errors (edited)", {"days": 30}
+    edited.save()
+    PeriodicTask.objects.filter(name=REAP_TASK_NAME).delete()
+    reports_seed(apps)  # what post_migrate does after every migrate / flush
+    edited.refresh_from_db()
+    assert edited.title == "Errors (edited)" and edited.default_params == {"days": 30}
+    assert ReportDefinition.objects.count() == 7 and PeriodicTask.objects.filter(task__startswith="analytics.").count() == 8
+
+    import_module("analytics.migrations.0002_seed_reports").seed(apps, None)  # the migration refreshes the SQL
+    edited.refresh_from_db()
+    assert edited.title == "Errors by type" and edited.default_params == {"days": 30}
+
+
+def test_the_demo_lake_command_gives_reports_data(lake_dir, alice, bob, django_capture_on_commit_callbacks):
+    call_command("generate_demo_lake", "--days", "3", "--turns-per-day", "20")
+    files = sorted(lake_dir.rglob("*.json.gz"))
+    assert len(files) > 10
+    call_command("generate_demo_lake", "--if-empty")
+    assert sorted(lake_dir.rglob("*.json.gz")) == files
+    with django_capture_on_commit_callbacks(execute=True):
+        run = services.report_run_request(definition=definition("top-users-by-tokens"), params={"days": 3}, requested_by=None)
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED
+    assert {row[0] for row in run.rows} <= {alice.sub, bob.sub} and run.rows
+
+
+def test_a_run_on_athena_stores_typed_rows(settings, athena, moto_endpoint, django_capture_on_commit_callbacks):
+    from analytics.engines.athena import athena_client
+
+    athena_client.cache_clear()
+    settings.ANALYTICS_ENGINE = "athena"
+    settings.ATHENA_WORKGROUP, settings.ATHENA_DATABASE = "reports-wg", "gateway_logs"
+    settings.ATHENA_OUTPUT_LOCATION, settings.ATHENA_ENDPOINT_URL = "s3://results/analytics/", moto_endpoint
+    settings.AWS_REGION = REGION
+    columns = [{"Name": "day", "Type": "date"}, {"Name": "model_id", "Type": "varchar"}, {"Name": "cost_usd", "Type": "decimal(10,4)"}]
+    rows = [{"Data": [{"VarCharValue": c["Name"]} for c in columns]},
+            {"Data": [{"VarCharValue": "2026-11-20"}, {"VarCharValue": "demo-echo"}, {"VarCharValue": "1.2500"}]}]
+    moto_api(moto_endpoint, "static/athena/query-results", {"region": REGION, "results": [{"rows": rows, "column_info": columns}]})
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run = services.report_run_request(definition=definition("tokens-cost-by-model"), params=WHOLE_LAKE, requested_by=None)
+    run.refresh_from_db()
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert (run.engine, run.columns, run.rows) == ("athena", ["day", "model_id", "cost_usd"], [["2026-11-20", "demo-echo", 1.25]])
+    sent = athena.get_query_execution(QueryExecutionId=run.engine_query_id)["QueryExecution"]
+    assert sent["WorkGroup"] == "reports-wg" and sent["QueryExecutionContext"] == {"Database": "gateway_logs"}
+    assert "BETWEEN '2026-11-20' AND '2026-11-24'" in sent["Query"]
+    athena_client.cache_clear()
+
+
+def test_deleting_a_schedule_removes_its_beat_task():
+    schedule = definition().schedule
+    task_id = schedule.periodic_task_id
+    services.report_schedule_delete(schedule=schedule)
+    assert not PeriodicTask.objects.filter(pk=task_id).exists()
+    assert not ReportSchedule.objects.filter(definition__slug="errors-by-type").exists()
