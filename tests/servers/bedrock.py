@@ -25,11 +25,13 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Iterator
 from urllib.parse import unquote
 
 import pytest
+
+from tests.servers.scripted import ScriptedServer
 
 from dataplane import tokens
 
@@ -126,62 +128,16 @@ class ReceivedRequest:
         return self.body.get("inferenceConfig")
 
 
-class BedrockServer:
+class BedrockServer(ScriptedServer[BedrockScript, ReceivedRequest]):
+    script_type = BedrockScript
+    name = "Bedrock server"
+
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._scripts: dict[str, BedrockScript] = {}
-        self.requests: list[ReceivedRequest] = []
-        self._httpd = _QuietServer(("127.0.0.1", 0), _handler_for(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="bedrock-server", daemon=True)
+        super().__init__(_handler_for)
 
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> "BedrockServer":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    def script(self, model_id: str, **behaviour: Any) -> BedrockScript:
-        scripted = BedrockScript(**behaviour)
-        with self._lock:
-            self._scripts[model_id] = scripted
-        return scripted
-
-    def reset(self) -> None:
-        with self._lock:
-            self._scripts.clear()
-            self.requests.clear()
-
-    def requests_for(self, model_id: str) -> list[ReceivedRequest]:
-        with self._lock:
-            return [r for r in self.requests if r.model_id == model_id]
-
-    def last_request(self, model_id: str) -> ReceivedRequest:
-        found = self.requests_for(model_id)
-        assert found, f"the Bedrock server received no request for {model_id!r}"
-        return found[-1]
-
-    def _take_script(self, model_id: str) -> BedrockScript:
-        with self._lock:
-            scripted = self._scripts.get(model_id)
-            if scripted is None:
-                return BedrockScript()
-            if scripted.times is not None:
-                scripted.times -= 1
-                if scripted.times <= 0:
-                    del self._scripts[model_id]
-            return scripted
-
-    def _record(self, received: ReceivedRequest) -> None:
-        with self._lock:
-            self.requests.append(received)
+    @staticmethod
+    def model_of(received: ReceivedRequest) -> str:
+        return received.model_id
 
 
 def _echo_chunks(body: dict) -> list[str]:
@@ -189,16 +145,6 @@ def _echo_chunks(body: dict) -> list[str]:
     said = tokens.content_text(last_user.get("content")) if last_user else ""
     words = f"Echo: {said}".split(" ")
     return [word if i == 0 else " " + word for i, word in enumerate(words)]
-
-
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client dropping an idle keep-alive connection is normal, not a test failure.
-        import sys
-
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
 
 def _handler_for(server: BedrockServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):

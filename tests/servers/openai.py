@@ -19,10 +19,12 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Iterator
 
 import pytest
+
+from tests.servers.scripted import ScriptedServer
 
 from dataplane import tokens
 
@@ -54,62 +56,16 @@ class ReceivedCompletion:
         return str(self.body.get("model", ""))
 
 
-class OpenAIServer:
+class OpenAIServer(ScriptedServer[OpenAIScript, ReceivedCompletion]):
+    script_type = OpenAIScript
+    name = "OpenAI server"
+
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._scripts: dict[str, OpenAIScript] = {}
-        self.requests: list[ReceivedCompletion] = []
-        self._httpd = _QuietServer(("127.0.0.1", 0), _handler_for(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="openai-server", daemon=True)
+        super().__init__(_handler_for)
 
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> "OpenAIServer":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    def script(self, model: str, **behaviour: Any) -> OpenAIScript:
-        scripted = OpenAIScript(**behaviour)
-        with self._lock:
-            self._scripts[model] = scripted
-        return scripted
-
-    def reset(self) -> None:
-        with self._lock:
-            self._scripts.clear()
-            self.requests.clear()
-
-    def requests_for(self, model: str) -> list[ReceivedCompletion]:
-        with self._lock:
-            return [r for r in self.requests if r.model == model]
-
-    def last_request(self, model: str) -> ReceivedCompletion:
-        found = self.requests_for(model)
-        assert found, f"the OpenAI server received no request for {model!r}"
-        return found[-1]
-
-    def _take_script(self, model: str) -> OpenAIScript:
-        with self._lock:
-            scripted = self._scripts.get(model)
-            if scripted is None:
-                return OpenAIScript()
-            if scripted.times is not None:
-                scripted.times -= 1
-                if scripted.times <= 0:
-                    del self._scripts[model]
-            return scripted
-
-    def _record(self, received: ReceivedCompletion) -> None:
-        with self._lock:
-            self.requests.append(received)
+    @staticmethod
+    def model_of(received: ReceivedCompletion) -> str:
+        return received.model
 
 
 def _echo_chunks(body: dict) -> list[str]:
@@ -123,16 +79,6 @@ def _honest_usage(body: dict, chunks: list[str]) -> tuple[int, int]:
     system = next((m["content"] for m in messages if m.get("role") == "system"), None)
     turns = [m for m in messages if m.get("role") != "system"]
     return tokens.estimate_messages(turns, system), tokens.estimate("".join(chunks))
-
-
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client dropping an idle keep-alive connection is normal, not a test failure.
-        import sys
-
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
 
 def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
