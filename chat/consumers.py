@@ -1,6 +1,190 @@
-"""The AppSync-Events-style WebSocket consumer (built in the chat issue)."""
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+"""`/event/realtime`: the AppSync Events WebSocket protocol, served by Channels.
+
+The consumer authenticates in `connect` (the Django session; the `header-…` subprotocol a
+real AppSync client sends for auth is ignored), checks each frame with `chat.protocol`,
+and hands inbound publishes to `chat.turns`, which runs them in the worker pool. Answers come
+back through the user's outbound group and leave as `data` frames. Nothing here blocks the
+event loop: the only slow work, a chat turn, never runs on it.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import weakref
+from collections import OrderedDict
+from typing import Any
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from chat import protocol
+from chat.protocol import BAD_REQUEST, THROTTLED, UNAUTHORIZED, UNSUPPORTED, ProtocolError
+from chat.turns import publish_inbound, running_turns
+from dataplane.channels import INBOUND, outbound_group_name, owns_channel
+from dataplane.handlers.appsync_subscribe import may_subscribe
+
+MAX_SUBSCRIPTIONS = 20
+REMEMBERED_IDS = 10_000  # publish ids kept to refuse reuse; the oldest are forgotten first
 
 
-class EventsConsumer(AsyncJsonWebsocketConsumer):
-    pass
+def _setting(name: str, default: float) -> float:
+    # Read at connect time, so `override_settings` reaches new connections in tests.
+    return getattr(settings, name, default)
+
+
+class EventsConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        self.subscriptions: dict[str, str] = {}  # subscription id -> channel
+        self.publish_ids: OrderedDict[str, None] = OrderedDict()
+        self.turns: weakref.WeakSet = weakref.WeakSet()  # cancel events of turns this connection started
+        self.keepalive_task: asyncio.Task | None = None
+        self.strikes = 0
+        self.sub = ""
+        self.serving = False  # true between an authenticated accept and our own close
+        subprotocol = protocol.SUBPROTOCOL if protocol.SUBPROTOCOL in self.scope.get("subprotocols", []) else None
+        user = self.scope.get("user")
+        # Accept first, then close: a close before accepting becomes an HTTP 403 and the
+        # client would never see why.
+        await self.accept(subprotocol)
+        if user is None or not user.is_authenticated:
+            await self.close(code=protocol.CLOSE_UNAUTHENTICATED)
+            return
+        self.sub, self.username = user.sub, user.get_username()
+        self.serving = True
+        self.publish_bucket = protocol.TokenBucket(
+            capacity=_setting("CHAT_PUBLISH_BURST", 10), refill_per_second=_setting("CHAT_PUBLISH_PER_SECOND", 2.0)
+        )
+
+    async def disconnect(self, code: int) -> None:
+        # A client that went away stops its turns; the data plane bills what streamed.
+        for cancel in list(self.turns):
+            cancel.set()
+        if self.keepalive_task is not None:
+            self.keepalive_task.cancel()
+        if self.subscriptions:
+            self.subscriptions.clear()
+            await self.channel_layer.group_discard(outbound_group_name(self.sub), self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not self.serving:
+            return
+        try:
+            frame = protocol.parse_frame(text_data, bytes_data)
+        except ProtocolError as error:
+            await self._refuse("error", None, error)
+            return
+        handler = {
+            "connection_init": self._connection_init,
+            "subscribe": self._subscribe,
+            "unsubscribe": self._unsubscribe,
+            "publish": self._publish,
+        }.get(frame["type"])
+        if handler is None:
+            error = ProtocolError(UNSUPPORTED, f"Unknown message type {frame['type'][:64]!r}.")
+            await self._refuse("error", _echo_id(frame), error)
+            return
+        await handler(frame)
+
+    # --- client messages ----------------------------------------------------------------
+
+    async def _connection_init(self, frame: dict[str, Any]) -> None:
+        self.strikes = 0
+        await self._reply(protocol.connection_ack())
+        if self.keepalive_task is None:
+            interval = float(_setting("CHAT_KEEPALIVE_SECONDS", 60.0))
+            self.keepalive_task = asyncio.ensure_future(self._keepalive(interval))
+
+    async def _subscribe(self, frame: dict[str, Any]) -> None:
+        try:
+            frame_id = self._fresh_id(frame)
+            channel = protocol.channel_path(frame)
+            if not may_subscribe(self.sub, channel):
+                raise ProtocolError(UNAUTHORIZED, "You can only subscribe to your own outbound channel, /outbound/<your id>.")
+            if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
+                raise ProtocolError(BAD_REQUEST, f"At most {MAX_SUBSCRIPTIONS} subscriptions per connection.")
+        except ProtocolError as error:
+            await self._refuse("subscribe_error", _echo_id(frame), error)
+            return
+        if not self.subscriptions:
+            await self.channel_layer.group_add(outbound_group_name(self.sub), self.channel_name)
+        self.subscriptions[frame_id] = channel
+        self.strikes = 0
+        await self._reply(protocol.answer("subscribe_success", frame_id))
+
+    async def _unsubscribe(self, frame: dict[str, Any]) -> None:
+        try:
+            frame_id = protocol.message_id(frame)
+            if frame_id not in self.subscriptions:
+                raise ProtocolError(BAD_REQUEST, "There is no subscription with this id on this connection.")
+        except ProtocolError as error:
+            await self._refuse("unsubscribe_error", _echo_id(frame), error)
+            return
+        del self.subscriptions[frame_id]
+        if not self.subscriptions:
+            await self.channel_layer.group_discard(outbound_group_name(self.sub), self.channel_name)
+        self.strikes = 0
+        await self._reply(protocol.answer("unsubscribe_success", frame_id))
+
+    async def _publish(self, frame: dict[str, Any]) -> None:
+        try:
+            frame_id = self._fresh_id(frame)
+            if not self.publish_bucket.take():
+                raise ProtocolError(THROTTLED, "Too many publishes on this connection; wait a moment and try again.")
+            channel = protocol.channel_path(frame)
+            if not owns_channel(self.sub, channel, namespace=INBOUND):
+                raise ProtocolError(UNAUTHORIZED, "You can only publish to your own inbound channel, /inbound/<your id>.")
+            outcome = protocol.publish_events(frame.get("events"))
+        except ProtocolError as error:
+            await self._refuse("publish_error", _echo_id(frame), error)
+            return
+        self._remember(frame_id)
+        self.strikes = 0
+        started = await publish_inbound(sub=self.sub, username=self.username, channel=channel, events=outcome.accepted)
+        self.turns.update(started)
+        await self._reply(
+            protocol.answer("publish_success", frame_id, successful=outcome.successful(), failed=outcome.failed)
+        )
+
+    # --- group messages -----------------------------------------------------------------
+
+    async def outbound_event(self, message: dict[str, Any]) -> None:
+        for subscription_id, channel in list(self.subscriptions.items()):
+            if channel == message["channel"]:
+                await self._reply(protocol.data(subscription_id, message["event"]))
+
+    async def turn_cancel(self, message: dict[str, Any]) -> None:
+        running_turns.cancel(self.sub, message["conversationId"])
+
+    # --- helpers ------------------------------------------------------------------------
+
+    async def _keepalive(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            await self._reply(protocol.keepalive())
+
+    def _fresh_id(self, frame: dict[str, Any]) -> str:
+        frame_id = protocol.message_id(frame)
+        if frame_id in self.subscriptions or frame_id in self.publish_ids:
+            raise ProtocolError(BAD_REQUEST, "This id was already used on this connection; ids must be unique.")
+        return frame_id
+
+    def _remember(self, frame_id: str) -> None:
+        self.publish_ids[frame_id] = None
+        while len(self.publish_ids) > REMEMBERED_IDS:
+            self.publish_ids.popitem(last=False)
+
+    async def _refuse(self, kind: str, frame_id: str | None, error: ProtocolError) -> None:
+        await self._reply(protocol.failure(kind, frame_id, error))
+        # Refusals in a row are abuse past a point; any accepted frame resets the count.
+        self.strikes += 1
+        if self.strikes >= _setting("CHAT_ABUSE_STRIKES", 50):
+            self.serving = False
+            await self.close(code=protocol.CLOSE_ABUSE)
+
+    async def _reply(self, message: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(message))
+
+
+def _echo_id(frame: dict[str, Any]) -> str | None:
+    value = frame.get("id")
+    return value[:128] if isinstance(value, str) else None

@@ -5,5 +5,7 @@ from chat import views
 app_name = "chat"
 urlpatterns = [
     path("", views.chat_page, name="chat"),
+    path("api/me", views.api_me, name="me"),
+    path("event", views.publish_events, name="publish"),
     path("healthz", views.healthz, name="healthz"),
 ]

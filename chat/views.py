@@ -1,12 +1,92 @@
+"""HTTP edges of the chat: the page, `/api/me` and AppSync's HTTP publish (`POST /event`)."""
+from __future__ import annotations
+
+import json
+import threading
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_GET, require_POST
+
+from chat import protocol
+from chat.protocol import BAD_REQUEST, THROTTLED, UNAUTHORIZED, ProtocolError
+from chat.selectors import me_for
+from chat.turns import publish_inbound
+from dataplane.channels import INBOUND, owns_channel
+
+_http_buckets: dict[str, protocol.TokenBucket] = {}
+_http_buckets_lock = threading.Lock()
 
 
 @login_required
+@ensure_csrf_cookie  # the page's JS sends it back in X-CSRFToken on POST /event
 def chat_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "chat/chat.html")
+    sub = request.user.sub
+    chat_config = {"sub": sub, "inbound": f"/inbound/{sub}", "outbound": f"/outbound/{sub}", "meUrl": "/api/me"}
+    usage_windows = [("10m", "10 minutes"), ("month", "This month")]
+    return render(request, "chat/chat.html", {"chat_config": chat_config, "usage_windows": usage_windows})
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
+
+
+def _unauthenticated() -> JsonResponse:
+    body = {"errors": [{"errorType": UNAUTHORIZED, "message": "Sign in first."}]}
+    return JsonResponse(body, status=401)
+
+
+@require_GET
+def api_me(request: HttpRequest) -> JsonResponse:
+    if not request.user.is_authenticated:
+        return _unauthenticated()
+    return JsonResponse(me_for(user=request.user))
+
+
+def _http_bucket(sub: str) -> protocol.TokenBucket:
+    with _http_buckets_lock:
+        bucket = _http_buckets.get(sub)
+        if bucket is None:
+            bucket = _http_buckets[sub] = protocol.TokenBucket(
+                capacity=getattr(settings, "CHAT_PUBLISH_BURST", 10),
+                refill_per_second=getattr(settings, "CHAT_PUBLISH_PER_SECOND", 2.0),
+            )
+        return bucket
+
+
+_STATUS = {BAD_REQUEST: 400, UNAUTHORIZED: 403, THROTTLED: 429}
+
+
+@require_POST
+async def publish_events(request: HttpRequest) -> JsonResponse:
+    """AppSync's HTTP publish: `{"channel", "events"}` → `{"successful", "failed"}`.
+
+    CSRF protection stays on (the page sends the token), and only a JSON body is read, so a
+    cross-site form cannot publish in a signed-in user's name. Turns run in the worker pool;
+    their answers arrive on the user's outbound channel, not in this response.
+    """
+    user = await request.auser()
+    if not user.is_authenticated:
+        return _unauthenticated()
+    try:
+        if request.content_type != "application/json":
+            raise ProtocolError(BAD_REQUEST, "Send the publish as application/json.")
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            raise ProtocolError(BAD_REQUEST, "The body is not valid JSON.") from None
+        if not isinstance(body, dict):
+            raise ProtocolError(BAD_REQUEST, 'The body is {"channel": ..., "events": [...]}.')
+        if not _http_bucket(user.sub).take():
+            raise ProtocolError(THROTTLED, "Too many publishes; wait a moment and try again.")
+        channel = protocol.channel_path(body)
+        if not owns_channel(user.sub, channel, namespace=INBOUND):
+            raise ProtocolError(UNAUTHORIZED, "You can only publish to your own inbound channel, /inbound/<your id>.")
+        outcome = protocol.publish_events(body.get("events"))
+    except ProtocolError as error:
+        return JsonResponse({"errors": error.as_errors()}, status=_STATUS.get(error.error_type, 400))
+    await publish_inbound(sub=user.sub, username=user.get_username(), channel=channel, events=outcome.accepted)
+    return JsonResponse({"successful": outcome.successful(), "failed": outcome.failed})

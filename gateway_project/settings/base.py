@@ -130,7 +130,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 30},
+            # redis-py's default 5 s read timeout equals the layer's receive wait, so an idle
+            # connection would be dropped; one process's connections share one queue, so its
+            # capacity must hold every in-flight chunk (measured in bench/ws_chat.py).
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "capacity": 20000, "expiry": 30},
         }
     }
 else:
@@ -169,6 +172,12 @@ GATEWAY_TURN_WORKERS = env.int("GATEWAY_TURN_WORKERS", default=32)
 GATEWAY_DEMO_CHUNK_DELAY = env("GATEWAY_DEMO_CHUNK_DELAY", default="")  # seconds between demo chunks
 GATEWAY_BEDROCK_READ_TIMEOUT = env("GATEWAY_BEDROCK_READ_TIMEOUT", default="")
 GATEWAY_BEDROCK_MAX_ATTEMPTS = env("GATEWAY_BEDROCK_MAX_ATTEMPTS", default="")
+
+# --- chat (the AppSync-Events-style WebSocket and POST /event) -----------------------------
+CHAT_KEEPALIVE_SECONDS = env.float("CHAT_KEEPALIVE_SECONDS", default=60.0)  # "ka" interval
+CHAT_PUBLISH_BURST = env.int("CHAT_PUBLISH_BURST", default=10)  # publishes a client may burst
+CHAT_PUBLISH_PER_SECOND = env.float("CHAT_PUBLISH_PER_SECOND", default=2.0)  # sustained rate
+CHAT_ABUSE_STRIKES = env.int("CHAT_ABUSE_STRIKES", default=50)  # refusals in a row before closing
 
 # --- analytics (Athena in AWS, DuckDB on the local lake otherwise) --------------------------
 ANALYTICS_ENGINE = env("ANALYTICS_ENGINE", default="duckdb")  # duckdb | athena

@@ -15,7 +15,10 @@ REDIS_URL = env("REDIS_URL")
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 30},
+        # redis-py's default 5 s read timeout equals the layer's receive wait, so an idle
+            # connection would be dropped; one process's connections share one queue, so its
+            # capacity must hold every in-flight chunk (measured in bench/ws_chat.py).
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "capacity": 20000, "expiry": 30},
     }
 }
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)

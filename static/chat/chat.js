@@ -1,0 +1,394 @@
+// The chat page: conversations (kept in localStorage), the model picker, streaming answers
+// rendered as safe Markdown, the token usage bars and inline errors. It speaks AppSync
+// Events through EventsClient; endpoint.js is the one place that says where and how.
+import { localEndpoint } from "./endpoint.js";
+import { EventsClient } from "./events-client.js";
+import { renderMarkdown } from "./markdown.js";
+
+const config = JSON.parse(document.getElementById("chat-config").textContent);
+const STORE_KEY = `gateway.chat.conversations.${config.sub}`;
+const MODEL_KEY = `gateway.chat.model.${config.sub}`;
+const PRIVATE_KEY = `gateway.chat.private.${config.sub}`;
+const MAX_CONVERSATIONS = 50;
+const $ = (id) => document.getElementById(id);
+
+const ui = {
+  list: $("conversation-list"), newButton: $("new-conversation"), model: $("model"),
+  privateSwitch: $("private"), log: $("messages"), form: $("composer"), input: $("prompt"),
+  send: $("send"), stop: $("stop"), status: $("connection-status"), notice: $("notice"),
+  usage: { "10m": $("usage-10m"), month: $("usage-month") }, sidebarToggle: $("toggle-sidebar"),
+  sidebar: $("sidebar"),
+};
+
+const state = {
+  me: null,
+  conversations: loadConversations(),
+  currentId: null,
+  inFlight: null, // {conversationId, message, node, text, timer}
+};
+
+// --- storage ----------------------------------------------------------------------------
+
+function loadConversations() {
+  try {
+    const stored = JSON.parse(localStorage.getItem(STORE_KEY) || "[]");
+    return Array.isArray(stored) ? stored : [];
+  } catch { return []; }
+}
+
+function saveConversations() {
+  state.conversations.sort((a, b) => b.updatedAt - a.updatedAt);
+  state.conversations = state.conversations.slice(0, MAX_CONVERSATIONS);
+  try { localStorage.setItem(STORE_KEY, JSON.stringify(state.conversations)); } catch { /* full: keep in memory */ }
+}
+
+function newConversationId() {
+  return "c-" + (crypto.randomUUID ? crypto.randomUUID() : Date.now().toString(36) + Math.random().toString(36).slice(2));
+}
+
+function current() {
+  return state.conversations.find((c) => c.id === state.currentId) || null;
+}
+
+// --- rendering --------------------------------------------------------------------------
+
+function renderConversationList() {
+  const items = state.conversations.map((conversation) => {
+    const li = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "conversation" + (conversation.id === state.currentId ? " active" : "");
+    button.textContent = conversation.title || "New conversation";
+    button.title = new Date(conversation.updatedAt).toLocaleString();
+    button.addEventListener("click", () => openConversation(conversation.id));
+    li.append(button);
+    return li;
+  });
+  ui.list.replaceChildren(...items);
+}
+
+function messageNode(message) {
+  const wrapper = document.createElement("article");
+  wrapper.className = `message ${message.role}`;
+  const body = document.createElement("div");
+  body.className = "body";
+  if (message.role === "assistant") renderMarkdown(body, message.text || "");
+  else body.textContent = message.text;
+  wrapper.append(body);
+  if (message.error) wrapper.append(errorNode(message.error));
+  if (message.stopped) wrapper.append(noteNode("Stopped. Tokens streamed so far were counted."));
+  return wrapper;
+}
+
+function errorNode(text) {
+  const node = document.createElement("p");
+  node.className = "inline-error";
+  node.setAttribute("role", "alert");
+  node.textContent = text;
+  return node;
+}
+
+function noteNode(text) {
+  const node = document.createElement("p");
+  node.className = "note";
+  node.textContent = text;
+  return node;
+}
+
+function renderMessages() {
+  const conversation = current();
+  const nodes = (conversation ? conversation.messages : []).map(messageNode);
+  if (!nodes.length) {
+    nodes.push(noteNode(state.me && !state.me.models.length
+      ? "No models are enabled for your account yet. Ask a gateway admin for access."
+      : "Ask anything. Answers stream in as the model writes them."));
+  }
+  ui.log.replaceChildren(...nodes);
+  ui.log.scrollTop = ui.log.scrollHeight;
+}
+
+function openConversation(id) {
+  state.currentId = id;
+  const conversation = current();
+  if (conversation && conversation.modelId && hasModel(conversation.modelId)) ui.model.value = conversation.modelId;
+  renderConversationList();
+  renderMessages();
+  ui.sidebar.classList.remove("open");
+  ui.input.focus();
+}
+
+function startNewConversation() {
+  state.currentId = null;
+  renderConversationList();
+  renderMessages();
+  ui.sidebar.classList.remove("open");
+  ui.input.focus();
+}
+
+// --- models -----------------------------------------------------------------------------
+
+function hasModel(id) {
+  return Boolean(state.me && state.me.models.some((m) => m.id === id));
+}
+
+function renderModels(models) {
+  const byProvider = new Map();
+  models.forEach((model) => {
+    if (!byProvider.has(model.provider)) byProvider.set(model.provider, []);
+    byProvider.get(model.provider).push(model);
+  });
+  const groups = [...byProvider.entries()].map(([provider, entries]) => {
+    const group = document.createElement("optgroup");
+    group.label = provider;
+    entries.forEach((model) => {
+      const option = document.createElement("option");
+      option.value = model.id;
+      option.textContent = model.name;
+      group.append(option);
+    });
+    return group;
+  });
+  if (!groups.length) {
+    const option = document.createElement("option");
+    option.textContent = "No models enabled";
+    option.value = "";
+    ui.model.replaceChildren(option);
+    ui.model.disabled = true;
+    return;
+  }
+  ui.model.replaceChildren(...groups);
+  ui.model.disabled = false;
+  const remembered = localStorage.getItem(MODEL_KEY);
+  if (remembered && hasModel(remembered)) ui.model.value = remembered;
+}
+
+// --- usage bars -------------------------------------------------------------------------
+
+function formatReset(iso, window) {
+  if (!iso) return "";
+  const date = new Date(iso);
+  const options = window === "10m" ? { hour: "2-digit", minute: "2-digit" } : { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" };
+  return date.toLocaleString(undefined, options);
+}
+
+function renderUsage(tokenUsage) {
+  if (!tokenUsage) return;
+  for (const [window, node] of Object.entries(ui.usage)) {
+    const usage = tokenUsage[window];
+    if (!usage) continue;
+    const used = usage.used || 0;
+    const limit = usage.limit;
+    const percent = limit ? Math.min(100, (used / limit) * 100) : 0;
+    const bar = node.querySelector(".fill");
+    bar.style.width = `${limit === 0 ? 100 : percent}%`;
+    const level = limit === 0 || percent >= 90 ? "bad" : percent >= 75 ? "warn" : "ok";
+    node.dataset.level = level;
+    node.querySelector(".figures").textContent = limit == null
+      ? `${used.toLocaleString()} tokens (no limit)`
+      : `${used.toLocaleString()} / ${limit.toLocaleString()} tokens`;
+    node.querySelector(".reset").textContent = `resets ${formatReset(usage.resetsAt, window)}`;
+    node.querySelector(".track").setAttribute("aria-valuenow", String(Math.round(percent)));
+  }
+}
+
+// --- errors -----------------------------------------------------------------------------
+
+const WINDOW_NAMES = { "10m": "10-minute", month: "monthly" };
+
+function describeError(error) {
+  switch (error.type) {
+    case "QuotaExceeded": {
+      const which = WINDOW_NAMES[error.window] || error.window;
+      const when = error.resetsAt ? new Date(error.resetsAt).toLocaleString() : "soon";
+      const limit = error.limit != null ? Number(error.limit).toLocaleString() : "?";
+      if (error.used == null) {
+        // The request alone (its input plus the longest answer it may get) is over the limit.
+        return `This request could use more tokens than your whole ${which} token quota of ${limit} allows. ` +
+          `Ask a gateway admin for a higher limit. The ${which} window resets at ${when}.`;
+      }
+      return `You have reached your ${which} token quota (${Number(error.used).toLocaleString()} of ${limit} tokens used). ` +
+        `It resets at ${when}.`;
+    }
+    case "ModelNotAllowed":
+      return `${error.message} Pick another model from the list.`;
+    case "ModelThrottled":
+      return "The model is busy right now (throttled). Wait a few seconds and send again.";
+    case "ModelUnavailable":
+      return `The model is unavailable: ${error.message}`;
+    case "ThrottlingException":
+      return "You are sending messages too quickly. Wait a moment and try again.";
+    case "ConnectionLost":
+      return "The connection was lost before the answer finished. It reconnects by itself; send again once it is back.";
+    default:
+      return error.message || "Something went wrong.";
+  }
+}
+
+function showNotice(text, level = "info") {
+  ui.notice.textContent = text;
+  ui.notice.dataset.level = level;
+  ui.notice.hidden = !text;
+}
+
+// --- a turn -----------------------------------------------------------------------------
+
+function historyFor(conversation) {
+  // Only answered exchanges go back to the model: the API wants user/assistant alternating.
+  const history = [];
+  let question = null;
+  for (const message of conversation.messages) {
+    if (message.role === "user") question = message;
+    else if (message.text && question) {
+      history.push({ role: "user", content: [{ text: question.text }] }, { role: "assistant", content: [{ text: message.text }] });
+      question = null;
+    }
+  }
+  return history;
+}
+
+function setBusy(busy) {
+  ui.send.hidden = busy;
+  ui.stop.hidden = !busy;
+  ui.input.disabled = false;
+}
+
+async function send() {
+  const text = ui.input.value.trim();
+  const modelId = ui.model.value;
+  if (!text || state.inFlight || !modelId) return;
+  let conversation = current();
+  if (!conversation) {
+    conversation = { id: newConversationId(), title: text.slice(0, 60), modelId, messages: [], updatedAt: Date.now() };
+    state.conversations.unshift(conversation);
+    state.currentId = conversation.id;
+  }
+  const request = {
+    modelId,
+    conversationId: conversation.id,
+    messages: [...historyFor(conversation), { role: "user", content: [{ text }] }],
+  };
+  if (ui.privateSwitch.checked) request.private = true;
+  conversation.messages.push({ role: "user", text });
+  const answer = { role: "assistant", text: "" };
+  conversation.messages.push(answer);
+  conversation.modelId = modelId;
+  conversation.updatedAt = Date.now();
+  saveConversations();
+  renderConversationList();
+  renderMessages();
+  ui.input.value = "";
+  const node = ui.log.lastElementChild;
+  node.classList.add("streaming");
+  state.inFlight = { conversationId: conversation.id, message: answer, node };
+  setBusy(true);
+  try {
+    await client.publish(config.inbound, [request]);
+  } catch (error) {
+    finishTurn({ error: { type: error.errorType, message: error.message } });
+  }
+}
+
+async function stop() {
+  if (!state.inFlight) return;
+  try {
+    await client.publish(config.inbound, [{ action: "cancel", conversationId: state.inFlight.conversationId }]);
+    state.inFlight.message.stopped = true;
+  } catch (error) {
+    showNotice(describeError({ type: error.errorType, message: error.message }), "bad");
+  }
+}
+
+function paintAnswer() {
+  const turn = state.inFlight;
+  if (!turn) return;
+  turn.paintScheduled = false;
+  renderMarkdown(turn.node.querySelector(".body"), turn.message.text);
+  ui.log.scrollTop = ui.log.scrollHeight;
+}
+
+function finishTurn({ error = null } = {}) {
+  const turn = state.inFlight;
+  if (!turn) return;
+  state.inFlight = null;
+  if (error) turn.message.error = describeError(error);
+  const conversation = state.conversations.find((c) => c.id === turn.conversationId);
+  if (conversation) conversation.updatedAt = Date.now();
+  saveConversations();
+  setBusy(false);
+  if (state.currentId === turn.conversationId) renderMessages();
+  ui.input.focus();
+}
+
+function onOutboundEvent(event) {
+  if (event.metadata) renderUsage(event.metadata.tokenUsage);
+  if (event.tokenUsage) renderUsage(event.tokenUsage);
+  const turn = state.inFlight;
+  if (!turn || event.conversationId !== turn.conversationId) return;
+  if (event.contentBlockDelta) {
+    turn.message.text += event.contentBlockDelta.delta.text || "";
+    if (!turn.paintScheduled) {
+      turn.paintScheduled = true;
+      requestAnimationFrame(paintAnswer);
+    }
+  } else if (event.messageStop) {
+    if (event.messageStop.stopReason === "cancelled") turn.message.stopped = true;
+    if (event.messageStop.stopReason === "max_tokens") turn.message.error = "The answer was cut at the maximum length.";
+  } else if (event.metadata) {
+    finishTurn();
+  } else if (event.error) {
+    finishTurn({ error: event.error });
+  }
+}
+
+// --- connection -------------------------------------------------------------------------
+
+function onConnectionState(status, detail) {
+  ui.status.dataset.state = status;
+  if (status === "open") {
+    ui.status.textContent = "Connected";
+    showNotice("");
+  } else if (status === "connecting") {
+    ui.status.textContent = "Connecting…";
+  } else if (status === "reconnecting") {
+    ui.status.textContent = "Reconnecting…";
+    if (detail.delayMs) showNotice(`Connection lost. Reconnecting in ${Math.ceil(detail.delayMs / 1000)} s…`, "warn");
+    if (state.inFlight) finishTurn({ error: { type: "ConnectionLost" } });
+  } else if (status === "closed") {
+    ui.status.textContent = "Disconnected";
+    if (state.inFlight) finishTurn({ error: { type: "ConnectionLost" } });
+    if (detail.code === 4401) showNotice("Your session has ended. Sign in again to keep chatting.", "bad");
+    else if (detail.code === 4429) showNotice("The server closed the connection after too many bad requests. Reload the page.", "bad");
+  } else if (status === "error") {
+    showNotice(detail.message, "bad");
+  }
+}
+
+const client = new EventsClient(localEndpoint(), { onState: onConnectionState });
+
+async function loadMe() {
+  const response = await fetch(config.meUrl, { credentials: "same-origin", headers: { Accept: "application/json" } });
+  if (response.status === 401) { showNotice("Your session has ended. Sign in again.", "bad"); return; }
+  state.me = await response.json();
+  renderModels(state.me.models);
+  renderUsage(state.me.usage);
+  renderMessages();
+}
+
+// --- wiring -----------------------------------------------------------------------------
+
+ui.form.addEventListener("submit", (event) => { event.preventDefault(); send(); });
+ui.input.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) { event.preventDefault(); send(); }
+});
+ui.stop.addEventListener("click", stop);
+ui.newButton.addEventListener("click", startNewConversation);
+ui.model.addEventListener("change", () => localStorage.setItem(MODEL_KEY, ui.model.value));
+ui.privateSwitch.checked = localStorage.getItem(PRIVATE_KEY) === "1";
+ui.privateSwitch.addEventListener("change", () => localStorage.setItem(PRIVATE_KEY, ui.privateSwitch.checked ? "1" : "0"));
+ui.sidebarToggle.addEventListener("click", () => ui.sidebar.classList.toggle("open"));
+
+client.subscribe(config.outbound, onOutboundEvent);
+client.connect();
+renderConversationList();
+renderMessages();
+loadMe().catch(() => showNotice("Could not load your models and usage. Reload the page to try again.", "bad"));

@@ -1,0 +1,118 @@
+"""The chat page in a real headless Chromium against a real daphne server.
+
+A person signs in, picks a model, sends, watches the answer stream, sees the usage bars move,
+runs into a quota and reads when it resets; the page stays usable at 390 px. Screenshots go
+to test-artifacts/chat-*.png.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.chat.conftest import publish_policy
+from tests.chat.live import ROOT, LiveDaphne
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run", "--disable-sync"]
+TIMEOUT_MS = 15_000
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="no system Chromium at /usr/bin/chromium"),
+]
+
+
+@pytest.fixture
+def server(alice, tmp_path):
+    publish_policy(alice, ten_minute=100_000, monthly=1_000_000)
+    live = LiveDaphne(tmp_path, extra_env={"GATEWAY_DEMO_CHUNK_DELAY": "0.01"})
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def browser():
+    with playwright_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+def sign_in(page, server, password: str) -> None:
+    page.goto(f"{server.url}/accounts/login/")
+    page.fill("input[name=login]", "alice")
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{server.url}/")
+    page.wait_for_selector("#connection-status[data-state=open]")
+
+
+def test_chat_in_a_real_browser(alice, password, server, browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1200, "height": 800})
+    page.set_default_timeout(TIMEOUT_MS)
+    console_errors: list[str] = []
+    page.on("pageerror", lambda error: console_errors.append(str(error)))
+    try:
+        sign_in(page, server, password)
+        page.wait_for_selector("#model optgroup[label=demo] option[value='demo.echo-v1']", state="attached")
+        page.select_option("#model", "demo.echo-v1")
+        assert page.text_content("#usage-10m .figures").startswith("0 / 100,000")
+
+        # Enter sends; the answer streams in and renders as Markdown; the bars move.
+        page.fill("#prompt", "Show me <img src=x onerror=alert(1)> and **bold**")
+        page.press("#prompt", "Enter")
+        page.wait_for_selector(".message.assistant.streaming")
+        page.wait_for_selector(".message.assistant:not(.streaming) pre.code-block")
+        answer = page.locator(".message.assistant").last
+        assert "offline demo model" in answer.inner_text()
+        assert answer.locator("strong").count() >= 1 and answer.locator("li").count() == 3
+        assert page.locator(".messages-log img").count() == 0  # echoed markup stays text
+        used = page.text_content("#usage-10m .figures")
+        assert not used.startswith("0 /") and re.match(r"[\d,]+ / 100,000 tokens", used)
+        assert "resets" in page.text_content("#usage-month .reset")
+        assert page.evaluate("localStorage.getItem('gateway.chat.model.' + JSON.parse(document.getElementById('chat-config').textContent).sub)") == "demo.echo-v1"
+        page.screenshot(path=str(ARTIFACTS / "chat-answer.png"), full_page=True)
+
+        # A 10-minute limit the next request does not fit in: refused inline, saying when it resets.
+        # (A new conversation, so the request carries no history: it needs about 1,040 tokens.)
+        publish_policy(alice, ten_minute=1100, monthly=1_000_000)
+        page.click("#new-conversation")
+        page.fill("#prompt", "A second question, over the limit")
+        page.press("#prompt", "Enter")
+        error = page.wait_for_selector(".inline-error")
+        assert re.search(r"reached your 10-minute token quota \([\d,]+ of 1,100 tokens used\)\. It resets at", error.inner_text())
+        assert page.text_content("#usage-10m .figures").endswith("/ 1,100 tokens")
+
+        # A limit smaller than one request: a different message, still with the reset time.
+        publish_policy(alice, ten_minute=5, monthly=1_000_000)
+        page.fill("#prompt", "A third question")
+        page.press("#prompt", "Enter")
+        page.wait_for_function("document.querySelectorAll('.inline-error').length === 2")
+        assert "whole 10-minute token quota of 5" in page.locator(".inline-error").last.inner_text()
+        assert page.get_attribute("#usage-10m", "data-level") == "bad"  # red from 90 %
+        page.screenshot(path=str(ARTIFACTS / "chat-quota.png"), full_page=True)
+
+        # The conversation is kept: a new one starts empty, the old one comes back from the list.
+        page.click("#new-conversation")
+        assert page.locator(".message").count() == 0
+        page.set_viewport_size({"width": 390, "height": 800})
+        page.click("#toggle-sidebar")
+        assert page.locator(".conversation-list .conversation").count() == 2
+        page.click(".conversation-list .conversation >> nth=1")  # the first one, now listed second
+        assert page.locator(".message.assistant").count() == 1
+        assert "offline demo model" in page.locator(".message.assistant").inner_text()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        page.screenshot(path=str(ARTIFACTS / "chat-mobile.png"), full_page=True)
+        assert console_errors == []
+    except BaseException:
+        page.screenshot(path=str(ARTIFACTS / "chat-failure.png"), full_page=True)
+        print(server.log())
+        raise
