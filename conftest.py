@@ -11,6 +11,7 @@ pytest_plugins = [
     "tests.servers.dynamodb",
     "tests.servers.bedrock",
     "tests.servers.openai",
+    "tests.browser",
 ]
 
 PASSWORD = "correct-horse-battery-staple"

@@ -1,12 +1,9 @@
 """A real headless Chromium on the analysts' run page: the chart is drawn, progress is polled."""
 from __future__ import annotations
 
-import os
-import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
@@ -15,12 +12,7 @@ from analytics.services import report_run_execute, report_run_request
 from tests.analytics.conftest import FIRST_DAY, LAST_DAY
 from tests.factories import UserFactory
 
-BROWSER = os.environ.get("GATEWAY_BROWSER", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--no-first-run", "--disable-sync",
-]
+from tests.browser import ARTIFACTS, chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -29,18 +21,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def open_page():
     """Start Chromium only once the test's data is stored: Playwright's sync API runs an event
     loop on this thread, after which Django refuses ORM calls here."""
-    if not shutil.which(BROWSER) and not Path(BROWSER).exists():
-        pytest.skip(f"no Chromium at {BROWSER} (set GATEWAY_BROWSER)")
-    from playwright.sync_api import sync_playwright
 
     @contextmanager
     def page_in_chromium() -> Iterator:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=BROWSER, headless=True, args=CHROMIUM_ARGS)
-            try:
-                yield browser.new_page(viewport={"width": 1200, "height": 1100})
-            finally:
-                browser.close()
+        with chromium() as browser:
+            yield browser.new_page(viewport={"width": 1200, "height": 1100})
 
     return page_in_chromium
 

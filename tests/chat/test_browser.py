@@ -7,25 +7,19 @@ to test-artifacts/chat-*.png.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from tests.chat.conftest import publish_policy
-from tests.chat.live import ROOT, LiveDaphne
+from tests.browser import ARTIFACTS, chromium
+from tests.chat.live import LiveDaphne
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = ROOT / "test-artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]
 TIMEOUT_MS = 15_000
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="no system Chromium at /usr/bin/chromium"),
 ]
 
 
@@ -39,10 +33,8 @@ def server(alice, tmp_path):
 
 @pytest.fixture
 def browser():
-    with playwright_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def sign_in(page, server, password: str) -> None:
