@@ -364,8 +364,6 @@ def _fail(turn: _Turn, error: GatewayError) -> None:
         record.outcome = "refused"
     elif record.outcome != "cancelled":
         record.outcome = "error"
-    if record.outcome == "refused" and record.cache == "miss":
-        record.cache = "skipped"  # a refused turn never looked for an answer to cache
     _finish_usage(turn, None)
     actual = _settle(turn)
     body: dict[str, Any] = {"error": error.to_wire(request_id=record.request_id)}
