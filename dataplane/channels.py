@@ -25,9 +25,9 @@ def channel_segments(channel: str) -> list[str]:
     segments = channel[1:].split("/")
     if len(segments) > MAX_SEGMENTS:
         raise ChannelNameError(f"A channel has at most {MAX_SEGMENTS} segments.")
-    for segment in segments:
-        if segment == "*" and segment is segments[-1]:
-            continue
+    for index, segment in enumerate(segments):
+        if segment == "*" and index == len(segments) - 1:
+            continue  # a trailing wildcard, as in a subscription to /outbound/*
         if not _SEGMENT.match(segment):
             raise ChannelNameError("Channel segments are 1-50 letters, digits or dashes.")
     return segments

@@ -114,6 +114,10 @@ def chat_turn(
         _stream(turn, cancel, may_cache)
     except ClientGone:
         record.outcome = "cancelled"
+    except StoreUnavailable as error:
+        # The store's own words (table names, role ARNs) are for operators, not users.
+        logger.warning("chat turn %s: store unavailable: %s", record.request_id, error.message)
+        _fail(turn, InternalError(f"The gateway cannot reach its store right now; try again in a moment (reference {record.request_id})."))
     except GatewayError as error:
         _fail(turn, error)
     except Exception as error:  # noqa: BLE001 - a turn never crashes its caller

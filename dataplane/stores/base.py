@@ -10,6 +10,7 @@ condition per counter, and concurrent reservations can never overshoot a limit.
 """
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -45,6 +46,9 @@ class Reservation:
     estimate: TokenCount
     window_keys: tuple[str, ...]
     expires_at: tuple[int, ...]
+    # Names this reservation's settle, so a settle retried after an ambiguous failure (a
+    # timeout after DynamoDB applied it) is applied once, never twice.
+    reservation_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 @dataclass(frozen=True)

@@ -328,10 +328,11 @@ class DynamoDBStore:
             )
         if not items:
             return
-        # Always a transaction, also for one window: botocore fills its ClientRequestToken, so a
-        # retry after a timeout is idempotent, where a retried plain ADD would count twice.
+        # Always a transaction, also for one window, with the reservation's own request token:
+        # DynamoDB applies a repeated token once (for 10 minutes), so the pipeline may retry a
+        # settle whose outcome it did not see, where a retried plain ADD would count twice.
         with self._calling("TransactWriteItems", self.usage_table):
-            self.client.transact_write_items(TransactItems=items)
+            self.client.transact_write_items(TransactItems=items, ClientRequestToken=f"settle-{reservation.reservation_id}")
         self._count("settle", "write")
 
     def usage_read(self, *, sub: str, charges: list[WindowCharge]) -> list[WindowUsage]:

@@ -245,13 +245,16 @@ def test_a_model_failing_mid_stream_gives_a_typed_error_and_bills_the_streamed_p
 
 def test_a_store_outage_is_an_internal_error_not_a_crash(gateway, provider, monkeypatch):
     def down(**kwargs):
-        raise StoreUnavailable("store down")
+        raise StoreUnavailable("DynamoDB TransactWriteItems on prod-usage failed: AccessDenied for arn:aws:iam::1:role/x")
 
     monkeypatch.setattr(gateway.store, "reserve", down)
 
     record, out = run(gateway, chat_request())
 
-    assert out.errors()[0]["type"] == "InternalError"
+    [error] = out.errors()
+    assert error["type"] == "InternalError"
+    assert "arn:aws" not in error["message"] and "prod-usage" not in error["message"]
+    assert record.request_id in error["message"]
     assert provider.calls == []
     assert record.outcome == "error"
 

@@ -124,3 +124,26 @@ def _offline_client():
             endpoint_url="http://127.0.0.1:9", aws_access_key_id="testing", aws_secret_access_key="testing"
         ),
     )
+
+
+def test_a_retried_settle_carries_the_same_request_token(dynamodb_store, store_clock):
+    """DynamoDB applies a repeated ClientRequestToken once; the local server ignores tokens, so
+    what is checked here is that a retry of one reservation's settle repeats its token and two
+    reservations never share one."""
+    tokens: list[str] = []
+
+    def before_call(params, **_):
+        tokens.append(params.get("ClientRequestToken"))
+
+    dynamodb_store.client.meta.events.register("provide-client-params.dynamodb.TransactWriteItems", before_call)
+    charges = charges_at(store_clock(), ten=WindowLimits(total=10_000), month=WindowLimits(total=100_000))
+    first = dynamodb_store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=10, output=50))
+    second = dynamodb_store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=10, output=50))
+    tokens.clear()
+
+    dynamodb_store.settle(reservation=first, actual=TokenCount(input=10, output=5))
+    dynamodb_store.settle(reservation=first, actual=TokenCount(input=10, output=5))  # a retry
+    dynamodb_store.settle(reservation=second, actual=TokenCount(input=10, output=5))
+
+    assert tokens[0] == tokens[1] == f"settle-{first.reservation_id}"
+    assert tokens[2] == f"settle-{second.reservation_id}" != tokens[0]
