@@ -226,6 +226,11 @@ class GroupAdmin(DjangoGroupAdmin):
     list_display = ("name", "quota_policy", "member_count")
     inlines = (GroupPolicyInline, GroupModelAccessByGroupInline)
 
+    def get_readonly_fields(self, request, obj=None):  # noqa: ANN001, ANN201
+        # A group's permissions are the roles themselves: only a superuser changes them.
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return fields if request.user.is_superuser else (*fields, "permissions")
+
     @admin.display(description="quota policy")
     def quota_policy(self, group: Group) -> str:
         assignment = GroupPolicy.objects.filter(group=group).select_related("policy").first()

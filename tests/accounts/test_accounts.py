@@ -108,3 +108,37 @@ def test_gateway_admins_manage_groups_and_analysts_only_view_them(client, admin_
     client.login(username=analyst_user.username, password=password)
     assert client.get("/admin/auth/group/").status_code == 200
     assert client.get("/admin/auth/group/add/").status_code == 403
+
+
+def test_a_gateway_admin_cannot_make_anyone_superuser_or_grant_raw_permissions(client, admin_user, alice):
+    from django.contrib.auth.models import Permission
+
+    client.force_login(admin_user)
+    page = client.get(f"/admin/accounts/user/{admin_user.pk}/change/")
+    assert page.status_code == 200
+    assert b'name="is_superuser"' not in page.content
+    assert b'name="user_permissions"' not in page.content
+    group_page = client.get(f"/admin/auth/group/{Group.objects.get(name=GATEWAY_ADMINS).pk}/change/")
+    assert b'name="permissions"' not in group_page.content
+
+    every = [str(p.pk) for p in Permission.objects.all()[:5]]
+    form_page = client.get(f"/admin/accounts/user/{alice.pk}/change/")
+    inlines = {}
+    for formset in form_page.context["inline_admin_formsets"]:
+        prefix = formset.formset.prefix
+        inlines.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+    response = client.post(
+        f"/admin/accounts/user/{alice.pk}/change/",
+        {"username": "alice", "is_superuser": "on", "is_staff": "on", "is_active": "on", "user_permissions": every,
+         "date_joined_0": "2026-11-01", "date_joined_1": "00:00:00", **inlines},
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
+    alice.refresh_from_db()
+    assert alice.is_staff  # the save went through...
+    assert not alice.is_superuser and not alice.user_permissions.exists()  # ...without those fields
+
+
+def test_a_superuser_still_can(client, superuser):
+    client.force_login(superuser)
+    page = client.get(f"/admin/accounts/user/{superuser.pk}/change/")
+    assert b'name="is_superuser"' in page.content
