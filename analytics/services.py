@@ -88,7 +88,10 @@ def report_run_execute(*, run_id: int) -> ReportRun:
         return _run_fail(run, f"The report took longer than {RUN_SOFT_LIMIT_SECONDS} s and was stopped.", began=began)
     except Exception as error:  # noqa: BLE001 — an unexpected failure must still end the run
         logger.exception("report run %s failed unexpectedly", run_id)
-        return _run_fail(run, f"Unexpected error: {type(error).__name__}: {error}", began=began)
+        # The traceback is in the log; the page says what happened without internals.
+        return _run_fail(
+            run, f"The report failed unexpectedly (run {run_id}); the error is in the server log.", began=began
+        )
     return _run_succeed(run, result, engine_name=engine_name, began=began)
 
 
