@@ -83,6 +83,9 @@ def report_sql_bind(sql: str, filters: BoundFilters) -> str:
         tree = sqlglot.parse_one(sql, read="athena")
     except sqlglot.errors.ParseError as error:
         raise ReportParamsInvalid(f"The report's SQL does not parse: {error}") from error
+    if not isinstance(tree, (exp.Select, exp.Union)):
+        # Reports read; a definition edited into DDL or DML must never reach the engine.
+        raise ReportParamsInvalid("A report's SQL must be one SELECT query.")
     params = filters.params
     scalars: dict[str, exp.Expression] = {
         "start_date": exp.Literal.string(params.start_date.isoformat()),

@@ -19,6 +19,7 @@ from dataplane.channels import INBOUND, owns_channel
 
 _http_buckets: dict[str, protocol.TokenBucket] = {}
 _http_buckets_lock = threading.Lock()
+HTTP_BUCKETS_KEPT = 10_000
 
 
 @login_required
@@ -48,12 +49,16 @@ def api_me(request: HttpRequest) -> JsonResponse:
 
 def _http_bucket(sub: str) -> protocol.TokenBucket:
     with _http_buckets_lock:
-        bucket = _http_buckets.get(sub)
+        bucket = _http_buckets.pop(sub, None)
         if bucket is None:
-            bucket = _http_buckets[sub] = protocol.TokenBucket(
+            if len(_http_buckets) >= HTTP_BUCKETS_KEPT:
+                # Least recently used first (dicts keep insertion order): memory stays bounded.
+                _http_buckets.pop(next(iter(_http_buckets)))
+            bucket = protocol.TokenBucket(
                 capacity=getattr(settings, "CHAT_PUBLISH_BURST", 10),
                 refill_per_second=getattr(settings, "CHAT_PUBLISH_PER_SECOND", 2.0),
             )
+        _http_buckets[sub] = bucket
         return bucket
 
 

@@ -47,7 +47,10 @@ def user_assignment_changed(sender, instance, **kwargs) -> None:  # noqa: ANN001
 
 
 @receiver(post_save, sender=User, dispatch_uid="quotas.user_saved")
-def user_saved(sender, instance, **kwargs) -> None:  # noqa: ANN001, ANN003
+def user_saved(sender, instance, update_fields=None, **kwargs) -> None:  # noqa: ANN001, ANN003
+    # A sign-in saves only last_login, which no policy depends on: skip the recompute.
+    if update_fields is not None and set(update_fields) <= {"last_login"}:
+        return
     services.policy_publish_request(users=[instance])
 
 

@@ -59,3 +59,11 @@ def test_binding_rejects_an_unknown_placeholder():
     params = ReportParams(date(2026, 11, 1), date(2026, 11, 2))
     with pytest.raises(ReportParamsInvalid, match=":tenant"):
         report_sql_bind("SELECT 1 FROM requests WHERE x = :tenant", BoundFilters(params=params))
+
+
+@pytest.mark.parametrize("sql", ["DROP TABLE requests", "INSERT INTO requests SELECT * FROM requests", "DELETE FROM requests"])
+def test_a_report_sql_that_is_not_a_select_is_refused(sql):
+    from analytics.params import ReportParamsInvalid, report_sql_bind
+
+    with pytest.raises(ReportParamsInvalid, match="one SELECT"):
+        report_sql_bind(sql, filters=None)

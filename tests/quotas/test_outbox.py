@@ -190,3 +190,15 @@ def test_prepared_responses_follow_their_row(haiku, gateway_store, drain):
         prepared.delete()
     assert gateway_store.prepared_get(question_key=key, model_id=haiku.model_id) is None
     assert not PreparedOutbox.objects.exclude(status=OutboxStatus.DONE).exists()
+
+
+def test_signing_in_does_not_recompute_the_policy(alice, default_policy, monkeypatch, client, password):
+    calls = []
+    monkeypatch.setattr(services, "policy_publish_request", lambda **kwargs: calls.append(kwargs))
+
+    assert client.login(username="alice", password=password)  # saves last_login only
+
+    assert calls == []
+    alice.first_name = "Alice"
+    alice.save()
+    assert len(calls) == 1
