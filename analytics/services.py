@@ -86,7 +86,7 @@ def report_run_execute(*, run_id: int) -> ReportRun:
         return _run_fail(run, str(error), began=began, query_id=getattr(error, "query_id", ""))
     except SoftTimeLimitExceeded:
         return _run_fail(run, f"The report took longer than {RUN_SOFT_LIMIT_SECONDS} s and was stopped.", began=began)
-    except Exception as error:  # noqa: BLE001 — an unexpected failure must still end the run
+    except Exception:  # noqa: BLE001 — an unexpected failure must still end the run
         logger.exception("report run %s failed unexpectedly", run_id)
         # The traceback is in the log; the page says what happened without internals.
         return _run_fail(

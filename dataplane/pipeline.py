@@ -120,10 +120,9 @@ def chat_turn(
         _fail(turn, InternalError(f"The gateway cannot reach its store right now; try again in a moment (reference {record.request_id})."))
     except GatewayError as error:
         _fail(turn, error)
-    except Exception as error:  # noqa: BLE001 - a turn never crashes its caller
+    except Exception:  # noqa: BLE001 - a turn never crashes its caller
         logger.exception("chat turn %s failed", record.request_id)
         _fail(turn, InternalError(f"Something went wrong on our side (reference {record.request_id})."))
-        del error
     finally:
         _settle(turn)
         record.latency_ms = int((time.perf_counter() - turn.started) * 1000)

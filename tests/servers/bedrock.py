@@ -146,6 +146,7 @@ def _echo_chunks(body: dict) -> list[str]:
     words = f"Echo: {said}".split(" ")
     return [word if i == 0 else " " + word for i, word in enumerate(words)]
 
+
 def _handler_for(server: BedrockServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"

@@ -80,6 +80,7 @@ def _honest_usage(body: dict, chunks: list[str]) -> tuple[int, int]:
     turns = [m for m in messages if m.get("role") != "system"]
     return tokens.estimate_messages(turns, system), tokens.estimate("".join(chunks))
 
+
 def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
