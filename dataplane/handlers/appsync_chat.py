@@ -39,21 +39,32 @@ def on_inbound_publish(
     cancel: threading.Event | None = None,
     entry: str = "appsync",
 ) -> list[RequestRecord]:
-    """Run one chat turn per published event, in order."""
+    """Run one chat turn per published event, in order.
+
+    A `{"action": "cancel"}` event is not a chat request. The Channels door acts on it before
+    calling here; in Lambda each turn is its own invocation, which another invocation cannot
+    reach, so the cancel is dropped here (the turn ends by itself, billed as it streamed).
+    """
     identity = identity_of(event)
     channel = ((event.get("info") or {}).get("channel") or {}).get("path", "")
+    payloads = [item.get("payload") if isinstance(item, dict) else item for item in event.get("events") or []]
     return [
         chat_turn(
             gateway=gateway,
             identity=identity,
             channel=channel,
-            payload=item.get("payload") if isinstance(item, dict) else item,
+            payload=payload,
             outbound=outbound,
             cancel=cancel,
             entry=entry,
         )
-        for item in event.get("events") or []
+        for payload in payloads
+        if not is_cancel(payload)
     ]
+
+
+def is_cancel(payload: Any) -> bool:
+    return isinstance(payload, dict) and payload.get("action") == "cancel"
 
 
 def lambda_gateway() -> Gateway:

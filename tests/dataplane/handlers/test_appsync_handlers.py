@@ -137,3 +137,15 @@ def test_subscribe_to_any_other_channel_is_unauthorized(channel):
     event = appsync_event(sub=ALICE, channel=channel, operation="SUBSCRIBE")
     with pytest.raises(UnauthorizedException):
         appsync_subscribe.handler(event, LambdaContext())
+
+
+def test_a_cancel_event_is_not_answered_as_a_bad_chat_request(lambda_wired, provider):
+    event = appsync_event(
+        sub=ALICE, channel=f"/inbound/{ALICE}", operation="PUBLISH",
+        events=[{"id": "e1", "payload": {"action": "cancel", "conversationId": "conv-1"}}],
+    )
+
+    appsync_chat.handler(event, LambdaContext())
+
+    assert lambda_wired == []  # nothing published back, no ValidationError
+    assert provider.calls == []
