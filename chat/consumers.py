@@ -20,7 +20,7 @@ from django.conf import settings
 from chat import protocol
 from chat.protocol import BAD_REQUEST, THROTTLED, UNAUTHORIZED, UNSUPPORTED, ProtocolError
 from chat.turns import publish_inbound, running_turns
-from dataplane.channels import INBOUND, outbound_group_name, owns_channel
+from dataplane.channels import outbound_group_name
 from dataplane.handlers.appsync_subscribe import may_subscribe
 
 MAX_SUBSCRIPTIONS = 20
@@ -130,10 +130,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
             frame_id = self._fresh_id(frame)
             if not self.publish_bucket.take():
                 raise ProtocolError(THROTTLED, "Too many publishes on this connection; wait a moment and try again.")
-            channel = protocol.channel_path(frame)
-            if not owns_channel(self.sub, channel, namespace=INBOUND):
-                raise ProtocolError(UNAUTHORIZED, "You can only publish to your own inbound channel, /inbound/<your id>.")
-            outcome = protocol.publish_events(frame.get("events"))
+            channel, outcome = protocol.inbound_publish(self.sub, frame)
         except ProtocolError as error:
             await self._refuse("publish_error", _echo_id(frame), error)
             return

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dataplane.channels import ChannelNameError, channel_segments
+from dataplane.channels import INBOUND, ChannelNameError, channel_segments, owns_channel
 
 SUBPROTOCOL = "aws-appsync-event-ws"
 CONNECTION_TIMEOUT_MS = 300_000  # what AppSync announces; the client closes after this without `ka`
@@ -101,6 +101,14 @@ class PublishOutcome:
         return [{"identifier": event.identifier, "index": event.index} for event in self.accepted]
 
 
+def inbound_publish(sub: str, message: dict[str, Any]) -> tuple[str, PublishOutcome]:
+    """Check a publish (WebSocket frame or HTTP body) to the caller's inbound channel."""
+    channel = channel_path(message)
+    if not owns_channel(sub, channel, namespace=INBOUND):
+        raise ProtocolError(UNAUTHORIZED, "You can only publish to your own inbound channel, /inbound/<your id>.")
+    return channel, publish_events(message.get("events"))
+
+
 def publish_events(raw: Any) -> PublishOutcome:
     """Check a publish's `events`: the list as a whole raises, single events fail alone."""
     if not isinstance(raw, list) or not raw:
@@ -110,33 +118,26 @@ def publish_events(raw: Any) -> PublishOutcome:
     outcome = PublishOutcome()
     for index, event in enumerate(raw):
         identifier = str(uuid.uuid4())
-        problem = _event_problem(event)
-        if problem:
-            outcome.failed.append({"identifier": identifier, "index": index, "code": 400, "message": problem})
+        try:
+            payload = _event_payload(event)
+        except ValueError as problem:
+            outcome.failed.append({"identifier": identifier, "index": index, "code": 400, "message": str(problem)})
             continue
-        outcome.accepted.append(PublishedEvent(identifier=identifier, index=index, payload=json.loads(event)))
+        outcome.accepted.append(PublishedEvent(identifier=identifier, index=index, payload=payload))
     return outcome
 
 
-def _event_problem(event: Any) -> str | None:
+def _event_payload(event: Any) -> Any:
+    """The parsed event; a ValueError says what is wrong with it."""
     if not isinstance(event, str):
-        return "Each event must be a string holding JSON (JSON.stringify it)."
+        raise ValueError("Each event must be a string holding JSON (JSON.stringify it).")
     size = len(event.encode("utf-8"))
     if size > MAX_EVENT_BYTES:
-        return f"The event is {size} bytes; the limit is {MAX_EVENT_BYTES}."
+        raise ValueError(f"The event is {size} bytes; the limit is {MAX_EVENT_BYTES}.")
     try:
-        json.loads(event)
+        return json.loads(event)
     except ValueError:
-        return "The event is not valid JSON."
-    return None
-
-
-def cancel_request(payload: Any) -> str | None:
-    """The conversation a `{"action": "cancel", "conversationId": ...}` event stops, if it is one."""
-    if isinstance(payload, dict) and payload.get("action") == "cancel":
-        conversation_id = payload.get("conversationId")
-        return conversation_id if isinstance(conversation_id, str) and conversation_id else ""
-    return None
+        raise ValueError("The event is not valid JSON.") from None
 
 
 # --- server messages ------------------------------------------------------------------------

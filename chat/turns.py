@@ -19,7 +19,8 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from chat.outbound import TURN_CANCEL, ChannelsGroupOutbound
-from chat.protocol import PublishedEvent, cancel_request
+from chat.protocol import PublishedEvent
+from dataplane.requests import cancel_target
 from dataplane.channels import channel_segments, outbound_group_name
 from dataplane.handlers.appsync_chat import on_inbound_publish
 from dataplane.requests import conversation_id_of
@@ -144,7 +145,7 @@ async def publish_inbound(*, sub: str, username: str, channel: str, events: list
     """Act on accepted events published to `/inbound/<sub>`: cancels now, turns in the pool."""
     started: list[threading.Event] = []
     for event in events:
-        conversation_id = cancel_request(event.payload)
+        conversation_id = cancel_target(event.payload)
         if conversation_id is not None:
             await cancel_conversation(sub=sub, conversation_id=conversation_id)
         else:

@@ -15,7 +15,6 @@ from chat import protocol
 from chat.protocol import BAD_REQUEST, THROTTLED, UNAUTHORIZED, ProtocolError
 from chat.selectors import me_for
 from chat.turns import publish_inbound
-from dataplane.channels import INBOUND, owns_channel
 
 _http_buckets: dict[str, protocol.TokenBucket] = {}
 _http_buckets_lock = threading.Lock()
@@ -87,10 +86,7 @@ async def publish_events(request: HttpRequest) -> JsonResponse:
             raise ProtocolError(BAD_REQUEST, 'The body is {"channel": ..., "events": [...]}.')
         if not _http_bucket(user.sub).take():
             raise ProtocolError(THROTTLED, "Too many publishes; wait a moment and try again.")
-        channel = protocol.channel_path(body)
-        if not owns_channel(user.sub, channel, namespace=INBOUND):
-            raise ProtocolError(UNAUTHORIZED, "You can only publish to your own inbound channel, /inbound/<your id>.")
-        outcome = protocol.publish_events(body.get("events"))
+        channel, outcome = protocol.inbound_publish(user.sub, body)
     except ProtocolError as error:
         return JsonResponse({"errors": error.as_errors()}, status=_STATUS.get(error.error_type, 400))
     await publish_inbound(sub=user.sub, username=user.get_username(), channel=channel, events=outcome.accepted)

@@ -100,7 +100,7 @@ def chat_turn(
     )
     turn = _Turn(gateway=gateway, identity=identity, outbound=outbound, record=record, started=time.perf_counter())
     try:
-        payload = decode_payload(payload) if not isinstance(payload, dict) else payload
+        payload = decode_payload(payload)
         record.conversation_id = conversation_id_of(payload)
         _authorize(identity, channel)
         turn.request = request = parse_chat_request(payload, gateway.config)
@@ -264,7 +264,7 @@ def _stream(turn: _Turn, cancel: threading.Event, may_cache: bool) -> None:
                 end = event
     finally:
         stream.close()  # a cancelled turn stops reading from the model at once
-    _finish_usage(turn, end)
+    _bill_reported(turn, end)
     turn.record.stop_reason = end.stop_reason if end else "cancelled"
     actual = _settle(turn)
     turn.send({"contentBlockStop": {"contentBlockIndex": 0}})
@@ -293,27 +293,27 @@ def _send_delta(turn: _Turn, text: str) -> None:
     turn.send({"contentBlockDelta": {"delta": {"text": text}, "contentBlockIndex": 0}})
 
 
-def _finish_usage(turn: _Turn, end: StreamEnd | None) -> None:
-    """Bill the model's own figures; without them, bill what was streamed (estimated)."""
+def _bill_reported(turn: _Turn, end: StreamEnd | None) -> None:
+    """Bill the model's own usage figures, when it sent them."""
     if end is not None and end.input_tokens is not None and end.output_tokens is not None:
         turn.record.input_tokens, turn.record.output_tokens = end.input_tokens, end.output_tokens
         turn.record.estimated_usage = False
-        return
-    if turn.streamed_text:
-        turn.record.input_tokens = _input_estimate(turn)
-        turn.record.output_tokens = estimate_tokens(turn.streamed_text)
-        turn.record.estimated_usage = True
 
 
 def _settle(turn: _Turn) -> TokenCount:
-    """Replace the reservation by what is billed; idempotent, so `finally` may call it again."""
-    actual = TokenCount(input=turn.record.input_tokens, output=turn.record.output_tokens)
+    """Replace the reservation by what is billed; idempotent, so `finally` may call it again.
+
+    The one place of the billing rule: the model's figures when it reported them, else what
+    was streamed (estimated), else nothing (a model that failed before answering bills none).
+    """
     reservation, turn.reservation = turn.reservation, None
+    if reservation is not None and not turn.record.total_tokens and turn.streamed_text:
+        turn.record.input_tokens = _input_estimate(turn)
+        turn.record.output_tokens = estimate_tokens(turn.streamed_text)
+        turn.record.estimated_usage = True
+    actual = TokenCount(input=turn.record.input_tokens, output=turn.record.output_tokens)
     if reservation is None:
         return actual
-    if turn.record.outcome != "ok" and not turn.record.input_tokens and turn.streamed_text:
-        _finish_usage(turn, None)
-        actual = TokenCount(input=turn.record.input_tokens, output=turn.record.output_tokens)
     if turn.model is not None:
         turn.record.cost_usd = round(
             actual.input / 1000 * turn.model.price_in_per_1k + actual.output / 1000 * turn.model.price_out_per_1k, 8
@@ -367,7 +367,6 @@ def _fail(turn: _Turn, error: GatewayError) -> None:
         record.outcome = "refused"
     elif record.outcome != "cancelled":
         record.outcome = "error"
-    _finish_usage(turn, None)
     actual = _settle(turn)
     body: dict[str, Any] = {"error": error.to_wire(request_id=record.request_id)}
     if turn.policy is not None:

@@ -64,6 +64,15 @@ def conversation_id_of(payload: Any) -> str | None:
     return None
 
 
+def cancel_target(payload: Any) -> str | None:
+    """The conversation a `{"action": "cancel", "conversationId": ...}` event stops ("" for
+    every running one), or None when the event is not a cancel."""
+    if isinstance(payload, dict) and payload.get("action") == "cancel":
+        conversation_id = payload.get("conversationId")
+        return conversation_id if isinstance(conversation_id, str) and conversation_id else ""
+    return None
+
+
 def decode_payload(payload: Any) -> Any:
     """AppSync hands events over parsed; other doors may pass the JSON text."""
     if isinstance(payload, (str, bytes)):

@@ -6,6 +6,7 @@ The Django Channels consumer calls `on_inbound_publish` too, with its own outbou
 """
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +17,7 @@ from aws_lambda_powertools.event_handler import AppSyncEventsResolver
 from dataplane.gateway import Gateway
 from dataplane.outbound import Outbound
 from dataplane.pipeline import Identity, chat_turn, outbound_channel
+from dataplane.requests import cancel_target
 from dataplane.telemetry.record import RequestRecord
 
 logger = Logger(service="ai-gateway-chat")
@@ -59,12 +61,8 @@ def on_inbound_publish(
             entry=entry,
         )
         for payload in payloads
-        if not is_cancel(payload)
+        if cancel_target(payload) is None
     ]
-
-
-def is_cancel(payload: Any) -> bool:
-    return isinstance(payload, dict) and payload.get("action") == "cancel"
 
 
 def lambda_gateway() -> Gateway:
@@ -77,17 +75,27 @@ def lambda_gateway() -> Gateway:
         return _gateway
 
 
-def _appsync_outbound(gateway: Gateway, sub: str) -> Outbound:
+@functools.cache
+def _publishing() -> tuple[Any, Any]:
+    """One boto3 session (its credentials refresh themselves) and one HTTP connection pool
+    per Lambda container, so a warm invocation builds neither again."""
     import boto3
+    import urllib3
 
+    pool = urllib3.PoolManager(timeout=urllib3.Timeout(connect=3, read=10), retries=urllib3.Retry(2))
+    return boto3.session.Session(), pool
+
+
+def _appsync_outbound(gateway: Gateway, sub: str) -> Outbound:
     from dataplane.appsync import AppSyncHttpOutbound
 
-    credentials = boto3.session.Session().get_credentials().get_frozen_credentials()
+    session, pool = _publishing()
     return AppSyncHttpOutbound(
         endpoint=gateway.config.events_http_endpoint,
         channel=outbound_channel(sub),
         region=gateway.config.region,
-        credentials=credentials,
+        credentials=session.get_credentials().get_frozen_credentials(),
+        http=pool,
     )
 
 
