@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import weakref
 from collections import OrderedDict
 from typing import Any
@@ -18,18 +19,16 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from chat import protocol
+from chat.flood import publish_allowed
 from chat.protocol import BAD_REQUEST, THROTTLED, UNAUTHORIZED, UNSUPPORTED, ProtocolError
 from chat.turns import publish_inbound, running_turns
 from dataplane.channels import outbound_group_name
 from dataplane.handlers.appsync_subscribe import may_subscribe
 
+logger = logging.getLogger("chat.consumers")
+
 MAX_SUBSCRIPTIONS = 20
 REMEMBERED_IDS = 10_000  # publish ids kept to refuse reuse; the oldest are forgotten first
-
-
-def _setting(name: str, default: float) -> float:
-    # Read at connect time, so `override_settings` reaches new connections in tests.
-    return getattr(settings, name, default)
 
 
 class EventsConsumer(AsyncWebsocketConsumer):
@@ -51,23 +50,34 @@ class EventsConsumer(AsyncWebsocketConsumer):
             return
         self.sub, self.username = user.sub, user.get_username()
         self.serving = True
-        self.publish_bucket = protocol.TokenBucket(
-            capacity=_setting("CHAT_PUBLISH_BURST", 10), refill_per_second=_setting("CHAT_PUBLISH_PER_SECOND", 2.0)
-        )
 
     async def disconnect(self, code: int) -> None:
-        # A client that went away stops its turns; the data plane bills what streamed.
-        for cancel in list(self.turns):
-            cancel.set()
-        if self.keepalive_task is not None:
-            self.keepalive_task.cancel()
+        self._client_gone()
         if self.subscriptions:
             self.subscriptions.clear()
             await self.channel_layer.group_discard(outbound_group_name(self.sub), self.channel_name)
 
+    def _client_gone(self) -> None:
+        """Stop this connection's turns (the data plane bills what streamed) and its
+        keep-alive. Idempotent: a failed send and the disconnect that follows both call it."""
+        self.serving = False
+        for cancel in list(self.turns):
+            cancel.set()
+        if self.keepalive_task is not None:
+            self.keepalive_task.cancel()
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if not self.serving:
             return
+        try:
+            await self._receive(text_data, bytes_data)
+        except Exception:  # noqa: BLE001 - one bad frame must never take the connection down
+            # An escaping exception would end the consumer without `disconnect`, leaving its
+            # turns running and billed in full; the client gets a plain error instead.
+            logger.exception("frame from %s could not be handled", self.sub)
+            await self._refuse("error", None, ProtocolError(BAD_REQUEST, "The server could not handle this frame."))
+
+    async def _receive(self, text_data: str | None, bytes_data: bytes | None) -> None:
         try:
             frame = protocol.parse_frame(text_data, bytes_data)
         except ProtocolError as error:
@@ -91,7 +101,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
         self.strikes = 0
         await self._reply(protocol.connection_ack())
         if self.keepalive_task is None:
-            interval = float(_setting("CHAT_KEEPALIVE_SECONDS", 60.0))
+            interval = float(settings.CHAT_KEEPALIVE_SECONDS)
             self.keepalive_task = asyncio.ensure_future(self._keepalive(interval))
 
     async def _subscribe(self, frame: dict[str, Any]) -> None:
@@ -128,8 +138,8 @@ class EventsConsumer(AsyncWebsocketConsumer):
     async def _publish(self, frame: dict[str, Any]) -> None:
         try:
             frame_id = self._fresh_id(frame)
-            if not self.publish_bucket.take():
-                raise ProtocolError(THROTTLED, "Too many publishes on this connection; wait a moment and try again.")
+            if not await publish_allowed(self.sub):
+                raise ProtocolError(THROTTLED, "Too many publishes; wait a moment and try again.")
             channel, outcome = protocol.inbound_publish(self.sub, frame)
         except ProtocolError as error:
             await self._refuse("publish_error", _echo_id(frame), error)
@@ -174,12 +184,15 @@ class EventsConsumer(AsyncWebsocketConsumer):
         await self._reply(protocol.failure(kind, frame_id, error))
         # Refusals in a row are abuse past a point; any accepted frame resets the count.
         self.strikes += 1
-        if self.strikes >= _setting("CHAT_ABUSE_STRIKES", 50):
+        if self.strikes >= settings.CHAT_ABUSE_STRIKES:
             self.serving = False
             await self.close(code=protocol.CLOSE_ABUSE)
 
     async def _reply(self, message: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(message))
+        try:
+            await self.send(text_data=json.dumps(message))
+        except Exception:  # noqa: BLE001 - the socket closed under us ("send on a closed protocol")
+            self._client_gone()
 
 
 def _echo_id(frame: dict[str, Any]) -> str | None:

@@ -12,15 +12,13 @@ sends them) and `error` for frames that are not part of the protocol.
 """
 from __future__ import annotations
 
-import json
 import re
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from dataplane.channels import INBOUND, ChannelNameError, channel_segments, owns_channel
+from dataplane.requests import parse_json
 
 SUBPROTOCOL = "aws-appsync-event-ws"
 CONNECTION_TIMEOUT_MS = 300_000  # what AppSync announces; the client closes after this without `ka`
@@ -59,7 +57,7 @@ def parse_frame(text: str | None, binary: bytes | None) -> dict[str, Any]:
     if text is None or len(text.encode("utf-8")) > MAX_FRAME_BYTES:
         raise ProtocolError(BAD_REQUEST, f"A frame is at most {MAX_FRAME_BYTES} bytes.")
     try:
-        frame = json.loads(text)
+        frame = parse_json(text)
     except ValueError:
         raise ProtocolError(BAD_REQUEST, "The frame is not valid JSON.") from None
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
@@ -135,7 +133,7 @@ def _event_payload(event: Any) -> Any:
     if size > MAX_EVENT_BYTES:
         raise ValueError(f"The event is {size} bytes; the limit is {MAX_EVENT_BYTES}.")
     try:
-        return json.loads(event)
+        return parse_json(event)
     except ValueError:
         raise ValueError("The event is not valid JSON.") from None
 
@@ -165,26 +163,3 @@ def failure(kind: str, frame_id: str | None, error: ProtocolError) -> dict[str, 
 
 def data(subscription_id: str, event: str) -> dict[str, Any]:
     return {"type": "data", "id": subscription_id, "event": event}
-
-
-# --- flood control --------------------------------------------------------------------------
-
-
-class TokenBucket:
-    """`capacity` publishes at once, then `refill_per_second`; each connection has its own."""
-
-    def __init__(self, *, capacity: float, refill_per_second: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.capacity = capacity
-        self.refill_per_second = refill_per_second
-        self._clock = clock
-        self._tokens = capacity
-        self._at = clock()
-
-    def take(self) -> bool:
-        now = self._clock()
-        self._tokens = min(self.capacity, self._tokens + (now - self._at) * self.refill_per_second)
-        self._at = now
-        if self._tokens >= 1:
-            self._tokens -= 1
-            return True
-        return False

@@ -63,15 +63,21 @@ class RunningTurns:
                     del self._events[(sub, conversation_id)]
 
     def cancel(self, sub: str, conversation_id: str) -> int:
+        """Stop the user's turns of one conversation, or all of them when it is ""."""
         with self._lock:
-            events = list(self._events.get((sub, conversation_id), ()))
+            events = [
+                event
+                for (owner, conversation), running in self._events.items()
+                if owner == sub and conversation_id in ("", conversation)
+                for event in running
+            ]
         for event in events:
             event.set()
         return len(events)
 
-    def count(self) -> int:
+    def count(self, sub: str) -> int:
         with self._lock:
-            return sum(len(events) for events in self._events.values())
+            return sum(len(events) for (owner, _), events in self._events.items() if owner == sub)
 
 
 running_turns = RunningTurns()

@@ -1,10 +1,6 @@
 """HTTP edges of the chat: the page, `/api/me` and AppSync's HTTP publish (`POST /event`)."""
 from __future__ import annotations
 
-import json
-import threading
-
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -12,13 +8,11 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
 from chat import protocol
+from chat.flood import publish_allowed
 from chat.protocol import BAD_REQUEST, THROTTLED, UNAUTHORIZED, ProtocolError
 from chat.selectors import me_for
 from chat.turns import publish_inbound
-
-_http_buckets: dict[str, protocol.TokenBucket] = {}
-_http_buckets_lock = threading.Lock()
-HTTP_BUCKETS_KEPT = 10_000
+from dataplane.requests import parse_json
 
 
 @login_required
@@ -46,21 +40,6 @@ def api_me(request: HttpRequest) -> JsonResponse:
     return JsonResponse(me_for(user=request.user))
 
 
-def _http_bucket(sub: str) -> protocol.TokenBucket:
-    with _http_buckets_lock:
-        bucket = _http_buckets.pop(sub, None)
-        if bucket is None:
-            if len(_http_buckets) >= HTTP_BUCKETS_KEPT:
-                # Least recently used first (dicts keep insertion order): memory stays bounded.
-                _http_buckets.pop(next(iter(_http_buckets)))
-            bucket = protocol.TokenBucket(
-                capacity=getattr(settings, "CHAT_PUBLISH_BURST", 10),
-                refill_per_second=getattr(settings, "CHAT_PUBLISH_PER_SECOND", 2.0),
-            )
-        _http_buckets[sub] = bucket
-        return bucket
-
-
 _STATUS = {BAD_REQUEST: 400, UNAUTHORIZED: 403, THROTTLED: 429}
 
 
@@ -79,12 +58,12 @@ async def publish_events(request: HttpRequest) -> JsonResponse:
         if request.content_type != "application/json":
             raise ProtocolError(BAD_REQUEST, "Send the publish as application/json.")
         try:
-            body = json.loads(request.body)
+            body = parse_json(request.body)
         except ValueError:
             raise ProtocolError(BAD_REQUEST, "The body is not valid JSON.") from None
         if not isinstance(body, dict):
             raise ProtocolError(BAD_REQUEST, 'The body is {"channel": ..., "events": [...]}.')
-        if not _http_bucket(user.sub).take():
+        if not await publish_allowed(user.sub):
             raise ProtocolError(THROTTLED, "Too many publishes; wait a moment and try again.")
         channel, outcome = protocol.inbound_publish(user.sub, body)
     except ProtocolError as error:

@@ -65,20 +65,30 @@ def conversation_id_of(payload: Any) -> str | None:
 
 
 def cancel_target(payload: Any) -> str | None:
-    """The conversation a `{"action": "cancel", "conversationId": ...}` event stops ("" for
-    every running one), or None when the event is not a cancel."""
+    """The conversation a `{"action": "cancel", "conversationId": ...}` event stops ("" when
+    it names none: every running turn of the caller), or None when the event is not a cancel."""
     if isinstance(payload, dict) and payload.get("action") == "cancel":
         conversation_id = payload.get("conversationId")
         return conversation_id if isinstance(conversation_id, str) and conversation_id else ""
     return None
 
 
+def parse_json(text: str | bytes) -> Any:
+    """`json.loads` for text from outside: nesting too deep for the parser (`[` repeated
+    100,000 times) is refused like any other invalid JSON, as a ValueError, instead of
+    escaping as a RecursionError that no caller expects."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
 def decode_payload(payload: Any) -> Any:
     """AppSync hands events over parsed; other doors may pass the JSON text."""
     if isinstance(payload, (str, bytes)):
         try:
-            return json.loads(payload)
-        except (ValueError, UnicodeDecodeError):
+            return parse_json(payload)
+        except ValueError:  # UnicodeDecodeError is one too
             raise ValidationError("The event is not valid JSON.") from None
     return payload
 

@@ -125,20 +125,30 @@ if COGNITO_ENABLED:
         "APPS": [{"client_id": COGNITO_CLIENT_ID, "secret": COGNITO_CLIENT_SECRET, "key": ""}],
     }
 
-# --- channels ---------------------------------------------------------------------------
-REDIS_URL = env("REDIS_URL", default="")
-if REDIS_URL:
-    CHANNEL_LAYERS = {
+# --- channels and cache -----------------------------------------------------------------
+def redis_or_local(redis_url: str) -> tuple[dict, dict]:
+    """The channel layer and the cache: Redis when there is one, so every server process
+    shares them (answers, cancels and the per-user publish allowance); else process-local."""
+    if not redis_url:
+        return (
+            {"default": {"BACKEND": "chat.layers.ProcessLocalChannelLayer"}},
+            {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
+        )
+    layers = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             # redis-py's default 5 s read timeout equals the layer's receive wait, so an idle
             # connection would be dropped; one process's connections share one queue, so its
             # capacity must hold every in-flight chunk (measured in bench/ws_chat.py).
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "capacity": 20000, "expiry": 30},
+            "CONFIG": {"hosts": [{"address": redis_url, "socket_timeout": 15}], "capacity": 20000, "expiry": 30},
         }
     }
-else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    caches = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url}}
+    return layers, caches
+
+
+REDIS_URL = env("REDIS_URL", default="")
+CHANNEL_LAYERS, CACHES = redis_or_local(REDIS_URL)
 
 # --- celery -----------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://localhost/")
@@ -176,8 +186,10 @@ GATEWAY_BEDROCK_MAX_ATTEMPTS = env("GATEWAY_BEDROCK_MAX_ATTEMPTS", default="")
 
 # --- chat (the AppSync-Events-style WebSocket and POST /event) -----------------------------
 CHAT_KEEPALIVE_SECONDS = env.float("CHAT_KEEPALIVE_SECONDS", default=60.0)  # "ka" interval
-CHAT_PUBLISH_BURST = env.int("CHAT_PUBLISH_BURST", default=10)  # publishes a client may burst
+# Per user, across connections, the HTTP door and processes (chat/flood.py).
+CHAT_PUBLISH_BURST = env.int("CHAT_PUBLISH_BURST", default=10)  # publishes a user may burst
 CHAT_PUBLISH_PER_SECOND = env.float("CHAT_PUBLISH_PER_SECOND", default=2.0)  # sustained rate
+CHAT_RATE_LIMIT_CACHE = "default"  # the Django cache holding the allowances
 CHAT_ABUSE_STRIKES = env.int("CHAT_ABUSE_STRIKES", default=50)  # refusals in a row before closing
 
 # --- analytics (Athena in AWS, DuckDB on the local lake otherwise) --------------------------

@@ -4,7 +4,7 @@ Secrets and addresses have no defaults here: a missing one stops start-up with a
 naming the variable (django-environ's ImproperlyConfigured).
 """
 from gateway_project.settings.base import *  # noqa: F403
-from gateway_project.settings.base import env
+from gateway_project.settings.base import env, redis_or_local
 
 DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY")
@@ -12,15 +12,7 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 DATABASES = {"default": env.db("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
 REDIS_URL = env("REDIS_URL")
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        # redis-py's default 5 s read timeout equals the layer's receive wait, so an idle
-            # connection would be dropped; one process's connections share one queue, so its
-            # capacity must hold every in-flight chunk (measured in bench/ws_chat.py).
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "capacity": 20000, "expiry": 30},
-    }
-}
+CHANNEL_LAYERS, CACHES = redis_or_local(REDIS_URL)
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=REDIS_URL)
 CELERY_TASK_ALWAYS_EAGER = False

@@ -25,3 +25,7 @@ _scratch = tempfile.mkdtemp(prefix="gateway-test-")
 GATEWAY_SQLITE_PATH = os.path.join(_scratch, "dataplane.sqlite3")
 GATEWAY_LAKE_DIR = os.path.join(_scratch, "lake")
 GATEWAY_POLICY_CACHE_SECONDS = 0.0
+
+# Process-local cache: allauth's login throttles and the publish allowances must not leak
+# between test runs through a shared Redis. Tests of the Redis cache build their own.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -296,12 +296,12 @@ async def test_disconnect_cancels_the_connections_running_turns(alice, alice_coo
     await session.subscribe(f"/outbound/{alice.sub}")
     await session.publish(f"/inbound/{alice.sub}", chat_request(model=ENDLESS_MODEL.model_id))
     await session.events_until(lambda e: "contentBlockDelta" in e)
-    assert running_turns.count() == 1
+    assert running_turns.count(alice.sub) == 1
     await session.close()
     # The provider's stream is closed by the pipeline once it sees the cancel.
     assert await asyncio.to_thread(endless_provider.closed.wait, WAIT)
     for _ in range(WAIT * 100):  # let the turn settle and deregister before the loop closes
-        if running_turns.count() == 0:
+        if running_turns.count(alice.sub) == 0:
             break
         await asyncio.sleep(0.01)
-    assert running_turns.count() == 0
+    assert running_turns.count(alice.sub) == 0
