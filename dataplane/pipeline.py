@@ -26,6 +26,7 @@ from dataplane.providers.base import ModelCall, StreamEnd, TextDelta
 from dataplane.requests import ChatRequest, conversation_id_of, decode_payload, parse_chat_request
 from dataplane.stores.base import CachedAnswer, Reservation, TokenCount, WindowCharge
 from dataplane.telemetry.record import PROMPT_PREVIEW_CHARS, RequestRecord
+from dataplane.tokens import OutputBudget
 from dataplane.tokens import estimate as estimate_tokens
 from dataplane.tokens import estimate_messages
 from dataplane.windows import current_windows
@@ -251,6 +252,7 @@ def _stream(turn: _Turn, cancel: threading.Event, may_cache: bool) -> None:
     provider = turn.gateway.provider_for(turn.model)
     turn.send({"messageStart": {"role": "assistant"}, "requestId": turn.record.request_id})
     end: StreamEnd | None = None
+    budget = OutputBudget(call.max_tokens)
     stream = provider.stream(call)
     try:
         for event in stream:
@@ -258,13 +260,19 @@ def _stream(turn: _Turn, cancel: threading.Event, may_cache: bool) -> None:
                 turn.record.outcome = "cancelled"
                 break
             if isinstance(event, TextDelta):
-                if event.text:
-                    _send_delta(turn, event.text)
+                text = budget.take(event.text)
+                if text:
+                    _send_delta(turn, text)
+                if budget.spent:
+                    # The reserved maximum is streamed: a model that ignores maxTokens is cut
+                    # here, and its answer is billed as streamed, within the reservation.
+                    end = StreamEnd(stop_reason="max_tokens")
+                    break
             elif isinstance(event, StreamEnd):
                 end = event
     finally:
-        stream.close()  # a cancelled turn stops reading from the model at once
-    _bill_reported(turn, end)
+        stream.close()  # a cancelled or cut turn stops reading from the model at once
+    _bill_reported(turn, end, max_output=call.max_tokens)
     turn.record.stop_reason = end.stop_reason if end else "cancelled"
     actual = _settle(turn)
     turn.send({"contentBlockStop": {"contentBlockIndex": 0}})
@@ -293,10 +301,11 @@ def _send_delta(turn: _Turn, text: str) -> None:
     turn.send({"contentBlockDelta": {"delta": {"text": text}, "contentBlockIndex": 0}})
 
 
-def _bill_reported(turn: _Turn, end: StreamEnd | None) -> None:
-    """Bill the model's own usage figures, when it sent them."""
+def _bill_reported(turn: _Turn, end: StreamEnd | None, *, max_output: int) -> None:
+    """Bill the model's own usage figures, when it sent them; never more output than the
+    reserved maximum the gateway let through."""
     if end is not None and end.input_tokens is not None and end.output_tokens is not None:
-        turn.record.input_tokens, turn.record.output_tokens = end.input_tokens, end.output_tokens
+        turn.record.input_tokens, turn.record.output_tokens = end.input_tokens, min(end.output_tokens, max_output)
         turn.record.estimated_usage = False
 
 
@@ -309,7 +318,7 @@ def _settle(turn: _Turn) -> TokenCount:
     reservation, turn.reservation = turn.reservation, None
     if reservation is not None and not turn.record.total_tokens and turn.streamed_text:
         turn.record.input_tokens = _input_estimate(turn)
-        turn.record.output_tokens = estimate_tokens(turn.streamed_text)
+        turn.record.output_tokens = min(estimate_tokens(turn.streamed_text), reservation.estimate.output)
         turn.record.estimated_usage = True
     actual = TokenCount(input=turn.record.input_tokens, output=turn.record.output_tokens)
     if reservation is None:

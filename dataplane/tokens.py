@@ -68,6 +68,35 @@ def estimate(text: str) -> int:
     return -(-quarters // _QUARTERS_PER_TOKEN)
 
 
+class OutputBudget:
+    """The answer's reserved maximum, spent as text streams in.
+
+    A model that ignores `maxTokens` would otherwise stream on and be billed past what was
+    reserved; the pipeline lets through only the text that fits and then stops the stream.
+    The estimate errs high, so the budget allows it `SLACK` over the maximum: a model that
+    honours `maxTokens` by its own count is never cut short for the estimator's caution (the
+    bill is capped at the maximum all the same).
+    """
+
+    SLACK = 1.25
+
+    def __init__(self, max_tokens: int) -> None:
+        self._room = int(max_tokens * self.SLACK * _QUARTERS_PER_TOKEN)  # quarter tokens, like `estimate`
+
+    @property
+    def spent(self) -> bool:
+        return self._room <= 0
+
+    def take(self, text: str) -> str:
+        """The longest prefix of `text` that still fits (all of it, usually)."""
+        for index, char in enumerate(text):
+            self._room -= _quarters(char)
+            if self._room < 0:
+                self._room = 0
+                return text[:index]
+        return text
+
+
 def content_text(content: object) -> str:
     """The text of one Converse message's `content` (a string or a list of blocks).
 

@@ -296,3 +296,46 @@ def test_a_failing_cache_write_does_not_fail_a_delivered_answer(gateway, monkeyp
 
     assert out.errors() == []
     assert record.outcome == "ok" and out.texts() == "Hello, world."
+
+
+def test_a_model_that_ignores_max_tokens_is_cut_at_the_reservation_and_billed_within_it(gateway, provider):
+    """A model streaming ~310 tokens against maxTokens 200 (and a window of 230) used to be
+    billed all 310; the gateway stops the stream and the window never passes its limit."""
+    gateway.store.policy_put(make_policy(ALICE, version=2, ten_minute=230))
+    gateway.policies.forget()
+    provider.chunks = ["word " * 8] * 31  # about 10 tokens a chunk, 310 in all
+    provider.usage = (9, 310)  # what the model would report, had it reached its end
+
+    record, out = run(gateway, chat_request("hi", inferenceConfig={"maxTokens": 200}))
+
+    assert record.outcome == "ok" and record.stop_reason == "max_tokens"
+    assert provider.closed == 1  # the gateway stopped reading from the model
+    assert record.output_tokens <= 200 and record.total_tokens <= 230
+    assert usage_of(gateway)["10m"].total == record.total_tokens
+    assert out.events[-1]["metadata"]["usage"]["outputTokens"] == record.output_tokens
+
+
+def test_reported_output_beyond_the_maximum_is_not_billed(gateway, provider):
+    provider.chunks = ["short answer"]
+    provider.usage = (9, 500)  # a model that miscounts, or ignored maxTokens between chunks
+
+    record, _ = run(gateway, chat_request(inferenceConfig={"maxTokens": 50}))
+
+    assert (record.input_tokens, record.output_tokens) == (9, 50)
+    assert usage_of(gateway)["10m"].total == 59
+
+
+def test_a_model_that_honours_max_tokens_is_never_cut_for_the_estimators_caution(gateway, provider):
+    from dataplane.tokens import estimate
+
+    # The estimate errs high; say it counts this answer a fifth over the model's own count,
+    # which stops exactly at maxTokens. The gateway must let all of it through.
+    provider.chunks = ["Les élèves ont répondu: « déjà vu ». "] * 6
+    model_count = int(estimate("".join(provider.chunks)) / 1.2)
+    provider.usage = (9, model_count)
+
+    record, out = run(gateway, chat_request(inferenceConfig={"maxTokens": model_count}))
+
+    assert record.stop_reason == "end_turn"
+    assert out.texts() == "".join(provider.chunks)
+    assert record.output_tokens == model_count
