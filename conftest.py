@@ -76,3 +76,16 @@ def pytest_sessionfinish(session, exitstatus) -> None:  # noqa: ANN001
     if os.environ.get("CI") == "true" and _skipped and exitstatus == 0:
         print("\nCI=true and these tests were skipped (a component is missing):\n  " + "\n  ".join(_skipped))
         session.exitstatus = 1
+
+
+@pytest.fixture(autouse=True)
+def _forget_rate_limits():
+    """allauth's login throttles and the publish allowances live in the (local-memory) cache:
+    each test starts with none spent, whatever the tests before it did."""
+    yield
+    from django.conf import settings
+
+    if settings.configured:
+        from django.core.cache import caches
+
+        caches["default"].clear()

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from accounts.models import User
+from accounts.roles import GATEWAY_ADMINS
 
 
 @admin.register(User)
@@ -19,3 +20,17 @@ class UserAdmin(DjangoUserAdmin):
         if request.user.is_superuser:
             return fields
         return (*fields, *self.superuser_only_fields)
+
+    # A gateway admin who could change a superuser or another admin could set their password
+    # or e-mail (then reset the password) and sign in as them. Those accounts are view-only to
+    # anyone but a superuser; everyone may still change their own.
+    def _protected_from(self, request, obj) -> bool:  # noqa: ANN001
+        if obj is None or request.user.is_superuser or obj.pk == request.user.pk:
+            return False
+        return obj.is_superuser or obj.groups.filter(name=GATEWAY_ADMINS).exists()
+
+    def has_change_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+        return super().has_change_permission(request, obj) and not self._protected_from(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+        return super().has_delete_permission(request, obj) and not self._protected_from(request, obj)

@@ -1,9 +1,13 @@
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
 
 admin.site.site_header = "AI Gateway governance"
 admin.site.site_title = "AI Gateway"
 admin.site.index_title = "Govern models, quotas and usage"
+# One sign-in page, allauth's, with its throttling and lock-out after failed attempts; the
+# admin's own form had neither.
+admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
     path("admin/", admin.site.urls),

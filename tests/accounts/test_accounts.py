@@ -142,3 +142,51 @@ def test_a_superuser_still_can(client, superuser):
     client.force_login(superuser)
     page = client.get(f"/admin/accounts/user/{superuser.pk}/change/")
     assert b'name="is_superuser"' in page.content
+
+
+def _admin_pages(user) -> dict[str, str]:
+    base = f"/admin/accounts/user/{user.pk}"
+    return {"change": f"{base}/change/", "password": f"{base}/password/", "delete": f"{base}/delete/"}
+
+
+def test_a_gateway_admin_cannot_take_over_a_superuser_or_another_admin(client, admin_user, superuser, alice, password):
+    """Attack: a Gateway admin set the superuser's password in the admin and signed in as them."""
+    from tests.factories import UserFactory
+
+    grace = UserFactory(username="grace", is_staff=True, groups=[GATEWAY_ADMINS])
+    client.force_login(admin_user)
+    for target in (superuser, grace):
+        pages = _admin_pages(target)
+        assert client.get(pages["password"]).status_code == 403
+        taken = client.post(pages["password"], {"password1": "Stolen-pass-123!", "password2": "Stolen-pass-123!"})
+        assert taken.status_code == 403
+        assert client.post(pages["change"], {"username": target.username, "email": "mine@evil.example"}).status_code == 403
+        assert client.get(pages["delete"]).status_code == 403
+        assert client.post(pages["delete"], {"post": "yes"}).status_code == 403
+        target.refresh_from_db()
+        assert target.check_password(password) and target.email != "mine@evil.example"
+        assert client.get(pages["change"]).status_code == 200  # still visible, read-only
+
+    # Their own account and plain users' stay theirs to manage.
+    assert client.get(_admin_pages(admin_user)["password"]).status_code == 200
+    assert client.get(_admin_pages(alice)["password"]).status_code == 200
+
+
+def test_a_superuser_may_change_another_admins_password(client, superuser, admin_user):
+    client.force_login(superuser)
+    assert client.get(_admin_pages(admin_user)["password"]).status_code == 200
+
+
+def test_the_admin_signs_in_through_allauth_which_locks_out_password_guessing(client, admin_user, password):
+    """Attack: 156 wrong passwords on /admin/login/, never throttled, then the right one worked."""
+    start = client.get("/admin/login/?next=/admin/")
+    assert start.status_code == 302 and start["Location"].startswith("/accounts/login/")
+    # Posting credentials to the admin's own form no longer signs anyone in.
+    client.post("/admin/login/?next=/admin/", {"username": admin_user.username, "password": password})
+    assert "_auth_user_id" not in client.session
+
+    for _ in range(6):
+        client.post("/accounts/login/", {"login": admin_user.username, "password": "guess"})
+    locked = client.post("/accounts/login/", {"login": admin_user.username, "password": password})
+    assert "_auth_user_id" not in client.session
+    assert locked.status_code == 429 or b"Too many" in locked.content

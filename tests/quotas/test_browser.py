@@ -21,9 +21,9 @@ def test_admin_sees_live_usage_bars_on_a_users_page(live_server, admin_user, ali
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         page.goto(f"{live_server.url}/admin/login/?next=/admin/accounts/user/{alice.pk}/change/")
-        page.fill("input[name=username]", "ada")
+        page.fill("input[name=login]", "ada")  # the admin signs in through allauth's page
         page.fill("input[name=password]", password)
-        page.click("input[type=submit]")
+        page.click("button[type=submit]")
         page.wait_for_url(user_url)
 
         ten_minute = page.locator('.gw-window[data-window="10m"]')
