@@ -24,8 +24,8 @@ run: $(VENV)/.run-installed
 	mkdir -p var
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py seed_demo
-	$(PY) manage.py ensure_admin
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) gateway_project.asgi:application
+	$(PY) manage.py ensure_admin --site-url http://$(HOST):$(PORT)
+	$(PY) -m gateway_project.serve -b $(HOST) -p $(PORT)
 
 ## test: set up and run the whole test suite
 test: $(VENV)/.dev-installed

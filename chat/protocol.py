@@ -54,7 +54,8 @@ def parse_frame(text: str | None, binary: bytes | None) -> dict[str, Any]:
     """The JSON object a client sent, or `ProtocolError` saying why it is not one."""
     if binary is not None:
         raise ProtocolError(BAD_REQUEST, "Binary frames are not part of the protocol; send JSON text.")
-    if text is None or len(text.encode("utf-8")) > MAX_FRAME_BYTES:
+    # `surrogatepass`: a lone surrogate only counts here; the chat request's rules refuse it.
+    if text is None or len(text.encode("utf-8", "surrogatepass")) > MAX_FRAME_BYTES:
         raise ProtocolError(BAD_REQUEST, f"A frame is at most {MAX_FRAME_BYTES} bytes.")
     try:
         frame = parse_json(text)
@@ -129,7 +130,7 @@ def _event_payload(event: Any) -> Any:
     """The parsed event; a ValueError says what is wrong with it."""
     if not isinstance(event, str):
         raise ValueError("Each event must be a string holding JSON (JSON.stringify it).")
-    size = len(event.encode("utf-8"))
+    size = len(event.encode("utf-8", "surrogatepass"))
     if size > MAX_EVENT_BYTES:
         raise ValueError(f"The event is {size} bytes; the limit is {MAX_EVENT_BYTES}.")
     try:

@@ -100,7 +100,10 @@ def parse_chat_request(payload: Any, config: GatewayConfig) -> ChatRequest:
     unknown = set(payload) - _ALLOWED_FIELDS
     if unknown:
         raise ValidationError(f"Unknown field(s): {', '.join(sorted(unknown))}.", field=sorted(unknown)[0])
-    size = len(json.dumps(payload, ensure_ascii=False).encode("utf-8"))
+    try:
+        size = len(json.dumps(payload, ensure_ascii=False).encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800" in the JSON): no model can read it
+        raise ValidationError("The request holds text that is not valid Unicode.", field="messages") from None
     if size > config.max_request_bytes:
         raise ValidationError(
             f"The request is {size} bytes; the limit is {config.max_request_bytes}.", field="messages"

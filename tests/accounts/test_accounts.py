@@ -190,3 +190,9 @@ def test_the_admin_signs_in_through_allauth_which_locks_out_password_guessing(cl
     locked = client.post("/accounts/login/", {"login": admin_user.username, "password": password})
     assert "_auth_user_id" not in client.session
     assert locked.status_code == 429 or b"Too many" in locked.content
+
+
+def test_ensure_admin_names_the_address_the_site_is_served_on():
+    out = StringIO()
+    call_command("ensure_admin", "--site-url", "http://127.0.0.1:8123", stdout=out)
+    assert "Sign in at http://127.0.0.1:8123/accounts/login/" in out.getvalue()

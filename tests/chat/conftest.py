@@ -152,3 +152,22 @@ def turn_over(event: dict[str, Any]) -> bool:
 
 def streamed_text(events: list[dict[str, Any]]) -> str:
     return "".join(e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e)
+
+
+@pytest.fixture
+def alice_cookie(alice):
+    publish_policy(alice)
+    return session_cookie(alice)
+
+
+@pytest.fixture
+def bob_cookie(bob):
+    publish_policy(bob)
+    return session_cookie(bob)
+
+
+async def connected(cookie: str) -> Session:
+    session = Session(cookie)
+    await session.open()
+    assert (await session.init())["type"] == "connection_ack"
+    return session

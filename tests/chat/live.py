@@ -61,7 +61,7 @@ class LiveDaphne:
         }
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "gateway_project.asgi:application"],
+            [sys.executable, "-m", "gateway_project.serve", "-b", "127.0.0.1", "-p", str(self.port)],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )
         self._wait_until_serving()

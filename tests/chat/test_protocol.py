@@ -15,32 +15,13 @@ from tests.chat.conftest import (
     WAIT,
     Session,
     chat_request,
+    connected,
     publish_policy,
-    session_cookie,
     streamed_text,
     turn_over,
 )
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("demo_without_delay")]
-
-
-@pytest.fixture
-def alice_cookie(alice):
-    publish_policy(alice)
-    return session_cookie(alice)
-
-
-@pytest.fixture
-def bob_cookie(bob):
-    publish_policy(bob)
-    return session_cookie(bob)
-
-
-async def connected(cookie: str) -> Session:
-    session = Session(cookie)
-    await session.open()
-    assert (await session.init())["type"] == "connection_ack"
-    return session
 
 
 async def test_anonymous_connection_is_closed_with_4401():

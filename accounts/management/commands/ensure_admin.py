@@ -13,8 +13,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:  # noqa: ANN001
         parser.add_argument("--username", default="admin")
+        parser.add_argument(
+            "--site-url", default="http://127.0.0.1:8000", help="where the site is served (make run passes its HOST and PORT)"
+        )
 
-    def handle(self, *args, username: str, **options) -> None:  # noqa: ANN002, ANN003
+    def handle(self, *args, username: str, site_url: str, **options) -> None:  # noqa: ANN002, ANN003
         User = get_user_model()
         if User.objects.filter(is_superuser=True).exists():
             self.stdout.write("An admin account exists already; not creating another.")
@@ -27,6 +30,6 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"\n{bar}\n  Admin account created (shown only this once):\n"
                 f"    username: {username}\n    password: {password}\n"
-                f"  Sign in at http://127.0.0.1:8000/accounts/login/\n{bar}\n"
+                f"  Sign in at {site_url.rstrip('/')}/accounts/login/\n{bar}\n"
             )
         )
