@@ -27,6 +27,7 @@ from dataplane.handlers.appsync_subscribe import may_subscribe
 
 logger = logging.getLogger("chat.consumers")
 
+UNHANDLED_FRAME = "The server could not handle this frame."
 MAX_SUBSCRIPTIONS = 20
 REMEMBERED_IDS = 10_000  # publish ids kept to refuse reuse; the oldest are forgotten first
 
@@ -75,7 +76,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
             # An escaping exception would end the consumer without `disconnect`, leaving its
             # turns running and billed in full; the client gets a plain error instead.
             logger.exception("frame from %s could not be handled", self.sub)
-            await self._refuse("error", None, ProtocolError(BAD_REQUEST, "The server could not handle this frame."))
+            await self._refuse("error", None, ProtocolError(BAD_REQUEST, UNHANDLED_FRAME))
 
     async def _receive(self, text_data: str | None, bytes_data: bytes | None) -> None:
         try:
