@@ -167,11 +167,14 @@ async def test_websocket_fuzz_never_crashes_never_leaks_and_keeps_chatting(alice
     await send_some(WEBSOCKET_FRAMES - 300)
     # The server still chats normally.
     conversation = "after-the-fuzz"
-    published = await session.publish(f"/inbound/{alice.sub}", chat_request("Still there?", conversation=conversation))
-    assert published["type"] == "publish_success"
+    request = json.dumps(chat_request("Still there?", conversation=conversation))
+    await session.send({"type": "publish", "id": "still-there", "channel": f"/inbound/{alice.sub}", "events": [request]})
     while True:
-        event = json.loads((await session.next_of("data"))["event"])
-        if event["conversationId"] == conversation and turn_over(event):
+        frame = await session.receive()
+        assert_clean(frame)
+        assert frame["type"] != "publish_error", frame
+        event = json.loads(frame.get("event", "{}"))
+        if event.get("conversationId") == conversation and turn_over(event):
             break
     assert "metadata" in event and event["metadata"]["modelId"] == DEMO_MODEL.model_id
     await session.close()

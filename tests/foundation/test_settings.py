@@ -32,7 +32,7 @@ def run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(
     ("module", "expected"),
     [
-        ("gateway_project.settings.local", "sqlite3 InMemoryChannelLayer True"),
+        ("gateway_project.settings.local", "sqlite3 ProcessLocalChannelLayer True"),
         ("gateway_project.settings.test", "True"),
     ],
 )
