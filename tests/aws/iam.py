@@ -43,7 +43,7 @@ def resource_matches(pattern: str, arn: str) -> bool:
         return True
     pattern_parts, arn_parts = pattern.split(":", 5), arn.split(":", 5)
     if len(pattern_parts) != 6 or len(arn_parts) != 6:
-        return _glob(pattern, arn, case_sensitive=True)
+        return False  # not an ARN pattern of the same shape: IAM matches nothing
     return all(_glob(p, a, case_sensitive=True) for p, a in zip(pattern_parts, arn_parts))
 
 

@@ -110,6 +110,29 @@ class AwsTwin:
             aws_session_token="testing",
         )
 
+    def store(self) -> Any:
+        """The data plane's DynamoDB store on the twin's tables (a client of its own)."""
+        from dataplane.stores.dynamodb import DynamoDBStore
+
+        return DynamoDBStore(
+            policies_table=self.resources.policies_table,
+            usage_table=self.resources.usage_table,
+            cache_table=self.resources.cache_table,
+            region=self.template.region,
+            endpoint_url=self.endpoint_url,
+            client=self.client("dynamodb"),
+        )
+
+    @contextmanager
+    def statements_replaced(self, principal: str, statements: list[dict[str, Any]]) -> Iterator[None]:
+        """Evaluate `principal` against other statements for the block (e.g. an older policy)."""
+        found = self.enforcer.principals[principal]
+        saved, found.statements = found.statements, statements
+        try:
+            yield
+        finally:
+            found.statements = saved
+
     def forget_decisions(self) -> None:
         self.enforcer.decisions.clear()
         self.calls.bedrock_route_region = None
