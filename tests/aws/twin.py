@@ -138,9 +138,12 @@ class AwsTwin:
         self.calls.bedrock_route_region = None
 
     def stop(self) -> None:
+        global _running
         if self._uninstall:
             self._uninstall()
             self._uninstall = None
+        if _running is self:
+            _running = None
 
     # -- start-up -----------------------------------------------------------------------------
     @classmethod
@@ -155,7 +158,34 @@ class AwsTwin:
         )
         _provision(twin)
         twin._uninstall = _install_hook(twin)
+        global _running
+        _running = twin
         return twin
+
+
+_running: AwsTwin | None = None
+
+
+def running_twin() -> AwsTwin:
+    """The twin of this process (one per test session, or the one `python -m tests.aws` runs)."""
+    if _running is None:
+        raise RuntimeError("no AWS twin is running: ask for the `aws_twin` fixture first")
+    return _running
+
+
+def authorize(principal: str, action: str, resource: str, context: Mapping[str, str] | None = None) -> Decision:
+    """Decide one request of `principal` against its synthesized policies, and record it.
+
+    For calls that do not go through botocore, e.g. the AppSync Events emulator checking a
+    SigV4 HTTP publish: `authorize("ChatHandler", "appsync:EventPublish", namespace_arn)`.
+    """
+    return running_twin().authorize(principal, action, resource, context)
+
+
+def acting_principal() -> Principal | None:
+    """Who the calls in progress are made as (None outside `acting_as`): the identity a SigV4
+    request signed with the twin's dummy credentials stands for."""
+    return running_twin().enforcer.acting
 
 
 def _handler(principal: str) -> str:
