@@ -1,4 +1,4 @@
-"""The IAM vocabulary: code that calls AWS declares here-shaped needs next to its calls.
+"""The IAM vocabulary in which code that calls AWS declares, next to its calls, what it needs.
 
 Each adapter (the DynamoDB store, the Firehose sink, the Bedrock provider, the AppSync publish,
 the Athena report engine) states which IAM actions it needs on which of the gateway's

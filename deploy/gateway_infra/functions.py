@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_lambda as lambda_
@@ -80,7 +80,6 @@ class GatewayFunctions(Construct):
         powertools_layer_arn: str | None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self._stack = Stack.of(self)
         code = lambda_.Code.from_asset(str(REPO_ROOT), exclude=list(DATAPLANE_ASSET_EXCLUDE))
         # Powertools comes from AWS's public layer, not the zip: no Docker bundling needed, and
         # the layer is built for this exact runtime/architecture. Override the ARN with context

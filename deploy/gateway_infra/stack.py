@@ -7,6 +7,8 @@ from typing import Any
 from aws_cdk import Aws, Stack
 from constructs import Construct
 
+from dataplane.permissions import Resource, Role
+
 from .auth import GatewayAuth, default_domain_prefix
 from .config import GatewayConfig
 from .control_plane import ControlPlaneAccess
@@ -18,8 +20,6 @@ from .nag import acknowledge
 from .outputs import add_env_outputs
 from .permissions import BedrockAccess, bedrock_model_arns, role_needs, statements_for, wildcard_arns
 from .tables import GatewayTables
-
-from dataplane.permissions import Resource, Role
 
 
 class GatewayDataPlaneStack(Stack):

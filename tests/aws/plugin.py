@@ -1,9 +1,14 @@
 """Pytest plugin: the synthesized stack (once per session) and the AWS twin built from it.
 
-    def test_a_chat_turn(aws_twin):
+    def test_a_chat_turn(aws_twin, bedrock_server, monkeypatch):
+        for name, value in aws_twin.lambda_environment(bedrock_endpoint_url=bedrock_server.url).items():
+            monkeypatch.setenv(name, value)
         with aws_twin.acting_as("ChatHandler"):
             ...  # every botocore call here is authorised against the chat role's policies
         assert aws_twin.denials == []
+
+Calls that are not botocore (an AppSync SigV4 publish) ask `tests.aws.twin.authorize(principal,
+action, resource)`; `acting_principal()` says who the calls in progress are made as.
 """
 from __future__ import annotations
 

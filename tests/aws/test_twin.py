@@ -71,7 +71,8 @@ def test_a_call_the_twin_cannot_map_fails_instead_of_passing(aws_twin: AwsTwin) 
 def test_authorize_serves_non_botocore_callers(aws_twin: AwsTwin) -> None:
     namespace = aws_twin.resources.outbound_namespace_arn
     assert authorize(CHAT_HANDLER, "appsync:EventPublish", namespace).allowed
-    inbound = namespace.replace("/outbound", "/inbound")
+    assert aws_twin.channel_namespace_arn("outbound") == namespace
+    inbound = aws_twin.channel_namespace_arn("inbound")
     assert not authorize(CHAT_HANDLER, "appsync:EventPublish", inbound).allowed
     assert not authorize(CONTROL_PLANE, "appsync:EventPublish", namespace).allowed
     assert [d.resource for d in aws_twin.denials] == [inbound, namespace]

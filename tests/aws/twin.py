@@ -77,6 +77,12 @@ class AwsTwin:
         """One decision for a call that is not botocore (e.g. AppSync's SigV4 HTTP publish)."""
         return self.enforcer.authorize(principal, action, resource, context)
 
+    def channel_namespace_arn(self, namespace: str) -> str:
+        """`arn:aws:appsync:<region>:<account>:apis/<api id>/channelNamespace/<namespace>`: what
+        appsync:EventPublish/EventSubscribe are authorised on for a channel `/<namespace>/...`."""
+        api_arn = self.resources.outbound_namespace_arn.rsplit("/channelNamespace/", 1)[0]
+        return f"{api_arn}/channelNamespace/{namespace}"
+
     def principal(self, name: str) -> Principal:
         return self.enforcer.principals[name]
 
