@@ -157,9 +157,9 @@ class AwsTwin:
         twin = cls(
             template=template,
             endpoint_url=endpoint_url,
-            enforcer=Enforcer(principals=_principals(template)),
+            enforcer=Enforcer(principals=template_principals(template)),
             calls=CallMapper(account=template.account),
-            resources=_resources(template),
+            resources=template_resources(template),
             chat_env=template.function_environment(template.function_id(_handler(CHAT_HANDLER))),
         )
         _provision(twin)
@@ -201,7 +201,7 @@ def _handler(principal: str) -> str:
     return {CHAT_HANDLER: CHAT_HANDLER_PATH, SUBSCRIBE_AUTHORIZER: SUBSCRIBE_AUTHORIZER_HANDLER}[principal]
 
 
-def _principals(template: Template) -> dict[str, Principal]:
+def template_principals(template: Template) -> dict[str, Principal]:
     principals = {}
     for name in (CHAT_HANDLER, SUBSCRIBE_AUTHORIZER):
         function_id = template.function_id(_handler(name))
@@ -230,7 +230,7 @@ def _one(template: Template, resource_type: str, id_prefix: str) -> str:
     return found[0]
 
 
-def _resources(template: Template) -> TwinResources:
+def template_resources(template: Template) -> TwinResources:
     table = {name: _one(template, "AWS::DynamoDB::Table", f"Tables{name}") for name in ("Policies", "Usage", "Cache")}
     stream = _one(template, "AWS::KinesisFirehose::DeliveryStream", "Lake")
     lake_bucket = _one(template, "AWS::S3::Bucket", "LakeLakeBucket")

@@ -21,7 +21,7 @@ from gateway_infra.permissions import role_needs, statement_id
 from quotas.permissions import CONTROL_PLANE_STORE_OPERATIONS
 from tests.aws.iam import ALLOWED, evaluate
 from tests.aws.template import Template
-from tests.aws.twin import TwinResources, _principals, _resources
+from tests.aws.twin import TwinResources, template_principals, template_resources
 from tests.deploy.synth import REPO_ROOT, Synth
 
 # What the Lambda runtime (logs) and active tracing (X-Ray) do with the role; no code of ours
@@ -39,7 +39,7 @@ def declared(role: Role) -> dict[Resource, tuple[str, ...]]:
 
 
 def granted_statements(template: Template, role: Role) -> list[dict]:
-    return _principals(template)[role.value].statements
+    return template_principals(template)[role.value].statements
 
 
 # -- the template grants exactly the declarations ------------------------------------------------
@@ -90,7 +90,7 @@ def sample_arns(resources: TwinResources, template: Template) -> dict[Resource, 
 @pytest.mark.parametrize("role", list(Role))
 def test_every_declared_need_is_allowed_by_the_synthesized_policy(template: Template, role: Role) -> None:
     statements = granted_statements(template, role)
-    arns = sample_arns(_resources(template), template)
+    arns = sample_arns(template_resources(template), template)
     refused = [
         (action, arns[resource])
         for resource, actions in declared(role).items()
@@ -102,7 +102,7 @@ def test_every_declared_need_is_allowed_by_the_synthesized_policy(template: Temp
 
 def test_the_chat_role_cannot_touch_what_only_django_needs(template: Template) -> None:
     statements = granted_statements(template, Role.CHAT_HANDLER)
-    arns = sample_arns(_resources(template), template)
+    arns = sample_arns(template_resources(template), template)
     for action, resource in (
         ("dynamodb:Scan", Resource.POLICIES_TABLE),
         ("dynamodb:PutItem", Resource.POLICIES_TABLE),
