@@ -9,6 +9,7 @@ import pytest
 
 pytest_plugins = [
     "tests.servers.dynamodb",
+    "tests.aws.plugin",
     "tests.servers.bedrock",
     "tests.servers.openai",
     "tests.browser",

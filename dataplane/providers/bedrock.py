@@ -32,8 +32,14 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from dataplane.errors import GatewayError, ModelThrottled, ModelUnavailable, UpstreamError, ValidationError
+from dataplane.permissions import Resource, need
 from dataplane.providers.base import ModelCall, ProviderEvent, StreamEnd, TextDelta
 
+# ConverseStream is authorised as bedrock:InvokeModelWithResponseStream, on the model or
+# inference profile named by `modelId` (and, for a profile, on the model it routes to).
+BEDROCK_NEEDS = (
+    need(Resource.MODELS, "bedrock:InvokeModelWithResponseStream", why="stream one answer (ConverseStream)"),
+)
 CONNECT_TIMEOUT_SECONDS = 5.0
 READ_TIMEOUT_SECONDS = 60.0
 MAX_ATTEMPTS = 3  # calls in all, the first included

@@ -29,6 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from dataplane import aws
 from dataplane.errors import StoreUnavailable
+from dataplane.permissions import Need, Resource, need
 from dataplane.policy import EffectivePolicy
 from dataplane.stores.base import (
     CachedAnswer,
@@ -57,6 +58,35 @@ ALL_MODELS = "*"
 # `TransactionConflict`; nothing was written, so it is safe to send again (botocore does not).
 CONFLICT_RETRIES = 3
 BATCH_WRITE_SIZE = 25  # DynamoDB's limit per BatchWriteItem
+
+# What each store operation needs from IAM, per table; deploy/ grants a role the needs of the
+# operations its code calls (nothing else), and tests/aws enforces them on every call.
+# A transaction is authorised through the actions of its items (an `Update` needs UpdateItem);
+# the batch calls need their own actions (BatchGetItem, BatchWriteItem).
+STORE_OPERATION_NEEDS: dict[str, tuple[Need, ...]] = {
+    "policy_get": (need(Resource.POLICIES_TABLE, "dynamodb:GetItem"),),
+    "policy_put": (need(Resource.POLICIES_TABLE, "dynamodb:PutItem"),),
+    "policy_delete": (need(Resource.POLICIES_TABLE, "dynamodb:DeleteItem"),),
+    "policy_list": (need(Resource.POLICIES_TABLE, "dynamodb:Scan"),),
+    "reserve": (need(Resource.USAGE_TABLE, "dynamodb:UpdateItem"),),
+    "settle": (need(Resource.USAGE_TABLE, "dynamodb:UpdateItem"),),
+    "usage_read": (need(Resource.USAGE_TABLE, "dynamodb:BatchGetItem"),),
+    "usage_reset": (need(Resource.USAGE_TABLE, "dynamodb:DeleteItem"),),
+    "usage_list": (need(Resource.USAGE_TABLE, "dynamodb:Scan"),),
+    "usage_item": (need(Resource.USAGE_TABLE, "dynamodb:GetItem"),),
+    "cache_get": (need(Resource.CACHE_TABLE, "dynamodb:GetItem"),),
+    "cache_put": (need(Resource.CACHE_TABLE, "dynamodb:PutItem"),),
+    "cache_purge": (need(Resource.CACHE_TABLE, "dynamodb:Scan", "dynamodb:BatchWriteItem"),),
+    "prepared_get": (need(Resource.CACHE_TABLE, "dynamodb:BatchGetItem"),),
+    "prepared_put": (need(Resource.CACHE_TABLE, "dynamodb:PutItem"),),
+    "prepared_delete": (need(Resource.CACHE_TABLE, "dynamodb:DeleteItem"),),
+}
+
+
+def store_needs(operations: tuple[str, ...]) -> tuple[Need, ...]:
+    """The IAM needs of a caller that uses these store operations."""
+    return tuple(item for operation in operations for item in STORE_OPERATION_NEEDS[operation])
+
 
 # `#input` etc.: `input`/`output`/`total` are not reserved words today, but names keep it so.
 COUNTER_NAMES = {

@@ -17,6 +17,7 @@ from datetime import timezone
 from pathlib import Path
 from typing import IO, Protocol
 
+from dataplane.permissions import Resource, need
 from dataplane.telemetry.emf import emf_document
 from dataplane.telemetry.record import RequestRecord
 from dataplane.telemetry.schema import PARTITION_PATH_TEMPLATE
@@ -66,6 +67,10 @@ class LakeSink:
             path.parent.mkdir(parents=True, exist_ok=True)
             with open(path, "ab") as raw, gzip.GzipFile(fileobj=raw, mode="ab") as member:
                 member.write(line)
+
+
+# The one Firehose call below (`put_record`), declared for the chat role's grant.
+FIREHOSE_SINK_NEEDS = (need(Resource.REQUEST_STREAM, "firehose:PutRecord", why="ship one request record"),)
 
 
 class FirehoseSink:

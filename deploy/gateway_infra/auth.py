@@ -1,11 +1,32 @@
 """Cognito: who the users are. Every user's `sub` names their channels and their quota rows."""
 from __future__ import annotations
 
+import re
+
 from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_cognito as cognito
 from constructs import Construct
 
 from .nag import acknowledge
+
+
+# Cognito refuses these words in a hosted UI prefix.
+_RESERVED_PREFIX_WORDS = ("aws", "amazon", "cognito")
+
+
+def default_domain_prefix(stack_name: str) -> str:
+    """`<stack name>-<account id>`, lower-cased: unique per stack in an account and region.
+
+    A hosted UI prefix is global within a region, so two stacks (dev beside prod) in one
+    account need different ones; the stack name tells them apart and the account id keeps the
+    prefix clear of other accounts. Cognito allows lower-case letters, digits and hyphens (up
+    to 63) and refuses `aws`, `amazon` and `cognito` in it.
+    """
+    name = re.sub(r"[^a-z0-9-]+", "-", stack_name.lower())
+    for word in _RESERVED_PREFIX_WORDS:
+        name = name.replace(word, "")
+    name = re.sub(r"-{2,}", "-", name).strip("-")[: 63 - 13] or "gateway"
+    return f"{name}-{Aws.ACCOUNT_ID}"
 
 
 class GatewayAuth(Construct):
@@ -14,7 +35,7 @@ class GatewayAuth(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        domain_prefix: str | None,
+        domain_prefix: str,
         callback_urls: tuple[str, ...],
         logout_urls: tuple[str, ...],
         retain_data: bool,
@@ -62,10 +83,8 @@ class GatewayAuth(Construct):
                 "the plan can be switched on later without code changes.",
             )
 
-        # The hosted UI domain must be unique in the region; the account id makes the default so.
-        prefix = domain_prefix or f"ai-gateway-{Aws.ACCOUNT_ID}"
         self.domain = self.user_pool.add_domain(
-            "HostedUi", cognito_domain=cognito.CognitoDomainOptions(domain_prefix=prefix)
+            "HostedUi", cognito_domain=cognito.CognitoDomainOptions(domain_prefix=domain_prefix)
         )
 
         # The Django app logs users in with the OIDC authorization-code flow (django-allauth's

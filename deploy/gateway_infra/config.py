@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from constructs import Node
 
@@ -36,8 +37,10 @@ class GatewayConfig:
     callback_urls: tuple[str, ...]
     logout_urls: tuple[str, ...]
     powertools_layer_arn: str | None
-    # Regions a cross-region inference profile may route to, besides the stack's own.
-    bedrock_extra_regions: tuple[str, ...]
+    # Regions a cross-region inference profile (`us.`, `eu.`, `apac.`) may route to, besides
+    # the stack's own; ("*",) means any region. `global.` profiles need their own switch.
+    bedrock_inference_regions: tuple[str, ...]
+    bedrock_global_inference: bool
     control_plane_principal_arn: str | None
     athena_bytes_scanned_cutoff: int
     refusal_burst_threshold: int
@@ -52,17 +55,37 @@ class GatewayConfig:
         return cls(
             stack_name=str(get("stackName", "AIGatewayDataPlane")),
             retain_data=_as_bool(get("retainData", True)),
-            month_timezone=str(get("monthTimezone", "UTC")),
+            month_timezone=_as_time_zone(str(get("monthTimezone", "UTC"))),
             cognito_domain_prefix=get("cognitoDomainPrefix"),
             callback_urls=_as_list(get("callbackUrls", DEFAULT_CALLBACK_URLS)),
             logout_urls=_as_list(get("logoutUrls", DEFAULT_LOGOUT_URLS)),
             powertools_layer_arn=get("powertoolsLayerArn"),
-            bedrock_extra_regions=_as_list(get("bedrockExtraRegions", ())),
+            bedrock_inference_regions=_as_list(
+                get("bedrockInferenceRegions", get("bedrockExtraRegions", ("*",)))
+            ),
+            bedrock_global_inference=_as_bool(get("bedrockGlobalInference", True)),
             control_plane_principal_arn=get("controlPlanePrincipalArn"),
             athena_bytes_scanned_cutoff=int(get("athenaBytesScannedCutoff", 10 * 1024**3)),
             refusal_burst_threshold=int(get("refusalBurstThreshold", 50)),
             alarm_email=get("alarmEmail"),
         )
+
+
+class ConfigError(ValueError):
+    """A context value is unusable; the message names the key (synth stops on it)."""
+
+
+def _as_time_zone(name: str) -> str:
+    # The data plane refuses an unknown zone at cold start (dataplane.config); failing here
+    # instead stops the deploy, not every chat turn after it.
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{PREFIX}monthTimezone must be an IANA time zone such as 'UTC' or "
+            f"'Europe/Berlin', got {name!r}"
+        ) from None
+    return name
 
 
 def _as_bool(value: Any) -> bool:

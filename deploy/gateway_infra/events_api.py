@@ -139,7 +139,3 @@ class ChatEventsApi(Construct):
                 "granted by CDK's Lambda data source; it names one function.",
                 findings=[resource_finding(self, f"{function.function_arn}:*")],
             )
-
-    def grant_outbound_publish(self, grantee: iam.IGrantable) -> None:
-        """appsync:EventPublish on `/outbound/*` only (the namespace's channels)."""
-        self.outbound.grant_publish(grantee)

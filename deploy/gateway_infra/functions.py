@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Stack
-from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_lambda as lambda_
@@ -21,7 +20,7 @@ from constructs import Construct
 
 from .config import POWERTOOLS_LAYER_PARAMETER
 from .nag import acknowledge, resource_finding
-from .permissions import BEDROCK_NAG_REASON, bedrock_model_arns, bedrock_stream_statement
+from .permissions import BEDROCK_NAG_REASON
 from .tables import GatewayTables
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +68,6 @@ class ChatHandlerWiring:
     delivery_stream: firehose.DeliveryStream
     events_http_endpoint: str
     month_timezone: str
-    bedrock_extra_regions: tuple[str, ...]
 
 
 class GatewayFunctions(Construct):
@@ -82,7 +80,6 @@ class GatewayFunctions(Construct):
         powertools_layer_arn: str | None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self._stack = Stack.of(self)
         code = lambda_.Code.from_asset(str(REPO_ROOT), exclude=list(DATAPLANE_ASSET_EXCLUDE))
         # Powertools comes from AWS's public layer, not the zip: no Docker bundling needed, and
         # the layer is built for this exact runtime/architecture. Override the ARN with context
@@ -128,8 +125,6 @@ class GatewayFunctions(Construct):
             },
             description="Lets a user subscribe only to /outbound/<their sub>.",
         )
-
-        self._grant_chat_data_plane(wiring)
 
     @property
     def chat_role(self) -> iam.IRole:
@@ -199,57 +194,16 @@ class GatewayFunctions(Construct):
         )
         return function
 
-    def _grant_chat_data_plane(self, wiring: ChatHandlerWiring) -> None:
-        tables = wiring.tables
-        policy = iam.Policy(
-            self,
-            "ChatHandlerDataPlaneAccess",
-            statements=[
-                _table_statement("ReadPolicies", tables.policies, ("dynamodb:GetItem",)),
-                # reserve/settle move both windows in one TransactWriteItems; IAM authorises a
-                # transaction through the per-item actions it contains (Update, ConditionCheck).
-                _table_statement(
-                    "MeterUsage",
-                    tables.usage,
-                    (
-                        "dynamodb:GetItem",
-                        "dynamodb:BatchGetItem",
-                        "dynamodb:Query",
-                        "dynamodb:UpdateItem",
-                        "dynamodb:ConditionCheckItem",
-                    ),
-                ),
-                _table_statement(
-                    "ReadWriteAnswerCache",
-                    tables.cache,
-                    ("dynamodb:GetItem", "dynamodb:PutItem"),
-                ),
-                iam.PolicyStatement(
-                    sid="ShipRequestLog",
-                    actions=["firehose:PutRecord", "firehose:PutRecordBatch"],
-                    resources=[wiring.delivery_stream.delivery_stream_arn],
-                ),
-                bedrock_stream_statement(
-                    self._stack, extra_regions=wiring.bedrock_extra_regions
-                ),
-            ],
-        )
+    def grant_chat_data_plane(
+        self, statements: list[iam.PolicyStatement], *, wildcard_arns: list[str]
+    ) -> None:
+        """Attach the statements derived from the chat turn's declared needs (permissions.py)."""
+        policy = iam.Policy(self, "ChatHandlerDataPlaneAccess", statements=statements)
         policy.attach_to_role(self.chat_role)
         # The model segment of Bedrock ARNs cannot be narrowed at deploy time (see permissions.py).
         acknowledge(
             policy,
             "AwsSolutions-IAM5",
             BEDROCK_NAG_REASON,
-            findings=[
-                resource_finding(self, arn)
-                for arn in bedrock_model_arns(
-                    self._stack, extra_regions=wiring.bedrock_extra_regions
-                )
-            ],
+            findings=[resource_finding(self, arn) for arn in wildcard_arns],
         )
-
-
-def _table_statement(
-    sid: str, table: dynamodb.ITable, actions: tuple[str, ...]
-) -> iam.PolicyStatement:
-    return iam.PolicyStatement(sid=sid, actions=list(actions), resources=[table.table_arn])

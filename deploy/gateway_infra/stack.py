@@ -7,15 +7,18 @@ from typing import Any
 from aws_cdk import Aws, Stack
 from constructs import Construct
 
-from .auth import GatewayAuth
+from dataplane.permissions import Resource, Role
+
+from .auth import GatewayAuth, default_domain_prefix
 from .config import GatewayConfig
 from .control_plane import ControlPlaneAccess
 from .events_api import ChatEventsApi
 from .functions import ChatHandlerWiring, GatewayFunctions
-from .lake import AnalyticsLake
+from .lake import ATHENA_RESULTS_PREFIX, LAKE_PREFIX, AnalyticsLake
 from .monitoring import GatewayMonitoring
 from .nag import acknowledge
 from .outputs import add_env_outputs
+from .permissions import BedrockAccess, bedrock_model_arns, role_needs, statements_for, wildcard_arns
 from .tables import GatewayTables
 
 
@@ -42,7 +45,7 @@ class GatewayDataPlaneStack(Stack):
         auth = GatewayAuth(
             self,
             "Auth",
-            domain_prefix=config.cognito_domain_prefix,
+            domain_prefix=config.cognito_domain_prefix or default_domain_prefix(config.stack_name),
             callback_urls=config.callback_urls,
             logout_urls=config.logout_urls,
             retain_data=config.retain_data,
@@ -58,7 +61,6 @@ class GatewayDataPlaneStack(Stack):
                 delivery_stream=lake.delivery_stream,
                 events_http_endpoint=events.http_endpoint,
                 month_timezone=config.month_timezone,
-                bedrock_extra_regions=config.bedrock_extra_regions,
             ),
             powertools_layer_arn=config.powertools_layer_arn,
         )
@@ -66,7 +68,21 @@ class GatewayDataPlaneStack(Stack):
             chat_handler=functions.chat_handler,
             subscribe_authorizer=functions.subscribe_authorizer,
         )
-        events.grant_outbound_publish(functions.chat_role)
+        # Each role is granted what its code declares, on this stack's resources.
+        arns = resource_arns(
+            self,
+            tables=tables,
+            lake=lake,
+            events=events,
+            bedrock=BedrockAccess(
+                inference_regions=config.bedrock_inference_regions,
+                global_inference=config.bedrock_global_inference,
+            ),
+        )
+        chat_needs = role_needs(Role.CHAT_HANDLER)
+        functions.grant_chat_data_plane(
+            statements_for(chat_needs, arns), wildcard_arns=wildcard_arns(chat_needs, arns)
+        )
 
         GatewayMonitoring(
             self,
@@ -76,11 +92,12 @@ class GatewayDataPlaneStack(Stack):
             refusal_burst_threshold=config.refusal_burst_threshold,
             alarm_email=config.alarm_email,
         )
+        control_plane_needs = role_needs(Role.CONTROL_PLANE)
         control_plane = ControlPlaneAccess(
             self,
             "ControlPlane",
-            tables=tables,
-            lake=lake,
+            statements=statements_for(control_plane_needs, arns),
+            wildcard_arns=wildcard_arns(control_plane_needs, arns),
             principal_arn=config.control_plane_principal_arn,
         )
 
@@ -101,5 +118,40 @@ class GatewayDataPlaneStack(Stack):
                 "GATEWAY_FIREHOSE_STREAM": lake.delivery_stream.delivery_stream_name,
                 "AWS_REGION": Aws.REGION,
                 "CONTROL_PLANE_POLICY_ARN": control_plane.policy.managed_policy_arn,
+                # Django must cut months where the data plane does, or the two disagree on usage.
+                "GATEWAY_MONTH_TIMEZONE": config.month_timezone,
             },
         )
+
+
+def resource_arns(
+    stack: Stack,
+    *,
+    tables: GatewayTables,
+    lake: AnalyticsLake,
+    events: ChatEventsApi,
+    bedrock: BedrockAccess,
+) -> dict[Resource, list[str]]:
+    """Where each resource of the IAM vocabulary lives in this stack."""
+    glue_table = f"{lake.database_name}/{lake.table_name}"
+    return {
+        Resource.POLICIES_TABLE: [tables.policies.table_arn],
+        Resource.USAGE_TABLE: [tables.usage.table_arn],
+        Resource.CACHE_TABLE: [tables.cache.table_arn],
+        Resource.REQUEST_STREAM: [lake.delivery_stream.delivery_stream_arn],
+        Resource.MODELS: bedrock_model_arns(stack, bedrock),
+        Resource.OUTBOUND_NAMESPACE: [events.outbound.channel_namespace_arn],
+        Resource.REPORT_WORKGROUP: [
+            stack.format_arn(service="athena", resource="workgroup", resource_name=lake.workgroup.ref)
+        ],
+        Resource.LAKE_CATALOG: [
+            stack.format_arn(service="glue", resource="catalog"),
+            stack.format_arn(service="glue", resource="database", resource_name=lake.database_name),
+            stack.format_arn(service="glue", resource="table", resource_name=glue_table),
+        ],
+        Resource.LAKE_BUCKETS: [lake.lake_bucket.bucket_arn, lake.results_bucket.bucket_arn],
+        Resource.REQUEST_LOG_OBJECTS: [lake.lake_bucket.arn_for_objects(f"{LAKE_PREFIX}*")],
+        Resource.QUERY_RESULT_OBJECTS: [
+            lake.results_bucket.arn_for_objects(f"{ATHENA_RESULTS_PREFIX}*")
+        ],
+    }

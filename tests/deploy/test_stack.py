@@ -16,10 +16,9 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_s3 as s3
-from aws_cdk.assertions import Annotations, Match, Template
+from aws_cdk.assertions import Annotations, Match
 from cdk_nag import AwsSolutionsChecks
 
-from gateway_infra.application import build_app
 from dataplane.telemetry.schema import LAKE_COLUMNS, PARTITION_KEYS
 from gateway_infra.config import GatewayConfig
 from gateway_infra.config import _as_bool, _as_list
@@ -34,7 +33,7 @@ from gateway_infra.monitoring import GATEWAY_METRICS
 from gateway_infra.outputs import ENV_OUTPUTS, env_lines, output_id
 from gateway_infra.tables import TTL_ATTRIBUTE
 
-CDK_JSON = REPO_ROOT / "deploy" / "cdk.json"
+from tests.deploy.synth import CDK_JSON, Synth
 
 # Actions that IAM cannot scope to a resource, so `"Resource": "*"` is the only way to grant
 # them. Anything else on "*" fails the test.
@@ -45,34 +44,10 @@ UNSCOPABLE_ACTIONS = {
 }
 
 
-class Synth:
-    """One synthesized app: its template, the raw JSON and the cloud assembly directory."""
-
-    def __init__(self) -> None:
-        context = json.loads(CDK_JSON.read_text())["context"]
-        app, self.stack = build_app(cdk.App(context=context))
-        # Raises (ValidationFailed) on any unacknowledged cdk-nag or CloudFormation finding.
-        self.assembly = app.synth()
-        self.template = Template.from_stack(self.stack)
-        self.json: dict[str, Any] = self.template.to_json()
-        self.template_path = Path(self.assembly.directory) / self.stack.template_file
-
-    def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
-        return {
-            logical_id: resource
-            for logical_id, resource in self.json["Resources"].items()
-            if resource["Type"] == resource_type
-        }
-
-    def one(self, resource_type: str, id_contains: str = "") -> tuple[str, dict[str, Any]]:
-        found = {k: v for k, v in self.resources(resource_type).items() if id_contains in k}
-        assert len(found) == 1, f"expected one {resource_type} matching {id_contains!r}: {list(found)}"
-        return next(iter(found.items()))
-
-
-@pytest.fixture(scope="module")
-def synth() -> Synth:
-    return Synth()
+@pytest.fixture
+def synth(stack_synth: Synth) -> Synth:
+    """The stack synthesized once per session (tests/aws/plugin.py)."""
+    return stack_synth
 
 
 def ref(logical_id: str) -> dict[str, str]:
@@ -232,9 +207,10 @@ def test_only_the_chat_handler_role_may_publish_and_only_to_outbound(synth: Synt
     ]
     assert len(publishers) == 1
     policy_id, statement = publishers[0]
-    assert "ChatHandlerRole" in policy_id
-    resource = json.dumps(statement["Resource"])
-    assert resource.endswith('"/channelNamespace/outbound"]]}')
+    assert "ChatHandler" in policy_id
+    namespace_id = statement["Resource"]["Fn::GetAtt"][0]
+    assert statement["Resource"]["Fn::GetAtt"][1] == "ChannelNamespaceArn"
+    assert synth.json["Resources"][namespace_id]["Properties"]["Name"] == "outbound"
 
 
 # -- functions -------------------------------------------------------------------------------------
@@ -523,53 +499,6 @@ def test_no_identity_policy_grants_star_resources_except_unscopable_actions(synt
     )
 
 
-def policy_statements(synth: Synth, id_contains: str, resource_type: str) -> dict[str, dict[str, Any]]:
-    _, resource = synth.one(resource_type, id_contains)
-    return {s["Sid"]: s for s in resource["Properties"]["PolicyDocument"]["Statement"]}
-
-
-def test_chat_handler_reaches_only_its_tables_stream_and_models(synth: Synth) -> None:
-    statements = policy_statements(synth, "ChatHandlerDataPlaneAccess", "AWS::IAM::Policy")
-    assert as_list(statements["ReadPolicies"]["Action"]) == ["dynamodb:GetItem"]
-    assert "Policies" in statements["ReadPolicies"]["Resource"]["Fn::GetAtt"][0]
-    assert set(as_list(statements["MeterUsage"]["Action"])) >= {
-        "dynamodb:UpdateItem",
-        "dynamodb:ConditionCheckItem",
-        "dynamodb:GetItem",
-    }
-    assert "Usage" in statements["MeterUsage"]["Resource"]["Fn::GetAtt"][0]
-    assert set(as_list(statements["ReadWriteAnswerCache"]["Action"])) == {
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-    }
-    assert set(as_list(statements["ShipRequestLog"]["Action"])) == {
-        "firehose:PutRecord",
-        "firehose:PutRecordBatch",
-    }
-    bedrock = statements["InvokeAllowListedModels"]
-    assert as_list(bedrock["Action"]) == ["bedrock:InvokeModelWithResponseStream"]
-    model_arns = [json.dumps(r) for r in bedrock["Resource"]]
-    for kind in ("foundation-model/*", "inference-profile/*", "imported-model/*"):
-        assert any(kind in arn for arn in model_arns), kind
-
-
-def test_control_plane_policy_covers_sync_usage_cache_and_reports(synth: Synth) -> None:
-    statements = policy_statements(synth, "ControlPlane", "AWS::IAM::ManagedPolicy")
-    assert {"dynamodb:PutItem", "dynamodb:DeleteItem"} <= set(statements["SyncPolicies"]["Action"])
-    assert {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:UpdateItem"} == set(
-        statements["AdministerUsage"]["Action"]
-    )
-    assert "dynamodb:DeleteItem" in statements["AdministerCache"]["Action"]
-    assert "athena:StartQueryExecution" in statements["RunReports"]["Action"]
-    assert "workgroup/" in json.dumps(statements["RunReports"]["Resource"])
-    assert "glue:GetTable" in statements["ReadLakeCatalog"]["Action"]
-    assert json.dumps(statements["ReadRequestLog"]["Resource"]).endswith('"/lake/requests/*"]]}')
-    assert "s3:PutObject" in statements["WriteQueryResults"]["Action"]
-    assert json.dumps(statements["WriteQueryResults"]["Resource"]).endswith('"/athena-results/*"]]}')
-    # No principal ARN in cdk.json: only the policy, no role.
-    assert not [k for k in synth.resources("AWS::IAM::Role") if "ControlPlane" in k]
-
-
 # -- outputs and config ----------------------------------------------------------------------------
 
 
@@ -586,7 +515,64 @@ def test_context_values_from_the_command_line_are_parsed() -> None:
     assert _as_bool("false") is False and _as_bool(True) is True
     assert _as_list("eu-west-1, eu-central-1") == ("eu-west-1", "eu-central-1")
     assert _as_list('["https://a/cb"]') == ("https://a/cb",)
-    app = cdk.App(context={"gateway:retainData": "false", "gateway:bedrockExtraRegions": "us-west-2"})
+    app = cdk.App(
+        context={
+            "gateway:retainData": "false",
+            "gateway:bedrockInferenceRegions": "us-east-2,us-west-2",
+            "gateway:bedrockGlobalInference": "false",
+        }
+    )
     config = GatewayConfig.from_context(app.node)
     assert config.retain_data is False
-    assert config.bedrock_extra_regions == ("us-west-2",)
+    assert config.bedrock_inference_regions == ("us-east-2", "us-west-2")
+    assert config.bedrock_global_inference is False
+    # The older key still works; with neither, any region and global profiles are allowed.
+    legacy = GatewayConfig.from_context(cdk.App(context={"gateway:bedrockExtraRegions": "eu-west-3"}).node)
+    assert legacy.bedrock_inference_regions == ("eu-west-3",)
+    default = GatewayConfig.from_context(cdk.App().node)
+    assert (default.bedrock_inference_regions, default.bedrock_global_inference) == (("*",), True)
+
+
+def test_an_unknown_month_time_zone_stops_synth_with_the_key_in_the_message() -> None:
+    from gateway_infra.config import ConfigError
+
+    app = cdk.App(context={"gateway:monthTimezone": "Europe/Atlantis"})
+    with pytest.raises(ConfigError, match="gateway:monthTimezone.*'Europe/Atlantis'"):
+        GatewayConfig.from_context(app.node)
+    ok = GatewayConfig.from_context(cdk.App(context={"gateway:monthTimezone": "Europe/Berlin"}).node)
+    assert ok.month_timezone == "Europe/Berlin"
+
+
+def test_month_time_zone_is_a_stack_output_for_django(synth: Synth) -> None:
+    output = synth.json["Outputs"][output_id("GATEWAY_MONTH_TIMEZONE")]
+    assert output["Value"] == json.loads(CDK_JSON.read_text())["context"]["gateway:monthTimezone"]
+    lines = env_lines({output_id("GATEWAY_MONTH_TIMEZONE"): "Europe/Berlin"})
+    assert lines == ["GATEWAY_MONTH_TIMEZONE=Europe/Berlin"]
+
+
+def test_cognito_domain_prefix_is_derived_from_the_stack_name(synth: Synth) -> None:
+    from gateway_infra.auth import default_domain_prefix
+
+    _, domain = synth.one("AWS::Cognito::UserPoolDomain")
+    assert domain["Properties"]["Domain"] == {
+        "Fn::Join": ["", [f"{synth.stack_name.lower()}-", {"Ref": "AWS::AccountId"}]]
+    }
+    # Two stacks in one account and region (dev beside prod) get different prefixes; Cognito's
+    # reserved words and characters it refuses are dropped.
+    stack = cdk.Stack(cdk.App(), "Probe")
+    prefixes = {
+        name: stack.resolve(default_domain_prefix(name))["Fn::Join"][1][0]
+        for name in ("AIGatewayDev", "AIGatewayProd", "Amazon_AWS-Cognito-Gateway")
+    }
+    assert prefixes == {
+        "AIGatewayDev": "aigatewaydev-",
+        "AIGatewayProd": "aigatewayprod-",
+        "Amazon_AWS-Cognito-Gateway": "gateway-",
+    }
+
+
+def test_an_explicit_cognito_domain_prefix_wins() -> None:
+    context = {**json.loads(CDK_JSON.read_text())["context"], "gateway:cognitoDomainPrefix": "acme-chat"}
+    synth = Synth(context)
+    _, domain = synth.one("AWS::Cognito::UserPoolDomain")
+    assert domain["Properties"]["Domain"] == "acme-chat"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -52,8 +53,10 @@ def _serialised(app):
     return application
 
 
-@pytest.fixture(scope="session")
-def dynamodb_server() -> Iterator[str]:
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """moto's server on 127.0.0.1 (ephemeral port): every service moto has, told apart by the
+    SigV4 credential scope of each request. Yields its endpoint URL."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
 
@@ -64,7 +67,7 @@ def dynamodb_server() -> Iterator[str]:
         threaded=True,
         request_handler=MotoRequestHandler,
     )
-    thread = threading.Thread(target=server.serve_forever, name="moto-dynamodb", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, name="moto-server", daemon=True)
     thread.start()
     host, port = server.server_address[:2]
     try:
@@ -73,6 +76,13 @@ def dynamodb_server() -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def dynamodb_server() -> Iterator[str]:
+    """The session's moto server (the AWS twin provisions its other services on it too)."""
+    with moto_server() as url:
+        yield url
 
 
 def dynamodb_client(endpoint_url: str, **settings):
