@@ -5,6 +5,8 @@ Layout:
 - policies: `pk = USER#<sub>`, `version` (N), `document` (S, JSON of the effective policy).
 - usage: `pk = <sub>`, `sk = <window key>`, numeric `input`, `output`, `total`, `reserved`,
   `requests`, and `expires_at` (the TTL attribute, epoch seconds).
+- usage also holds cancel markers: `pk = <sub>`, `sk = cancel#<conversation id or *>`,
+  `requested_at` (N, epoch ms), `expires_at` (TTL, minutes away).
 - cache: `pk = CACHE#<request hash>` → `answer` (S, JSON), `expires_at`; prepared answers
   `pk = PREP#<question key>#<model id or *>` → `text`, `question`, `model_id`, `expires_at`.
 
@@ -53,6 +55,8 @@ POLICY_PREFIX = "USER#"
 CACHE_PREFIX = "CACHE#"
 PREPARED_PREFIX = "PREP#"
 ALL_MODELS = "*"
+CANCEL_PREFIX = "cancel#"
+ALL_CONVERSATIONS = "*"
 # A transaction that lost a race with another one on the same item is cancelled with
 # `TransactionConflict`; nothing was written, so it is safe to send again (botocore does not).
 CONFLICT_RETRIES = 3
@@ -452,6 +456,31 @@ class DynamoDBStore:
             )
         self._count("prepared_delete", "write")
 
+    # -- cancel markers -----------------------------------------------------------------------
+    # In the usage table: it is keyed by the user already, has TTL on, and no reader of usage
+    # windows looks at `cancel#` sort keys (they read or filter by window key).
+    def cancel_request(self, *, sub: str, conversation_id: str, ttl_seconds: int) -> None:
+        now = self._clock()
+        with self._calling("PutItem", self.usage_table):
+            self.client.put_item(
+                TableName=self.usage_table,
+                Item={
+                    "pk": _s(sub),
+                    "sk": _s(_cancel_sk(conversation_id)),
+                    "requested_at": _n(int(now.timestamp() * 1000)),
+                    TTL_ATTRIBUTE: _n(int(now.timestamp()) + int(ttl_seconds)),
+                },
+            )
+        self._count("cancel_request", "write")
+
+    def cancel_requested(self, *, sub: str, conversation_id: str, since: datetime) -> bool:
+        scopes = {_cancel_sk(conversation_id), _cancel_sk("")}
+        keys = [{"pk": _s(sub), "sk": _s(sk)} for sk in sorted(scopes)]
+        # Consistent: a cancel written a moment ago by another invocation must be seen now.
+        items = self._batch_get("cancel_requested", self.usage_table, keys, consistent=True)
+        now, since_ms = self._now_epoch(), int(since.timestamp() * 1000)
+        return any(_int(item, "requested_at") >= since_ms and _int(item, TTL_ATTRIBUTE) > now for item in items)
+
     # -- batched reads and writes -------------------------------------------------------------
     def _scan(self, operation: str, table: str, **params: Any) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -497,3 +526,7 @@ class DynamoDBStore:
 
 def _prepared_pk(question_key: str, model_id: str) -> str:
     return f"{PREPARED_PREFIX}{question_key}#{model_id or ALL_MODELS}"
+
+
+def _cancel_sk(conversation_id: str) -> str:
+    return CANCEL_PREFIX + (conversation_id or ALL_CONVERSATIONS)
