@@ -21,7 +21,7 @@ from chat import protocol
 from chat.protocol import BAD_REQUEST, THROTTLED, UNAUTHORIZED, UNSUPPORTED, ProtocolError
 from chat.turns import publish_inbound, running_turns
 from dataplane.channels import outbound_group_name
-from dataplane.handlers.appsync_subscribe import may_subscribe
+from dataplane.channels import may_subscribe
 
 MAX_SUBSCRIPTIONS = 20
 REMEMBERED_IDS = 10_000  # publish ids kept to refuse reuse; the oldest are forgotten first
