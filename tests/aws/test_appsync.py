@@ -229,6 +229,7 @@ def test_http_publishes_need_a_valid_signature_and_iam_permission(chat_api, alic
 
 def test_the_emulated_namespaces_are_the_synthesized_templates():
     pytest.importorskip("aws_cdk")
+    import tests.deploy.conftest  # noqa: F401 - puts deploy/ on sys.path, as for the stack tests
     from tests.deploy.test_stack import Synth
 
     assert namespaces_from_template(Synth().json) == tuple(sorted(chat_namespaces(), key=lambda n: n.name))

@@ -1,7 +1,10 @@
 """`run_published_events`, the one entry below both doors, and how a running turn stops."""
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -117,3 +120,13 @@ def test_no_module_outside_the_handlers_imports_them():
         if re.search(r"^\s*(from|import)\s+dataplane\.handlers", path.read_text(encoding="utf-8"), re.MULTILINE):
             importers.append(relative)
     assert importers == []
+
+
+def test_django_runs_both_doors_without_powertools_or_the_lambda_handlers():
+    probe = (
+        "import sys, django; django.setup(); import chat.consumers, chat.turns, gateway_project.asgi; "
+        "print(sorted(m for m in sys.modules if m.startswith(('aws_lambda_powertools', 'aws_xray_sdk', 'dataplane.handlers'))))"
+    )
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "gateway_project.settings.test"}
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO, env=environment)
+    assert loaded.stdout.strip() == "[]"
