@@ -461,14 +461,16 @@ class DynamoDBStore:
     # windows looks at `cancel#` sort keys (they read or filter by window key).
     def cancel_request(self, *, sub: str, conversation_id: str, ttl_seconds: int) -> None:
         now = self._clock()
-        with self._calling("PutItem", self.usage_table):
-            self.client.put_item(
+        # UpdateItem (an upsert), the write the chat handler already makes on this table.
+        with self._calling("UpdateItem", self.usage_table):
+            self.client.update_item(
                 TableName=self.usage_table,
-                Item={
-                    "pk": _s(sub),
-                    "sk": _s(_cancel_sk(conversation_id)),
-                    "requested_at": _n(int(now.timestamp() * 1000)),
-                    TTL_ATTRIBUTE: _n(int(now.timestamp()) + int(ttl_seconds)),
+                Key={"pk": _s(sub), "sk": _s(_cancel_sk(conversation_id))},
+                UpdateExpression="SET #requested_at = :requested_at, #expires = :expires",
+                ExpressionAttributeNames={"#requested_at": "requested_at", "#expires": TTL_ATTRIBUTE},
+                ExpressionAttributeValues={
+                    ":requested_at": _n(int(now.timestamp() * 1000)),
+                    ":expires": _n(int(now.timestamp()) + int(ttl_seconds)),
                 },
             )
         self._count("cancel_request", "write")
