@@ -233,3 +233,17 @@ def test_the_emulated_namespaces_are_the_synthesized_templates():
     from tests.deploy.test_stack import Synth
 
     assert namespaces_from_template(Synth().json) == tuple(sorted(chat_namespaces(), key=lambda n: n.name))
+
+
+def test_after_unsubscribe_no_more_events_arrive(chat_api, alice, bedrock_server):
+    other = alice.subscribe(f"/outbound/{ALICE}")  # a second subscription to the same channel
+    alice.send({"type": "unsubscribe", "id": other["id"]})
+    assert alice.next_frame(lambda f: f.get("id") == other["id"])["type"] == "unsubscribe_success"
+    bedrock_server.script(MODEL, chunks=["once"], times=1)
+
+    alice.publish(f"/inbound/{ALICE}", chat_request())
+    list(alice.events(until=is_last))
+    chat_api.chat_handler.wait_idle()
+
+    delivered_to = {frame["id"] for frame in chat_api.emulator.deliveries_to(lambda connection: True)}
+    assert other["id"] not in delivered_to and len(delivered_to) == 1

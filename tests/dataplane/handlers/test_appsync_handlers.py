@@ -1,7 +1,9 @@
 """The Lambda handlers on the events AppSync sends them, publishing back over real HTTP."""
 from __future__ import annotations
 
+import io
 import json
+import logging
 import subprocess
 import sys
 import threading
@@ -239,3 +241,23 @@ def test_a_failure_outside_the_turn_reaches_the_user_the_logs_the_metrics_and_la
     assert failures and failures[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "AIGateway"
     (record,) = [line for line in lines if line.get("message") == "chat_turn"]
     assert (record["outcome"], record["error_type"], record["request_id"]) == ("error", "InternalError", error["requestId"])
+
+
+def test_pipeline_logs_in_lambda_carry_the_invocation_context(lambda_wired, provider):
+    provider.fail_after, provider.error = 1, RuntimeError("the model connection broke")
+    event = appsync_event(
+        sub=ALICE, channel=f"/inbound/{ALICE}", operation="PUBLISH", events=[{"id": "e1", "payload": chat_request()}]
+    )
+    wired = appsync_chat.logger.registered_handler  # Powertools' handler...
+    assert wired in logging.getLogger("dataplane").handlers  # ...wired to the data plane's loggers at import
+    written = io.StringIO()
+    previous = wired.setStream(written)
+    try:
+        appsync_chat.handler(event, LambdaContext(aws_request_id="req-for-the-logs"))
+    finally:
+        wired.setStream(previous)
+
+    lines = [json.loads(line) for line in written.getvalue().splitlines()]
+    (failure,) = [line for line in lines if line["message"].startswith("chat turn ")]  # dataplane.pipeline's
+    assert failure["function_request_id"] == "req-for-the-logs" and failure["level"] == "ERROR"
+    assert published_events(lambda_wired)[-1]["error"]["type"] == "InternalError"
