@@ -17,10 +17,21 @@ auth modes the template gives it, and runs its handlers as the template wires th
 Lambda onPublish invoked asynchronously (EVENT) or synchronously, an onSubscribe whose
 `{"error": ...}` answer becomes a `subscribe_error`.
 
+Choices where AppSync's behaviour is not pinned down here: a connection whose `header-`
+subprotocol fails auth is refused with HTTP 401 at the handshake; WebSocket frames are
+authorised with Cognito tokens only (SigV4-signed frames are not emulated: the chat handler
+publishes over HTTP); a failing onSubscribe handler refuses the subscription.
+
 Lambda is emulated as much as the handlers can tell: the exact AppSync event, a context with
 `get_remaining_time_in_millis`, one handler module per execution environment (a module copy,
 so concurrent invocations never share a Powertools resolver's state), invocation records with
 errors and timeouts, and a list standing in for the asynchronous on-failure destination.
+It cannot kill a handler at its timeout (a thread cannot be stopped); it records the overrun.
+
+Start it with the `chat_api` fixture (below), or directly:
+`AppSyncEventsEmulator(cognito=CognitoIssuer(), iam_principals={key id: IamPrincipal(secret,
+role arn)}, namespaces=namespaces_from_template(template) or chat_namespaces(),
+authorize_iam=<(principal, action, resource_arn) -> bool>).start()`, then `.stop()`.
 """
 from __future__ import annotations
 
