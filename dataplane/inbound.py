@@ -18,11 +18,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from dataplane.channels import INBOUND, owns_channel
-from dataplane.errors import InternalError, StoreUnavailable
+from dataplane.errors import InternalError, StoreUnavailable, ValidationError
 from dataplane.gateway import Gateway
 from dataplane.outbound import ClientGone, Outbound
 from dataplane.pipeline import Identity, chat_turn
-from dataplane.requests import cancel_target, conversation_id_of
+from dataplane.requests import cancel_target, conversation_id_of, decode_payload
 from dataplane.stopping import CANCEL_POLL_SECONDS, TurnStop
 from dataplane.telemetry.record import RequestRecord
 
@@ -49,7 +49,7 @@ def run_published_events(
     """Run the published payloads in order; returns the telemetry record of each chat turn."""
     records: list[RequestRecord] = []
     for payload in payloads:
-        conversation_id = cancel_target(payload)
+        conversation_id = cancel_target(_parsed(payload))
         if conversation_id is not None:
             _request_cancel(gateway, identity, channel, conversation_id, outbound)
             continue
@@ -73,8 +73,16 @@ def run_published_events(
     return records
 
 
+def _parsed(payload: Any) -> Any:
+    """A door may hand over JSON text; what is not JSON is the turn's to refuse."""
+    try:
+        return decode_payload(payload)
+    except ValidationError:
+        return payload
+
+
 def _store_cancel_check(gateway: Gateway, identity: Identity, payload: Any) -> Callable[[], bool]:
-    conversation_id = conversation_id_of(payload) or ""
+    conversation_id = conversation_id_of(_parsed(payload)) or ""
     since = gateway.clock()
     return lambda: gateway.store.cancel_requested(sub=identity.sub, conversation_id=conversation_id, since=since)
 

@@ -130,3 +130,11 @@ def test_django_runs_both_doors_without_powertools_or_the_lambda_handlers():
     environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "gateway_project.settings.test"}
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO, env=environment)
     assert loaded.stdout.strip() == "[]"
+
+
+def test_a_cancel_sent_as_json_text_is_still_a_cancel(gateway, provider):
+    since = gateway.clock()
+    records, _ = publish(gateway, ['{"action": "cancel", "conversationId": "conv-1"}'])
+
+    assert records == [] and provider.calls == []
+    assert gateway.store.cancel_requested(sub=ALICE, conversation_id="conv-1", since=since)
