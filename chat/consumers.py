@@ -23,7 +23,7 @@ from chat.flood import publish_allowed
 from chat.protocol import BAD_REQUEST, THROTTLED, UNAUTHORIZED, UNSUPPORTED, ProtocolError
 from chat.turns import publish_inbound, running_turns
 from dataplane.channels import outbound_group_name
-from dataplane.handlers.appsync_subscribe import may_subscribe
+from dataplane.channels import may_subscribe
 
 logger = logging.getLogger("chat.consumers")
 

@@ -22,7 +22,8 @@ from chat.outbound import TURN_CANCEL, ChannelsGroupOutbound
 from chat.protocol import PublishedEvent
 from dataplane.requests import cancel_target
 from dataplane.channels import channel_segments, outbound_group_name
-from dataplane.handlers.appsync_chat import on_inbound_publish
+from dataplane.inbound import run_published_events
+from dataplane.pipeline import Identity
 from dataplane.requests import conversation_id_of
 from dataplane.telemetry.record import RequestRecord
 from gateway_project.gateway import gateway
@@ -103,9 +104,11 @@ def run_turn(
 ) -> list[RequestRecord]:
     """Runs in a worker thread: one published event, start to end."""
     outbound = ChannelsGroupOutbound(sub=sub, loop=loop)
-    records = on_inbound_publish(
-        appsync_publish_event(sub=sub, username=username, channel=channel, event=event),
+    records = run_published_events(
         gateway=gateway(),
+        identity=Identity(sub=sub, username=username),
+        channel=channel,
+        payloads=[event.payload],
         outbound=outbound,
         cancel=cancel,
         entry="channels",

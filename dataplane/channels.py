@@ -7,6 +7,7 @@ rules: a namespace and up to four more segments, each 1-50 letters, digits or da
 from __future__ import annotations
 
 import re
+from typing import Any
 
 INBOUND = "inbound"
 OUTBOUND = "outbound"
@@ -40,6 +41,20 @@ def owns_channel(sub: str, channel: str, *, namespace: str) -> bool:
     except ChannelNameError:
         return False
     return bool(sub) and segments == [namespace, sub]
+
+
+def may_subscribe(sub: str, channel: str) -> bool:
+    """The subscribe rule of both doors: exactly the caller's own `/outbound/<sub>`."""
+    return owns_channel(sub, channel, namespace=OUTBOUND)
+
+
+def caller_sub(identity: Any) -> str:
+    """The caller's `sub` from the `identity` AppSync hands a handler (a Cognito user's
+    claims); IAM callers have none, so they own no channel."""
+    if not isinstance(identity, dict):
+        return ""
+    claims = identity.get("claims") if isinstance(identity.get("claims"), dict) else {}
+    return str(identity.get("sub") or claims.get("sub") or "")
 
 
 def outbound_group_name(sub: str) -> str:

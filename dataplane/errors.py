@@ -57,6 +57,13 @@ class UpstreamError(GatewayError):
     type = "UpstreamError"
 
 
+class TimeLimitReached(GatewayError):
+    """The gateway's own time limit for one turn ran out (the Lambda's timeout, less a margin
+    to settle); what streamed is billed."""
+
+    type = "TimeLimitReached"
+
+
 class InternalError(GatewayError):
     type = "InternalError"
 
@@ -75,6 +82,7 @@ ERROR_TYPES: tuple[str, ...] = (
     "ModelThrottled",
     "ModelUnavailable",
     "UpstreamError",
+    "TimeLimitReached",
     "InternalError",
 )
 

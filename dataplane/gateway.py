@@ -16,7 +16,7 @@ from dataplane.policy import AllowedModel, EffectivePolicy
 from dataplane.providers.base import Provider
 from dataplane.stores.base import Store
 from dataplane.stores.factory import store_from_config
-from dataplane.telemetry.sinks import FanOutSink, FirehoseSink, LakeSink, StdoutSink, TelemetrySink
+from dataplane.telemetry.sinks import FanOutSink, FirehoseSink, LakeSink, RecordMetrics, StdoutSink, TelemetrySink
 
 
 def utc_clock() -> datetime:
@@ -80,22 +80,22 @@ class Gateway:
             return provider
 
     @classmethod
-    def from_config(cls, config: GatewayConfig) -> "Gateway":
+    def from_config(cls, config: GatewayConfig, *, record_metrics: RecordMetrics | None = None) -> "Gateway":
         from dataplane.providers import provider_for
 
         return cls(
             config=config,
             store=store_from_config(config),
-            telemetry=build_telemetry(config),
+            telemetry=build_telemetry(config, record_metrics=record_metrics),
             provider_factory=provider_for,
         )
 
 
-def build_telemetry(config: GatewayConfig) -> TelemetrySink:
+def build_telemetry(config: GatewayConfig, *, record_metrics: RecordMetrics | None = None) -> TelemetrySink:
     sinks: list[TelemetrySink] = []
     for name in config.telemetry_sinks:
         if name == "stdout":
-            sinks.append(StdoutSink(namespace=config.metrics_namespace))
+            sinks.append(StdoutSink(namespace=config.metrics_namespace, record_metrics=record_metrics))
         elif name == "lake":
             sinks.append(LakeSink(config.lake_dir))
         elif name == "firehose":

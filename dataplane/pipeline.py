@@ -17,13 +17,22 @@ from typing import Any
 
 from dataplane.channels import INBOUND, owns_channel
 from dataplane.cache_keys import canonical_request_key, prepared_question_key
-from dataplane.errors import Forbidden, GatewayError, InternalError, ModelNotAllowed, QuotaExceeded, StoreUnavailable
+from dataplane.errors import (
+    Forbidden,
+    GatewayError,
+    InternalError,
+    ModelNotAllowed,
+    QuotaExceeded,
+    StoreUnavailable,
+    TimeLimitReached,
+)
 from dataplane.gateway import Gateway
 from dataplane.outbound import ClientGone, Outbound
 from dataplane.policy import AllowedModel, EffectivePolicy
 from dataplane.privacy import contains_pii, redact
 from dataplane.providers.base import ModelCall, StreamEnd, TextDelta
 from dataplane.requests import ChatRequest, conversation_id_of, decode_payload, parse_chat_request
+from dataplane.stopping import TurnStop
 from dataplane.stores.base import CachedAnswer, Reservation, TokenCount, WindowCharge
 from dataplane.telemetry.record import PROMPT_PREVIEW_CHARS, RequestRecord
 from dataplane.tokens import OutputBudget
@@ -90,9 +99,14 @@ def chat_turn(
     outbound: Outbound,
     cancel: threading.Event | None = None,
     entry: str = "channels",
+    stop: TurnStop | None = None,
 ) -> RequestRecord:
-    """Run one chat turn to its end and return its telemetry record."""
-    cancel = cancel or threading.Event()
+    """Run one chat turn to its end and return its telemetry record.
+
+    `stop` says when to stop early (cancel, time limit); a bare `cancel` event is the
+    short form for a door that has nothing else to watch.
+    """
+    stop = stop or TurnStop(cancel=cancel)
     record = RequestRecord(
         request_id=str(uuid.uuid4()),
         ts=gateway.clock(),
@@ -111,8 +125,10 @@ def chat_turn(
         may_cache = _privacy_decision(turn)
         if _answer_prepared(turn) or (may_cache and _answer_cached(turn)):
             return record
+        if stop.out_of_time():
+            raise TimeLimitReached("The gateway has no time left to answer this request; send it again.")
         _reserve(turn)
-        _stream(turn, cancel, may_cache)
+        _stream(turn, stop, may_cache)
     except ClientGone:
         record.outcome = "cancelled"
     except StoreUnavailable as error:
@@ -237,7 +253,7 @@ def _reserve(turn: _Turn) -> None:
     turn.reservation = turn.gateway.store.reserve(sub=turn.identity.sub, charges=charges, estimate=estimate)
 
 
-def _stream(turn: _Turn, cancel: threading.Event, may_cache: bool) -> None:
+def _stream(turn: _Turn, stop: TurnStop, may_cache: bool) -> None:
     assert turn.request is not None and turn.model is not None
     call = ModelCall(
         model_id=turn.model.model_id,
@@ -253,11 +269,12 @@ def _stream(turn: _Turn, cancel: threading.Event, may_cache: bool) -> None:
     turn.send({"messageStart": {"role": "assistant"}, "requestId": turn.record.request_id})
     end: StreamEnd | None = None
     budget = OutputBudget(call.max_tokens)
+    stopped: str | None = None
     stream = provider.stream(call)
     try:
         for event in stream:
-            if cancel.is_set():
-                turn.record.outcome = "cancelled"
+            stopped = stop.reason()
+            if stopped is not None:
                 break
             if isinstance(event, TextDelta):
                 text = budget.take(event.text)
@@ -272,6 +289,15 @@ def _stream(turn: _Turn, cancel: threading.Event, may_cache: bool) -> None:
                 end = event
     finally:
         stream.close()  # a cancelled or cut turn stops reading from the model at once
+    if stopped == "out_of_time":
+        # `chat_turn` settles what streamed and sends this as the turn's last event.
+        turn.record.stop_reason = "time_limit"
+        raise TimeLimitReached(
+            "The answer was cut off at the gateway's time limit; what arrived is billed. "
+            "Ask for a shorter answer or continue in a new message."
+        )
+    if stopped == "cancelled":
+        turn.record.outcome = "cancelled"
     _bill_reported(turn, end, max_output=call.max_tokens)
     turn.record.stop_reason = end.stop_reason if end else "cancelled"
     actual = _settle(turn)

@@ -1,6 +1,6 @@
 """What the chat Lambda's role must allow: the union of what its code declares.
 
-A chat turn reads the policy, looks up prepared and cached answers, reserves and settles both
+A chat turn reads the policy, watches for a cancel marker (and a cancel leaves one), looks up prepared and cached answers, reserves and settles both
 usage windows, reads them back for the usage bars, writes the cache, streams from Bedrock,
 publishes to AppSync and ships its record to Firehose. `deploy/` grants exactly this.
 """
@@ -12,9 +12,11 @@ from dataplane.providers.bedrock import BEDROCK_NEEDS
 from dataplane.stores.dynamodb import store_needs
 from dataplane.telemetry.sinks import FIREHOSE_SINK_NEEDS
 
-# The store operations `dataplane.pipeline` and `dataplane.gateway` call (a test reads those
-# modules and fails when this list and the calls disagree).
+# The store operations `dataplane.pipeline`, `dataplane.gateway` and `dataplane.inbound` call
+# (a test reads those modules and fails when this list and the calls disagree).
 CHAT_TURN_STORE_OPERATIONS = (
+    "cancel_request",
+    "cancel_requested",
     "policy_get",
     "prepared_get",
     "cache_get",

@@ -1,68 +1,54 @@
-"""Lambda: the `inbound` namespace's onPublish handler (invoked asynchronously by AppSync).
+"""Lambda: the `inbound` namespace's onPublish handler (AppSync invokes it asynchronously).
 
-AppSync hands over the publish with the caller's verified identity; each event is one chat
-turn, streamed back on the caller's `/outbound/<sub>` channel through AppSync's HTTP publish.
-The Django Channels consumer calls `on_inbound_publish` too, with its own outbound.
+A thin Powertools resolver: it takes the publish's payloads and the caller's verified
+identity, and hands them to `dataplane.inbound.run_published_events`, which streams each
+answer back on the caller's `/outbound/<sub>` through AppSync's HTTP publish.
+
+AppSync discards whatever an EVENT invocation returns, so a failure must not end as a return
+value: it reaches the user as an error event, the logs and the lake as a record, CloudWatch as
+the `ChatHandlerFailures` metric, and Lambda as an error (its alarm, and the on-failure
+destination that keeps the event).
 """
 from __future__ import annotations
 
 import functools
+import os
 import threading
+import uuid
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import AppSyncEventsResolver
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+from dataplane.channels import caller_sub
+from dataplane.errors import InternalError
 from dataplane.gateway import Gateway
+from dataplane.inbound import run_published_events
 from dataplane.outbound import Outbound
-from dataplane.pipeline import Identity, chat_turn, outbound_channel
-from dataplane.requests import cancel_target
-from dataplane.telemetry.record import RequestRecord
+from dataplane.pipeline import Identity, outbound_channel
+from dataplane.telemetry.record import RequestRecord, utc_now
+from dataplane.telemetry.sinks import StdoutSink
 
-logger = Logger(service="ai-gateway-chat")
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "ai-gateway-chat")
+METRICS_NAMESPACE = os.environ.get("GATEWAY_METRICS_NAMESPACE", "AIGateway")
+FAILURE_METRIC = "ChatHandlerFailures"
+
+logger = Logger(service=SERVICE)
+tracer = Tracer(service=SERVICE)
 app = AppSyncEventsResolver()
+# The data plane logs through the standard library; in Lambda its records carry the
+# invocation's context (request id, function) like the handler's own.
+copy_config_to_registered_loggers(source_logger=logger, include={"dataplane"})
+
 _gateway: Gateway | None = None
 _gateway_lock = threading.Lock()
 
 
-def identity_of(event: dict[str, Any]) -> Identity:
-    """The caller's `sub` from a Cognito identity; IAM callers have none and own no channel."""
-    identity = event.get("identity") or {}
-    sub = identity.get("sub") or (identity.get("claims") or {}).get("sub") or ""
-    return Identity(sub=str(sub), username=str(identity.get("username") or ""))
-
-
-def on_inbound_publish(
-    event: dict[str, Any],
-    *,
-    gateway: Gateway,
-    outbound: Outbound,
-    cancel: threading.Event | None = None,
-    entry: str = "appsync",
-) -> list[RequestRecord]:
-    """Run one chat turn per published event, in order.
-
-    A `{"action": "cancel"}` event is not a chat request. The Channels door acts on it before
-    calling here; in Lambda each turn is its own invocation, which another invocation cannot
-    reach, so the cancel is dropped here (the turn ends by itself, billed as it streamed).
-    """
-    identity = identity_of(event)
-    channel = ((event.get("info") or {}).get("channel") or {}).get("path", "")
-    payloads = [item.get("payload") if isinstance(item, dict) else item for item in event.get("events") or []]
-    return [
-        chat_turn(
-            gateway=gateway,
-            identity=identity,
-            channel=channel,
-            payload=payload,
-            outbound=outbound,
-            cancel=cancel,
-            entry=entry,
-        )
-        for payload in payloads
-        if cancel_target(payload) is None
-    ]
+class InboundPublishFailed(RuntimeError):
+    """Raised after the failure was reported, so Lambda counts it and keeps the event."""
 
 
 def lambda_gateway() -> Gateway:
@@ -70,8 +56,11 @@ def lambda_gateway() -> Gateway:
     with _gateway_lock:
         if _gateway is None:
             from dataplane.config import GatewayConfig
+            from dataplane.telemetry.powertools import record_metrics_writer
 
-            _gateway = Gateway.from_config(GatewayConfig.from_environ())
+            config = GatewayConfig.from_environ()
+            writer = record_metrics_writer(namespace=config.metrics_namespace, service=SERVICE)
+            _gateway = Gateway.from_config(config, record_metrics=writer)
         return _gateway
 
 
@@ -86,39 +75,102 @@ def _publishing() -> tuple[Any, Any]:
     return boto3.session.Session(), pool
 
 
-def _appsync_outbound(gateway: Gateway, sub: str) -> Outbound:
+def _appsync_outbound(endpoint: str, region: str, sub: str) -> Outbound:
     from dataplane.appsync import AppSyncHttpOutbound
 
     session, pool = _publishing()
     return AppSyncHttpOutbound(
-        endpoint=gateway.config.events_http_endpoint,
+        endpoint=endpoint,
         channel=outbound_channel(sub),
-        region=gateway.config.region,
+        region=region,
         credentials=session.get_credentials().get_frozen_credentials(),
         http=pool,
     )
 
 
+def _gateway_outbound(gateway: Gateway, sub: str) -> Outbound:
+    return _appsync_outbound(gateway.config.events_http_endpoint, gateway.config.region, sub)
+
+
 OutboundFactory = Callable[[Gateway, str], Outbound]
-outbound_factory: OutboundFactory = _appsync_outbound
+outbound_factory: OutboundFactory = _gateway_outbound
 
 
-@app.on_publish("/inbound/*", aggregate=True)
-def _chat_requests(payload: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    event = app.current_event.raw_event
-    gateway = lambda_gateway()
-    identity = identity_of(event)
-    outbound = outbound_factory(gateway, identity.sub)
+# "/*", not "/inbound/*": a publish Powertools finds no route for is returned as is, i.e.
+# silently dropped; every publish this namespace hands over must get an answer.
+@app.on_publish("/*", aggregate=True)
+def _inbound_publish(payload: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    event = app.current_event
+    caller = event.raw_event.get("identity") or {}
+    identity = Identity(sub=caller_sub(caller), username=str(caller.get("username") or ""))
+    gateway: Gateway | None = None
+    outbound: Outbound | None = None
     try:
-        on_inbound_publish(event, gateway=gateway, outbound=outbound)
-    finally:
-        flush = getattr(outbound, "flush", None)
-        if flush is not None:
-            flush()
-    # Invoked asynchronously: AppSync ignores the answer; nobody subscribes to inbound.
+        gateway = lambda_gateway()
+        outbound = outbound_factory(gateway, identity.sub)
+        try:
+            run_published_events(
+                gateway=gateway,
+                identity=identity,
+                channel=event.info.channel_path,
+                payloads=[item.get("payload") for item in payload],
+                outbound=outbound,
+                entry="appsync",
+                remaining_ms=app.lambda_context.get_remaining_time_in_millis,
+                watch_store_cancels=True,
+            )
+        finally:
+            _flush(outbound)
+    except Exception as error:
+        _report_failure(error, identity=identity, gateway=gateway, outbound=outbound)
+        raise
+    # Nobody subscribes to inbound: nothing is broadcast there.
     return []
 
 
+def _flush(outbound: Outbound | None) -> None:
+    flush = getattr(outbound, "flush", None)
+    if flush is not None:
+        flush()
+
+
+def _report_failure(error: Exception, *, identity: Identity, gateway: Gateway | None, outbound: Outbound | None) -> None:
+    """Make a failure outside the turns visible; each step is best effort, none may hide the
+    others (the gateway itself may be what failed to build)."""
+    reference = str(uuid.uuid4())
+    logger.exception("inbound publish failed", extra={"reference": reference, "sub": identity.sub})
+    with single_metric(name=FAILURE_METRIC, unit=MetricUnit.Count, value=1, namespace=METRICS_NAMESPACE) as metric:
+        metric.add_dimension(name="service", value=SERVICE)
+    record = RequestRecord(
+        request_id=reference, ts=utc_now(), user_sub=identity.sub, entry="appsync",
+        outcome="error", error_type=InternalError.type,
+    )
+    try:
+        telemetry = gateway.telemetry if gateway is not None else StdoutSink(namespace=METRICS_NAMESPACE, record_metrics=lambda r: None)
+        telemetry.emit(record)
+    except Exception:  # noqa: BLE001 - the failure is logged and counted already
+        logger.exception("failure record not written", extra={"reference": reference})
+    if not identity.sub:
+        return
+    try:
+        if outbound is None:
+            # The gateway (its configuration) may be what failed: reach the user with what
+            # the environment says directly.
+            outbound = _appsync_outbound(
+                os.environ.get("GATEWAY_EVENTS_HTTP_ENDPOINT", ""), os.environ.get("AWS_REGION", "us-east-1"), identity.sub
+            )
+        failure = InternalError(f"Something went wrong on our side (reference {reference}).")
+        outbound.send({"error": failure.to_wire(request_id=reference), "conversationId": None})
+        _flush(outbound)
+    except Exception:  # noqa: BLE001 - logged and counted already
+        logger.exception("failure not delivered to the user", extra={"reference": reference})
+
+
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: Any) -> Any:
-    return app.resolve(event, context)
+    response = app.resolve(event, context)
+    if isinstance(response, dict) and "error" in response:
+        # Powertools turned an exception into a return value, which AppSync drops in EVENT mode.
+        raise InboundPublishFailed(response["error"])
+    return response

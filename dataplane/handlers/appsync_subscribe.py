@@ -1,36 +1,31 @@
-"""Lambda: the `outbound` namespace's onSubscribe handler.
+"""Lambda: the onSubscribe handler of both namespaces (AppSync calls it synchronously).
 
-A subscriber may only listen to `/outbound/<their own sub>`; anything else is refused with
-AppSync's UnauthorizedException, which AppSync turns into a `subscribe_error`.
+A subscriber may listen to exactly `/outbound/<their own sub>`: not a bare `/outbound`, not
+a deeper path, not a wildcard, and nothing in `inbound` (where every user's prompts arrive).
+
+A refusal is a normal answer, `{"error": "..."}`, which AppSync turns into a
+`subscribe_error`. Raising (Powertools' UnauthorizedException) would refuse too, but as a
+failed invocation: every normal refusal would count as a Lambda error and wake the alarm that
+is there for real failures. Only `dataplane.channels` is imported: this sits on every
+subscribe and must start fast.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import AppSyncEventsResolver
-from aws_lambda_powertools.event_handler.events_appsync.exceptions import UnauthorizedException
+from dataplane.channels import caller_sub, may_subscribe
 
-from dataplane.channels import OUTBOUND, owns_channel
-from dataplane.handlers.appsync_chat import identity_of
+logger = logging.getLogger("dataplane.subscribe")
+logger.setLevel(logging.INFO)
 
-logger = Logger(service="ai-gateway-subscribe")
-app = AppSyncEventsResolver()
+REFUSAL = "You can only subscribe to your own outbound channel, /outbound/<your id>."
 
 
-def may_subscribe(sub: str, channel: str) -> bool:
-    return owns_channel(sub, channel, namespace=OUTBOUND)
-
-
-@app.on_subscribe("/outbound/*")
-def _subscribe() -> None:
-    event = app.current_event.raw_event
-    channel = app.current_event.info.channel_path
-    if not may_subscribe(identity_of(event).sub, channel):
-        logger.warning("refused subscription", extra={"channel": channel})
-        raise UnauthorizedException("You can only subscribe to your own outbound channel.")
-
-
-@logger.inject_lambda_context(clear_state=True)
-def handler(event: dict[str, Any], context: Any) -> Any:
-    return app.resolve(event, context)
+def handler(event: dict[str, Any], context: Any) -> dict[str, str] | None:
+    channel = str(((event.get("info") or {}).get("channel") or {}).get("path") or "")
+    sub = caller_sub(event.get("identity"))
+    if may_subscribe(sub, channel):
+        return None
+    logger.warning("refused subscription to %s by %s", channel, sub or "a caller without a sub")
+    return {"error": REFUSAL}

@@ -160,6 +160,18 @@ class Store(Protocol):
 
     def prepared_delete(self, *, question_key: str, model_id: str) -> None: ...
 
+    # -- cancel markers -------------------------------------------------------------------
+    # In Lambda each publish is its own invocation, so a cancel cannot reach the invocation
+    # streaming the turn except through the store: it leaves a short-lived marker there and
+    # the running turn looks for it between chunks.
+    def cancel_request(self, *, sub: str, conversation_id: str, ttl_seconds: int) -> None:
+        """Mark the user's turns of `conversation_id` ("" for every conversation) as cancelled
+        as of now (the store's clock); the marker disappears after `ttl_seconds`."""
+
+    def cancel_requested(self, *, sub: str, conversation_id: str, since: datetime) -> bool:
+        """True when a cancel of this conversation, or of all the user's conversations, was
+        requested at or after `since` (a cancel older than the turn is not for it)."""
+
 
 # -- conversions shared by the adapters ---------------------------------------------------
 

@@ -5,6 +5,8 @@ Layout:
 - policies: `pk = USER#<sub>`, `version` (N), `document` (S, JSON of the effective policy).
 - usage: `pk = <sub>`, `sk = <window key>`, numeric `input`, `output`, `total`, `reserved`,
   `requests`, and `expires_at` (the TTL attribute, epoch seconds).
+- usage also holds cancel markers: `pk = <sub>`, `sk = cancel#<conversation id or *>`,
+  `requested_at` (N, epoch ms), `expires_at` (TTL, minutes away).
 - cache: `pk = CACHE#<request hash>` → `answer` (S, JSON), `expires_at`; prepared answers
   `pk = PREP#<question key>#<model id or *>` → `text`, `question`, `model_id`, `expires_at`.
 
@@ -54,6 +56,8 @@ POLICY_PREFIX = "USER#"
 CACHE_PREFIX = "CACHE#"
 PREPARED_PREFIX = "PREP#"
 ALL_MODELS = "*"
+CANCEL_PREFIX = "cancel#"
+ALL_CONVERSATIONS = "*"
 # A transaction that lost a race with another one on the same item is cancelled with
 # `TransactionConflict`; nothing was written, so it is safe to send again (botocore does not).
 CONFLICT_RETRIES = 3
@@ -80,6 +84,8 @@ STORE_OPERATION_NEEDS: dict[str, tuple[Need, ...]] = {
     "prepared_get": (need(Resource.CACHE_TABLE, "dynamodb:BatchGetItem"),),
     "prepared_put": (need(Resource.CACHE_TABLE, "dynamodb:PutItem"),),
     "prepared_delete": (need(Resource.CACHE_TABLE, "dynamodb:DeleteItem"),),
+    "cancel_request": (need(Resource.USAGE_TABLE, "dynamodb:UpdateItem"),),
+    "cancel_requested": (need(Resource.USAGE_TABLE, "dynamodb:BatchGetItem"),),
 }
 
 
@@ -482,6 +488,33 @@ class DynamoDBStore:
             )
         self._count("prepared_delete", "write")
 
+    # -- cancel markers -----------------------------------------------------------------------
+    # In the usage table: it is keyed by the user already, has TTL on, and no reader of usage
+    # windows looks at `cancel#` sort keys (they read or filter by window key).
+    def cancel_request(self, *, sub: str, conversation_id: str, ttl_seconds: int) -> None:
+        now = self._clock()
+        # UpdateItem (an upsert), the write the chat handler already makes on this table.
+        with self._calling("UpdateItem", self.usage_table):
+            self.client.update_item(
+                TableName=self.usage_table,
+                Key={"pk": _s(sub), "sk": _s(_cancel_sk(conversation_id))},
+                UpdateExpression="SET #requested_at = :requested_at, #expires = :expires",
+                ExpressionAttributeNames={"#requested_at": "requested_at", "#expires": TTL_ATTRIBUTE},
+                ExpressionAttributeValues={
+                    ":requested_at": _n(int(now.timestamp() * 1000)),
+                    ":expires": _n(int(now.timestamp()) + int(ttl_seconds)),
+                },
+            )
+        self._count("cancel_request", "write")
+
+    def cancel_requested(self, *, sub: str, conversation_id: str, since: datetime) -> bool:
+        scopes = {_cancel_sk(conversation_id), _cancel_sk("")}
+        keys = [{"pk": _s(sub), "sk": _s(sk)} for sk in sorted(scopes)]
+        # Consistent: a cancel written a moment ago by another invocation must be seen now.
+        items = self._batch_get("cancel_requested", self.usage_table, keys, consistent=True)
+        now, since_ms = self._now_epoch(), int(since.timestamp() * 1000)
+        return any(_int(item, "requested_at") >= since_ms and _int(item, TTL_ATTRIBUTE) > now for item in items)
+
     # -- batched reads and writes -------------------------------------------------------------
     def _scan(self, operation: str, table: str, **params: Any) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -527,3 +560,7 @@ class DynamoDBStore:
 
 def _prepared_pk(question_key: str, model_id: str) -> str:
     return f"{PREPARED_PREFIX}{question_key}#{model_id or ALL_MODELS}"
+
+
+def _cancel_sk(conversation_id: str) -> str:
+    return CANCEL_PREFIX + (conversation_id or ALL_CONVERSATIONS)

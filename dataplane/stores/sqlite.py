@@ -70,6 +70,13 @@ CREATE TABLE IF NOT EXISTS prepared_answers (
     expires_at INTEGER,  -- NULL never expires
     PRIMARY KEY (question_key, model_id)
 );
+CREATE TABLE IF NOT EXISTS cancel_markers (
+    sub TEXT NOT NULL,
+    conversation_id TEXT NOT NULL,  -- '' cancels every conversation of the user
+    requested_at_ms INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (sub, conversation_id)
+) WITHOUT ROWID;
 """
 
 ADD_TO_WINDOW = """
@@ -363,3 +370,31 @@ class SQLiteStore:
             )
         self._count("prepared_delete", "write")
 
+    # -- cancel markers -----------------------------------------------------------------------
+    def cancel_request(self, *, sub: str, conversation_id: str, ttl_seconds: int) -> None:
+        now = self._clock()
+        with self._errors("cancel_request"):
+            conn = self._connection()
+            conn.execute(
+                "INSERT INTO cancel_markers (sub, conversation_id, requested_at_ms, expires_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (sub, conversation_id) DO UPDATE SET "
+                "requested_at_ms = excluded.requested_at_ms, expires_at = excluded.expires_at",
+                (sub, conversation_id, _epoch_ms(now), int(now.timestamp()) + int(ttl_seconds)),
+            )
+            if self._due_for_sweep():
+                conn.execute("DELETE FROM cancel_markers WHERE expires_at <= ?", (int(now.timestamp()),))
+        self._count("cancel_request", "write")
+
+    def cancel_requested(self, *, sub: str, conversation_id: str, since: datetime) -> bool:
+        with self._errors("cancel_requested"):
+            row = self._connection().execute(
+                "SELECT max(requested_at_ms) AS latest FROM cancel_markers "
+                "WHERE sub = ? AND conversation_id IN (?, '') AND expires_at > ?",
+                (sub, conversation_id, self._now_epoch()),
+            ).fetchone()
+        self._count("cancel_requested", "read")
+        return row["latest"] is not None and row["latest"] >= _epoch_ms(since)
+
+
+def _epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)

@@ -1,7 +1,8 @@
 """CloudWatch Embedded Metric Format: the record's figures as metrics, dimension ModelId.
 
-A Lambda's stdout line in this shape becomes metrics in CloudWatch with no API call; the CDK
-dashboard and alarms read these names from the same namespace.
+A stdout line in this shape becomes metrics in CloudWatch with no API call; the CDK dashboard
+and alarms read these names from the same namespace. The Lambda writes them with Powertools
+(`dataplane.telemetry.powertools`); this encoder serves the doors that run without it.
 """
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ METRIC_UNITS = {
 }
 
 
-def emf_document(record: RequestRecord, *, namespace: str) -> dict[str, Any]:
+def metric_values(record: RequestRecord) -> dict[str, float]:
+    """The record's figures by metric name (units in `METRIC_UNITS`): one definition for this
+    encoder and for the Lambda's Powertools metrics."""
     values: dict[str, float] = {
         "InputTokens": record.input_tokens,
         "OutputTokens": record.output_tokens,
@@ -36,6 +39,11 @@ def emf_document(record: RequestRecord, *, namespace: str) -> dict[str, Any]:
         values["TimeToFirstTokenMs"] = record.ttft_ms
     if record.latency_ms is not None:
         values["LatencyMs"] = record.latency_ms
+    return values
+
+
+def emf_document(record: RequestRecord, *, namespace: str) -> dict[str, Any]:
+    values = metric_values(record)
     return {
         "_aws": {
             "Timestamp": int(record.ts.timestamp() * 1000),

@@ -12,7 +12,7 @@ import os
 import socket
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timezone
 from pathlib import Path
 from typing import IO, Protocol
@@ -29,18 +29,30 @@ class TelemetrySink(Protocol):
     def emit(self, record: RequestRecord) -> None: ...
 
 
-class StdoutSink:
-    """One JSON log line and one EMF line per record (CloudWatch Logs in Lambda)."""
+RecordMetrics = Callable[[RequestRecord], None]
 
-    def __init__(self, *, namespace: str, stream: IO[str] | None = None) -> None:
+
+class StdoutSink:
+    """One JSON log line and one EMF line per record (CloudWatch Logs in Lambda).
+
+    `record_metrics` replaces the built-in EMF encoder (the Lambda passes Powertools').
+    """
+
+    def __init__(
+        self, *, namespace: str, stream: IO[str] | None = None, record_metrics: RecordMetrics | None = None
+    ) -> None:
         self.namespace = namespace
         self.stream = stream
+        self.record_metrics = record_metrics
 
     def emit(self, record: RequestRecord) -> None:
         out = self.stream or sys.stdout
         out.write(json.dumps({"message": "chat_turn", **record.to_lake()}, ensure_ascii=False) + "\n")
-        out.write(json.dumps(emf_document(record, namespace=self.namespace)) + "\n")
+        if self.record_metrics is None:
+            out.write(json.dumps(emf_document(record, namespace=self.namespace)) + "\n")
         out.flush()
+        if self.record_metrics is not None:
+            self.record_metrics(record)
 
 
 class LakeSink:

@@ -16,7 +16,7 @@ from constructs import Node
 PREFIX = "gateway:"
 
 # The public Powertools layer, published per region; AWS keeps an SSM public parameter per
-# released version. Pinned to the version in requirements.txt so the Lambda runs the same
+# released version. Pinned to the version in requirements-dev.txt so the Lambda runs the same
 # Powertools the tests ran.
 POWERTOOLS_VERSION = "3.37.0"
 POWERTOOLS_LAYER_PARAMETER = (
@@ -45,6 +45,8 @@ class GatewayConfig:
     athena_bytes_scanned_cutoff: int
     refusal_burst_threshold: int
     alarm_email: str | None
+    # Caps concurrent chat turns (and so Bedrock calls and spend); None: the account's pool.
+    chat_reserved_concurrency: int | None
 
     @classmethod
     def from_context(cls, node: Node) -> "GatewayConfig":
@@ -68,6 +70,7 @@ class GatewayConfig:
             athena_bytes_scanned_cutoff=int(get("athenaBytesScannedCutoff", 10 * 1024**3)),
             refusal_burst_threshold=int(get("refusalBurstThreshold", 50)),
             alarm_email=get("alarmEmail"),
+            chat_reserved_concurrency=_as_optional_int(get("chatReservedConcurrency")),
         )
 
 
@@ -103,3 +106,7 @@ def _as_list(value: Any) -> tuple[str, ...]:
         else:
             value = [part.strip() for part in text.split(",") if part.strip()]
     return tuple(str(item) for item in value)
+
+
+def _as_optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)

@@ -99,7 +99,9 @@ class ChatEventsApi(Construct):
             channel_namespace_name=INBOUND,
             authorization_config=appsync.NamespaceAuthConfig(
                 publish_auth_mode_types=[USER_POOL],
-                # Nobody listens on inbound; IAM without any grant means "no one".
+                # Nobody listens on inbound (every user's prompts arrive there): no user may
+                # subscribe, and a principal granted EventSubscribe anyway meets the
+                # authorizer below, which allows `/outbound/<own sub>` only.
                 subscribe_auth_mode_types=[IAM],
             ),
             # Direct Lambda integration, invoked asynchronously: the publish is acknowledged at
@@ -109,6 +111,11 @@ class ChatEventsApi(Construct):
                 direct=True,
                 data_source=chat_source,
                 lambda_invoke_type=appsync.LambdaInvokeType.EVENT,
+            ),
+            subscribe_handler_config=appsync.HandlerConfig(
+                direct=True,
+                data_source=authorizer_source,
+                lambda_invoke_type=appsync.LambdaInvokeType.REQUEST_RESPONSE,
             ),
         )
         self.outbound = self.api.add_channel_namespace(

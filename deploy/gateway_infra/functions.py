@@ -2,8 +2,8 @@
 
 - chat handler: AppSync Events invokes it (asynchronously) for every publish on `/inbound/*`;
   it runs one chat turn and streams the answer to `/outbound/<sub>` over HTTP.
-- subscribe authorizer: AppSync Events calls it synchronously on every subscribe to
-  `/outbound/*`; it only checks that the caller's `sub` owns the channel.
+- subscribe authorizer: AppSync Events calls it synchronously on every subscribe, in both
+  namespaces; it allows exactly `/outbound/<the caller's sub>`.
 """
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
@@ -78,6 +80,7 @@ class GatewayFunctions(Construct):
         *,
         wiring: ChatHandlerWiring,
         powertools_layer_arn: str | None,
+        chat_reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         code = lambda_.Code.from_asset(str(REPO_ROOT), exclude=list(DATAPLANE_ASSET_EXCLUDE))
@@ -102,12 +105,18 @@ class GatewayFunctions(Construct):
             memory_size=512,
             environment=self._chat_environment(wiring),
             description="Runs one governed chat turn per inbound AppSync Events publish.",
+            reserved_concurrent_executions=chat_reserved_concurrency,
         )
         # AppSync invokes the chat handler asynchronously (EVENT). Lambda would retry a failed
         # async invoke twice, re-running a chat turn the user already saw fail (and billing it
         # again), so retries are off; a request still queued after two minutes is stale.
+        # Invocations that fail or expire land in a queue (with the publish in it) instead
+        # of vanishing; the monitoring alarms on it.
+        self.failed_chat_invocations = self._failed_invocations_queue()
         self.chat_handler.configure_async_invoke(
-            retry_attempts=0, max_event_age=Duration.minutes(2)
+            retry_attempts=0,
+            max_event_age=Duration.minutes(2),
+            on_failure=destinations.SqsDestination(self.failed_chat_invocations),
         )
 
         self.subscribe_authorizer = self._function(
@@ -125,6 +134,23 @@ class GatewayFunctions(Construct):
             },
             description="Lets a user subscribe only to /outbound/<their sub>.",
         )
+
+    def _failed_invocations_queue(self) -> sqs.Queue:
+        queue = sqs.Queue(
+            self,
+            "FailedChatInvocations",
+            # The records hold users' prompts: encrypted, TLS only, kept long enough to look.
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(
+            queue,
+            "AwsSolutions-SQS3",
+            "This queue is itself the dead end of failed chat invocations (the Lambda "
+            "on-failure destination); operators read it, nothing consumes it.",
+        )
+        return queue
 
     @property
     def chat_role(self) -> iam.IRole:

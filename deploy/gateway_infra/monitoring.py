@@ -15,9 +15,14 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from .functions import METRICS_NAMESPACE
+
+# Counted by the chat handler when a publish failed outside a turn (see
+# dataplane/handlers/appsync_chat.py); only `service` as dimension, no ModelId.
+HANDLER_FAILURE_METRIC = "ChatHandlerFailures"
 
 PERIOD = Duration.minutes(5)
 MODEL_DIMENSION = "ModelId"
@@ -61,6 +66,7 @@ class GatewayMonitoring(Construct):
         *,
         chat_handler: lambda_.IFunction,
         subscribe_authorizer: lambda_.IFunction,
+        failed_chat_invocations: sqs.IQueue,
         refusal_burst_threshold: int,
         alarm_email: str | None,
     ) -> None:
@@ -70,6 +76,7 @@ class GatewayMonitoring(Construct):
         self.alarms = self._alarms(
             chat_handler=chat_handler,
             subscribe_authorizer=subscribe_authorizer,
+            failed_chat_invocations=failed_chat_invocations,
             refusal_burst_threshold=refusal_burst_threshold,
         )
         action = cloudwatch_actions.SnsAction(self.alarm_topic)
@@ -155,6 +162,7 @@ class GatewayMonitoring(Construct):
         *,
         chat_handler: lambda_.IFunction,
         subscribe_authorizer: lambda_.IFunction,
+        failed_chat_invocations: sqs.IQueue,
         refusal_burst_threshold: int,
     ) -> list[cloudwatch.Alarm]:
         def alarm(
@@ -181,6 +189,26 @@ class GatewayMonitoring(Construct):
                 1,
                 "The chat handler raised an unhandled exception.",
             ),
+            alarm(
+                "ChatHandlerFailures",
+                cloudwatch.MathExpression(
+                    expression=f'SELECT SUM("{HANDLER_FAILURE_METRIC}") FROM "{METRICS_NAMESPACE}"',
+                    label="Chat handler failures outside a turn",
+                    period=PERIOD,
+                ),
+                1,
+                "A publish failed outside a chat turn (configuration, store or publish back); "
+                "the user got an error event if one could be sent.",
+            ),
+            alarm(
+                "FailedChatInvocations",
+                failed_chat_invocations.metric_approximate_number_of_messages_visible(
+                    period=PERIOD, statistic="Maximum"
+                ),
+                1,
+                "Chat invocations failed or expired and wait in the on-failure queue.",
+            ),
+            # Refusals are normal answers (not Lambda errors): this only counts failures.
             alarm(
                 "SubscribeAuthorizerErrors",
                 subscribe_authorizer.metric_errors(period=PERIOD, statistic="Sum"),

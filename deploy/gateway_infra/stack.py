@@ -63,6 +63,7 @@ class GatewayDataPlaneStack(Stack):
                 month_timezone=config.month_timezone,
             ),
             powertools_layer_arn=config.powertools_layer_arn,
+            chat_reserved_concurrency=config.chat_reserved_concurrency,
         )
         events.add_chat_namespaces(
             chat_handler=functions.chat_handler,
@@ -89,6 +90,7 @@ class GatewayDataPlaneStack(Stack):
             "Monitoring",
             chat_handler=functions.chat_handler,
             subscribe_authorizer=functions.subscribe_authorizer,
+            failed_chat_invocations=functions.failed_chat_invocations,
             refusal_burst_threshold=config.refusal_burst_threshold,
             alarm_email=config.alarm_email,
         )

@@ -32,6 +32,7 @@ _NAME_PROPERTIES = {
     "AWS::Logs::LogGroup": "LogGroupName",
     "AWS::AppSync::ChannelNamespace": "Name",
     "AWS::SNS::Topic": "TopicName",
+    "AWS::SQS::Queue": "QueueName",
 }
 
 
@@ -102,6 +103,7 @@ class Template:
             ("AWS::Lambda::Function", "Arn"): lambda: self.arn("lambda", f"function:{name}"),
             ("AWS::Logs::LogGroup", "Arn"): lambda: self.arn("logs", f"log-group:{name}:*"),
             ("AWS::SNS::Topic", "TopicArn"): lambda: self.arn("sns", name),
+            ("AWS::SQS::Queue", "Arn"): lambda: self.arn("sqs", name),
         }
         if (kind, attribute) in arns:
             return arns[(kind, attribute)]()

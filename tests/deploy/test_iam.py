@@ -26,7 +26,12 @@ from tests.deploy.synth import REPO_ROOT, Synth
 
 # What the Lambda runtime (logs) and active tracing (X-Ray) do with the role; no code of ours
 # calls these, CDK grants them with the function.
-PLATFORM_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+# What the Lambda service does with the function's role, not the code: logs, traces, and the
+# hand-over of a failed asynchronous invocation to its on-failure queue.
+PLATFORM_ACTIONS = {
+    "logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords",
+    "sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl",
+}
 
 
 @pytest.fixture
@@ -205,7 +210,7 @@ def store_calls_in(paths: list[Path]) -> set[str]:
 
 
 def test_chat_turn_store_operations_are_what_the_pipeline_calls() -> None:
-    paths = [REPO_ROOT / "dataplane" / "pipeline.py", REPO_ROOT / "dataplane" / "gateway.py"]
+    paths = [REPO_ROOT / "dataplane" / name for name in ("pipeline.py", "gateway.py", "inbound.py")]
     assert store_calls_in(paths) == set(CHAT_TURN_STORE_OPERATIONS)
 
 

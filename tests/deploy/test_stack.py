@@ -180,7 +180,17 @@ def test_inbound_users_publish_and_the_chat_handler_runs_asynchronously(synth: S
     assert on_publish["Integration"]["LambdaConfig"]["InvokeType"] == "EVENT"
     function_id = data_source_function(synth, on_publish["Integration"]["DataSourceName"])
     assert synth.json["Resources"][function_id]["Properties"]["Handler"] == CHAT_HANDLER
-    assert "OnSubscribe" not in inbound["HandlerConfigs"]
+
+
+def test_nobody_can_subscribe_to_inbound_past_the_authorizer(synth: Synth) -> None:
+    # IAM is the only subscribe mode (no user qualifies), and a principal granted
+    # EventSubscribe still meets the authorizer, which allows `/outbound/<own sub>` only.
+    inbound = namespace(synth, "inbound")
+    on_subscribe = inbound["HandlerConfigs"]["OnSubscribe"]
+    assert on_subscribe["Behavior"] == "DIRECT"
+    assert on_subscribe["Integration"]["LambdaConfig"]["InvokeType"] == "REQUEST_RESPONSE"
+    function_id = data_source_function(synth, on_subscribe["Integration"]["DataSourceName"])
+    assert synth.json["Resources"][function_id]["Properties"]["Handler"] == SUBSCRIBE_AUTHORIZER_HANDLER
 
 
 def test_outbound_only_iam_publishes_and_subscribes_are_authorized(synth: Synth) -> None:
@@ -274,6 +284,31 @@ def test_chat_turns_are_never_retried_by_lambda(synth: Synth) -> None:
         "AWS::Lambda::EventInvokeConfig",
         {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 120},
     )
+
+
+def test_failed_chat_invocations_land_in_an_encrypted_queue_that_raises_an_alarm(synth: Synth) -> None:
+    queue_id, queue = synth.one("AWS::SQS::Queue", "FailedChatInvocations")
+    assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+    _, invoke_config = synth.one("AWS::Lambda::EventInvokeConfig")
+    destination = invoke_config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]
+    assert destination == {"Fn::GetAtt": [queue_id, "Arn"]}
+    _, queue_policy = synth.one("AWS::SQS::QueuePolicy")
+    denies = [s for s in queue_policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+    assert denies and denies[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    watching = [
+        a["Properties"] for a in synth.resources("AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
+    ]
+    assert len(watching) == 1
+    assert watching[0]["Dimensions"][0]["Value"] == {"Fn::GetAtt": [queue_id, "QueueName"]}
+    assert watching[0]["Threshold"] == 1
+
+
+def test_chat_concurrency_is_the_accounts_pool_unless_context_reserves_some(synth: Synth) -> None:
+    assert "ReservedConcurrentExecutions" not in function(synth, CHAT_HANDLER)
+    app = cdk.App(context={"gateway:chatReservedConcurrency": "25"})
+    assert GatewayConfig.from_context(app.node).chat_reserved_concurrency == 25
 
 
 @pytest.mark.parametrize("handler", [CHAT_HANDLER, SUBSCRIBE_AUTHORIZER_HANDLER])
@@ -452,6 +487,11 @@ def test_alarms_watch_errors_throttling_and_refusals_and_notify_an_encrypted_top
     }
     assert 'SELECT SUM("ModelThrottled") FROM "AIGateway"' in expressions
     assert 'SELECT SUM("Refusals") FROM "AIGateway"' in expressions
+    # What the chat handler counts when a publish fails outside a turn (Lambda drops the
+    # return value of an asynchronous invocation, so this metric is how it shows).
+    from dataplane.handlers.appsync_chat import FAILURE_METRIC
+
+    assert f'SELECT SUM("{FAILURE_METRIC}") FROM "AIGateway"' in expressions
     lambda_error_alarms = [
         a for a in alarms if a["Properties"].get("Namespace") == "AWS/Lambda"
         and a["Properties"]["MetricName"] == "Errors"

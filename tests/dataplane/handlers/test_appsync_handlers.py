@@ -1,13 +1,16 @@
 """The Lambda handlers on the events AppSync sends them, publishing back over real HTTP."""
 from __future__ import annotations
 
+import io
 import json
+import logging
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from aws_lambda_powertools.event_handler.events_appsync.exceptions import UnauthorizedException
 from botocore.credentials import Credentials
 
 from dataplane.appsync import AppSyncHttpOutbound
@@ -21,6 +24,13 @@ class LambdaContext:
     memory_limit_in_mb: int = 512
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:chat-handler"
     aws_request_id: str = "req-1"
+    # What `get_remaining_time_in_millis` answers, call after call (the last value repeats).
+    remaining_ms: tuple[int, ...] = (300_000,)
+    calls: int = 0
+
+    def get_remaining_time_in_millis(self) -> int:
+        self.calls += 1
+        return self.remaining_ms[min(self.calls, len(self.remaining_ms)) - 1]
 
 
 def appsync_event(*, sub: str, channel: str, operation: str, events: list | None = None) -> dict:
@@ -132,14 +142,34 @@ def test_subscribe_to_own_outbound_is_allowed():
     assert appsync_subscribe.handler(event, LambdaContext()) is None
 
 
-@pytest.mark.parametrize("channel", [f"/outbound/{BOB}", f"/outbound/{ALICE}/extra", "/outbound/*"])
-def test_subscribe_to_any_other_channel_is_unauthorized(channel):
+@pytest.mark.parametrize(
+    "channel",
+    [f"/outbound/{BOB}", f"/outbound/{ALICE}/extra", "/outbound/*", "/outbound", f"/inbound/{ALICE}", "/inbound/*"],
+)
+def test_subscribe_to_any_other_channel_is_refused_as_an_answer_not_an_error(channel):
     event = appsync_event(sub=ALICE, channel=channel, operation="SUBSCRIBE")
-    with pytest.raises(UnauthorizedException):
-        appsync_subscribe.handler(event, LambdaContext())
+
+    # A normal return: AppSync answers subscribe_error, Lambda counts no error.
+    assert appsync_subscribe.handler(event, LambdaContext()) == {"error": appsync_subscribe.REFUSAL}
 
 
-def test_a_cancel_event_is_not_answered_as_a_bad_chat_request(lambda_wired, provider):
+def test_an_iam_caller_owns_no_outbound_channel():
+    event = appsync_event(sub=ALICE, channel=f"/outbound/{ALICE}", operation="SUBSCRIBE")
+    event["identity"] = {"accountId": "123456789012", "userArn": "arn:aws:iam::123456789012:role/x"}
+    assert appsync_subscribe.handler(event, LambdaContext()) == {"error": appsync_subscribe.REFUSAL}
+
+
+def test_the_authorizer_imports_only_the_channel_rules():
+    probe = (
+        "import sys, json, dataplane.handlers.appsync_subscribe; "
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('dataplane', 'boto', 'aws_lambda_powertools')))))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert json.loads(loaded) == ["dataplane", "dataplane.channels", "dataplane.handlers", "dataplane.handlers.appsync_subscribe"]
+
+
+def test_a_cancel_event_is_not_answered_as_a_bad_chat_request_and_leaves_a_marker(lambda_wired, provider, gateway):
+    started = gateway.clock()
     event = appsync_event(
         sub=ALICE, channel=f"/inbound/{ALICE}", operation="PUBLISH",
         events=[{"id": "e1", "payload": {"action": "cancel", "conversationId": "conv-1"}}],
@@ -149,3 +179,85 @@ def test_a_cancel_event_is_not_answered_as_a_bad_chat_request(lambda_wired, prov
 
     assert lambda_wired == []  # nothing published back, no ValidationError
     assert provider.calls == []
+    assert gateway.store.cancel_requested(sub=ALICE, conversation_id="conv-1", since=started)
+    assert not gateway.store.cancel_requested(sub=ALICE, conversation_id="conv-2", since=started)
+
+
+def test_a_stream_near_the_lambda_timeout_stops_settles_and_tells_the_user(lambda_wired, provider, telemetry):
+    provider.chunks = [f"part{i} " for i in range(10)]
+    event = appsync_event(
+        sub=ALICE, channel=f"/inbound/{ALICE}", operation="PUBLISH", events=[{"id": "e1", "payload": chat_request()}]
+    )
+    # Plenty of time to start and for the first chunks, then inside the safety margin.
+    context = LambdaContext(remaining_ms=(200_000,) * 4 + (9_000,))
+
+    appsync_chat.handler(event, context)
+
+    events = published_events(lambda_wired)
+    assert events[-1]["error"]["type"] == "TimeLimitReached"
+    streamed = "".join(e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e)
+    assert streamed and streamed != "".join(provider.chunks)
+    assert provider.closed == 1  # the model stream was closed, not abandoned
+    (record,) = telemetry.records
+    assert (record.outcome, record.error_type, record.stop_reason) == ("error", "TimeLimitReached", "time_limit")
+    assert record.output_tokens > 0 and record.estimated_usage  # what streamed is billed
+    assert events[-1]["usage"]["outputTokens"] == record.output_tokens
+
+
+def test_no_turn_starts_without_time_to_finish_it(lambda_wired, provider, telemetry):
+    event = appsync_event(
+        sub=ALICE, channel=f"/inbound/{ALICE}", operation="PUBLISH", events=[{"id": "e1", "payload": chat_request()}]
+    )
+
+    appsync_chat.handler(event, LambdaContext(remaining_ms=(5_000,)))
+
+    assert provider.calls == []
+    assert published_events(lambda_wired)[-1]["error"]["type"] == "TimeLimitReached"
+    assert telemetry.records[0].total_tokens == 0
+
+
+def test_a_failure_outside_the_turn_reaches_the_user_the_logs_the_metrics_and_lambda(appsync_http, monkeypatch, capsys):
+    endpoint, received = appsync_http
+    monkeypatch.setattr(appsync_chat, "_gateway", None)
+    monkeypatch.setenv("GATEWAY_MONTH_TIMEZONE", "Mars/Olympus_Mons")  # the gateway cannot be built
+    monkeypatch.setenv("GATEWAY_EVENTS_HTTP_ENDPOINT", endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    appsync_chat._publishing.cache_clear()
+    event = appsync_event(
+        sub=ALICE, channel=f"/inbound/{ALICE}", operation="PUBLISH", events=[{"id": "e1", "payload": chat_request()}]
+    )
+
+    try:
+        with pytest.raises(appsync_chat.InboundPublishFailed):
+            appsync_chat.handler(event, LambdaContext())
+    finally:
+        appsync_chat._publishing.cache_clear()
+
+    (error,) = [e["error"] for e in published_events(received)]
+    assert error["type"] == "InternalError" and error["requestId"] in error["message"]
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    failures = [line for line in lines if "ChatHandlerFailures" in line]
+    assert failures and failures[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "AIGateway"
+    (record,) = [line for line in lines if line.get("message") == "chat_turn"]
+    assert (record["outcome"], record["error_type"], record["request_id"]) == ("error", "InternalError", error["requestId"])
+
+
+def test_pipeline_logs_in_lambda_carry_the_invocation_context(lambda_wired, provider):
+    provider.fail_after, provider.error = 1, RuntimeError("the model connection broke")
+    event = appsync_event(
+        sub=ALICE, channel=f"/inbound/{ALICE}", operation="PUBLISH", events=[{"id": "e1", "payload": chat_request()}]
+    )
+    wired = appsync_chat.logger.registered_handler  # Powertools' handler...
+    assert wired in logging.getLogger("dataplane").handlers  # ...wired to the data plane's loggers at import
+    written = io.StringIO()
+    previous = wired.setStream(written)
+    try:
+        appsync_chat.handler(event, LambdaContext(aws_request_id="req-for-the-logs"))
+    finally:
+        wired.setStream(previous)
+
+    lines = [json.loads(line) for line in written.getvalue().splitlines()]
+    (failure,) = [line for line in lines if line["message"].startswith("chat turn ")]  # dataplane.pipeline's
+    assert failure["function_request_id"] == "req-for-the-logs" and failure["level"] == "ERROR"
+    assert published_events(lambda_wired)[-1]["error"]["type"] == "InternalError"

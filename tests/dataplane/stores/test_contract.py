@@ -353,3 +353,48 @@ def test_reserve_and_settle_are_one_round_trip_each(store, store_clock):
     with pytest.raises(QuotaExceeded):
         store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=100, output=500))
     assert store.stats.by_operation == {"reserve": 3, "settle": 1}
+
+
+# -- cancel markers ---------------------------------------------------------------------------
+def test_a_cancel_reaches_turns_of_that_conversation_started_before_it(store, store_clock):
+    started = store_clock()
+    assert not store.cancel_requested(sub=SUB, conversation_id="conv-1", since=started)
+
+    store_clock.advance(seconds=2)
+    store.cancel_request(sub=SUB, conversation_id="conv-1", ttl_seconds=600)
+
+    assert store.cancel_requested(sub=SUB, conversation_id="conv-1", since=started)
+    assert not store.cancel_requested(sub=SUB, conversation_id="conv-2", since=started)
+    assert not store.cancel_requested(sub="someone-else", conversation_id="conv-1", since=started)
+
+
+def test_a_cancel_older_than_the_turn_does_not_stop_it(store, store_clock):
+    store.cancel_request(sub=SUB, conversation_id="conv-1", ttl_seconds=600)
+    store_clock.advance(seconds=1)
+
+    assert not store.cancel_requested(sub=SUB, conversation_id="conv-1", since=store_clock())
+
+
+def test_a_cancel_without_conversation_reaches_every_conversation_of_the_user(store, store_clock):
+    started = store_clock()
+    store.cancel_request(sub=SUB, conversation_id="", ttl_seconds=600)
+
+    assert store.cancel_requested(sub=SUB, conversation_id="conv-1", since=started)
+    assert store.cancel_requested(sub=SUB, conversation_id="conv-9", since=started)
+    assert not store.cancel_requested(sub="someone-else", conversation_id="conv-1", since=started)
+
+
+def test_a_cancel_marker_expires(store, store_clock):
+    started = store_clock()
+    store.cancel_request(sub=SUB, conversation_id="conv-1", ttl_seconds=60)
+    store_clock.advance(seconds=61)
+
+    assert not store.cancel_requested(sub=SUB, conversation_id="conv-1", since=started)
+
+
+def test_cancel_markers_are_not_usage(store, store_clock):
+    charges = charges_at(store_clock())
+    store.cancel_request(sub=SUB, conversation_id="conv-1", ttl_seconds=600)
+
+    assert counters(store, charges) == [(0, 0, 0, 0), (0, 0, 0, 0)]
+    assert store.usage_list(window_key=charges[0].window.key) == {}

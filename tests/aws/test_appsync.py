@@ -1,0 +1,249 @@
+"""The chat API end to end through the AppSync Events emulator: real WebSocket clients with
+Cognito tokens, the Lambda handlers as the template wires them, DynamoDB (moto over HTTP) and
+Bedrock (the local ConverseStream server)."""
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+from websockets.exceptions import InvalidStatus
+
+from tests.aws import appsync
+from tests.aws.appsync import (
+    SUBPROTOCOL,
+    AppSyncEventsEmulator,
+    CognitoIssuer,
+    EventsClient,
+    chat_namespaces,
+    header_subprotocol,
+    namespaces_from_template,
+)
+from tests.dataplane.conftest import ALICE, BOB, MODEL, chat_request, make_policy
+
+chat_api = appsync.chat_api  # the fixture
+
+
+def is_last(event: dict) -> bool:
+    return "metadata" in event or "error" in event
+
+
+def texts(events: list[dict]) -> str:
+    return "".join(e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e)
+
+
+@pytest.fixture
+def alice(chat_api):
+    chat_api.store.policy_put(make_policy(ALICE))
+    client = chat_api.client(ALICE, "alice")
+    assert client.subscribe(f"/outbound/{ALICE}")["type"] == "subscribe_success"
+    yield client
+    client.close()
+
+
+def test_a_signed_in_user_publishes_and_receives_the_streamed_answer(chat_api, alice, bedrock_server):
+    bedrock_server.script(MODEL, chunks=["Tokens ", "are ", "word pieces."], usage=(11, 5), times=1)
+
+    answer = alice.publish(f"/inbound/{ALICE}", chat_request())
+    events = list(alice.events(until=is_last))
+
+    assert answer["type"] == "publish_success" and len(answer["successful"]) == 1
+    assert "messageStart" in events[0]
+    assert texts(events) == "Tokens are word pieces."
+    assert events[-1]["metadata"]["usage"] == {"inputTokens": 11, "outputTokens": 5, "totalTokens": 16}
+    chat_api.chat_handler.wait_idle()
+    assert chat_api.chat_handler.errors == []
+    (record,) = chat_api.lake_records()
+    assert (record["entry"], record["outcome"], record["user_sub"], record["total_tokens"]) == ("appsync", "ok", ALICE, 16)
+    # The answer came back through AppSync's HTTP publish, signed by the chat handler's role.
+    assert bedrock_server.last_request(MODEL).messages[-1]["content"][0]["text"] == "What is a token?"
+
+
+def test_a_quota_refusal_arrives_as_an_error_event(chat_api, alice, bedrock_server):
+    chat_api.store.policy_put(make_policy(ALICE, version=2, ten_minute=50))
+
+    alice.publish(f"/inbound/{ALICE}", chat_request())
+    (event,) = list(alice.events(until=is_last))
+
+    assert event["error"]["type"] == "QuotaExceeded" and event["error"]["window"] == "10m"
+    assert bedrock_server.requests_for(MODEL) == []
+
+
+@pytest.mark.parametrize("channel", [f"/outbound/{BOB}", "/outbound", f"/outbound/{ALICE}/deeper", "/outbound/*"])
+def test_only_the_callers_own_outbound_channel_can_be_subscribed_and_refusals_are_not_lambda_errors(chat_api, alice, channel):
+    answer = alice.subscribe(channel)
+
+    assert answer["type"] == "subscribe_error"
+    assert answer["errors"][0]["errorType"] == "UnauthorizedException"
+    assert len(chat_api.authorizer.invocations) == 2  # alice's own subscribe, then this one
+    assert chat_api.authorizer.errors == []
+
+
+@pytest.mark.parametrize("channel", [f"/inbound/{ALICE}", "/inbound/*"])
+def test_nobody_subscribes_to_inbound_where_every_prompt_arrives(chat_api, alice, channel):
+    # A user: refused by the namespace's auth modes, before any handler.
+    answer = alice.subscribe(channel)
+    assert answer["type"] == "subscribe_error" and answer["errors"][0]["errorType"] == "UnauthorizedException"
+
+    # An IAM principal that was granted EventSubscribe: refused by the authorizer.
+    principal = appsync.Caller(
+        mode=appsync.IAM, identity={"accountId": appsync.ACCOUNT, "userArn": appsync.CHAT_ROLE_ARN}, principal=appsync.CHAT_ROLE_ARN
+    )
+    with pytest.raises(appsync.AppSyncError) as refused:
+        chat_api.emulator.subscribe(principal, None, "iam-subscription", channel)
+    assert refused.value.error_type == "UnauthorizedException"
+    assert chat_api.authorizer.errors == []
+
+
+def test_a_publish_to_someone_elses_inbound_is_refused_to_the_caller_alone(chat_api, alice, bedrock_server):
+    chat_api.store.policy_put(make_policy(BOB))
+    bob = chat_api.client(BOB, "bob")
+    assert bob.subscribe(f"/outbound/{BOB}")["type"] == "subscribe_success"
+
+    alice.publish(f"/inbound/{BOB}", chat_request())
+    (event,) = list(alice.events(until=is_last))
+    chat_api.chat_handler.wait_idle()
+
+    assert event["error"]["type"] == "Forbidden"
+    assert chat_api.emulator.deliveries_to(lambda connection: connection is not None and _is(bob, connection)) == []
+    assert bedrock_server.requests_for(MODEL) == []
+    bob.close()
+
+
+def _is(client: EventsClient, server_connection) -> bool:
+    # The server's end of the client's socket: same local/remote addresses, mirrored.
+    return server_connection.remote_address[1] == client.socket.local_address[1]
+
+
+def test_users_cannot_publish_answers_on_outbound(chat_api, alice):
+    answer = alice.publish(f"/outbound/{ALICE}", {"contentBlockDelta": {"delta": {"text": "forged"}}})
+
+    assert answer["type"] == "publish_error" and answer["errors"][0]["errorType"] == "UnauthorizedException"
+
+
+def test_cancel_stops_the_running_turn_in_another_invocation(chat_api, alice, bedrock_server):
+    chunks = [f"word{i} " for i in range(400)]
+    bedrock_server.script(MODEL, chunks=chunks, chunk_delay=0.02, times=1)
+
+    alice.publish(f"/inbound/{ALICE}", chat_request())
+    streamed = []
+    for event in alice.events(until=lambda e: "contentBlockDelta" in e):
+        streamed.append(event)
+    alice.publish(f"/inbound/{ALICE}", {"action": "cancel", "conversationId": "conv-1"})
+    streamed += list(alice.events(until=is_last))
+    chat_api.chat_handler.wait_idle()
+
+    stops = [e["messageStop"]["stopReason"] for e in streamed if "messageStop" in e]
+    assert stops == ["cancelled"]
+    assert 0 < len(texts(streamed).split()) < len(chunks)
+    assert len(chat_api.chat_handler.invocations) == 2 and chat_api.chat_handler.errors == []
+    (record,) = chat_api.lake_records()
+    assert record["outcome"] == "cancelled" and record["output_tokens"] > 0  # billed as streamed
+    assert streamed[-1]["metadata"]["usage"]["outputTokens"] == record["output_tokens"]
+
+
+def test_a_handler_error_reaches_the_user_and_is_counted(chat_api, alice, monkeypatch, capsys):
+    monkeypatch.setenv("GATEWAY_MONTH_TIMEZONE", "Europe/Atlantis")  # the measured failure
+
+    alice.publish(f"/inbound/{ALICE}", chat_request())
+    (event,) = list(alice.events(until=is_last))
+    chat_api.chat_handler.wait_idle()
+
+    assert event["error"]["type"] == "InternalError"
+    reference = event["error"]["requestId"]
+    (failed,) = chat_api.chat_handler.errors  # a Lambda error: the alarm sees it
+    assert (failed_event := chat_api.chat_handler.failure_destination[0]["requestPayload"]) == failed.event
+    assert failed_event["events"][0]["payload"] == chat_request()
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert any(line.get("ChatHandlerFailures") == [1.0] for line in lines)
+    records = [line for line in lines if line.get("message") == "chat_turn"]
+    assert [(r["request_id"], r["outcome"], r["error_type"]) for r in records] == [(reference, "error", "InternalError")]
+
+
+# -- the emulator's own auth ------------------------------------------------------------------
+
+
+def connect_with(emulator: AppSyncEventsEmulator, token: str) -> None:
+    from websockets.sync.client import connect
+
+    headers = {"Authorization": token, "host": emulator.http_host}
+    connect(emulator.realtime_endpoint, subprotocols=[SUBPROTOCOL, header_subprotocol(headers)], proxy=None, legacy=True).close()
+
+
+def test_connections_need_a_valid_token_of_this_user_pool_client(chat_api):
+    emulator, cognito = chat_api.emulator, chat_api.cognito
+    connect_with(emulator, cognito.token(sub=ALICE))  # the good one connects
+    connect_with(emulator, cognito.token(sub=ALICE, token_use="access"))
+    forged = CognitoIssuer()  # same pool id and client, another key
+    for token in (
+        cognito.token(sub=ALICE, expires_in=-60),
+        cognito.token(sub=ALICE, aud="another-client"),
+        cognito.token(sub=ALICE, iss="https://cognito-idp.us-east-1.amazonaws.com/another-pool"),
+        cognito.token(sub=ALICE, token_use="refresh"),
+        forged.token(sub=ALICE),
+        "not-a-jwt",
+    ):
+        with pytest.raises(InvalidStatus) as refused:
+            connect_with(emulator, token)
+        assert refused.value.response.status_code == 401
+
+
+def http_publish(emulator: AppSyncEventsEmulator, headers: dict, body: bytes) -> tuple[int, dict]:
+    request = urllib.request.Request(emulator.http_endpoint, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def signed(emulator: AppSyncEventsEmulator, body: bytes, *, secret: str = "testing") -> dict:
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method="POST", url=emulator.http_endpoint, data=body, headers={"content-type": "application/json"})
+    SigV4Auth(Credentials("testing", secret, "testing"), "appsync", emulator.region).add_auth(request)
+    return dict(request.headers.items())
+
+
+def test_http_publishes_need_a_valid_signature_and_iam_permission(chat_api, alice):
+    emulator = chat_api.emulator
+    body = json.dumps({"channel": f"/outbound/{ALICE}", "events": [json.dumps({"note": "hi"})]}).encode()
+
+    status, answer = http_publish(emulator, signed(emulator, body), body)
+    assert status == 200 and len(answer["successful"]) == 1
+    assert next(alice.events(until=lambda e: True)) == {"note": "hi"}
+
+    status, answer = http_publish(emulator, signed(emulator, body, secret="wrong"), body)
+    assert status == 403 and answer["errors"][0]["errorType"] == "UnauthorizedException"
+    tampered = body.replace(b"hi", b"ho")
+    assert http_publish(emulator, signed(emulator, body), tampered)[0] == 403
+
+    asked = []
+    emulator.authorize_iam = lambda principal, action, resource: asked.append((principal, action, resource)) and False
+    status, _ = http_publish(emulator, signed(emulator, body), body)
+    assert status == 403
+    assert asked == [(chat_api.emulator.iam_principals["testing"].arn, "appsync:EventPublish", emulator.namespace_arn("outbound"))]
+
+
+def test_the_emulated_namespaces_are_the_synthesized_templates():
+    pytest.importorskip("aws_cdk")
+    import tests.deploy.conftest  # noqa: F401 - puts deploy/ on sys.path, as for the stack tests
+    from tests.deploy.test_stack import Synth
+
+    assert namespaces_from_template(Synth().json) == tuple(sorted(chat_namespaces(), key=lambda n: n.name))
+
+
+def test_after_unsubscribe_no_more_events_arrive(chat_api, alice, bedrock_server):
+    other = alice.subscribe(f"/outbound/{ALICE}")  # a second subscription to the same channel
+    alice.send({"type": "unsubscribe", "id": other["id"]})
+    assert alice.next_frame(lambda f: f.get("id") == other["id"])["type"] == "unsubscribe_success"
+    bedrock_server.script(MODEL, chunks=["once"], times=1)
+
+    alice.publish(f"/inbound/{ALICE}", chat_request())
+    list(alice.events(until=is_last))
+    chat_api.chat_handler.wait_idle()
+
+    delivered_to = {frame["id"] for frame in chat_api.emulator.deliveries_to(lambda connection: True)}
+    assert other["id"] not in delivered_to and len(delivered_to) == 1
