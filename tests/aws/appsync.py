@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import importlib.util
 import itertools
 import json
@@ -47,7 +48,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ContextManager
 
 import jwt
 import pytest
@@ -92,6 +93,11 @@ class LambdaHandler:
     invoke_type: str  # "EVENT" | "REQUEST_RESPONSE"
     function_name: str
     timeout_seconds: float = CHAT_TIMEOUT_SECONDS
+
+
+# Given a function's name, a context manager under which its AWS calls are made as its role
+# (the AWS twin's `acting_as`); None runs handlers with no identity checks.
+RunAs = Callable[[str], ContextManager[Any]] | None
 
 
 @dataclass(frozen=True)
@@ -239,8 +245,9 @@ class LambdaFunction:
 
     _copies = itertools.count()
 
-    def __init__(self, config: LambdaHandler) -> None:
+    def __init__(self, config: LambdaHandler, run_as: RunAs = None) -> None:
         self.config = config
+        self.run_as = run_as  # the execution role the invocation's AWS calls are made as
         self.invocations: list[Invocation] = []
         self.failure_destination: list[dict[str, Any]] = []  # what the SQS queue would receive
         self._free: list[Callable] = []
@@ -294,7 +301,8 @@ class LambdaFunction:
         context.aws_request_id = invocation.request_id
         try:
             handler = self._environment()  # an import error fails the invocation, as in Lambda
-            invocation.result = handler(invocation.event, context)
+            with self.run_as(self.config.function_name) if self.run_as else contextlib.nullcontext():
+                invocation.result = handler(invocation.event, context)
         except BaseException as error:  # noqa: BLE001 - Lambda reports whatever escaped
             invocation.error = error
         finally:
@@ -356,6 +364,7 @@ class AppSyncEventsEmulator:
         region: str = "us-east-1",
         api_id: str = "emulatedapi",
         keepalive_seconds: float = 60.0,
+        run_as: RunAs = None,
     ) -> None:
         self.cognito = cognito
         self.iam_principals = dict(iam_principals or {})
@@ -368,7 +377,7 @@ class AppSyncEventsEmulator:
         for namespace in self.namespaces.values():
             for config in (namespace.on_publish, namespace.on_subscribe):
                 if config is not None and config.function_name not in self.functions:
-                    self.functions[config.function_name] = LambdaFunction(config)
+                    self.functions[config.function_name] = LambdaFunction(config, run_as)
         self.delivered: list[tuple[Any, dict[str, Any]]] = []  # (connection, data frame), for tests
         self._subscriptions: list[Subscription] = []
         self._lock = threading.Lock()
@@ -804,49 +813,45 @@ class ChatApi:
 
 
 @pytest.fixture
-def chat_api(dynamodb_server: str, bedrock_server: Any, tmp_path: Any, monkeypatch: Any) -> Iterator[ChatApi]:
-    from dataplane.stores.dynamodb import DynamoDBStore
-    from tests.servers.dynamodb import DUMMY_CREDENTIALS, REGION, dynamodb_client
+def chat_api(aws_twin: Any, bedrock_server: Any, tmp_path: Any, monkeypatch: Any) -> Iterator[ChatApi]:
+    """The chat API as the synthesized stack wires it, on the AWS twin: the template's tables,
+    namespaces, handlers and environment; every AWS call a handler makes is authorised against
+    its role's synthesized policies, and so is the chat Lambda's SigV4 publish to AppSync."""
+    from tests.aws.twin import CHAT_HANDLER
+    from tests.servers.dynamodb import DUMMY_CREDENTIALS
 
-    prefix = f"t-{uuid.uuid4().hex[:12]}"
-    store = DynamoDBStore(
-        policies_table=f"{prefix}-policies", usage_table=f"{prefix}-usage", cache_table=f"{prefix}-cache",
-        region=REGION, endpoint_url=dynamodb_server, client=dynamodb_client(dynamodb_server),
-    )
-    store.create_tables()
-    cognito = CognitoIssuer(region=REGION)
+    template = aws_twin.template
+    chat_role = aws_twin.principal(CHAT_HANDLER)
+    names_by_arn = {principal.arn: name for name, principal in aws_twin.enforcer.principals.items()}
+    cognito = CognitoIssuer(region=template.region)
     emulator = AppSyncEventsEmulator(
         cognito=cognito,
-        iam_principals={DUMMY_CREDENTIALS["aws_access_key_id"]: IamPrincipal(DUMMY_CREDENTIALS["aws_secret_access_key"], CHAT_ROLE_ARN)},
-        region=REGION,
+        iam_principals={DUMMY_CREDENTIALS["aws_access_key_id"]: IamPrincipal(DUMMY_CREDENTIALS["aws_secret_access_key"], chat_role.arn)},
+        namespaces=namespaces_from_template(template.body),
+        authorize_iam=lambda arn, action, resource: (
+            aws_twin.authorize(names_by_arn[arn], action, resource).allowed
+            if arn in names_by_arn  # the stack's own roles: their synthesized policies decide
+            else allow_by_signature(arn, action, resource)  # a principal from outside the stack
+        ),
+        region=template.region,
+        api_id=aws_twin.channel_namespace_arn("outbound").split(":apis/")[1].split("/")[0],
+        run_as=aws_twin.acting_as,
     ).start()
     lake_dir = str(tmp_path / "lake")
-    # The chat handler's environment, as the stack sets it (GATEWAY_*), pointed at the local
-    # servers; Lambda's own variables (region, the role's credentials) too.
-    environment = {
-        "GATEWAY_STORE": "dynamodb",
-        "GATEWAY_DYNAMODB_ENDPOINT_URL": dynamodb_server,
-        "GATEWAY_POLICIES_TABLE": store.policies_table,
-        "GATEWAY_USAGE_TABLE": store.usage_table,
-        "GATEWAY_CACHE_TABLE": store.cache_table,
+    # The chat handler's environment as the template sets it, pointed at the twin and the local
+    # Bedrock server; the records also go to a local lake so tests can read them back.
+    environment = aws_twin.lambda_environment(bedrock_endpoint_url=bedrock_server.url)
+    environment.update({
         "GATEWAY_EVENTS_HTTP_ENDPOINT": emulator.http_endpoint,
-        "GATEWAY_TELEMETRY_SINK": "stdout,lake",
+        "GATEWAY_TELEMETRY_SINK": f"{environment.get('GATEWAY_TELEMETRY_SINK', 'stdout')},lake",
         "GATEWAY_LAKE_DIR": lake_dir,
-        "GATEWAY_METRICS_NAMESPACE": "AIGateway",
-        "GATEWAY_MONTH_TIMEZONE": "UTC",
-        "GATEWAY_BEDROCK_ENDPOINT_URL": bedrock_server.url,
-        "POWERTOOLS_SERVICE_NAME": "ai-gateway-chat",
-        "AWS_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": DUMMY_CREDENTIALS["aws_access_key_id"],
-        "AWS_SECRET_ACCESS_KEY": DUMMY_CREDENTIALS["aws_secret_access_key"],
-        "AWS_SESSION_TOKEN": DUMMY_CREDENTIALS["aws_session_token"],
-    }
+    })
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     try:
-        yield ChatApi(emulator=emulator, cognito=cognito, store=store, lake_dir=lake_dir)
+        yield ChatApi(emulator=emulator, cognito=cognito, store=aws_twin.store(), lake_dir=lake_dir)
     finally:
         emulator.stop()
         bedrock_server.reset()
-        store.delete_tables()
+    assert aws_twin.denials == [], aws_twin.denials

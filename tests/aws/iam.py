@@ -139,8 +139,14 @@ class Enforcer:
 
     principals: dict[str, Principal]
     decisions: list[Decision] = field(default_factory=list)
-    acting: Principal | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Per thread: the AppSync emulator runs each Lambda invocation in its own thread, as its
+    # own role, while the test's thread sets up data as nobody in particular.
+    _local: threading.local = field(default_factory=threading.local)
+
+    @property
+    def acting(self) -> Principal | None:
+        return getattr(self._local, "principal", None)
 
     @property
     def denials(self) -> list[Decision]:
@@ -157,11 +163,11 @@ class Enforcer:
     @contextmanager
     def acting_as(self, principal: str) -> Iterator[Principal]:
         """Every botocore call inside is made as `principal` and evaluated before it is sent."""
-        previous, self.acting = self.acting, self.principals[principal]
+        previous, self._local.principal = self.acting, self.principals[principal]
         try:
-            yield self.acting
+            yield self._local.principal
         finally:
-            self.acting = previous
+            self._local.principal = previous
 
 
 def denial_message(principal: Principal, decision: Decision) -> str:

@@ -44,7 +44,8 @@ def aws_twin_session(stack_synth: "Synth", dynamodb_server: str) -> Iterator["Aw
 
 @pytest.fixture
 def aws_twin(aws_twin_session: "AwsTwin") -> Iterator["AwsTwin"]:
-    """The session's twin with a fresh decision log; tests keep apart by using their own keys."""
+    """The session's twin with a fresh decision log and empty tables."""
     aws_twin_session.forget_decisions()
+    aws_twin_session.empty_tables()
     yield aws_twin_session
     assert aws_twin_session.enforcer.acting is None, "a test left an acting_as block open"

@@ -41,7 +41,7 @@ def alice(chat_api):
     client.close()
 
 
-def test_a_signed_in_user_publishes_and_receives_the_streamed_answer(chat_api, alice, bedrock_server):
+def test_a_signed_in_user_publishes_and_receives_the_streamed_answer(chat_api, alice, bedrock_server, aws_twin):
     bedrock_server.script(MODEL, chunks=["Tokens ", "are ", "word pieces."], usage=(11, 5), times=1)
 
     answer = alice.publish(f"/inbound/{ALICE}", chat_request())
@@ -57,6 +57,14 @@ def test_a_signed_in_user_publishes_and_receives_the_streamed_answer(chat_api, a
     assert (record["entry"], record["outcome"], record["user_sub"], record["total_tokens"]) == ("appsync", "ok", ALICE, 16)
     # The answer came back through AppSync's HTTP publish, signed by the chat handler's role.
     assert bedrock_server.last_request(MODEL).messages[-1]["content"][0]["text"] == "What is a token?"
+    # Every AWS request of the turn was decided against the chat role's synthesized policies
+    # (the fixture fails the test on any denial).
+    decided = {(d.principal, d.action) for d in aws_twin.decisions}
+    assert {
+        ("ChatHandler", action)
+        for action in ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem", "dynamodb:PutItem",
+                       "bedrock:InvokeModelWithResponseStream", "appsync:EventPublish", "firehose:PutRecord")
+    } <= decided, decided
 
 
 def test_a_quota_refusal_arrives_as_an_error_event(chat_api, alice, bedrock_server):

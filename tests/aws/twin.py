@@ -139,6 +139,17 @@ class AwsTwin:
         finally:
             found.statements = saved
 
+    def empty_tables(self) -> None:
+        """Delete every item of the stack's tables, so each test starts from what a fresh
+        deploy has (tests share the session's tables)."""
+        dynamodb = self.client("dynamodb")
+        for table in (self.resources.policies_table, self.resources.usage_table, self.resources.cache_table):
+            keys = [k["AttributeName"] for k in dynamodb.describe_table(TableName=table)["Table"]["KeySchema"]]
+            for page in dynamodb.get_paginator("scan").paginate(TableName=table, ProjectionExpression=", ".join(f"#k{i}" for i in range(len(keys))),
+                                                               ExpressionAttributeNames={f"#k{i}": k for i, k in enumerate(keys)}):
+                for item in page["Items"]:
+                    dynamodb.delete_item(TableName=table, Key={k: item[k] for k in keys})
+
     def forget_decisions(self) -> None:
         self.enforcer.decisions.clear()
         self.calls.bedrock_route_region = None
