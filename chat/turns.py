@@ -1,7 +1,7 @@
 """Chat turns as the Channels door runs them: in a bounded worker pool, cancellable.
 
-`start_turn` hands one published event to `dataplane.handlers.appsync_chat.on_inbound_publish`
-(the same function the Lambda runs) in a worker thread, so the event loop never waits for a
+`start_turn` hands one published event to `dataplane.inbound.run_published_events` (the
+entry the Lambda handler uses too) in a worker thread, so the event loop never waits for a
 model. A turn is registered under `(sub, conversationId)` until it ends, so a cancel published
 on either door (WebSocket or HTTP) finds it.
 """
@@ -13,18 +13,16 @@ import logging
 import threading
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from channels.layers import get_channel_layer
 from django.conf import settings
 
 from chat.outbound import TURN_CANCEL, ChannelsGroupOutbound
 from chat.protocol import PublishedEvent
-from dataplane.requests import cancel_target
-from dataplane.channels import channel_segments, outbound_group_name
+from dataplane.channels import outbound_group_name
 from dataplane.inbound import run_published_events
 from dataplane.pipeline import Identity
-from dataplane.requests import conversation_id_of
+from dataplane.requests import cancel_target, conversation_id_of
 from dataplane.telemetry.record import RequestRecord
 from gateway_project.gateway import gateway
 
@@ -82,20 +80,6 @@ class RunningTurns:
 
 
 running_turns = RunningTurns()
-
-
-def appsync_publish_event(*, sub: str, username: str, channel: str, event: PublishedEvent) -> dict[str, Any]:
-    """The event AppSync would hand the onPublish handler for this publish."""
-    segments = channel_segments(channel)
-    return {
-        "identity": {"sub": sub, "username": username},
-        "info": {
-            "channel": {"path": channel, "segments": segments},
-            "channelNamespace": {"name": segments[0]},
-            "operation": "PUBLISH",
-        },
-        "events": [{"id": event.identifier, "payload": event.payload}],
-    }
 
 
 def run_turn(
