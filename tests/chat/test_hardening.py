@@ -178,3 +178,18 @@ async def test_deeply_nested_http_body_is_a_400_not_a_500(alice):
     response = await client.post("/event", data=DEEP, content_type="application/json")
     assert response.status_code == 400
     assert response.json() == {"errors": [{"errorType": "BadRequestException", "message": "The body is not valid JSON."}]}
+
+
+@override_settings(CHAT_PUBLISH_BURST=5, CHAT_PUBLISH_PER_SECOND=0.001)
+async def test_concurrent_publishes_are_each_counted(alice, alice_cookie):
+    """Attack: publishes racing on many connections; a get-then-set count lost some of them
+    (124 accepted against a burst of 10)."""
+    cancel = json.dumps({"action": "cancel", "conversationId": "nothing-running"})
+    sessions = [await connected(alice_cookie) for _ in range(8)]
+    for session in sessions:
+        for _ in range(4):
+            await session.send({"type": "publish", "id": str(uuid.uuid4()), "channel": f"/inbound/{alice.sub}", "events": [cancel]})
+    answers = [await session.receive() for session in sessions for _ in range(4)]
+    assert sum(a["type"] == "publish_success" for a in answers) == 5
+    for session in sessions:
+        await session.close()
