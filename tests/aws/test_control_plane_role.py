@@ -90,11 +90,12 @@ def test_negative_control_the_old_control_plane_policy_fails_live_usage_and_rese
     assert [d.action for d in aws_twin.denials] == [action]
 
 
-def test_a_report_runs_on_athena_as_the_control_plane(aws_twin: AwsTwin) -> None:
+def athena_engine(aws_twin: AwsTwin):  # noqa: ANN201
+    """The report engine as Django builds it, on the twin's work group and buckets."""
     from analytics.engines.athena import AthenaEngine
 
     resources = aws_twin.resources
-    engine = AthenaEngine(
+    return AthenaEngine(
         workgroup=resources.workgroup,
         database=resources.database,
         output_location=resources.results_location,
@@ -102,6 +103,10 @@ def test_a_report_runs_on_athena_as_the_control_plane(aws_twin: AwsTwin) -> None
         client=aws_twin.client("athena"),
         sleep=lambda seconds: None,
     )
+
+
+def test_a_report_runs_on_athena_as_the_control_plane(aws_twin: AwsTwin) -> None:
+    engine = athena_engine(aws_twin)
     with aws_twin.acting_as(CONTROL_PLANE):
         result = engine.run("SELECT model_id, count(*) AS turns FROM requests GROUP BY 1")
     assert result.query_id
@@ -112,16 +117,8 @@ def test_a_report_runs_on_athena_as_the_control_plane(aws_twin: AwsTwin) -> None
 
 
 def test_the_chat_role_cannot_run_reports(aws_twin: AwsTwin) -> None:
-    from analytics.engines.athena import AthenaEngine
     from analytics.engines.base import ReportEngineError
 
-    resources = aws_twin.resources
-    engine = AthenaEngine(
-        workgroup=resources.workgroup,
-        database=resources.database,
-        output_location=resources.results_location,
-        region=aws_twin.template.region,
-        client=aws_twin.client("athena"),
-    )
+    engine = athena_engine(aws_twin)
     with aws_twin.acting_as(CHAT_HANDLER), pytest.raises(ReportEngineError, match="AccessDeniedException"):
         engine.run("SELECT 1")
