@@ -53,6 +53,7 @@ class RunResult:
     peak_rss_mb: float = 0.0
     idle_rss_mb: float = 0.0
     wall_seconds: float = 0.0
+    cpu_seconds: float = 0.0  # the server's user + system CPU while the turns ran
 
 
 # --- fixtures: database, users, sessions, policies ---------------------------------------
@@ -126,7 +127,7 @@ def free_port() -> int:
 def start_daphne(scratch: Path, port: int, env: dict[str, str]) -> subprocess.Popen:
     log = open(scratch / "daphne.log", "wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "gateway_project.asgi:application"],
+        [sys.executable, "-m", "gateway_project.serve", "-b", "127.0.0.1", "-p", str(port)],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 30
@@ -237,6 +238,7 @@ async def run(users: list[tuple[str, str]], port: int, pid: int, turns: int, dea
     sockets = await asyncio.gather(*(connect(sub, cookie) for sub, cookie in users))
     result.idle_rss_mb = rss_mb(pid)
     live = [(ws, sub) for ws, (sub, _) in zip(sockets, users) if ws is not None]
+    cpu_before = server_cpu_seconds(pid)
     started = time.perf_counter()
     try:
         for _ in range(turns):
@@ -253,6 +255,7 @@ async def run(users: list[tuple[str, str]], port: int, pid: int, turns: int, dea
                 break
     finally:
         result.wall_seconds = time.perf_counter() - started
+        result.cpu_seconds = server_cpu_seconds(pid) - cpu_before
         await asyncio.gather(*(ws.close() for ws, _ in live), return_exceptions=True)
         stop.set()
         await watcher
@@ -260,6 +263,13 @@ async def run(users: list[tuple[str, str]], port: int, pid: int, turns: int, dea
 
 
 # --- report ----------------------------------------------------------------------------------
+
+
+def server_cpu_seconds(pid: int) -> float:
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -284,6 +294,7 @@ def report(result: RunResult, bare_first: float, bare_total: float) -> None:
     print(f"  whole turn           p50 {ms(percentile(totals, .5))} ms   p99 {ms(percentile(totals, .99))} ms")
     print(f"  overhead (turn)      p50 {ms(percentile(totals, .5) - bare_total)} ms   p99 {ms(percentile(totals, .99) - bare_total)} ms")
     print(f"  errors: connect {result.connect_errors}, turns {errors or 0}")
+    print(f"  server CPU per turn: {result.cpu_seconds / len(totals) * 1000 if totals else float('nan'):.1f} ms")
     print(f"  server RSS: {result.idle_rss_mb:.0f} MB with all connected, peak {result.peak_rss_mb:.0f} MB")
 
 

@@ -16,6 +16,7 @@ from collections import OrderedDict
 from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.consumer import get_handler_name
 from django.conf import settings
 
 from chat import protocol
@@ -51,6 +52,17 @@ class EventsConsumer(AsyncWebsocketConsumer):
             return
         self.sub, self.username = user.sub, user.get_username()
         self.serving = True
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels closes stale database connections before every handler: a thread hop
+        # through asgiref's executor for each message, outbound chunks included. Nothing here
+        # touches the database after the connect (the user is resolved by the middleware),
+        # so only the connect pays for it.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None or message["type"] == "websocket.connect":
+            await super().dispatch(message)
+        else:
+            await handler(message)
 
     async def disconnect(self, code: int) -> None:
         self._client_gone()
