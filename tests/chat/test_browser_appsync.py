@@ -171,6 +171,14 @@ def test_chat_on_appsync_with_cognito_sign_in_across_token_renewals(chat_api, ho
         assert page.locator(".messages-log .inline-error").count() == 0
         renewed = jwt.decode(hosted_ui.record.issued_id_tokens[-1], options={"verify_signature": False})
         assert renewed["exp"] > first_expiry
+
+        # Signed out everywhere in Cognito: the next renewal is refused, the connection ends
+        # with its token, and the page says to sign in again instead of retrying forever.
+        hosted_ui.revoke_refresh_tokens("alice")
+        notice = page.wait_for_selector("#notice:has-text('Your Cognito sign-in has expired. Sign in again.')", timeout=2 * ID_TOKEN_SECONDS * 1000 + TIMEOUT_MS)
+        assert notice.is_visible()
+        page.wait_for_selector("#connection-status[data-state=closed]")
+        page.screenshot(path=str(ARTIFACTS / "appsync-signed-out.png"), full_page=True)
         assert page_errors == []
     except BaseException:
         page.screenshot(path=str(ARTIFACTS / "appsync-failure.png"), full_page=True)
