@@ -257,7 +257,7 @@ function setBusy(busy) {
 async function send() {
   const text = ui.input.value.trim();
   const modelId = ui.model.value;
-  if (!text || state.inFlight || !modelId) return;
+  if (!text || state.inFlight || !modelId || !client) return;
   let conversation = current();
   if (!conversation) {
     conversation = { id: newConversationId(), title: text.slice(0, 60), modelId, messages: [], updatedAt: Date.now() };

@@ -189,6 +189,8 @@ def test_chat_on_appsync_with_cognito_sign_in_across_token_renewals(chat_api, ho
 def test_a_local_account_is_told_to_sign_in_with_cognito(alice, password, chat_api, server, browser):
     page = browser.new_page()
     page.set_default_timeout(TIMEOUT_MS)
+    page_errors: list[str] = []
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
     page.goto(f"{server.url}/accounts/login/")
     page.fill("input[name=login]", "alice")
     page.fill("input[name=password]", password)
@@ -197,4 +199,8 @@ def test_a_local_account_is_told_to_sign_in_with_cognito(alice, password, chat_a
     notice = page.wait_for_selector("#notice:not([hidden])")
     assert "needs an Amazon Cognito sign-in" in notice.inner_text()
     assert page.is_disabled("#send")
+    page.fill("#prompt", "Enter must not send either")
+    page.press("#prompt", "Enter")
+    assert page.locator(".message").count() == 0
     assert chat_api.emulator.connected == []
+    assert page_errors == []
