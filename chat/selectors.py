@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+
+from accounts.cognito_tokens import user_has_cognito_identity
 from dataplane.errors import StoreUnavailable
 from dataplane.pipeline import window_usage
 from gateway_project.gateway import gateway
@@ -33,3 +36,30 @@ def me_for(*, user: Any) -> dict[str, Any]:
         "usage": usage,
         "channels": {"inbound": f"/inbound/{user.sub}", "outbound": f"/outbound/{user.sub}"},
     }
+
+
+NO_COGNITO_MESSAGE = (
+    "Chat on this gateway runs on AWS and needs an Amazon Cognito sign-in. "
+    "Sign out, then sign in with Amazon Cognito."
+)
+
+
+def transport_for(*, user: Any) -> dict[str, Any]:
+    """Where this user's chat page connects: Django's WebSocket or the AppSync Events API.
+
+    With `appsync`, a user without a Cognito identity has no token AppSync would accept: they
+    chat locally where the deployment allows it (`GATEWAY_CHAT_LOCAL_FALLBACK`), otherwise the
+    page says how to get one.
+    """
+    if settings.GATEWAY_CHAT_TRANSPORT != "appsync":
+        return {"transport": "local"}
+    if user_has_cognito_identity(user=user):
+        return {
+            "transport": "appsync",
+            "realtimeUrl": settings.GATEWAY_EVENTS_REALTIME_ENDPOINT,
+            "httpUrl": settings.GATEWAY_EVENTS_HTTP_ENDPOINT,
+            "tokenUrl": "/api/token",
+        }
+    if settings.GATEWAY_CHAT_LOCAL_FALLBACK:
+        return {"transport": "local"}
+    return {"transport": "unavailable", "message": NO_COGNITO_MESSAGE}

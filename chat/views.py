@@ -7,10 +7,11 @@ from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.cognito_tokens import CognitoTokenError, CognitoUnavailable, id_token_for
 from chat import protocol
 from chat.flood import publish_allowed
 from chat.protocol import BAD_REQUEST, THROTTLED, UNAUTHORIZED, ProtocolError
-from chat.selectors import me_for
+from chat.selectors import me_for, transport_for
 from chat.turns import publish_inbound
 from dataplane.requests import parse_json
 
@@ -19,9 +20,29 @@ from dataplane.requests import parse_json
 @ensure_csrf_cookie  # the page's JS sends it back in X-CSRFToken on POST /event
 def chat_page(request: HttpRequest) -> HttpResponse:
     sub = request.user.sub
-    chat_config = {"sub": sub, "inbound": f"/inbound/{sub}", "outbound": f"/outbound/{sub}", "meUrl": "/api/me"}
+    chat_config = {
+        "sub": sub, "inbound": f"/inbound/{sub}", "outbound": f"/outbound/{sub}", "meUrl": "/api/me",
+        **transport_for(user=request.user),
+    }
     usage_windows = [("10m", "10 minutes"), ("month", "This month")]
     return render(request, "chat/chat.html", {"chat_config": chat_config, "usage_windows": usage_windows})
+
+
+@require_GET
+def api_token(request: HttpRequest) -> JsonResponse:
+    """A fresh Cognito ID token for the page to present to AppSync Events (never cached)."""
+    if not request.user.is_authenticated:
+        response = _unauthenticated()
+    else:
+        try:
+            token = id_token_for(user=request.user)
+        except CognitoTokenError as error:
+            status = 503 if isinstance(error, CognitoUnavailable) else 403
+            response = JsonResponse({"errors": [{"errorType": error.error_type, "message": error.message}]}, status=status)
+        else:
+            response = JsonResponse({"idToken": token.token, "expiresAt": int(token.expires_at), "expiresIn": int(token.seconds_left())})
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

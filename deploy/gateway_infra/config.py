@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from constructs import Node
@@ -23,8 +24,12 @@ POWERTOOLS_LAYER_PARAMETER = (
     f"/aws/service/powertools/python/arm64/python3.12/{POWERTOOLS_VERSION}"
 )
 
-DEFAULT_CALLBACK_URLS = ("http://localhost:8000/accounts/amazon-cognito/login/callback/",)
-DEFAULT_LOGOUT_URLS = ("http://localhost:8000/",)
+DEFAULT_DJANGO_URL = "http://localhost:8000"
+# Where allauth's amazon_cognito provider receives the authorization code, under Django's URL.
+CALLBACK_PATH = "/accounts/amazon-cognito/login/callback/"
+# WAF's allowed evaluation windows of a rate-based rule (seconds) and its smallest limit.
+WAF_RATE_WINDOWS = (60, 120, 300, 600)
+WAF_MIN_RATE_LIMIT = 10
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,10 @@ class GatewayConfig:
     alarm_email: str | None
     # Caps concurrent chat turns (and so Bedrock calls and spend); None: the account's pool.
     chat_reserved_concurrency: int | None
+    # Requests one IP may make to the Events API per window before WAF blocks it (SigV4-signed
+    # publishes of the chat handler are not counted; see waf.py).
+    waf_rate_limit: int = 2000
+    waf_rate_window_seconds: int = 300
 
     @classmethod
     def from_context(cls, node: Node) -> "GatewayConfig":
@@ -54,13 +63,14 @@ class GatewayConfig:
             value = node.try_get_context(PREFIX + key)
             return default if value in (None, "") else value
 
+        django_url = _as_django_url(str(get("djangoUrl", DEFAULT_DJANGO_URL)))
         return cls(
             stack_name=str(get("stackName", "AIGatewayDataPlane")),
             retain_data=_as_bool(get("retainData", True)),
             month_timezone=_as_time_zone(str(get("monthTimezone", "UTC"))),
             cognito_domain_prefix=get("cognitoDomainPrefix"),
-            callback_urls=_as_list(get("callbackUrls", DEFAULT_CALLBACK_URLS)),
-            logout_urls=_as_list(get("logoutUrls", DEFAULT_LOGOUT_URLS)),
+            callback_urls=_as_list(get("callbackUrls", (django_url + CALLBACK_PATH,))),
+            logout_urls=_as_list(get("logoutUrls", (django_url + "/",))),
             powertools_layer_arn=get("powertoolsLayerArn"),
             bedrock_inference_regions=_as_list(
                 get("bedrockInferenceRegions", get("bedrockExtraRegions", ("*",)))
@@ -71,6 +81,8 @@ class GatewayConfig:
             refusal_burst_threshold=int(get("refusalBurstThreshold", 50)),
             alarm_email=get("alarmEmail"),
             chat_reserved_concurrency=_as_optional_int(get("chatReservedConcurrency")),
+            waf_rate_limit=_as_rate_limit(get("wafRateLimit", 2000)),
+            waf_rate_window_seconds=_as_rate_window(get("wafRateWindowSeconds", 300)),
         )
 
 
@@ -89,6 +101,41 @@ def _as_time_zone(name: str) -> str:
             f"'Europe/Berlin', got {name!r}"
         ) from None
     return name
+
+
+def _as_django_url(url: str) -> str:
+    """Django's public URL, from which the Cognito client's callback and sign-out URLs follow."""
+    parsed = urlsplit(url.strip())
+    # Cognito accepts plain http only for localhost.
+    local = parsed.hostname in ("localhost", "127.0.0.1")
+    if parsed.scheme != "https" and not (parsed.scheme == "http" and local) or not parsed.hostname:
+        raise ConfigError(
+            f"{PREFIX}djangoUrl must be Django's https:// address (http only for localhost), got {url!r}"
+        )
+    if parsed.path.strip("/") or parsed.query or parsed.fragment:
+        raise ConfigError(f"{PREFIX}djangoUrl is a scheme and host only, like https://gateway.example.com, got {url!r}")
+    return f"{parsed.scheme}://{parsed.netloc}"
+
+
+def _as_rate_limit(value: Any) -> int:
+    try:
+        limit = int(value)
+    except (TypeError, ValueError):
+        limit = 0
+    if limit < WAF_MIN_RATE_LIMIT:
+        raise ConfigError(f"{PREFIX}wafRateLimit must be a whole number of at least {WAF_MIN_RATE_LIMIT}, got {value!r}")
+    return limit
+
+
+def _as_rate_window(value: Any) -> int:
+    try:
+        window = int(value)
+    except (TypeError, ValueError):
+        window = 0
+    if window not in WAF_RATE_WINDOWS:
+        allowed = ", ".join(str(w) for w in WAF_RATE_WINDOWS)
+        raise ConfigError(f"{PREFIX}wafRateWindowSeconds must be one of {allowed}, got {value!r}")
+    return window
 
 
 def _as_bool(value: Any) -> bool:

@@ -20,6 +20,7 @@ from .nag import acknowledge
 from .outputs import add_env_outputs
 from .permissions import BedrockAccess, bedrock_model_arns, role_needs, statements_for, wildcard_arns
 from .tables import GatewayTables
+from .waf import EventsApiFirewall
 
 
 class GatewayDataPlaneStack(Stack):
@@ -53,6 +54,13 @@ class GatewayDataPlaneStack(Stack):
         # The API exists before the functions (the chat handler needs its HTTP endpoint) and
         # gets its namespaces after them (each namespace needs its handler).
         events = ChatEventsApi(self, "Events", user_pool=auth.user_pool)
+        EventsApiFirewall(
+            self,
+            "Firewall",
+            api_arn=events.api.api_arn,
+            rate_limit=config.waf_rate_limit,
+            rate_window_seconds=config.waf_rate_window_seconds,
+        )
         functions = GatewayFunctions(
             self,
             "Functions",

@@ -118,6 +118,13 @@ COGNITO_DOMAIN = env("COGNITO_DOMAIN", default="")
 COGNITO_CLIENT_ID = env("COGNITO_CLIENT_ID", default="")
 COGNITO_CLIENT_SECRET = env("COGNITO_CLIENT_SECRET", default="")
 COGNITO_ENABLED = bool(COGNITO_DOMAIN and COGNITO_CLIENT_ID)
+# Keep each Cognito user's refresh token (allauth's SocialToken): with the appsync chat
+# transport, Django refreshes the ID token the page hands to AppSync (accounts/cognito_tokens.py).
+SOCIALACCOUNT_STORE_TOKENS = COGNITO_ENABLED
+# A cached ID token is refreshed when it has less than this left (the page asks again well
+# before expiry, so it never presents a token about to lapse).
+COGNITO_ID_TOKEN_REFRESH_MARGIN_SECONDS = env.int("COGNITO_ID_TOKEN_REFRESH_MARGIN_SECONDS", default=300)
+COGNITO_TOKEN_TIMEOUT_SECONDS = env.float("COGNITO_TOKEN_TIMEOUT_SECONDS", default=10.0)
 SOCIALACCOUNT_PROVIDERS: dict = {}
 if COGNITO_ENABLED:
     SOCIALACCOUNT_PROVIDERS["amazon_cognito"] = {
@@ -164,7 +171,17 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 
 # --- the gateway's data plane, as Django runs it (see gateway_project/gateway.py) -----------
-GATEWAY_STORE = env("GATEWAY_STORE", default="sqlite")  # sqlite | dynamodb
+# --- where the chat page connects -----------------------------------------------------------
+# local: Django's own /event/realtime (session cookie). appsync: the deployed AppSync Events
+# API (the stack's endpoints below), authorised by the user's Cognito ID token.
+GATEWAY_CHAT_TRANSPORT = env("GATEWAY_CHAT_TRANSPORT", default="local")
+GATEWAY_EVENTS_HTTP_ENDPOINT = env("GATEWAY_EVENTS_HTTP_ENDPOINT", default="")
+GATEWAY_EVENTS_REALTIME_ENDPOINT = env("GATEWAY_EVENTS_REALTIME_ENDPOINT", default="")
+# appsync only: a user without a Cognito identity (a local account, e.g. the bootstrap admin)
+# chats through Django's own WebSocket instead of being told to sign in with Cognito.
+GATEWAY_CHAT_LOCAL_FALLBACK = env.bool("GATEWAY_CHAT_LOCAL_FALLBACK", default=False)
+# With the appsync transport the bars must read the windows the Lambda writes: DynamoDB.
+GATEWAY_STORE = env("GATEWAY_STORE", default="dynamodb" if GATEWAY_CHAT_TRANSPORT == "appsync" else "sqlite")
 GATEWAY_SQLITE_PATH = env("GATEWAY_SQLITE_PATH", default=str(BASE_DIR / "var" / "dataplane.sqlite3"))
 GATEWAY_DYNAMODB_ENDPOINT_URL = env("GATEWAY_DYNAMODB_ENDPOINT_URL", default="")
 GATEWAY_POLICIES_TABLE = env("GATEWAY_POLICIES_TABLE", default="gateway-policies")

@@ -1,7 +1,8 @@
 // The chat page: conversations (kept in localStorage), the model picker, streaming answers
 // rendered as safe Markdown, the token usage bars and inline errors. It speaks AppSync
-// Events through EventsClient; endpoint.js is the one place that says where and how.
-import { localEndpoint } from "./endpoint.js";
+// Events through EventsClient; endpoint.js is the one place that says where and how (Django's
+// own WebSocket, or the deployed AppSync Events API with the user's Cognito ID token).
+import { IdTokenSource, appsyncEndpoint, localEndpoint } from "./endpoint.js";
 import { EventsClient } from "./events-client.js";
 import { renderMarkdown } from "./markdown.js";
 
@@ -25,6 +26,7 @@ const state = {
   conversations: loadConversations(),
   currentId: null,
   inFlight: null, // {conversationId, message, node, text, timer}
+  reconnectWhenIdle: false, // a renewed token waits for the turn in flight to end
 };
 
 // --- storage ----------------------------------------------------------------------------
@@ -255,7 +257,7 @@ function setBusy(busy) {
 async function send() {
   const text = ui.input.value.trim();
   const modelId = ui.model.value;
-  if (!text || state.inFlight || !modelId) return;
+  if (!text || state.inFlight || !modelId || !client) return;
   let conversation = current();
   if (!conversation) {
     conversation = { id: newConversationId(), title: text.slice(0, 60), modelId, messages: [], updatedAt: Date.now() };
@@ -317,6 +319,10 @@ function finishTurn({ error = null } = {}) {
   setBusy(false);
   if (state.currentId === turn.conversationId) renderMessages();
   ui.input.focus();
+  if (state.reconnectWhenIdle) {
+    state.reconnectWhenIdle = false;
+    client.reconnect();
+  }
 }
 
 function onOutboundEvent(event) {
@@ -356,14 +362,29 @@ function onConnectionState(status, detail) {
   } else if (status === "closed") {
     ui.status.textContent = "Disconnected";
     if (state.inFlight) finishTurn({ error: { type: "ConnectionLost" } });
-    if (detail.code === 4401) showNotice("Your session has ended. Sign in again to keep chatting.", "bad");
+    if (detail.message) showNotice(detail.message, "bad");
+    else if (detail.code === 4401) showNotice("Your session has ended. Sign in again to keep chatting.", "bad");
     else if (detail.code === 4429) showNotice("The server closed the connection after too many bad requests. Reload the page.", "bad");
   } else if (status === "error") {
     showNotice(detail.message, "bad");
   }
 }
 
-const client = new EventsClient(localEndpoint(), { onState: onConnectionState });
+// A renewed token: reconnect with it now, or once the answer being streamed has arrived, so
+// the connection never outlives the token it was opened with (and no turn is cut).
+function onTokenRenewed() {
+  if (state.inFlight) state.reconnectWhenIdle = true;
+  else client.reconnect();
+}
+
+function chatEndpoint() {
+  if (config.transport === "appsync") {
+    return appsyncEndpoint(config, new IdTokenSource(config.tokenUrl, { onRenewed: onTokenRenewed }));
+  }
+  return localEndpoint();
+}
+
+const client = config.transport === "unavailable" ? null : new EventsClient(chatEndpoint(), { onState: onConnectionState });
 
 async function loadMe() {
   const response = await fetch(config.meUrl, { credentials: "same-origin", headers: { Accept: "application/json" } });
@@ -387,8 +408,16 @@ ui.privateSwitch.checked = localStorage.getItem(PRIVATE_KEY) === "1";
 ui.privateSwitch.addEventListener("change", () => localStorage.setItem(PRIVATE_KEY, ui.privateSwitch.checked ? "1" : "0"));
 ui.sidebarToggle.addEventListener("click", () => ui.sidebar.classList.toggle("open"));
 
-client.subscribe(config.outbound, onOutboundEvent);
-client.connect();
+if (client) {
+  client.subscribe(config.outbound, onOutboundEvent);
+  client.connect();
+} else {
+  // No way to reach the chat API for this account (see chat/selectors.py transport_for).
+  ui.status.dataset.state = "closed";
+  ui.status.textContent = "Not connected";
+  ui.send.disabled = true;
+  showNotice(config.message, "bad");
+}
 renderConversationList();
 renderMessages();
 loadMe().catch(() => showNotice("Could not load your models and usage. Reload the page to try again.", "bad"));

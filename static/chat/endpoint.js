@@ -1,11 +1,10 @@
-// Where the chat's AppSync Events API lives, and how it is authorised: the ONE place to
-// change to talk to a real AWS AppSync Events API instead of this Django server.
+// Where the chat's AppSync Events API lives, and how it is authorised: the ONE place that
+// says where the page connects. The server picks the transport (GATEWAY_CHAT_TRANSPORT).
 //
-// Here: same origin, `/event/realtime` over WebSocket and `/event` over HTTP, authorised by
+// local: same origin, `/event/realtime` over WebSocket and `/event` over HTTP, authorised by
 // the Django session cookie (the browser sends it) and, for HTTP, the CSRF token.
-// For AppSync: set `realtimeUrl` to wss://<realtime domain>/event/realtime, `httpUrl` to
-// https://<http domain>/event, and make `authorization()` return the headers AppSync wants
-// (e.g. {host: "<http domain>", Authorization: "<Cognito id token>"}); the client sends them
+// appsync: the deployed AppSync Events API, authorised by the user's Cognito ID token, which
+// Django keeps fresh and hands out at `tokenUrl`; the client sends {host, Authorization}
 // base64url-encoded in the `header-…` subprotocol and in every subscribe/publish frame.
 
 function csrfToken() {
@@ -20,7 +19,88 @@ export function localEndpoint() {
     httpUrl: "/event",
     authorization: () => ({ host: location.host }),
     httpHeaders: () => ({ "X-CSRFToken": csrfToken() }),
+    // Django closes with these when the session ended or the client misbehaved.
+    noReconnectCodes: [4401, 4429],
   };
+}
+
+export function appsyncEndpoint(config, tokens) {
+  const httpHost = new URL(config.httpUrl).host;
+  return {
+    realtimeUrl: config.realtimeUrl,
+    httpUrl: config.httpUrl,
+    // Before each connection: a token with time left (fetched from Django when needed).
+    prepare: () => tokens.fresh(),
+    authorization: () => ({ host: httpHost, Authorization: tokens.current() }),
+    httpHeaders: () => ({ Authorization: tokens.current() }),
+    // AppSync ends connections whose token lapsed: always reconnect, with a fresh token;
+    // `prepare` refusing (sign-in required) is what stops the client.
+    noReconnectCodes: [],
+  };
+}
+
+// The user's Cognito ID token, as Django hands it out: kept in memory only, renewed a little
+// before it expires (onRenewed tells the page, which reconnects with it when idle).
+export class IdTokenSource {
+  constructor(url, { onRenewed = () => {} } = {}) {
+    this.url = url;
+    this.onRenewed = onRenewed;
+    this.token = "";
+    this.expiresAt = 0; // epoch seconds
+    this.renewTimer = null;
+  }
+
+  current() { return this.token; }
+
+  secondsLeft() { return this.expiresAt - Date.now() / 1000; }
+
+  async fresh() {
+    if (this.token && this.secondsLeft() > 5) return this.token;
+    await this.fetch();
+    return this.token;
+  }
+
+  async fetch() {
+    let response;
+    try {
+      response = await fetch(this.url, { credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" } });
+    } catch {
+      throw tokenError("The sign-in service cannot be reached. Retrying…", false);
+    }
+    let body = {};
+    try { body = await response.json(); } catch { /* a proxy's HTML error page */ }
+    if (!response.ok) {
+      const first = (body.errors || [])[0] || {};
+      // 401: the Django session ended; 403: no Cognito identity or sign-in expired; 503: retry.
+      const permanent = response.status === 401 || response.status === 403;
+      throw tokenError(first.message || "Could not get a sign-in token.", permanent);
+    }
+    this.token = body.idToken;
+    this.expiresAt = body.expiresAt;
+    this.scheduleRenewal();
+    return this.token;
+  }
+
+  scheduleRenewal() {
+    clearTimeout(this.renewTimer);
+    const left = this.secondsLeft();
+    // Renew a quarter of the lifetime (at most a minute) before expiry.
+    const lead = Math.min(60, left / 4);
+    this.renewTimer = setTimeout(() => this.renew(), Math.max(1000, (left - lead) * 1000));
+  }
+
+  async renew() {
+    try {
+      await this.fetch();
+      this.onRenewed();
+    } catch (error) {
+      if (!error.permanent) this.renewTimer = setTimeout(() => this.renew(), 5000);
+    }
+  }
+}
+
+function tokenError(message, permanent) {
+  return Object.assign(new Error(message), { permanent, errorType: "Unauthorized" });
 }
 
 export function base64Url(text) {

@@ -4,7 +4,6 @@
 import { base64Url } from "./endpoint.js";
 
 const SUBPROTOCOL = "aws-appsync-event-ws";
-const NO_RECONNECT_CODES = new Set([4401, 4429]);
 
 function newId() {
   if (crypto.randomUUID) return crypto.randomUUID();
@@ -12,8 +11,8 @@ function newId() {
 }
 
 export class EventsClient {
-  // endpoint: {realtimeUrl, authorization()}; onState(state, detail) with state one of
-  // "connecting" | "open" | "reconnecting" | "closed".
+  // endpoint: {realtimeUrl, authorization(), prepare()?, noReconnectCodes}; onState(state,
+  // detail) with state one of "connecting" | "open" | "reconnecting" | "closed" | "error".
   constructor(endpoint, { onState = () => {}, maxBackoffMs = 30000 } = {}) {
     this.endpoint = endpoint;
     this.onState = onState;
@@ -25,17 +24,42 @@ export class EventsClient {
     this.ready = false;
     this.stopped = false;
     this.readyWaiters = [];
+    this.noReconnectCodes = new Set(endpoint.noReconnectCodes || []);
   }
 
-  connect() {
+  async connect() {
     this.stopped = false;
-    const header = base64Url(JSON.stringify(this.endpoint.authorization()));
     this.onState(this.attempt ? "reconnecting" : "connecting", { attempt: this.attempt });
+    if (this.endpoint.prepare) {
+      // The credentials the connection is opened with (a fresh token for AppSync).
+      try {
+        await this.endpoint.prepare();
+      } catch (error) {
+        if (error.permanent) this.onState("closed", { code: 4401, message: error.message });
+        else this._retry(0);
+        return;
+      }
+      if (this.stopped) return;
+    }
+    const header = base64Url(JSON.stringify(this.endpoint.authorization()));
     const socket = new WebSocket(this.endpoint.realtimeUrl, [SUBPROTOCOL, `header-${header}`]);
     this.socket = socket;
     socket.addEventListener("open", () => socket.send(JSON.stringify({ type: "connection_init" })));
     socket.addEventListener("message", (message) => this._receive(message.data));
     socket.addEventListener("close", (event) => this._closed(socket, event));
+  }
+
+  // Opens a new connection at once (e.g. with a renewed token), keeping the subscriptions.
+  reconnect() {
+    const old = this.socket;
+    this.socket = null; // its close event is no longer ours
+    this.ready = false;
+    clearTimeout(this.kaTimer);
+    clearTimeout(this.retryTimer);
+    this._failPending();
+    if (old) old.close(1000);
+    this.attempt = 0;
+    this.connect();
   }
 
   close() {
@@ -142,19 +166,27 @@ export class EventsClient {
     if (socket !== this.socket) return;
     this.ready = false;
     clearTimeout(this.kaTimer);
+    this._failPending();
+    if (this.stopped || this.noReconnectCodes.has(event.code)) {
+      this.onState("closed", { code: event.code });
+      return;
+    }
+    this._retry(event.code);
+  }
+
+  _failPending() {
     for (const waiter of this.pending.values()) {
       waiter.reject(Object.assign(new Error("The connection was lost."), { errorType: "ConnectionLost" }));
     }
     this.pending.clear();
-    if (this.stopped || NO_RECONNECT_CODES.has(event.code)) {
-      this.onState("closed", { code: event.code });
-      return;
-    }
+  }
+
+  _retry(code) {
     // Exponential back-off with full jitter, so many clients do not reconnect in lockstep.
     const ceiling = Math.min(this.maxBackoffMs, 500 * 2 ** this.attempt);
     const delay = Math.round(ceiling / 2 + Math.random() * ceiling / 2);
     this.attempt += 1;
-    this.onState("reconnecting", { attempt: this.attempt, delayMs: delay, code: event.code });
+    this.onState("reconnecting", { attempt: this.attempt, delayMs: delay, code });
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 }

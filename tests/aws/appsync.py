@@ -18,7 +18,9 @@ Lambda onPublish invoked asynchronously (EVENT) or synchronously, an onSubscribe
 `{"error": ...}` answer becomes a `subscribe_error`.
 
 Choices where AppSync's behaviour is not pinned down here: a connection whose `header-`
-subprotocol fails auth is refused with HTTP 401 at the handshake; WebSocket frames are
+subprotocol fails auth is refused with HTTP 401 at the handshake; a connection opened with a
+Cognito token is closed (1008, "Token has expired.") when that token expires, the strict
+reading of AppSync's per-connection auth, so clients must reconnect with a fresh token; WebSocket frames are
 authorised with Cognito tokens only (SigV4-signed frames are not emulated: the chat handler
 publishes over HTTP); a failing onSubscribe handler refuses the subscription.
 
@@ -379,6 +381,8 @@ class AppSyncEventsEmulator:
                 if config is not None and config.function_name not in self.functions:
                     self.functions[config.function_name] = LambdaFunction(config, run_as)
         self.delivered: list[tuple[Any, dict[str, Any]]] = []  # (connection, data frame), for tests
+        self.expired_connections = 0  # connections closed because their token expired
+        self.connected: list[Caller] = []  # who opened each accepted connection, for tests
         self._subscriptions: list[Subscription] = []
         self._lock = threading.Lock()
         self._jwks = jwt.PyJWKSet.from_dict(cognito.jwks())
@@ -626,10 +630,15 @@ class AppSyncEventsEmulator:
                 raise AppSyncError(UNAUTHORIZED, "This auth mode may not connect.", 401)
         except (ValueError, AppSyncError) as error:
             return connection.respond(HTTPStatus.UNAUTHORIZED, f"{getattr(error, 'message', error)}\n")
+        if caller.mode == USER_POOL:
+            connection.token_expires_at = float(caller.identity["claims"]["exp"])
+        with self._lock:
+            self.connected.append(caller)
         return None
 
     async def _serve_connection(self, connection: Any) -> None:
         keepalive = asyncio.ensure_future(self._keepalive(connection))
+        expiry = asyncio.ensure_future(self._close_at_token_expiry(connection))
         try:
             async for message in connection:
                 reply = await asyncio.get_running_loop().run_in_executor(None, self._frame, connection, message)
@@ -639,8 +648,17 @@ class AppSyncEventsEmulator:
             pass
         finally:
             keepalive.cancel()
+            expiry.cancel()
             with self._lock:
                 self._subscriptions = [s for s in self._subscriptions if s.connection is not connection]
+
+    async def _close_at_token_expiry(self, connection: Any) -> None:
+        expires_at = getattr(connection, "token_expires_at", None)
+        if expires_at is None:
+            return  # IAM connections: each signed request stands alone
+        await asyncio.sleep(max(0.0, expires_at - time.time()))
+        self.expired_connections += 1
+        await connection.close(code=1008, reason="Token has expired.")
 
     async def _keepalive(self, connection: Any) -> None:
         while True:

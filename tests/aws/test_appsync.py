@@ -3,6 +3,7 @@ Cognito tokens, the Lambda handlers as the template wires them, DynamoDB (moto o
 Bedrock (the local ConverseStream server)."""
 from __future__ import annotations
 
+import base64
 import json
 import urllib.request
 
@@ -255,3 +256,70 @@ def test_after_unsubscribe_no_more_events_arrive(chat_api, alice, bedrock_server
 
     delivered_to = {frame["id"] for frame in chat_api.emulator.deliveries_to(lambda connection: True)}
     assert other["id"] not in delivered_to and len(delivered_to) == 1
+
+
+def tampered(token: str, **changes: str) -> str:
+    """The token with claims changed and the original signature kept."""
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims.update(changes)
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    return f"{header}.{forged}.{signature}"
+
+
+def test_a_tampered_or_expired_token_is_refused_at_connect_in_frames_and_over_http(chat_api, alice):
+    emulator, cognito = chat_api.emulator, chat_api.cognito
+    good = cognito.token(sub=ALICE, username="alice")
+    refused = {
+        "tampered": tampered(good, sub=BOB),  # someone else's sub under Alice's signature
+        "expired": cognito.token(sub=ALICE, username="alice", expires_in=-1),
+    }
+    for why, token in refused.items():
+        with pytest.raises(InvalidStatus) as handshake:
+            connect_with(emulator, token)
+        assert handshake.value.response.status_code == 401, why
+
+        # On an open connection, each frame's own authorization is checked.
+        alice.authorization = {"Authorization": token, "host": emulator.http_host}
+        subscribed = alice.subscribe(f"/outbound/{ALICE}")
+        published = alice.publish(f"/inbound/{ALICE}", chat_request())
+        for answer, kind in ((subscribed, "subscribe_error"), (published, "publish_error")):
+            assert answer["type"] == kind, (why, answer)
+            assert answer["errors"][0]["errorType"] == "UnauthorizedException", why
+
+        # HTTP POST /event with the token in Authorization, as a browser may publish.
+        body = json.dumps({"channel": f"/inbound/{ALICE}", "events": [json.dumps(chat_request())]}).encode()
+        status, answer = http_publish(emulator, {"Authorization": token, "content-type": "application/json"}, body)
+        assert status == 401 and answer["errors"][0]["errorType"] == "UnauthorizedException", why
+    assert chat_api.chat_handler.invocations == []  # nothing refused reached the Lambda
+
+
+def test_a_valid_token_publishes_over_http_too(chat_api, alice, bedrock_server):
+    bedrock_server.script(MODEL, chunks=["Over ", "HTTP."], usage=(5, 2), times=1)
+    body = json.dumps({"channel": f"/inbound/{ALICE}", "events": [json.dumps(chat_request())]}).encode()
+    headers = {"Authorization": chat_api.cognito.token(sub=ALICE), "content-type": "application/json"}
+
+    status, answer = http_publish(chat_api.emulator, headers, body)
+
+    assert status == 200 and len(answer["successful"]) == 1
+    assert texts(list(alice.events(until=is_last))) == "Over HTTP."
+
+
+def test_a_connection_ends_when_the_token_it_was_opened_with_expires(chat_api):
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    lasting = chat_api.client(ALICE)  # opened with an hour-long token
+    headers = {"Authorization": chat_api.cognito.token(sub=ALICE, expires_in=2), "host": chat_api.emulator.http_host}
+    short_lived = connect(chat_api.emulator.realtime_endpoint, subprotocols=[SUBPROTOCOL, header_subprotocol(headers)],
+                          proxy=None, legacy=True, open_timeout=10)
+    try:
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:  # keep-alives may come first; the close must come within the timeout
+                short_lived.recv(timeout=15)
+        assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1008, "Token has expired.")
+        assert chat_api.emulator.expired_connections == 1
+        assert lasting.subscribe(f"/outbound/{ALICE}")["type"] == "subscribe_success"
+    finally:
+        short_lived.close()
+        lasting.close()

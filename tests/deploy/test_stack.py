@@ -118,19 +118,74 @@ def test_user_pool_is_invite_only_with_strong_passwords(synth: Synth) -> None:
     assert pool["Properties"]["Policies"]["PasswordPolicy"]["MinimumLength"] >= 12
 
 
-def test_django_client_uses_code_flow_with_context_callbacks(synth: Synth) -> None:
-    context = json.loads(CDK_JSON.read_text())["context"]
+def test_django_client_uses_code_flow_with_callbacks_under_the_django_url(synth: Synth) -> None:
+    django_url = json.loads(CDK_JSON.read_text())["context"]["gateway:djangoUrl"]
     synth.template.has_resource_properties(
         "AWS::Cognito::UserPoolClient",
         {
             "GenerateSecret": True,
             "AllowedOAuthFlows": ["code"],
             "AllowedOAuthScopes": Match.array_with(["openid", "email"]),
-            "CallbackURLs": context["gateway:callbackUrls"],
-            "LogoutURLs": context["gateway:logoutUrls"],
+            "CallbackURLs": [f"{django_url}/accounts/amazon-cognito/login/callback/"],
+            "LogoutURLs": [f"{django_url}/"],
         },
     )
     synth.template.resource_count_is("AWS::Cognito::UserPoolDomain", 1)
+
+
+def test_the_django_url_sets_the_cognito_urls_and_explicit_lists_win() -> None:
+    from gateway_infra.config import ConfigError
+
+    derived = GatewayConfig.from_context(cdk.App(context={"gateway:djangoUrl": "https://gw.example.com/"}).node)
+    assert derived.callback_urls == ("https://gw.example.com/accounts/amazon-cognito/login/callback/",)
+    assert derived.logout_urls == ("https://gw.example.com/",)
+    explicit = GatewayConfig.from_context(
+        cdk.App(context={"gateway:djangoUrl": "https://gw.example.com", "gateway:callbackUrls": "https://a/cb"}).node
+    )
+    assert explicit.callback_urls == ("https://a/cb",) and explicit.logout_urls == ("https://gw.example.com/",)
+    for wrong in ("http://gw.example.com", "gw.example.com", "https://gw.example.com/app"):
+        with pytest.raises(ConfigError, match="gateway:djangoUrl"):
+            GatewayConfig.from_context(cdk.App(context={"gateway:djangoUrl": wrong}).node)
+
+
+# -- WAF ---------------------------------------------------------------------------------------------
+
+
+def test_a_regional_web_acl_with_common_rules_and_a_per_ip_rate_limit_guards_the_events_api(synth: Synth) -> None:
+    acl_id, acl = synth.one("AWS::WAFv2::WebACL")
+    props = acl["Properties"]
+    assert props["Scope"] == "REGIONAL" and props["DefaultAction"] == {"Allow": {}}
+    common, rate = sorted(props["Rules"], key=lambda rule: rule["Priority"])
+    group = common["Statement"]["ManagedRuleGroupStatement"]
+    assert (group["VendorName"], group["Name"], common["OverrideAction"]) == ("AWS", "AWSManagedRulesCommonRuleSet", {"None": {}})
+    # Body rules count only (chat bodies hold code and long histories); the rest block.
+    counted = {o["Name"] for o in group["RuleActionOverrides"] if o["ActionToUse"] == {"Count": {}}}
+    assert "CrossSiteScripting_BODY" in counted and "SizeRestrictions_BODY" in counted
+    assert all(name.endswith("_BODY") for name in counted)
+    limit = rate["Statement"]["RateBasedStatement"]
+    assert rate["Action"] == {"Block": {}}
+    assert (limit["AggregateKeyType"], limit["Limit"], limit["EvaluationWindowSec"]) == ("IP", 2000, 300)
+    # The chat handler's SigV4 publishes (a streamed answer is many) are not rate limited.
+    signed = limit["ScopeDownStatement"]["NotStatement"]["Statement"]["ByteMatchStatement"]
+    assert (signed["SearchString"], signed["PositionalConstraint"]) == ("AWS4-HMAC-SHA256", "STARTS_WITH")
+    assert signed["FieldToMatch"] == {"SingleHeader": {"Name": "authorization"}}
+    api_id, _ = synth.one("AWS::AppSync::Api")
+    _, association = synth.one("AWS::WAFv2::WebACLAssociation")
+    assert association["Properties"]["ResourceArn"] == {"Fn::GetAtt": [api_id, "ApiArn"]}
+    assert association["Properties"]["WebACLArn"] == {"Fn::GetAtt": [acl_id, "Arn"]}
+
+
+def test_waf_limits_come_from_context_and_bad_values_stop_synth() -> None:
+    from gateway_infra.config import ConfigError
+
+    config = GatewayConfig.from_context(
+        cdk.App(context={"gateway:wafRateLimit": "500", "gateway:wafRateWindowSeconds": "60"}).node
+    )
+    assert (config.waf_rate_limit, config.waf_rate_window_seconds) == (500, 60)
+    with pytest.raises(ConfigError, match="gateway:wafRateLimit"):
+        GatewayConfig.from_context(cdk.App(context={"gateway:wafRateLimit": "5"}).node)
+    with pytest.raises(ConfigError, match="gateway:wafRateWindowSeconds.*60, 120, 300, 600"):
+        GatewayConfig.from_context(cdk.App(context={"gateway:wafRateWindowSeconds": "90"}).node)
 
 
 # -- events API ------------------------------------------------------------------------------------

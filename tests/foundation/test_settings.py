@@ -70,17 +70,36 @@ def test_production_names_a_missing_variable_at_start_up(missing):
     assert f"Set the {missing} environment variable" in result.stderr
 
 
-def test_check_deploy_is_clean_in_production():
+# What deploy/outputs_to_env.py prints, plus the one line that moves the chat page to AppSync.
+APPSYNC_ENV = {
+    "GATEWAY_CHAT_TRANSPORT": "appsync",
+    "GATEWAY_EVENTS_HTTP_ENDPOINT": "https://abc.appsync-api.eu-west-1.amazonaws.com/event",
+    "GATEWAY_EVENTS_REALTIME_ENDPOINT": "wss://abc.appsync-realtime-api.eu-west-1.amazonaws.com/event/realtime",
+    "COGNITO_DOMAIN": "https://gateway-123456789012.auth.eu-west-1.amazoncognito.com",
+    "COGNITO_CLIENT_ID": "4example5client6id",
+    "COGNITO_CLIENT_SECRET": "from-the-secret-store",
+}
+
+
+@pytest.mark.parametrize("extra", [{}, APPSYNC_ENV], ids=["local transport", "appsync transport"])
+def test_check_deploy_is_clean_in_production(extra):
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "DEBUG"],
         cwd=ROOT,
-        env={**os.environ, **PRODUCTION_ENV},
+        env={**{k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "COGNITO_"))}, **PRODUCTION_ENV, **extra},
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_the_appsync_transport_without_its_endpoints_stops_the_check():
+    env = {**PRODUCTION_ENV, **APPSYNC_ENV, "GATEWAY_EVENTS_REALTIME_ENDPOINT": ""}
+    result = run_python("import django; django.setup(); from django.core.management import call_command; call_command('check')", env)
+    assert result.returncode != 0
+    assert "GATEWAY_CHAT_TRANSPORT=appsync needs GATEWAY_EVENTS_REALTIME_ENDPOINT" in result.stderr
 
 
 def test_a_bad_gateway_setting_is_a_clear_error():
