@@ -90,3 +90,17 @@ def _forget_rate_limits():
         from django.core.cache import caches
 
         caches["default"].clear()
+
+
+@pytest.fixture(autouse=True)
+def _channel_layer_per_test():
+    """Each async test runs on an event loop of its own, and the Redis channel layer keeps
+    locks bound to the loop that first used them: a layer shared between tests failed with
+    "bound to a different event loop" depending on order. Every test gets its own layer."""
+    from django.conf import settings
+
+    if settings.configured:
+        from channels.layers import channel_layers
+
+        channel_layers._reset_backends(setting="CHANNEL_LAYERS")
+    yield
