@@ -18,13 +18,20 @@ class ReportDefinition(models.Model):
     description = models.TextField(blank=True)
     sql = models.TextField(
         "SQL (Athena dialect)",
-        help_text="Reads the table `requests`; placeholders :start_date, :end_date, :model_id, :all_users, :group_subs.",
+        help_text=(
+            "Reads the table `requests` (and may join `users`, `group_members`); placeholders :first_dt, :last_dt, "
+            ":start_ts, :end_ts, :time_zone, :start_date, :end_date, :model_id, :all_users, :group_name."
+        ),
     )
     chart_kind = models.CharField(max_length=8, choices=ChartKind.choices, default=ChartKind.BAR)
     x_column = models.CharField(max_length=64)
     y_column = models.CharField(max_length=64)
     series_column = models.CharField(max_length=64, blank=True, help_text="Optional: one line per value.")
-    default_params = models.JSONField(default=dict, blank=True, help_text='e.g. {"days": 7}')
+    default_params = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='e.g. {"days": 7} (7 days up to today), {"period": "previous_month"}, {"time_zone": "Asia/Seoul"}',
+    )
     is_active = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
 
