@@ -20,6 +20,8 @@ from django.contrib.auth import get_user_model
 
 from dataplane.telemetry.schema import DIRECTORY_TABLES, directory_object_key
 
+# The one S3 call below (`put_object`) is declared in `analytics.permissions.DIRECTORY_PUBLISH_NEEDS`.
+
 
 class DirectoryPublishError(Exception):
     """The membership tables could not be published; the message says where and why."""
@@ -79,9 +81,10 @@ def _publish_s3(files: dict[str, bytes]) -> None:
     bucket, prefix = settings.GATEWAY_LAKE_BUCKET, settings.GATEWAY_LAKE_PREFIX
     if not bucket:
         raise DirectoryPublishError("GATEWAY_LAKE_BUCKET is not set: reports on Athena join tables published there.")
+    client = _s3_client(settings.AWS_REGION)
     for table, body in files.items():
         key = f"{prefix}{directory_object_key(table)}"
         try:
-            _s3_client(settings.AWS_REGION).put_object(Bucket=bucket, Key=key, Body=body, ContentType="text/csv")
+            client.put_object(Bucket=bucket, Key=key, Body=body, ContentType="text/csv")
         except (ClientError, BotoCoreError) as error:
             raise DirectoryPublishError(f"Could not publish the {table} table to s3://{bucket}/{key}: {error}") from error
