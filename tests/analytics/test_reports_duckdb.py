@@ -161,3 +161,17 @@ def test_seeded_definitions_are_the_catalogue():
     for report in REPORTS:
         assert stored[report["slug"]].sql == report["sql"].strip()
         assert stored[report["slug"]].schedule.periodic_task.task == "analytics.tasks.report_schedule_fire"
+
+
+@pytest.mark.django_db
+def test_a_report_sees_turns_still_buffered_in_this_process(lake_dir, django_capture_on_commit_callbacks):
+    from dataplane.telemetry.record import RequestRecord
+    from dataplane.telemetry.sinks import LakeSink
+
+    sink = LakeSink(lake_dir, max_records=1000, max_age_seconds=3600)
+    sink.emit(RequestRecord(request_id="buffered", ts=datetime(2026, 11, 21, 8, tzinfo=UTC), user_sub="sub-x",
+                            entry="channels", model_id=DEMO_MODELS[1], input_tokens=7, output_tokens=3))
+    assert not list(lake_dir.rglob("*.parquet"))
+    run = run_report("tokens-cost-by-model", {"start_date": "2026-11-21", "end_date": "2026-11-21"},
+                     django_capture_on_commit_callbacks)
+    assert [(row[0], row[1], row[2], row[5]) for row in run.rows] == [("2026-11-21", DEMO_MODELS[1], 1, 10)]
