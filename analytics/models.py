@@ -92,6 +92,7 @@ class ReportRun(models.Model):
     error = models.TextField(blank=True)
     engine = models.CharField(max_length=16, blank=True)
     engine_query_id = models.CharField(max_length=128, blank=True)
+    sql = models.TextField("SQL as run", blank=True, help_text="Athena SQL with every parameter as a literal.")
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="report_runs"
     )

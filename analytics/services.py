@@ -128,7 +128,9 @@ def _run_query(run: ReportRun) -> tuple[QueryResult, str]:
         directory_publish()
     except DirectoryPublishError as error:
         raise ReportEngineError(str(error)) from error
-    ReportRun.objects.filter(pk=run.pk).update(engine=engine.name)
+    # The SQL exactly as the engine gets it (literals only): an analyst can paste it into Athena.
+    run.sql = sql
+    ReportRun.objects.filter(pk=run.pk).update(engine=engine.name, sql=sql)
 
     def on_progress(percent: int) -> None:
         ReportRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(progress=percent)
@@ -156,7 +158,7 @@ def _run_fail(run: ReportRun, message: str, *, began: float, query_id: str = "")
     run.error = message
     if query_id:
         run.engine_query_id = query_id[:128]
-    run.refresh_from_db(fields=["engine"])
+    run.refresh_from_db(fields=["engine", "sql"])
     _finish(run, began)
     return run
 

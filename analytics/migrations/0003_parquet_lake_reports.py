@@ -19,6 +19,11 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AddField(
+            model_name='reportrun',
+            name='sql',
+            field=models.TextField(blank=True, help_text='Athena SQL with every parameter as a literal.', verbose_name='SQL as run'),
+        ),
         migrations.AlterField(
             model_name='reportdefinition',
             name='default_params',

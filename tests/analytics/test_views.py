@@ -86,6 +86,22 @@ def test_the_filter_form_runs_the_report_for_the_chosen_period(client, analyst_u
     assert f"#{run.pk}" in detail and "demo-echo" in detail and "Succeeded" in detail
 
 
+def test_a_run_page_shows_its_sql_with_literals_in_the_chosen_time_zone(client, analyst_user, lake_records,
+                                                                        django_capture_on_commit_callbacks):
+    import html
+    import re
+
+    client.force_login(analyst_user)
+    form = {"start_date": "2026-11-21", "end_date": "2026-11-21", "time_zone": "Asia/Seoul"}
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("analytics:report_run_now", args=["errors-by-type"]), form)
+    run = ReportRun.objects.get()
+    page = client.get(run.get_absolute_url()).content.decode()
+    shown = html.unescape(re.search(r'<pre id="run-sql">(.*?)</pre>', page, re.S).group(1))
+    assert shown == run.sql and "(Asia/Seoul)" in page
+    assert "ts >= CAST('2026-11-20 15:00:00' AS TIMESTAMP)" in shown and not re.search(r":[a-z_]+\b", shown)
+
+
 def test_invalid_filters_are_shown_back_without_a_run(client, analyst_user):
     client.force_login(analyst_user)
     response = client.post(
