@@ -104,6 +104,27 @@ ORDER BY requests DESC, s.user_sub
 """,
     },
     {
+        "slug": "cost-by-group",
+        "title": "Cost by group",
+        "description": "Users, requests, tokens and cost of each group's members (a member of two groups counts in both).",
+        "chart_kind": "bar",
+        "x_column": "group_name",
+        "y_column": "cost_usd",
+        "series_column": "",
+        "sql": f"""
+{SCOPED}
+SELECT coalesce(m.group_name, '(no group)') AS group_name,
+       count(DISTINCT s.user_sub) AS users,
+       count(*) AS requests,
+       sum(coalesce(s.total_tokens, 0)) AS total_tokens,
+       round(sum(coalesce(s.cost_usd, 0.0)), 6) AS cost_usd
+FROM scoped s
+LEFT JOIN group_members m ON m.user_sub = s.user_sub
+GROUP BY 1
+ORDER BY cost_usd DESC, group_name
+""",
+    },
+    {
         "slug": "latency-by-model",
         "title": "Latency by model (p50 / p95 / p99)",
         "description": "Time to first token and total latency of answered turns, in milliseconds.",

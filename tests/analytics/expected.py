@@ -17,6 +17,8 @@ from dataplane.telemetry.schema import parse_lake_timestamp
 _zone = {"name": "UTC"}
 # sub → username, as Django publishes it; subs without a user show as themselves.
 USERNAMES: dict[str, str] = {}
+# sub → the groups Django publishes it in.
+GROUPS: dict[str, set[str]] = {}
 
 
 def record_day(record: dict[str, Any], time_zone: str | None = None) -> date:
@@ -72,6 +74,17 @@ def conversations_per_user(records: list[dict]) -> list[list]:
         groups[r["user_sub"]].append(r)
     rows = [[username(sub), sub, len({r["conversation_id"] for r in rs}), len(rs)] for sub, rs in groups.items()]
     return sorted(rows, key=lambda row: (-row[3], row[1]))
+
+
+def cost_by_group(records: list[dict]) -> list[list]:
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for r in records:
+        for group in GROUPS.get(r["user_sub"]) or {"(no group)"}:
+            groups[group].append(r)
+    rows = [[group, len({r["user_sub"] for r in rs}), len(rs), sum(r["total_tokens"] or 0 for r in rs),
+             sum(r["cost_usd"] or 0.0 for r in rs)] for group, rs in groups.items()]
+    # The SQL orders by the rounded cost; the test data has no two groups within rounding.
+    return sorted(rows, key=lambda row: (-round(row[4], 6), row[0]))
 
 
 def latency_by_model(records: list[dict]) -> list[list]:
@@ -148,6 +161,7 @@ EXPECTED_BY_SLUG = {
     "tokens-cost-by-model": tokens_cost_by_model,
     "top-users-by-tokens": top_users_by_tokens,
     "conversations-per-user": conversations_per_user,
+    "cost-by-group": cost_by_group,
     "latency-by-model": latency_by_model,
     "cache-hit-rate": cache_hit_rate,
     "error-refusal-rates": error_refusal_rates,

@@ -23,8 +23,10 @@ ZONES = ["UTC", "Asia/Seoul"]
 def usernames():
     """Subs the reports show by username: the users created here are the published ones."""
     expected.USERNAMES.clear()
+    expected.GROUPS.clear()
     yield expected.USERNAMES
     expected.USERNAMES.clear()
+    expected.GROUPS.clear()
 
 
 def run_report(slug: str, params: dict, django_capture_on_commit_callbacks) -> ReportRun:
@@ -60,8 +62,10 @@ def test_the_generated_lake_covers_what_the_reports_measure(lake_records):
 @pytest.mark.parametrize("time_zone", ZONES)
 @pytest.mark.parametrize("slug", SLUGS)
 def test_report_figures_over_the_whole_lake(slug, time_zone, lake_records, usernames, django_capture_on_commit_callbacks):
-    UserFactory(username="ann", sub=USER_SUBS[0])
-    usernames[USER_SUBS[0]] = "ann"
+    UserFactory(username="ann", sub=USER_SUBS[0], groups=["Pilots"])
+    UserFactory(username="ben", sub=USER_SUBS[1], groups=["Pilots", "Support"])
+    usernames.update({USER_SUBS[0]: "ann", USER_SUBS[1]: "ben"})
+    expected.GROUPS.update({USER_SUBS[0]: {"Pilots"}, USER_SUBS[1]: {"Pilots", "Support"}})
     run = run_report(
         slug,
         {"start_date": FIRST_DAY.isoformat(), "end_date": LAST_DAY.isoformat(), "time_zone": time_zone},
@@ -84,6 +88,7 @@ def test_report_figures_with_model_group_and_date_filters(slug, time_zone, lake_
     UserFactory(username="cat", sub=USER_SUBS[2], groups=["Pilots"])
     UserFactory(username="ben", sub=USER_SUBS[1], groups=["Others"])  # not in the group
     usernames.update({USER_SUBS[0]: "ann", USER_SUBS[1]: "ben", USER_SUBS[2]: "cat"})
+    expected.GROUPS.update({USER_SUBS[0]: {"Pilots", "Others"}, USER_SUBS[2]: {"Pilots"}, USER_SUBS[1]: {"Others"}})
     start, end, model = date(2026, 11, 21), date(2026, 11, 23), DEMO_MODELS[1]
     run = run_report(
         slug,
