@@ -58,6 +58,9 @@ class ReportSchedule(models.Model):
     frequency = models.CharField(max_length=8, choices=ScheduleFrequency.choices, default=ScheduleFrequency.DAILY)
     hour_utc = models.PositiveSmallIntegerField(default=2, help_text="Hour of day (UTC) it runs, 0-23.")
     enabled = models.BooleanField(default=True)
+    recipients = models.TextField(
+        blank=True, help_text="E-mail addresses that get each scheduled run (CSV attached), separated by commas or lines."
+    )
     periodic_task = models.OneToOneField(
         "django_celery_beat.PeriodicTask", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -92,6 +95,7 @@ class ReportRun(models.Model):
     error = models.TextField(blank=True)
     engine = models.CharField(max_length=16, blank=True)
     engine_query_id = models.CharField(max_length=128, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True, help_text="When a scheduled run was mailed.")
     sql = models.TextField("SQL as run", blank=True, help_text="Athena SQL with every parameter as a literal.")
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="report_runs"

@@ -199,8 +199,11 @@ def report_schedule_save(*, schedule: ReportSchedule) -> ReportSchedule:
 
     from analytics.schedules import schedule_sync_periodic_task
 
+    from analytics.delivery import recipients_parse
+
     if not 0 <= schedule.hour_utc <= 23:
         raise ValueError("hour_utc must be between 0 and 23")
+    schedule.recipients = "\n".join(recipients_parse(schedule.recipients))
     with transaction.atomic():
         schedule.save()
         schedule_sync_periodic_task(schedule=schedule, crontab_model=CrontabSchedule, periodic_task_model=PeriodicTask)

@@ -20,6 +20,16 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.AddField(
+            model_name='reportschedule',
+            name='recipients',
+            field=models.TextField(blank=True, help_text='E-mail addresses that get each scheduled run (CSV attached), separated by commas or lines.'),
+        ),
+        migrations.AddField(
+            model_name='reportrun',
+            name='delivered_at',
+            field=models.DateTimeField(blank=True, help_text='When a scheduled run was mailed.', null=True),
+        ),
+        migrations.AddField(
             model_name='reportrun',
             name='sql',
             field=models.TextField(blank=True, help_text='Athena SQL with every parameter as a literal.', verbose_name='SQL as run'),
