@@ -58,6 +58,8 @@ def athena_to_duckdb(sql: str) -> str:
 
 
 def _seen_in_zone(timestamp: exp.Expression, zone: exp.Expression) -> exp.Expression:
+    if isinstance(zone, exp.Literal) and zone.is_string and zone.name.upper() == "UTC":
+        return timestamp.copy()  # the lake's timestamps are UTC already; skips a time-zone lookup per row
     utc_instant = exp.cast(timestamp.copy(), exp.DataType.build("TIMESTAMPTZ"))
     return exp.Anonymous(this="timezone", expressions=[zone.copy(), utc_instant])
 
