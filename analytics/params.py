@@ -55,7 +55,7 @@ class ReportParams:
 
     def utc_bounds(self) -> tuple[datetime, datetime]:
         """The period as UTC instants: local midnight of the first day to local midnight after the last."""
-        zone = ZoneInfo(self.time_zone)
+        zone = _zone(self.time_zone)
         start = datetime.combine(self.start_date, time(), tzinfo=zone).astimezone(UTC)
         end = datetime.combine(self.end_date + timedelta(days=1), time(), tzinfo=zone).astimezone(UTC)
         return start, end
