@@ -250,3 +250,28 @@ def test_deleting_a_schedule_removes_its_beat_task():
     services.report_schedule_delete(schedule=schedule)
     assert not PeriodicTask.objects.filter(pk=task_id).exists()
     assert not ReportSchedule.objects.filter(definition__slug="errors-by-type").exists()
+
+
+def test_an_old_json_lake_converts_once_into_the_parquet_lake(lake_dir, django_capture_on_commit_callbacks):
+    import gzip
+    import json
+
+    from analytics.lake import synthetic_records
+
+    records = synthetic_records(first_day=FIRST_DAY, days=2, user_subs=["sub-old"], turns_per_day=30, seed=2)
+    for record in records:
+        hour = lake_dir / f"year={record['ts'][:4]}/month={record['ts'][5:7]}/day={record['ts'][8:10]}/hour={record['ts'][11:13]}"
+        hour.mkdir(parents=True, exist_ok=True)
+        with gzip.open(hour / "gateway-old.json.gz", "at") as handle:
+            handle.write(json.dumps(record) + "\n")
+    call_command("convert_json_lake")
+
+    def turns_reported() -> int:
+        with django_capture_on_commit_callbacks(execute=True):
+            run = services.report_run_request(definition=definition("error-refusal-rates"), params=WHOLE_LAKE, requested_by=None)
+        run.refresh_from_db()
+        return sum(row[1] for row in run.rows)
+
+    assert turns_reported() == len(records) == 60
+    call_command("convert_json_lake")  # after the report compacted the lake: nothing left to convert
+    assert turns_reported() == 60
