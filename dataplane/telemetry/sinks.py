@@ -62,9 +62,10 @@ class LakeSink:
 
     A chat turn only appends its row to a buffer: the buffer becomes files (one per `dt`
     partition, written to a temp name and renamed, see `telemetry.parquet`) once it holds
-    `max_records` rows or its oldest row is `max_age_seconds` old, at process exit, and when a
-    local report reads the lake (`lake_sinks_flush`). Small files are merged by compaction
-    before each local report.
+    `max_records` rows or its oldest row is `max_age_seconds` old (a timer started with the
+    batch, so an idle process writes it too), at process exit, and when a local report in this
+    process reads the lake (`lake_sinks_flush`). Small files are merged by compaction before
+    each local report. A process killed outright loses at most its unwritten batch.
     """
 
     def __init__(
@@ -74,6 +75,7 @@ class LakeSink:
         max_records: int = 1000,
         max_age_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        start_timer: Callable[[float, Callable[[], None]], None] | None = None,
     ) -> None:
         if max_records < 1 or max_age_seconds <= 0:
             raise ValueError("A lake sink needs max_records >= 1 and max_age_seconds > 0.")
@@ -81,6 +83,7 @@ class LakeSink:
         self.max_records = max_records
         self.max_age_seconds = max_age_seconds
         self._clock = clock
+        self._start_timer = start_timer or _daemon_timer
         self._lock = threading.Lock()
         self._buffer: list[dict] = []
         self._oldest_at = 0.0
@@ -93,6 +96,9 @@ class LakeSink:
         with self._lock:
             if not self._buffer:
                 self._oldest_at = self._clock()
+                # One timer per batch, not per turn; if the batch was written before it fires,
+                # it flushes whatever came since (or nothing).
+                self._start_timer(self.max_age_seconds, self._flush_quietly)
             self._buffer.append(row)
             due = len(self._buffer) >= self.max_records or self._clock() - self._oldest_at >= self.max_age_seconds
             if due:
@@ -102,6 +108,12 @@ class LakeSink:
         with self._lock:
             self._flush_locked()
 
+    def _flush_quietly(self) -> None:
+        try:
+            self.flush()
+        except Exception:  # noqa: BLE001 - a timer thread has no caller to report to
+            logger.exception("could not write a lake batch under %s", self.root)
+
     def _flush_locked(self) -> None:
         if not self._buffer:
             return
@@ -109,6 +121,12 @@ class LakeSink:
 
         rows, self._buffer = self._buffer, []
         partition_files_write(self.root, rows, file_stem=f"{self._file_prefix}-{next(self._batches):06d}")
+
+
+def _daemon_timer(seconds: float, callback: Callable[[], None]) -> None:
+    timer = threading.Timer(seconds, callback)
+    timer.daemon = True  # never keeps a process alive; exit flushes through atexit instead
+    timer.start()
 
 
 # Every lake sink of this process, so exit and local reports can flush them (weak: a sink

@@ -173,7 +173,7 @@ def test_a_report_sees_turns_still_buffered_in_this_process(lake_dir, django_cap
     from dataplane.telemetry.record import RequestRecord
     from dataplane.telemetry.sinks import LakeSink
 
-    sink = LakeSink(lake_dir, max_records=1000, max_age_seconds=3600)
+    sink = LakeSink(lake_dir, max_records=1000, max_age_seconds=3600, start_timer=lambda seconds, callback: None)
     sink.emit(RequestRecord(request_id="buffered", ts=datetime(2026, 11, 21, 8, tzinfo=UTC), user_sub="sub-x",
                             entry="channels", model_id=DEMO_MODELS[1], input_tokens=7, output_tokens=3))
     assert not list(lake_dir.rglob("*.parquet"))

@@ -24,6 +24,10 @@ class FakeClock:
         return self.now
 
 
+def NO_TIMER(seconds: float, callback: object) -> None:  # noqa: N802 - a constant-like stand-in
+    """Batches here are written by size, flush or compaction; no stray timer thread outlives a test."""
+
+
 def record(n: int, moment: datetime) -> RequestRecord:
     return RequestRecord(request_id=f"r{n}", ts=moment, user_sub="sub-1", entry="channels", input_tokens=n, output_tokens=1)
 
@@ -37,7 +41,7 @@ def lake_rows(lake: Path) -> list[dict]:
 
 
 def test_rows_wait_in_memory_until_the_batch_is_full(tmp_path):
-    sink = LakeSink(tmp_path, max_records=3, max_age_seconds=60, clock=FakeClock())
+    sink = LakeSink(tmp_path, max_records=3, max_age_seconds=60, clock=FakeClock(), start_timer=NO_TIMER)
     moment = datetime(2026, 11, 29, 12, tzinfo=UTC)
     sink.emit(record(1, moment))
     sink.emit(record(2, moment))
@@ -50,7 +54,7 @@ def test_rows_wait_in_memory_until_the_batch_is_full(tmp_path):
 
 def test_a_batch_older_than_its_age_limit_is_written_by_the_next_turn(tmp_path):
     clock = FakeClock()
-    sink = LakeSink(tmp_path, max_records=1000, max_age_seconds=60, clock=clock)
+    sink = LakeSink(tmp_path, max_records=1000, max_age_seconds=60, clock=clock, start_timer=NO_TIMER)
     moment = datetime(2026, 11, 29, 12, tzinfo=UTC)
     sink.emit(record(1, moment))
     clock.now += 61
@@ -59,7 +63,7 @@ def test_a_batch_older_than_its_age_limit_is_written_by_the_next_turn(tmp_path):
 
 
 def test_a_batch_across_midnight_goes_to_each_records_own_day(tmp_path):
-    sink = LakeSink(tmp_path, max_records=10, clock=FakeClock())
+    sink = LakeSink(tmp_path, max_records=10, clock=FakeClock(), start_timer=NO_TIMER)
     midnight = datetime(2026, 11, 30, tzinfo=UTC)
     # 08:59:59 in Seoul is still the 29th in UTC: the partition is the UTC day of `ts`.
     for n, moment in enumerate([midnight - timedelta(milliseconds=1), midnight]):
@@ -71,8 +75,21 @@ def test_a_batch_across_midnight_goes_to_each_records_own_day(tmp_path):
     ]
 
 
+def test_an_idle_process_writes_its_batch_when_the_batch_timer_fires(tmp_path):
+    timers: list[tuple[float, object]] = []
+    sink = LakeSink(tmp_path, max_records=1000, max_age_seconds=60, clock=FakeClock(),
+                    start_timer=lambda seconds, callback: timers.append((seconds, callback)))
+    moment = datetime(2026, 11, 29, 12, tzinfo=UTC)
+    sink.emit(record(1, moment))
+    sink.emit(record(2, moment))
+    assert [seconds for seconds, _ in timers] == [60]  # one timer for the batch, none per turn
+    assert lake_files(tmp_path) == []
+    timers[0][1]()  # a minute later, no further turn came
+    assert len(lake_rows(tmp_path)) == 2
+
+
 def test_compaction_merges_a_partitions_files_into_one_with_every_row(tmp_path):
-    sink = LakeSink(tmp_path, max_records=2, clock=FakeClock())
+    sink = LakeSink(tmp_path, max_records=2, clock=FakeClock(), start_timer=NO_TIMER)
     moment = datetime(2026, 11, 29, 12, tzinfo=UTC)
     for n in range(7):
         sink.emit(record(n, moment + timedelta(seconds=n)))
@@ -97,7 +114,7 @@ def test_a_crash_mid_write_leaves_no_visible_file(tmp_path, monkeypatch):
 
 
 def test_a_crash_between_compaction_and_cleanup_never_doubles_a_row(tmp_path, monkeypatch):
-    sink = LakeSink(tmp_path, max_records=2, clock=FakeClock())
+    sink = LakeSink(tmp_path, max_records=2, clock=FakeClock(), start_timer=NO_TIMER)
     moment = datetime(2026, 11, 29, 12, tzinfo=UTC)
     for n in range(4):
         sink.emit(record(n, moment))
@@ -136,7 +153,7 @@ def test_a_row_that_does_not_fit_the_schema_is_refused_with_its_reason(tmp_path)
 
 
 def test_the_files_have_the_lake_schema(tmp_path):
-    sink = LakeSink(tmp_path, max_records=1, clock=FakeClock())
+    sink = LakeSink(tmp_path, max_records=1, clock=FakeClock(), start_timer=NO_TIMER)
     sink.emit(record(1, datetime(2026, 11, 29, tzinfo=UTC)))
     (path,) = lake_files(tmp_path)
     schema = pq.read_schema(path)
