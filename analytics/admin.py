@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from analytics import services
+from analytics.delivery import RecipientsInvalid, recipients_parse
 from analytics.models import ReportDefinition, ReportRun, ReportSchedule
 from analytics.params import ReportParamsInvalid
 
@@ -28,8 +30,21 @@ class ReportDefinitionAdmin(admin.ModelAdmin):
         self.message_user(request, f"Queued {queryset.count()} report run(s).")
 
 
+class ReportScheduleForm(forms.ModelForm):
+    class Meta:
+        model = ReportSchedule
+        fields = "__all__"
+
+    def clean_recipients(self) -> str:
+        try:
+            return "\n".join(recipients_parse(self.cleaned_data.get("recipients") or ""))
+        except RecipientsInvalid as error:
+            raise forms.ValidationError(str(error)) from error
+
+
 @admin.register(ReportSchedule)
 class ReportScheduleAdmin(admin.ModelAdmin):
+    form = ReportScheduleForm
     list_display = ("definition", "frequency", "hour_utc", "enabled", "periodic_task")
     list_editable = ("frequency", "hour_utc", "enabled")
     readonly_fields = ("periodic_task",)

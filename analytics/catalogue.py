@@ -1,18 +1,23 @@
 """The built-in reports, written once in Athena's SQL dialect (Trino/Presto).
 
-Each query reads the table `requests` (the Glue table over the lake in AWS; a DuckDB view over
-the local lake otherwise) and uses the same named placeholders, which
-`analytics.params.report_sql_bind` replaces by SQL literals built with sqlglot:
+Each query reads the table `requests` (the Glue table over the Parquet lake in AWS; a DuckDB view
+over the local Parquet lake otherwise), and may join the two small tables Django publishes
+(`analytics.directory`): `users` (user_sub, username) and `group_members` (user_sub,
+group_name). The named placeholders are replaced by SQL literals (`analytics.params`):
 
-- `:start_date`, `:end_date` — 'YYYY-MM-DD' strings, both days included (UTC);
+- `:first_dt`, `:last_dt` — the UTC `dt` partitions the period touches (pruning only);
+- `:start_ts`, `:end_ts` — the period as UTC instants, start included, end excluded;
+- `:time_zone` — the report's IANA time zone: days are local calendar days;
+- `:start_date`, `:end_date` — the period's first and last local day, for display;
 - `:model_id` — a model id or NULL for every model;
-- `:all_users` — TRUE unless a group was chosen; `:group_subs` — the group's user subs.
+- `:all_users` — TRUE unless a group was chosen; `:group_name` — that group.
 
-The `year || '-' || month || '-' || day` condition lets Athena prune partitions (the hive
-partition keys are strings) so a report scans only the days it reports on. Ratios cast to
-DOUBLE first: Athena divides integers as integers, DuckDB does not.
+`dt` is a string partition with a date-typed projection, so Athena prunes on the plain
+`BETWEEN`; `ts` then cuts the period exactly. Ratios cast to DOUBLE first: Athena divides
+integers as integers, DuckDB does not. `ts AT TIME ZONE` reads `ts` as UTC, Athena's session
+zone; the DuckDB engine rewrites it to the same meaning.
 
-The seed migration copies these into `ReportDefinition` rows (admins may edit them after).
+The seed migrations copy these into `ReportDefinition` rows (admins may edit them after).
 """
 from __future__ import annotations
 
@@ -20,25 +25,30 @@ from typing import Any
 
 # Shared WHERE clause: the parameters every report accepts.
 REPORT_FILTERS = """
-    year || '-' || month || '-' || day BETWEEN :start_date AND :end_date
-    AND date(ts) BETWEEN CAST(:start_date AS date) AND CAST(:end_date AS date)
+    dt BETWEEN :first_dt AND :last_dt
+    AND ts >= CAST(:start_ts AS timestamp) AND ts < CAST(:end_ts AS timestamp)
     AND (:model_id IS NULL OR model_id = :model_id)
-    AND (:all_users OR user_sub IN (:group_subs))
+    AND (:all_users OR user_sub IN (SELECT user_sub FROM group_members WHERE group_name = :group_name))
 """
+# The turn's calendar day in the report's time zone.
+LOCAL_DAY = "date(ts AT TIME ZONE :time_zone)"
+# The requests of the period and scope, under one name the report's body can join.
+SCOPED = f"WITH scoped AS (SELECT * FROM requests WHERE {REPORT_FILTERS})"
 
+# The last 7 days including today, in GATEWAY_MONTH_TIMEZONE (a schedule uses its calendar period).
 DEFAULT_PARAMS: dict[str, Any] = {"days": 7}
 
 REPORTS: tuple[dict[str, Any], ...] = (
     {
         "slug": "tokens-cost-by-model",
         "title": "Tokens and cost by model per day",
-        "description": "Requests, input/output/total tokens and cost in USD for each model, day by day (UTC).",
+        "description": "Requests, input/output/total tokens and cost in USD for each model, day by day.",
         "chart_kind": "line",
         "x_column": "day",
         "y_column": "total_tokens",
         "series_column": "model_id",
         "sql": f"""
-SELECT date(ts) AS day,
+SELECT {LOCAL_DAY} AS day,
        model_id,
        count(*) AS requests,
        sum(coalesce(input_tokens, 0)) AS input_tokens,
@@ -47,7 +57,7 @@ SELECT date(ts) AS day,
        round(sum(coalesce(cost_usd, 0.0)), 6) AS cost_usd
 FROM requests
 WHERE {REPORT_FILTERS}
-GROUP BY date(ts), model_id
+GROUP BY 1, 2
 ORDER BY day, model_id
 """,
     },
@@ -56,18 +66,20 @@ ORDER BY day, model_id
         "title": "Top users by tokens",
         "description": "The 25 users who used the most model tokens in the period.",
         "chart_kind": "bar",
-        "x_column": "user_sub",
+        "x_column": "username",
         "y_column": "total_tokens",
         "series_column": "",
         "sql": f"""
-SELECT user_sub,
+{SCOPED}
+SELECT coalesce(max(u.username), s.user_sub) AS username,
+       s.user_sub,
        count(*) AS requests,
-       sum(coalesce(total_tokens, 0)) AS total_tokens,
-       round(sum(coalesce(cost_usd, 0.0)), 6) AS cost_usd
-FROM requests
-WHERE {REPORT_FILTERS}
-GROUP BY user_sub
-ORDER BY total_tokens DESC, user_sub
+       sum(coalesce(s.total_tokens, 0)) AS total_tokens,
+       round(sum(coalesce(s.cost_usd, 0.0)), 6) AS cost_usd
+FROM scoped s
+LEFT JOIN users u ON u.user_sub = s.user_sub
+GROUP BY s.user_sub
+ORDER BY total_tokens DESC, s.user_sub
 LIMIT 25
 """,
     },
@@ -76,22 +88,45 @@ LIMIT 25
         "title": "Conversations and requests per user",
         "description": "Distinct conversations and chat turns of each user.",
         "chart_kind": "bar",
-        "x_column": "user_sub",
+        "x_column": "username",
         "y_column": "requests",
         "series_column": "",
         "sql": f"""
-SELECT user_sub,
-       count(DISTINCT conversation_id) AS conversations,
+{SCOPED}
+SELECT coalesce(max(u.username), s.user_sub) AS username,
+       s.user_sub,
+       count(DISTINCT s.conversation_id) AS conversations,
        count(*) AS requests
-FROM requests
-WHERE {REPORT_FILTERS}
-GROUP BY user_sub
-ORDER BY requests DESC, user_sub
+FROM scoped s
+LEFT JOIN users u ON u.user_sub = s.user_sub
+GROUP BY s.user_sub
+ORDER BY requests DESC, s.user_sub
+""",
+    },
+    {
+        "slug": "cost-by-group",
+        "title": "Cost by group",
+        "description": "Users, requests, tokens and cost of each group's members (a member of two groups counts in both).",
+        "chart_kind": "bar",
+        "x_column": "group_name",
+        "y_column": "cost_usd",
+        "series_column": "",
+        "sql": f"""
+{SCOPED}
+SELECT coalesce(m.group_name, '(no group)') AS group_name,
+       count(DISTINCT s.user_sub) AS users,
+       count(*) AS requests,
+       sum(coalesce(s.total_tokens, 0)) AS total_tokens,
+       round(sum(coalesce(s.cost_usd, 0.0)), 6) AS cost_usd
+FROM scoped s
+LEFT JOIN group_members m ON m.user_sub = s.user_sub
+GROUP BY 1
+ORDER BY cost_usd DESC, group_name
 """,
     },
     {
         "slug": "latency-by-model",
-        "title": "Latency by model (p50 / p95)",
+        "title": "Latency by model (p50 / p95 / p99)",
         "description": "Time to first token and total latency of answered turns, in milliseconds.",
         "chart_kind": "bar",
         "x_column": "model_id",
@@ -102,8 +137,10 @@ SELECT model_id,
        count(*) AS requests,
        approx_percentile(ttft_ms, 0.5) AS ttft_p50_ms,
        approx_percentile(ttft_ms, 0.95) AS ttft_p95_ms,
+       approx_percentile(ttft_ms, 0.99) AS ttft_p99_ms,
        approx_percentile(latency_ms, 0.5) AS latency_p50_ms,
-       approx_percentile(latency_ms, 0.95) AS latency_p95_ms
+       approx_percentile(latency_ms, 0.95) AS latency_p95_ms,
+       approx_percentile(latency_ms, 0.99) AS latency_p99_ms
 FROM requests
 WHERE {REPORT_FILTERS}
   AND outcome = 'ok'
@@ -113,23 +150,70 @@ ORDER BY model_id
     },
     {
         "slug": "cache-hit-rate",
-        "title": "Cache hit rate and tokens saved",
-        "description": "Share of answered turns served from the cache or a prepared response, and the model tokens it saved.",
+        "title": "Cache and prepared-answer savings",
+        "description": "Share of answered turns served from the cache or a prepared answer, and the model tokens they saved.",
         "chart_kind": "line",
         "x_column": "day",
         "y_column": "hit_rate",
         "series_column": "",
         "sql": f"""
-SELECT date(ts) AS day,
+SELECT {LOCAL_DAY} AS day,
        count(*) AS answered,
-       count_if(cache IN ('hit', 'prepared')) AS cache_hits,
+       count_if(cache = 'hit') AS cache_hits,
+       count_if(cache = 'prepared') AS prepared_hits,
        round(CAST(count_if(cache IN ('hit', 'prepared')) AS double) / CAST(count(*) AS double), 4) AS hit_rate,
        sum(coalesce(saved_tokens, 0)) AS saved_tokens
 FROM requests
 WHERE {REPORT_FILTERS}
   AND outcome = 'ok'
-GROUP BY date(ts)
+GROUP BY 1
 ORDER BY day
+""",
+    },
+    {
+        "slug": "error-refusal-rates",
+        "title": "Error and refusal rates per day",
+        "description": "Share of chat turns that ended in an error or were refused, day by day.",
+        "chart_kind": "line",
+        "x_column": "day",
+        "y_column": "error_rate",
+        "series_column": "",
+        "sql": f"""
+SELECT {LOCAL_DAY} AS day,
+       count(*) AS requests,
+       count_if(outcome = 'error') AS errors,
+       count_if(outcome = 'refused') AS refusals,
+       round(CAST(count_if(outcome = 'error') AS double) / CAST(count(*) AS double), 4) AS error_rate,
+       round(CAST(count_if(outcome = 'refused') AS double) / CAST(count(*) AS double), 4) AS refusal_rate
+FROM requests
+WHERE {REPORT_FILTERS}
+GROUP BY 1
+ORDER BY day
+""",
+    },
+    {
+        "slug": "active-users",
+        "title": "Daily, weekly and monthly active users",
+        "description": "Distinct users with at least one chat turn per day, ISO week and month (weeks and months cut to the period).",
+        "chart_kind": "line",
+        "x_column": "period_start",
+        "y_column": "active_users",
+        "series_column": "granularity",
+        "sql": f"""
+WITH active AS (
+  SELECT DISTINCT user_sub, {LOCAL_DAY} AS day
+  FROM requests
+  WHERE {REPORT_FILTERS}
+)
+SELECT 'daily' AS granularity, day AS period_start, count(DISTINCT user_sub) AS active_users
+FROM active GROUP BY 2
+UNION ALL
+SELECT 'weekly' AS granularity, CAST(date_trunc('week', day) AS date) AS period_start, count(DISTINCT user_sub) AS active_users
+FROM active GROUP BY 2
+UNION ALL
+SELECT 'monthly' AS granularity, CAST(date_trunc('month', day) AS date) AS period_start, count(DISTINCT user_sub) AS active_users
+FROM active GROUP BY 2
+ORDER BY granularity, period_start
 """,
     },
     {

@@ -16,6 +16,9 @@ class ReportParamsForm(forms.Form):
     group = forms.ModelChoiceField(
         queryset=Group.objects.order_by("name"), required=False, to_field_name="name", label="Group (optional)"
     )
+    time_zone = forms.CharField(
+        required=False, max_length=64, label="Time zone", help_text="Days are calendar days here, e.g. Asia/Seoul or UTC."
+    )
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -36,4 +39,5 @@ class ReportParamsForm(forms.Form):
             "end_date": cleaned.get("end_date"),
             "model_id": cleaned.get("model_id") or None,
             "group": group.name if group else None,
+            "time_zone": cleaned.get("time_zone") or None,
         }

@@ -4,66 +4,44 @@ The real writer is the telemetry sink (`dataplane/telemetry/sinks.py`); this mod
 same shape so the report tests and the `generate_demo_lake` command have data without running
 chat turns:
 
-- one gzip JSON-lines file per hour partition, `<lake>/year=YYYY/month=MM/day=DD/hour=HH/*.json.gz`;
-- one JSON object per line whose keys are exactly `LAKE_COLUMNS`' names;
+- one Parquet file per `dt` partition, `<lake>/requests/dt=YYYY-MM-DD/*.parquet`, written with
+  the sink's own writer (`dataplane.telemetry.parquet`);
+- one row per record whose columns are exactly `LAKE_COLUMNS`;
 - `ts` in the lake's one timestamp format (`dataplane.telemetry.schema.format_lake_timestamp`).
+
+Demo model ids are the seeded catalogue's (`quotas.demo`), so reports and the catalogue agree.
 """
 from __future__ import annotations
 
-import gzip
-import json
 import random
 import uuid
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from dataplane.telemetry.schema import (
-    PARTITION_PATH_TEMPLATE,
-    column_names,
-    format_lake_timestamp,
-    parse_lake_timestamp,
-)
+from dataplane.telemetry.parquet import partition_files_write
+from dataplane.telemetry.schema import column_names, format_lake_timestamp
+from quotas.demo import BEDROCK_MODELS, DEMO_MODEL
 
-DEMO_MODELS: tuple[str, ...] = (
-    "anthropic.claude-3-haiku-20240307-v1:0",
-    "amazon.nova-lite-v1:0",
-    "demo-echo",
-)
-# Prices per 1k input / output tokens, only to give synthetic records a plausible cost.
+# Prices per 1k input / output tokens: the seeded catalogue's, so costs match what admins see.
 _DEMO_PRICES: dict[str, tuple[float, float]] = {
-    DEMO_MODELS[0]: (0.00025, 0.00125),
-    DEMO_MODELS[1]: (0.00006, 0.00024),
-    DEMO_MODELS[2]: (0.0, 0.0),
+    DEMO_MODEL["model_id"]: (float(DEMO_MODEL["price_in_per_1k"]), float(DEMO_MODEL["price_out_per_1k"])),
+    **{model_id: (float(price_in), float(price_out)) for model_id, _, _, price_in, price_out in BEDROCK_MODELS[1:4]},
 }
+DEMO_MODELS: tuple[str, ...] = tuple(_DEMO_PRICES)
+_OFFLINE_MODEL = DEMO_MODEL["model_id"]
 
 
 lake_timestamp = format_lake_timestamp
 
 
 def lake_write_records(lake_dir: str | Path, records: Iterable[dict[str, Any]]) -> list[Path]:
-    """Write records into their hour partitions (one new file per partition); return the files."""
-    by_partition: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    """Write records into their `dt` partitions (one new file per partition); return the files."""
     columns = column_names()
-    for record in records:
-        moment = parse_lake_timestamp(record["ts"])
-        partition = PARTITION_PATH_TEMPLATE.format(
-            year=moment.year, month=moment.month, day=moment.day, hour=moment.hour
-        )
-        # Every column present, nothing else: the lake has one schema.
-        by_partition[partition].append({name: record.get(name) for name in columns})
-    written = []
-    for partition, rows in sorted(by_partition.items()):
-        folder = Path(lake_dir) / partition
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"synthetic-{uuid.uuid4().hex}.json.gz"
-        with gzip.open(path, "wt", encoding="utf-8") as handle:
-            for row in rows:
-                handle.write(json.dumps(row, separators=(",", ":")) + "\n")
-        written.append(path)
-    return written
+    # Every column present, nothing else: the lake has one schema.
+    rows = [{name: record.get(name) for name in columns} for record in records]
+    return partition_files_write(lake_dir, rows, file_stem=f"synthetic-{uuid.uuid4().hex}")
 
 
 def synthetic_records(
@@ -99,7 +77,7 @@ def _synthetic_record(rng: random.Random, *, moment: datetime, user_sub: str, mo
         user_sub=user_sub,
         conversation_id=f"conv-{user_sub[:8]}-{rng.randrange(5)}",
         model_id=model_id,
-        provider="bedrock" if model_id != "demo-echo" else "demo",
+        provider="demo" if model_id == _OFFLINE_MODEL else "bedrock",
         entry=rng.choice(["channels", "appsync"]),
         input_tokens=0,
         output_tokens=0,

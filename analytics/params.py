@@ -4,16 +4,23 @@ Binding choice: placeholders (`:start_date`) in the Athena SQL are replaced, in 
 tree, by literals that sqlglot builds and quotes (`exp.Literal.string`, `exp.null()`, ...). The
 bound tree is rendered once as Athena SQL; DuckDB transpiles that same text. Athena's own
 `ExecutionParameters` were not used: they are positional `?` only, cannot expand a variable-length
-IN list (a group's subs), and DuckDB would need a second binding path. Input never reaches SQL as
-text: values are validated here, and even a value that slipped through would be a quoted literal.
+IN list, and DuckDB would need a second binding path. Input never reaches SQL as text: values are
+validated here, and even a value that slipped through would be a quoted literal. The bound SQL is
+what a run stores, so an analyst can paste it into the Athena console as it is.
+
+Dates are calendar days in the report's time zone (an IANA name, default
+`GATEWAY_MONTH_TIMEZONE`). Binding turns them into the UTC instants `[start_ts, end_ts)` that
+filter `ts`, and the UTC partitions `first_dt..last_dt` that hold those instants (a day in
+Asia/Seoul spans two UTC days), so Athena prunes and no turn near midnight is lost.
 """
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlglot
 from sqlglot import exp
@@ -21,8 +28,8 @@ from sqlglot import exp
 MAX_RANGE_DAYS = 366
 # Bedrock model ids, inference-profile ids and ARNs, OpenAI-style names: no quotes, no spaces.
 MODEL_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
-# A value that can never be a real sub, so `IN (...)` stays valid SQL for an empty group.
-_NO_SUB = "__no_such_user__"
+# Calendar periods a schedule (or a person) can ask for instead of explicit dates.
+PERIODS = ("today", "previous_day", "previous_week", "previous_month", "this_week", "this_month")
 
 
 class ReportParamsInvalid(ValueError):
@@ -34,7 +41,8 @@ class ReportParams:
     start_date: date
     end_date: date
     model_id: str | None = None
-    group: str | None = None  # a Django group's name; its members' subs are resolved at run time
+    group: str | None = None  # a Django group's name; joined through the published `group_members`
+    time_zone: str = "UTC"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -42,7 +50,15 @@ class ReportParams:
             "end_date": self.end_date.isoformat(),
             "model_id": self.model_id,
             "group": self.group,
+            "time_zone": self.time_zone,
         }
+
+    def utc_bounds(self) -> tuple[datetime, datetime]:
+        """The period as UTC instants: local midnight of the first day to local midnight after the last."""
+        zone = _zone(self.time_zone)
+        start = datetime.combine(self.start_date, time(), tzinfo=zone).astimezone(UTC)
+        end = datetime.combine(self.end_date + timedelta(days=1), time(), tzinfo=zone).astimezone(UTC)
+        return start, end
 
 
 @dataclass(frozen=True)
@@ -50,17 +66,29 @@ class BoundFilters:
     """Parameters in the form the SQL placeholders take."""
 
     params: ReportParams
-    group_subs: Sequence[str] = field(default_factory=tuple)
 
 
-def report_params_parse(raw: Mapping[str, Any], *, today: date) -> ReportParams:
-    """Validate a params dict. `{"days": N}` (a schedule's default) means the N days up to yesterday."""
-    if raw.get("days") not in (None, "") and not raw.get("start_date"):
+def local_today(*, now: datetime, time_zone: str) -> date:
+    return now.astimezone(_zone(time_zone)).date()
+
+
+def report_params_parse(raw: Mapping[str, Any], *, now: datetime, default_time_zone: str) -> ReportParams:
+    """Validate a params dict.
+
+    Besides explicit dates: `{"days": N}` means the N days up to and including today, and
+    `{"period": "previous_month"}` (or another of `PERIODS`) a calendar period, both in the
+    report's time zone.
+    """
+    time_zone = (raw.get("time_zone") or "").strip() or default_time_zone
+    today = local_today(now=now, time_zone=time_zone)
+    if raw.get("period") and not raw.get("start_date"):
+        start, end = period_dates(str(raw["period"]), today=today)
+    elif raw.get("days") not in (None, "") and not raw.get("start_date"):
         days = _parse_int(raw["days"], "days")
         if not 1 <= days <= MAX_RANGE_DAYS:
             raise ReportParamsInvalid(f"days must be between 1 and {MAX_RANGE_DAYS}.")
-        end = today - timedelta(days=1)
-        start, end = end - timedelta(days=days - 1), end
+        # Up to today: a new installation's first run shows today's turns, not an empty page.
+        start, end = today - timedelta(days=days - 1), today
     else:
         start = _parse_date(raw.get("start_date"), "start date")
         end = _parse_date(raw.get("end_date"), "end date")
@@ -74,7 +102,26 @@ def report_params_parse(raw: Mapping[str, Any], *, today: date) -> ReportParams:
     group = (raw.get("group") or "").strip() or None
     if group is not None and len(group) > 150:
         raise ReportParamsInvalid("The group name is too long.")
-    return ReportParams(start_date=start, end_date=end, model_id=model_id, group=group)
+    return ReportParams(start_date=start, end_date=end, model_id=model_id, group=group, time_zone=time_zone)
+
+
+def period_dates(period: str, *, today: date) -> tuple[date, date]:
+    """First and last day of a calendar period, relative to `today` (both included)."""
+    if period == "today":
+        return today, today
+    if period == "previous_day":
+        return today - timedelta(days=1), today - timedelta(days=1)
+    if period == "this_week":  # ISO weeks: Monday to Sunday
+        return today - timedelta(days=today.weekday()), today
+    if period == "previous_week":
+        monday = today - timedelta(days=today.weekday() + 7)
+        return monday, monday + timedelta(days=6)
+    if period == "this_month":
+        return today.replace(day=1), today
+    if period == "previous_month":
+        last = today.replace(day=1) - timedelta(days=1)
+        return last.replace(day=1), last
+    raise ReportParamsInvalid(f"Unknown period {period!r}: use one of {', '.join(PERIODS)}.")
 
 
 def report_sql_bind(sql: str, filters: BoundFilters) -> str:
@@ -87,22 +134,32 @@ def report_sql_bind(sql: str, filters: BoundFilters) -> str:
         # Reports read; a definition edited into DDL or DML must never reach the engine.
         raise ReportParamsInvalid("A report's SQL must be one SELECT query.")
     params = filters.params
+    start_ts, end_ts = params.utc_bounds()
+    last_instant = end_ts - timedelta(milliseconds=1)
     scalars: dict[str, exp.Expression] = {
         "start_date": exp.Literal.string(params.start_date.isoformat()),
         "end_date": exp.Literal.string(params.end_date.isoformat()),
+        "start_ts": exp.Literal.string(start_ts.strftime("%Y-%m-%d %H:%M:%S")),
+        "end_ts": exp.Literal.string(end_ts.strftime("%Y-%m-%d %H:%M:%S")),
+        "first_dt": exp.Literal.string(start_ts.date().isoformat()),
+        "last_dt": exp.Literal.string(last_instant.date().isoformat()),
+        "time_zone": exp.Literal.string(params.time_zone),
         "model_id": exp.Literal.string(params.model_id) if params.model_id else exp.null(),
         "all_users": exp.Boolean(this=params.group is None),
+        "group_name": exp.Literal.string(params.group or ""),
     }
-    subs = list(filters.group_subs) or [_NO_SUB]
-    for in_list in list(tree.find_all(exp.In)):
-        members = in_list.expressions
-        if len(members) == 1 and isinstance(members[0], exp.Placeholder) and members[0].name == "group_subs":
-            in_list.set("expressions", [exp.Literal.string(sub) for sub in subs])
     for placeholder in list(tree.find_all(exp.Placeholder)):
         if placeholder.name not in scalars:
             raise ReportParamsInvalid(f"The report's SQL uses an unknown parameter :{placeholder.name}")
         placeholder.replace(scalars[placeholder.name].copy())
     return tree.sql(dialect="athena", pretty=True)
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ReportParamsInvalid(f"Unknown time zone {name!r}: use an IANA name like Asia/Seoul or UTC.") from None
 
 
 def _parse_date(value: Any, label: str) -> date:

@@ -33,6 +33,7 @@ REPORT_ENGINE_NEEDS: tuple[Need, ...] = (
         why="Athena lists the lake and checks the results bucket, as the caller",
     ),
     need(Resource.REQUEST_LOG_OBJECTS, "s3:GetObject", why="Athena reads the request log, as the caller"),
+    need(Resource.DIRECTORY_OBJECTS, "s3:GetObject", why="Athena reads the users and group_members tables reports join"),
     need(
         Resource.QUERY_RESULT_OBJECTS,
         "s3:GetObject",
@@ -41,4 +42,9 @@ REPORT_ENGINE_NEEDS: tuple[Need, ...] = (
         "s3:ListMultipartUploadParts",
         why="Athena writes (and the engine pages through) the results, as the caller",
     ),
+)
+
+# `analytics.directory` replaces the users/group_members objects before each report run.
+DIRECTORY_PUBLISH_NEEDS: tuple[Need, ...] = (
+    need(Resource.DIRECTORY_OBJECTS, "s3:PutObject", why="publish who is who and who is in which group"),
 )

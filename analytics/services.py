@@ -4,12 +4,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
-from django.contrib.auth import get_user_model
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.db.models import Q
@@ -17,7 +17,16 @@ from django.utils import timezone
 
 from analytics.engines import QueryResult, ReportEngineError, engine_from_settings
 from analytics.models import ReportDefinition, ReportRun, ReportSchedule, RunStatus
-from analytics.params import BoundFilters, ReportParams, ReportParamsInvalid, report_params_parse, report_sql_bind
+from analytics.catalogue import DEFAULT_PARAMS
+from analytics.directory import DirectoryPublishError, directory_publish
+from analytics.params import (
+    BoundFilters,
+    ReportParams,
+    ReportParamsInvalid,
+    local_today,
+    report_params_parse,
+    report_sql_bind,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -31,13 +40,27 @@ REAP_AFTER = timedelta(seconds=RUN_HARD_LIMIT_SECONDS + 120)
 MAX_STORED_ROWS = 10_000
 
 
+# What each schedule reports: the calendar period that just ended (a monthly run on the 1st
+# reports the whole previous month, not the last 7 days).
+PERIOD_BY_FREQUENCY = {"daily": "previous_day", "weekly": "previous_week", "monthly": "previous_month"}
+
+
+def report_time_zone() -> str:
+    """The default report time zone, read at call time so `override_settings` works."""
+    return settings.GATEWAY_REPORT_TIMEZONE
+
+
 def lake_today() -> date:
-    """Today in the lake's time zone (UTC), which is what "yesterday" in a schedule means."""
-    return timezone.now().astimezone(UTC).date()
+    """Today in the report time zone."""
+    return local_today(now=timezone.now(), time_zone=report_time_zone())
+
+
+def _parse(params: Mapping[str, Any]) -> ReportParams:
+    return report_params_parse(params, now=timezone.now(), default_time_zone=report_time_zone())
 
 
 def report_params_validate(*, params: Mapping[str, Any]) -> ReportParams:
-    parsed = report_params_parse(params, today=lake_today())
+    parsed = _parse(params)
     if parsed.group is not None and not Group.objects.filter(name=parsed.group).exists():
         raise ReportParamsInvalid(f"There is no group named {parsed.group!r}.")
     return parsed
@@ -96,23 +119,23 @@ def report_run_execute(*, run_id: int) -> ReportRun:
 
 
 def _run_query(run: ReportRun) -> tuple[QueryResult, str]:
-    params = report_params_parse(run.params, today=lake_today())
-    sql = report_sql_bind(run.definition.sql, BoundFilters(params=params, group_subs=_group_subs(params.group)))
+    params = _parse(run.params)
+    if params.group is not None and not Group.objects.filter(name=params.group).exists():
+        raise ReportParamsInvalid(f"The group {params.group!r} no longer exists.")
+    sql = report_sql_bind(run.definition.sql, BoundFilters(params=params))
     engine = engine_from_settings(time_limit_seconds=ENGINE_TIME_LIMIT_SECONDS)
-    ReportRun.objects.filter(pk=run.pk).update(engine=engine.name)
+    try:
+        directory_publish()
+    except DirectoryPublishError as error:
+        raise ReportEngineError(str(error)) from error
+    # The SQL exactly as the engine gets it (literals only): an analyst can paste it into Athena.
+    run.sql = sql
+    ReportRun.objects.filter(pk=run.pk).update(engine=engine.name, sql=sql)
 
     def on_progress(percent: int) -> None:
         ReportRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(progress=percent)
 
     return engine.run(sql, on_progress=on_progress), engine.name
-
-
-def _group_subs(group: str | None) -> list[str]:
-    if group is None:
-        return []
-    if not Group.objects.filter(name=group).exists():
-        raise ReportParamsInvalid(f"The group {group!r} no longer exists.")
-    return sorted(get_user_model().objects.filter(groups__name=group).values_list("sub", flat=True))
 
 
 def _run_succeed(run: ReportRun, result: QueryResult, *, engine_name: str, began: float) -> ReportRun:
@@ -135,7 +158,7 @@ def _run_fail(run: ReportRun, message: str, *, began: float, query_id: str = "")
     run.error = message
     if query_id:
         run.engine_query_id = query_id[:128]
-    run.refresh_from_db(fields=["engine"])
+    run.refresh_from_db(fields=["engine", "sql"])
     _finish(run, began)
     return run
 
@@ -161,7 +184,12 @@ def report_schedule_fire(*, definition_id: int) -> ReportRun | None:
     if definition is None:
         logger.warning("scheduled report %s is missing or inactive; nothing to run", definition_id)
         return None
-    params = definition.default_params or {"days": 7}
+    schedule = ReportSchedule.objects.filter(definition=definition).first()
+    params = dict(definition.default_params or DEFAULT_PARAMS)
+    if schedule is not None:
+        # The schedule's calendar period replaces a rolling window; the rest (zone, model, group) stays.
+        params.pop("days", None)
+        params["period"] = PERIOD_BY_FREQUENCY[schedule.frequency]
     return report_run_request(definition=definition, params=params, requested_by=None, trigger="schedule")
 
 
@@ -171,8 +199,11 @@ def report_schedule_save(*, schedule: ReportSchedule) -> ReportSchedule:
 
     from analytics.schedules import schedule_sync_periodic_task
 
+    from analytics.delivery import recipients_parse
+
     if not 0 <= schedule.hour_utc <= 23:
         raise ValueError("hour_utc must be between 0 and 23")
+    schedule.recipients = "\n".join(recipients_parse(schedule.recipients))
     with transaction.atomic():
         schedule.save()
         schedule_sync_periodic_task(schedule=schedule, crontab_model=CrontabSchedule, periodic_task_model=PeriodicTask)
@@ -210,4 +241,4 @@ def runs_reap_stale(*, now: datetime | None = None) -> int:
 
 def default_params_for(definition: ReportDefinition) -> dict[str, Any]:
     """The definition's default parameters as explicit dates (to prefill a form)."""
-    return report_params_parse(definition.default_params or {"days": 7}, today=lake_today()).to_json()
+    return _parse(definition.default_params or DEFAULT_PARAMS).to_json()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from analytics import services
+from analytics import delivery, services
 
 
 @shared_task(
@@ -20,7 +20,10 @@ from analytics import services
     time_limit=services.RUN_HARD_LIMIT_SECONDS,
 )
 def report_run_task(run_id: int) -> str:
-    return services.report_run_execute(run_id=run_id).status
+    run = services.report_run_execute(run_id=run_id)
+    if run.trigger == "schedule":
+        delivery.report_run_deliver(run_id=run.pk)
+    return run.status
 
 
 @shared_task(name="analytics.tasks.report_schedule_fire", acks_late=True, soft_time_limit=60, time_limit=90)

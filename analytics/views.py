@@ -1,7 +1,6 @@
 """The analysts' pages: thin views over analytics.selectors and analytics.services."""
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
 from functools import wraps
 
@@ -14,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.selectors import user_is_analyst
 from analytics import selectors, services
+from analytics.delivery import run_csv_text
 from analytics.forms import ReportParamsForm
 from analytics.models import ReportDefinition, ReportRun
 from analytics.params import ReportParamsInvalid
@@ -118,9 +118,5 @@ def run_csv(request: HttpRequest, run_id: int) -> HttpResponse:
         return HttpResponse("This run has no results.", status=409, content_type="text/plain")
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{run.definition.slug}-run-{run.pk}.csv"'
-    writer = csv.writer(response)
-    writer.writerow(run.columns)
-    for row in run.rows:
-        # A cell starting with = + - @ would be a formula in a spreadsheet: neutralise it.
-        writer.writerow([f"'{cell}" if isinstance(cell, str) and cell[:1] in "=+-@" else cell for cell in row])
+    response.write(run_csv_text(run))
     return response

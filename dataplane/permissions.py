@@ -36,6 +36,7 @@ class Resource(enum.Enum):
     LAKE_BUCKETS = "lake and Athena results buckets"
     REQUEST_LOG_OBJECTS = "request log objects in the lake"
     QUERY_RESULT_OBJECTS = "Athena result objects"
+    DIRECTORY_OBJECTS = "users and group_members tables Django publishes in the lake"
 
 
 @dataclass(frozen=True)

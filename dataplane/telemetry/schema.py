@@ -4,8 +4,11 @@ The Glue table in `deploy/`, the local DuckDB view in `analytics/` and the repor
 read this list, so a column is added here once and appears everywhere. Types are Athena
 (Hive DDL) types; `duckdb_type()` maps them for the local engine.
 
-The lake is gzip JSON lines under `year=YYYY/month=MM/day=DD/hour=HH/`, one record per chat
-turn (a refused turn too), in UTC.
+The lake is Parquet under `dt=YYYY-MM-DD/`, one row per chat turn (a refused turn too). `dt` is
+the UTC day of the record's own `ts` (its event time, not when it reached the lake), so a day's
+partition holds exactly that day's turns: Firehose derives it from `ts` with dynamic
+partitioning, the local sink from the same field. Reports filter `dt` and `ts` together; the
+`dt` filter only prunes.
 
 `ts` is written as `2026-11-29 05:12:03.123` (UTC, milliseconds, no zone suffix): the format
 `java.sql.Timestamp` reads, so both of Athena's JSON SerDes parse it into a `timestamp` without
@@ -41,16 +44,16 @@ LAKE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("prompt_preview", "string", "redacted, truncated prompt; only when the policy allows"),
 )
 
-PARTITION_KEYS: tuple[tuple[str, str], ...] = (
-    ("year", "string"),
-    ("month", "string"),
-    ("day", "string"),
-    ("hour", "string"),
-)
+# One date-typed projection (`dt`) instead of year/month/day/hour: Athena prunes it from a plain
+# `dt BETWEEN '2026-11-01' AND '2026-11-30'`, where per-column keys need per-column predicates.
+PARTITION_KEYS: tuple[tuple[str, str], ...] = (("dt", "string"),)
+PARTITION_DATE_FORMAT = "%Y-%m-%d"
+# The first characters of a lake timestamp are its partition value (see `format_lake_timestamp`).
+PARTITION_VALUE_LENGTH = len("2026-11-29")
 
-# Firehose writes `<prefix>year=!{timestamp:yyyy}/month=!{timestamp:MM}/...`; the local lake and
-# Glue's partition projection use the same layout.
-PARTITION_PATH_TEMPLATE = "year={year:04d}/month={month:02d}/day={day:02d}/hour={hour:02d}/"
+# Firehose writes `<prefix>dt=!{partitionKeyFromQuery:dt}/`; the local lake and Glue's partition
+# projection use the same layout.
+PARTITION_PATH_TEMPLATE = "dt={dt}/"
 
 _DUCKDB_TYPES = {
     "string": "VARCHAR",
@@ -59,6 +62,15 @@ _DUCKDB_TYPES = {
     "boolean": "BOOLEAN",
     "double": "DOUBLE",
 }
+
+
+def partition_value(moment: datetime) -> str:
+    """The `dt` partition of a record: its UTC day, as `format_lake_timestamp` starts."""
+    return moment.astimezone(timezone.utc).strftime(PARTITION_DATE_FORMAT)
+
+
+def partition_path(moment: datetime) -> str:
+    return PARTITION_PATH_TEMPLATE.format(dt=partition_value(moment))
 
 
 def column_names() -> list[str]:
@@ -76,3 +88,18 @@ def format_lake_timestamp(moment: datetime) -> str:
 
 def parse_lake_timestamp(value: str) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
+
+
+# Small tables Django publishes next to the request log so report SQL can join them: who a sub
+# is, and who is in which group (a join, where an inline id list would outgrow Athena's 256 KiB
+# query limit). One CSV per table with a header row, `<lake>/<table>/<table>.csv` locally and
+# under the same folder of the lake prefix on S3; every column a string.
+DIRECTORY_TABLES: dict[str, tuple[str, ...]] = {
+    "users": ("user_sub", "username"),
+    "group_members": ("user_sub", "group_name"),
+}
+
+
+def directory_object_key(table: str) -> str:
+    """The path of a directory table's one file, relative to the lake root."""
+    return f"{table}/{table}.csv"

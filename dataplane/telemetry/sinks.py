@@ -5,22 +5,24 @@ errors are logged and counted instead.
 """
 from __future__ import annotations
 
-import gzip
+import atexit
+import itertools
 import json
 import logging
 import os
 import socket
 import sys
 import threading
+import time
+import uuid
+import weakref
 from collections.abc import Callable, Iterable
-from datetime import timezone
 from pathlib import Path
 from typing import IO, Protocol
 
 from dataplane.permissions import Resource, need
 from dataplane.telemetry.emf import emf_document
 from dataplane.telemetry.record import RequestRecord
-from dataplane.telemetry.schema import PARTITION_PATH_TEMPLATE
 
 logger = logging.getLogger("dataplane.telemetry")
 
@@ -56,29 +58,92 @@ class StdoutSink:
 
 
 class LakeSink:
-    """gzip JSON lines laid out like the S3 lake: `year=/month=/day=/hour=/`.
+    """Parquet files laid out like the S3 lake (`requests/dt=YYYY-MM-DD/`), written in batches.
 
-    Each process appends gzip members to its own file per hour; concatenated gzip members are
-    one valid gzip stream for DuckDB and Athena alike, and no reader ever sees a torn record.
+    A chat turn only appends its row to a buffer: the buffer becomes files (one per `dt`
+    partition, written to a temp name and renamed, see `telemetry.parquet`) once it holds
+    `max_records` rows or its oldest row is `max_age_seconds` old (a timer started with the
+    batch, so an idle process writes it too), at process exit, and when a local report in this
+    process reads the lake (`lake_sinks_flush`). Small files are merged by compaction before
+    each local report. A process killed outright loses at most its unwritten batch.
     """
 
-    def __init__(self, root: str | os.PathLike) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        *,
+        max_records: int = 1000,
+        max_age_seconds: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        start_timer: Callable[[float, Callable[[], None]], None] | None = None,
+    ) -> None:
+        if max_records < 1 or max_age_seconds <= 0:
+            raise ValueError("A lake sink needs max_records >= 1 and max_age_seconds > 0.")
         self.root = Path(root)
+        self.max_records = max_records
+        self.max_age_seconds = max_age_seconds
+        self._clock = clock
+        self._start_timer = start_timer or _daemon_timer
         self._lock = threading.Lock()
-        self._file_name = f"gateway-{socket.gethostname()}-{os.getpid()}.json.gz"
-
-    def path_for(self, record: RequestRecord) -> Path:
-        ts = record.ts.astimezone(timezone.utc)
-        partition = PARTITION_PATH_TEMPLATE.format(year=ts.year, month=ts.month, day=ts.day, hour=ts.hour)
-        return self.root / partition / self._file_name
+        self._buffer: list[dict] = []
+        self._oldest_at = 0.0
+        self._batches = itertools.count()
+        self._file_prefix = f"part-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        _OPEN_LAKE_SINKS.add(self)
 
     def emit(self, record: RequestRecord) -> None:
-        line = (json.dumps(record.to_lake(), ensure_ascii=False) + "\n").encode("utf-8")
-        path = self.path_for(record)
+        row = record.to_lake()
         with self._lock:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "ab") as raw, gzip.GzipFile(fileobj=raw, mode="ab") as member:
-                member.write(line)
+            if not self._buffer:
+                self._oldest_at = self._clock()
+                # One timer per batch, not per turn; if the batch was written before it fires,
+                # it flushes whatever came since (or nothing).
+                self._start_timer(self.max_age_seconds, self._flush_quietly)
+            self._buffer.append(row)
+            due = len(self._buffer) >= self.max_records or self._clock() - self._oldest_at >= self.max_age_seconds
+            if due:
+                self._flush_locked()
+
+    def flush(self) -> None:
+        with self._lock:
+            self._flush_locked()
+
+    def _flush_quietly(self) -> None:
+        try:
+            self.flush()
+        except Exception:  # noqa: BLE001 - a timer thread has no caller to report to
+            logger.exception("could not write a lake batch under %s", self.root)
+
+    def _flush_locked(self) -> None:
+        if not self._buffer:
+            return
+        from dataplane.telemetry.parquet import partition_files_write
+
+        rows, self._buffer = self._buffer, []
+        partition_files_write(self.root, rows, file_stem=f"{self._file_prefix}-{next(self._batches):06d}")
+
+
+def _daemon_timer(seconds: float, callback: Callable[[], None]) -> None:
+    timer = threading.Timer(seconds, callback)
+    timer.daemon = True  # never keeps a process alive; exit flushes through atexit instead
+    timer.start()
+
+
+# Every lake sink of this process, so exit and local reports can flush them (weak: a sink
+# dropped by its gateway goes away).
+_OPEN_LAKE_SINKS: weakref.WeakSet[LakeSink] = weakref.WeakSet()
+
+
+def lake_sinks_flush() -> None:
+    """Write every buffered lake row of this process (before a local report reads the lake)."""
+    for sink in list(_OPEN_LAKE_SINKS):
+        try:
+            sink.flush()
+        except Exception:  # noqa: BLE001 - a report or the exit must not fail for telemetry
+            logger.exception("could not flush the lake sink at %s", sink.root)
+
+
+atexit.register(lake_sinks_flush)
 
 
 # The one Firehose call below (`put_record`), declared for the chat role's grant.
@@ -86,7 +151,7 @@ FIREHOSE_SINK_NEEDS = (need(Resource.REQUEST_STREAM, "firehose:PutRecord", why="
 
 
 class FirehoseSink:
-    """Kinesis Data Firehose `PutRecord`; Firehose gzips and partitions into S3."""
+    """Kinesis Data Firehose `PutRecord` of one JSON row; Firehose partitions it by `ts` and converts to Parquet."""
 
     def __init__(self, *, stream_name: str, client) -> None:  # noqa: ANN001
         self.stream_name = stream_name

@@ -1,8 +1,14 @@
-"""The log lake: Firehose → S3 (gzip JSON lines) → Glue table → Athena workgroup.
+"""The log lake: Firehose → S3 (Parquet, by event day) → Glue tables → Athena workgroup.
 
-The Glue table is generated from `dataplane.telemetry.schema`, the one definition of a request
-record, so a column added there appears here on the next deploy. Partitions are not crawled:
-partition projection computes them from the same path layout Firehose writes.
+The chat Lambda sends one JSON row per turn; Firehose converts it to Parquet with the Glue
+table's schema (record format conversion), and files it under `dt=<the day of the row's own
+ts>/` (dynamic partitioning, a JQ query on `ts`), so a turn at 23:58 lands in its own day
+whatever the buffer's arrival time. The Glue table is generated from
+`dataplane.telemetry.schema`, the one definition of a request record, so a column added there
+appears here on the next deploy. Partitions are not crawled: a date-typed projection on `dt`
+computes them, and reports prune with a plain `dt BETWEEN`.
+
+Next to it, two small CSV tables Django publishes (`users`, `group_members`) that reports join.
 """
 from __future__ import annotations
 
@@ -16,7 +22,13 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from dataplane.telemetry.schema import LAKE_COLUMNS, PARTITION_KEYS
+from dataplane.telemetry.schema import (
+    DIRECTORY_TABLES,
+    LAKE_COLUMNS,
+    PARTITION_KEYS,
+    PARTITION_VALUE_LENGTH,
+    directory_object_key,
+)
 
 from .nag import acknowledge, resource_finding
 
@@ -25,30 +37,30 @@ LAKE_ERROR_PREFIX = "lake/errors/"
 ATHENA_RESULTS_PREFIX = "athena-results/"
 LAKE_TABLE_NAME = "requests"
 
-# For each partition key: Firehose's timestamp pattern and Athena's projection range/digits.
-# A partition key added to the schema without an entry here fails the synth, on purpose.
-_PARTITION_LAYOUT: dict[str, tuple[str, str, int]] = {
-    "year": ("yyyy", "2024,2124", 4),
-    "month": ("MM", "1,12", 2),
-    "day": ("dd", "1,31", 2),
-    "hour": ("HH", "0,23", 2),
-}
+LAKE_ROOT_PREFIX = "lake/"
 
-# Records land within 5 minutes (reports run hourly at most); 64 MiB keeps objects big enough
-# for Athena to scan efficiently and above S3-IA's 128 KiB minimum billable size at any load
-# worth transitioning.
+# The projection's first day; `NOW` (UTC) ends it, so no partition after today is enumerated.
+_PROJECTION_FIRST_DAY = "2024-01-01"
+
+# Records land within 5 minutes (reports run hourly at most); 64 MiB is also the smallest buffer
+# Firehose accepts with dynamic partitioning, and keeps Parquet objects big enough to scan well.
 _BUFFER_INTERVAL = Duration.minutes(5)
 _BUFFER_SIZE = Size.mebibytes(64)
 
 
+def partition_query() -> dict[str, str]:
+    """The JQ (1.6) query per partition key: `dt` is the first characters of the row's `ts`."""
+    (key, _), = PARTITION_KEYS
+    return {key: f".ts[0:{PARTITION_VALUE_LENGTH}]"}
+
+
 def firehose_partition_prefix() -> str:
-    """`lake/requests/year=!{timestamp:yyyy}/month=!{timestamp:MM}/...` (UTC, as the schema says)."""
-    parts = [f"{key}=!{{timestamp:{_PARTITION_LAYOUT[key][0]}}}" for key, _ in PARTITION_KEYS]
-    return LAKE_PREFIX + "/".join(parts) + "/"
+    """`lake/requests/dt=!{partitionKeyFromQuery:dt}/`: the day of the record's own timestamp."""
+    return LAKE_PREFIX + "/".join(f"{key}=!{{partitionKeyFromQuery:{key}}}" for key, _ in PARTITION_KEYS) + "/"
 
 
 def projection_location_template(bucket_name: str) -> str:
-    """`s3://<bucket>/lake/requests/year=${year}/...`: the same path, in Athena's placeholders."""
+    """`s3://<bucket>/lake/requests/dt=${dt}/`: the same path, in Athena's placeholders."""
     parts = [f"{key}=${{{key}}}" for key, _ in PARTITION_KEYS]
     return f"s3://{bucket_name}/{LAKE_PREFIX}" + "/".join(parts) + "/"
 
@@ -56,10 +68,11 @@ def projection_location_template(bucket_name: str) -> str:
 def _projection_parameters() -> dict[str, str]:
     params = {"projection.enabled": "true"}
     for key, _ in PARTITION_KEYS:
-        _, value_range, digits = _PARTITION_LAYOUT[key]
-        params[f"projection.{key}.type"] = "integer"
-        params[f"projection.{key}.range"] = value_range
-        params[f"projection.{key}.digits"] = str(digits)
+        params[f"projection.{key}.type"] = "date"
+        params[f"projection.{key}.format"] = "yyyy-MM-dd"
+        params[f"projection.{key}.range"] = f"{_PROJECTION_FIRST_DAY},NOW"
+        params[f"projection.{key}.interval"] = "1"
+        params[f"projection.{key}.interval.unit"] = "DAYS"
     return params
 
 
@@ -129,10 +142,28 @@ class AnalyticsLake(Construct):
             ],
         )
 
+        self.database_name = glue_database_name(stack.stack_name)
+        self.database = glue.CfnDatabase(
+            self,
+            "Database",
+            catalog_id=stack.account,
+            database_input=glue.CfnDatabase.DatabaseInputProperty(
+                name=self.database_name,
+                description="AI gateway request log lake (one row per chat turn).",
+            ),
+        )
+        self.table = self._requests_table(stack)
+        self.table.node.add_dependency(self.database)
+        self.directory_tables = {
+            table: self._directory_table(stack, table, columns) for table, columns in DIRECTORY_TABLES.items()
+        }
+        for table in self.directory_tables.values():
+            table.node.add_dependency(self.database)
+
         self.delivery_stream = firehose.DeliveryStream(
             self,
             "RequestLogStream",
-            # DirectPut: the chat handler calls PutRecordBatch itself (no Kinesis stream between).
+            # DirectPut: the chat handler calls PutRecord itself (no Kinesis stream between).
             destination=firehose.S3Bucket(
                 self.lake_bucket,
                 data_output_prefix=firehose_partition_prefix(),
@@ -141,7 +172,15 @@ class AnalyticsLake(Construct):
                 error_output_prefix=LAKE_ERROR_PREFIX
                 + "!{firehose:error-output-type}/year=!{timestamp:yyyy}/month=!{timestamp:MM}/"
                 "day=!{timestamp:dd}/",
-                compression=firehose.Compression.GZIP,
+                data_format_conversion=firehose.DataFormatConversionProps(
+                    # OpenX reads `ts` ("2026-11-29 05:12:03.123") as a timestamp by default.
+                    input_format=firehose.InputFormat.OPENX_JSON,
+                    # Parquet compresses its own pages (Snappy); the S3 object is not wrapped again.
+                    output_format=firehose.OutputFormat.PARQUET,
+                    schema_configuration=firehose.SchemaConfiguration.from_cfn_table(self.table),
+                ),
+                dynamic_partitioning=firehose.DynamicPartitioningProps(enabled=True),
+                processors=[firehose.MetadataExtractionProcessor.jq16(partition_query())],
                 buffering_interval=_BUFFER_INTERVAL,
                 buffering_size=_BUFFER_SIZE,
                 # Delivery errors are logged with a retention (the L2's default group keeps
@@ -157,36 +196,30 @@ class AnalyticsLake(Construct):
             ),
             encryption=firehose.StreamEncryption.aws_owned_key(),
         )
+        # Format conversion reads the table's schema when the stream starts.
+        self.delivery_stream.node.add_dependency(self.table)
 
         # The destination's role is CDK's `bucket.grantReadWrite` (wildcard action groups on the
         # lake bucket's objects); Firehose writes under generated object names, so an object
         # ARN pattern is unavoidable, and the bucket holds nothing but this stream's output.
+        # Format conversion adds `glue:GetTable*` on the requests table only, and
+        # `glue:GetSchemaVersion` on "*": the Glue Schema Registry action has no resource-level
+        # scoping in CDK's grant, and it grants reading schemas, nothing in the lake.
         acknowledge(
             self.delivery_stream,
             "AwsSolutions-IAM5",
             "Firehose's S3 destination role (generated by CDK) reads/writes objects with "
-            "generated names in the lake bucket only.",
+            "generated names in the lake bucket only, and reads the table schema it converts "
+            "records to Parquet with.",
             findings=[
                 *(
                     f"Action::s3:{action}"
                     for action in ("Abort*", "DeleteObject*", "GetBucket*", "GetObject*", "List*")
                 ),
                 resource_finding(self, self.lake_bucket.arn_for_objects("*")),
+                "Resource::*",
             ],
         )
-
-        self.database_name = glue_database_name(stack.stack_name)
-        self.database = glue.CfnDatabase(
-            self,
-            "Database",
-            catalog_id=stack.account,
-            database_input=glue.CfnDatabase.DatabaseInputProperty(
-                name=self.database_name,
-                description="AI gateway request log lake (one row per chat turn).",
-            ),
-        )
-        self.table = self._requests_table(stack)
-        self.table.node.add_dependency(self.database)
 
         self.results_location = f"s3://{self.results_bucket.bucket_name}/{ATHENA_RESULTS_PREFIX}"
         self.workgroup = athena.CfnWorkGroup(
@@ -240,8 +273,7 @@ class AnalyticsLake(Construct):
                 table_type="EXTERNAL_TABLE",
                 partition_keys=partition_keys,
                 parameters={
-                    "classification": "json",
-                    "compressionType": "gzip",
+                    "classification": "parquet",
                     "EXTERNAL": "TRUE",
                     **_projection_parameters(),
                     "storage.location.template": projection_location_template(
@@ -251,13 +283,39 @@ class AnalyticsLake(Construct):
                 storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
                     columns=columns,
                     location=f"s3://{self.lake_bucket.bucket_name}/{LAKE_PREFIX}",
+                    input_format="org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+                    output_format="org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+                    serde_info=glue.CfnTable.SerdeInfoProperty(
+                        serialization_library="org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+                    ),
+                ),
+            ),
+        )
+
+    def directory_location(self, table: str) -> str:
+        return f"{LAKE_ROOT_PREFIX}{directory_object_key(table).rsplit('/', 1)[0]}/"
+
+    def _directory_table(self, stack: Stack, table: str, columns: tuple[str, ...]) -> glue.CfnTable:
+        """A CSV table Django replaces whole before each report run (`analytics.directory`)."""
+        return glue.CfnTable(
+            self,
+            f"{table.title().replace('_', '')}Table",
+            catalog_id=stack.account,
+            database_name=self.database_name,
+            table_input=glue.CfnTable.TableInputProperty(
+                name=table,
+                description="Published by Django before each report run; reports join it.",
+                table_type="EXTERNAL_TABLE",
+                parameters={"classification": "csv", "EXTERNAL": "TRUE", "skip.header.line.count": "1"},
+                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
+                    columns=[glue.CfnTable.ColumnProperty(name=name, type="string") for name in columns],
+                    location=f"s3://{self.lake_bucket.bucket_name}/{self.directory_location(table)}",
                     input_format="org.apache.hadoop.mapred.TextInputFormat",
                     output_format="org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
-                    compressed=True,
+                    # Quoted fields: a username may hold a comma.
                     serde_info=glue.CfnTable.SerdeInfoProperty(
-                        serialization_library="org.openx.data.jsonserde.JsonSerDe",
-                        # A malformed line must surface as a query error, not vanish silently.
-                        parameters={"ignore.malformed.json": "false"},
+                        serialization_library="org.apache.hadoop.hive.serde2.OpenCSVSerde",
+                        parameters={"separatorChar": ",", "quoteChar": '"', "escapeChar": "\\"},
                     ),
                 ),
             ),

@@ -26,10 +26,10 @@ def role_needs(role: Role) -> tuple[Need, ...]:
         from dataplane.roles import chat_handler_needs
 
         return chat_handler_needs()
-    from analytics.permissions import REPORT_ENGINE_NEEDS
+    from analytics.permissions import DIRECTORY_PUBLISH_NEEDS, REPORT_ENGINE_NEEDS
     from quotas.permissions import control_plane_store_needs
 
-    return (*control_plane_store_needs(), *REPORT_ENGINE_NEEDS)
+    return (*control_plane_store_needs(), *REPORT_ENGINE_NEEDS, *DIRECTORY_PUBLISH_NEEDS)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from .config import GatewayConfig
 from .control_plane import ControlPlaneAccess
 from .events_api import ChatEventsApi
 from .functions import ChatHandlerWiring, GatewayFunctions
-from .lake import ATHENA_RESULTS_PREFIX, LAKE_PREFIX, AnalyticsLake
+from .lake import LAKE_ROOT_PREFIX, ATHENA_RESULTS_PREFIX, LAKE_PREFIX, AnalyticsLake
 from .monitoring import GatewayMonitoring
 from .nag import acknowledge
 from .outputs import add_env_outputs
@@ -126,6 +126,9 @@ class GatewayDataPlaneStack(Stack):
                 "ATHENA_OUTPUT_LOCATION": lake.results_location,
                 "ATHENA_DATABASE": lake.database_name,
                 "GATEWAY_FIREHOSE_STREAM": lake.delivery_stream.delivery_stream_name,
+                # Where Django publishes the users/group_members tables the reports join.
+                "GATEWAY_LAKE_BUCKET": lake.lake_bucket.bucket_name,
+                "GATEWAY_LAKE_PREFIX": LAKE_ROOT_PREFIX,
                 "AWS_REGION": Aws.REGION,
                 "CONTROL_PLANE_POLICY_ARN": control_plane.policy.managed_policy_arn,
                 # Django must cut months where the data plane does, or the two disagree on usage.
@@ -158,9 +161,16 @@ def resource_arns(
             stack.format_arn(service="glue", resource="catalog"),
             stack.format_arn(service="glue", resource="database", resource_name=lake.database_name),
             stack.format_arn(service="glue", resource="table", resource_name=glue_table),
+            *(
+                stack.format_arn(service="glue", resource="table", resource_name=f"{lake.database_name}/{table}")
+                for table in lake.directory_tables
+            ),
         ],
         Resource.LAKE_BUCKETS: [lake.lake_bucket.bucket_arn, lake.results_bucket.bucket_arn],
         Resource.REQUEST_LOG_OBJECTS: [lake.lake_bucket.arn_for_objects(f"{LAKE_PREFIX}*")],
+        Resource.DIRECTORY_OBJECTS: [
+            lake.lake_bucket.arn_for_objects(f"{lake.directory_location(table)}*") for table in lake.directory_tables
+        ],
         Resource.QUERY_RESULT_OBJECTS: [
             lake.results_bucket.arn_for_objects(f"{ATHENA_RESULTS_PREFIX}*")
         ],

@@ -215,6 +215,13 @@ ATHENA_WORKGROUP = env("ATHENA_WORKGROUP", default="primary")
 ATHENA_DATABASE = env("ATHENA_DATABASE", default="ai_gateway")
 ATHENA_OUTPUT_LOCATION = env("ATHENA_OUTPUT_LOCATION", default="")
 ATHENA_ENDPOINT_URL = env("ATHENA_ENDPOINT_URL", default="")
+# Where Django publishes the `users` and `group_members` tables the reports join on Athena.
+GATEWAY_LAKE_BUCKET = env("GATEWAY_LAKE_BUCKET", default="")
+GATEWAY_LAKE_PREFIX = env("GATEWAY_LAKE_PREFIX", default="lake/")
+# The address people open the site at: links in e-mailed report runs.
+GATEWAY_BASE_URL = env("GATEWAY_BASE_URL", default="http://127.0.0.1:8000")
+# Reports count calendar days in this zone unless a run names another one.
+GATEWAY_REPORT_TIMEZONE = env("GATEWAY_REPORT_TIMEZONE", default=GATEWAY_MONTH_TIMEZONE or TIME_ZONE)
 
 LOGGING = {
     "version": 1,

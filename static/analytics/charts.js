@@ -63,6 +63,31 @@
     });
   }
 
+  var ISO_DAY = /^\d{4}-\d{2}-\d{2}$/, DAY_MS = 86400000;
+
+  function everyDay(first, last) {
+    var days = [], t = Date.parse(first + "T00:00:00Z"), end = Date.parse(last + "T00:00:00Z");
+    for (; t <= end; t += DAY_MS) days.push(new Date(t).toISOString().slice(0, 10));
+    return days;
+  }
+
+  // The runs of a series' points to join with a line. On a day axis a series' own step is its
+  // smallest spacing (1 day, 7 for weeks, ~30 for months); a wider distance is a gap.
+  function segments(xs, seriesPoints, dated) {
+    var present = [];
+    xs.forEach(function (x, i) { if (x in seriesPoints) present.push(i); });
+    if (!dated) return [present];
+    var step = Infinity;
+    for (var j = 1; j < present.length; j++) step = Math.min(step, present[j] - present[j - 1]);
+    var runs = [], run = [];
+    present.forEach(function (i, j) {
+      if (j > 0 && i - present[j - 1] > step * 1.5) { runs.push(run); run = []; }
+      run.push(i);
+    });
+    if (run.length) runs.push(run);
+    return runs;
+  }
+
   function drawLines(svg, data, xi, yi) {
     var si = data.series ? data.columns.indexOf(data.series) : -1;
     var xs = [], seriesNames = [], points = {};
@@ -73,6 +98,10 @@
       (points[s] = points[s] || {})[x] = Number(row[yi]) || 0;
     });
     xs.sort();
+    // Days without rows are days without turns: put every calendar day on the axis, so a gap
+    // shows as a gap instead of neighbours being joined as if they were consecutive.
+    var dated = xs.length > 1 && xs.every(function (x) { return ISO_DAY.test(x); });
+    if (dated) xs = everyDay(xs[0], xs[xs.length - 1]);
     var values = data.rows.map(function (r) { return Number(r[yi]) || 0; });
     var maxY = niceMax(Math.max.apply(null, values), values.every(Number.isInteger));
     frame(svg, maxY, data.y);
@@ -86,9 +115,11 @@
       }
     });
     seriesNames.forEach(function (s, k) {
-      var color = COLORS[k % COLORS.length], coords = [];
-      xs.forEach(function (x, i) { if (x in points[s]) coords.push(xAt(i) + "," + yAt(points[s][x])); });
-      svg.appendChild(el("polyline", { points: coords.join(" "), fill: "none", stroke: color, "stroke-width": 2, class: "series", "data-series": s }));
+      var color = COLORS[k % COLORS.length];
+      segments(xs, points[s], dated).forEach(function (run) {
+        var coords = run.map(function (i) { return xAt(i) + "," + yAt(points[s][xs[i]]); });
+        svg.appendChild(el("polyline", { points: coords.join(" "), fill: "none", stroke: color, "stroke-width": 2, class: "series", "data-series": s }));
+      });
       xs.forEach(function (x, i) {
         if (!(x in points[s])) return;
         var dot = el("circle", { cx: xAt(i), cy: yAt(points[s][x]), r: 3, fill: color });

@@ -77,7 +77,7 @@ def test_an_analyst_sees_the_run_chart(live_server, lake_records, password, open
 
     assert (latest_link, history) == (1, 1)
     assert sorted(series) == sorted({row[1] for row in run.rows})  # one line per model
-    assert points == [5, 5, 5]  # one point per day
+    assert points == [5] * len(series)  # one point per day
     assert table_rows == run.row_count
 
 
@@ -103,3 +103,25 @@ def test_a_queued_run_page_polls_until_the_run_ends(live_server, lake_records, p
         page.screenshot(path=str(ARTIFACTS / "analytics-run-bars.png"), full_page=True)
 
     assert (progress_shown, progress_left, status) == (1, 0, "Succeeded")
+
+
+def test_a_day_without_turns_is_a_gap_in_the_line(live_server, lake_dir, password, open_page):
+    from accounts.roles import ANALYSTS
+    from analytics.lake import lake_write_records, synthetic_records
+    from tests.analytics import expected
+
+    UserFactory(username="ana", is_staff=True, groups=[ANALYSTS])
+    records = synthetic_records(first_day=FIRST_DAY, days=5, user_subs=["sub-gap"], models=["demo.echo-v1"], seed=3)
+    missing = FIRST_DAY.replace(day=FIRST_DAY.day + 2)
+    lake_write_records(lake_dir, [r for r in records if expected.record_day(r, "UTC") != missing])
+    run = report_run_request(
+        definition=ReportDefinition.objects.get(slug="tokens-cost-by-model"),
+        params={"start_date": FIRST_DAY.isoformat(), "end_date": LAST_DAY.isoformat()},
+        requested_by=None,
+    )
+    with open_page() as page:
+        sign_in(page, live_server.url, f"/reports/runs/{run.pk}/", password)
+        page.wait_for_selector("#chart svg.report-chart polyline.series")
+        points = page.eval_on_selector_all("#chart svg polyline.series", "lines => lines.map(l => l.points.length)")
+    # Two days, the missing one, two days: two separate lines, not one bridging the gap.
+    assert points == [2, 2]

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from analytics import services
+from analytics.catalogue import REPORTS
 from analytics.models import ReportDefinition, ReportRun, ReportSchedule, RunStatus
 from analytics.params import ReportParamsInvalid
 from analytics.schedules import REAP_TASK, REAP_TASK_NAME
@@ -26,7 +27,7 @@ def test_a_request_is_queued_and_enqueued_only_after_commit(lake_records, analys
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         run = services.report_run_request(definition=definition(), params=WHOLE_LAKE, requested_by=analyst_user)
     assert run.status == RunStatus.QUEUED and run.requested_by == analyst_user
-    assert run.params == {**WHOLE_LAKE, "model_id": None, "group": None}
+    assert run.params == {**WHOLE_LAKE, "model_id": None, "group": None, "time_zone": "UTC"}
     assert len(callbacks) == 1
     callbacks[0]()  # what the commit does: the (eager) task runs
     run.refresh_from_db()
@@ -112,7 +113,7 @@ def test_every_seeded_report_has_a_daily_beat_task():
         assert schedule.frequency == "daily" and task.enabled
         assert task.args == f"[{schedule.definition_id}]"
         assert (task.crontab.minute, task.crontab.hour, task.crontab.day_of_week, task.crontab.day_of_month) == ("0", "2", "*", "*")
-    assert ReportSchedule.objects.count() == ReportDefinition.objects.count() == 7
+    assert ReportSchedule.objects.count() == ReportDefinition.objects.count() == len(REPORTS)
 
 
 def test_saving_a_schedule_updates_its_beat_task():
@@ -126,15 +127,42 @@ def test_saving_a_schedule_updates_its_beat_task():
     assert not PeriodicTask.objects.get(pk=schedule.periodic_task_id).enabled
 
 
-def test_a_schedule_fires_the_default_period_up_to_yesterday(django_capture_on_commit_callbacks, lake_dir):
+def test_a_daily_schedule_reports_the_previous_day(django_capture_on_commit_callbacks, lake_dir):
     with django_capture_on_commit_callbacks(execute=True):
         run = services.report_schedule_fire(definition_id=definition().pk)
     run.refresh_from_db()
     yesterday = services.lake_today() - timedelta(days=1)
     assert run.trigger == "schedule" and run.requested_by is None
-    assert run.params["end_date"] == yesterday.isoformat()
-    assert run.params["start_date"] == (yesterday - timedelta(days=6)).isoformat()
+    assert (run.params["start_date"], run.params["end_date"]) == (yesterday.isoformat(), yesterday.isoformat())
     assert run.status == RunStatus.SUCCEEDED
+
+
+def test_a_monthly_schedule_reports_the_previous_calendar_month_in_its_time_zone(
+    settings, django_capture_on_commit_callbacks, lake_dir
+):
+    from datetime import UTC, datetime
+    from unittest import mock
+
+    settings.GATEWAY_REPORT_TIMEZONE = "UTC"
+    schedule = definition().schedule
+    schedule.frequency = "monthly"
+    services.report_schedule_save(schedule=schedule)
+    edited = definition()
+    edited.default_params = {"days": 7, "time_zone": "Asia/Seoul"}
+    edited.save()
+    # 1 March 2027 02:00 UTC: in Seoul it is 11:00 on the 1st, so "previous month" is February.
+    with mock.patch("django.utils.timezone.now", return_value=datetime(2027, 3, 1, 2, tzinfo=UTC)):
+        with django_capture_on_commit_callbacks(execute=True):
+            run = services.report_schedule_fire(definition_id=edited.pk)
+    run.refresh_from_db()
+    assert (run.params["start_date"], run.params["end_date"], run.params["time_zone"]) == (
+        "2027-02-01", "2027-02-28", "Asia/Seoul"
+    )
+
+
+def test_the_default_period_includes_today(lake_dir):
+    params = services.default_params_for(definition())
+    assert params["end_date"] == services.lake_today().isoformat()
 
 
 def test_seeding_again_fills_gaps_and_keeps_what_admins_edited(lake_dir):
@@ -151,7 +179,8 @@ def test_seeding_again_fills_gaps_and_keeps_what_admins_edited(lake_dir):
     reports_seed(apps)  # what post_migrate does after every migrate / flush
     edited.refresh_from_db()
     assert edited.title == "Errors (edited)" and edited.default_params == {"days": 30}
-    assert ReportDefinition.objects.count() == 7 and PeriodicTask.objects.filter(task__startswith="analytics.").count() == 8
+    assert ReportDefinition.objects.count() == len(REPORTS)
+    assert PeriodicTask.objects.filter(task__startswith="analytics.").count() == len(REPORTS) + 1
 
     import_module("analytics.migrations.0002_seed_reports").seed(apps, None)  # the migration refreshes the SQL
     edited.refresh_from_db()
@@ -160,21 +189,36 @@ def test_seeding_again_fills_gaps_and_keeps_what_admins_edited(lake_dir):
 
 def test_the_demo_lake_command_gives_reports_data(lake_dir, alice, bob, django_capture_on_commit_callbacks):
     call_command("generate_demo_lake", "--days", "3", "--turns-per-day", "20")
-    files = sorted(lake_dir.rglob("*.json.gz"))
-    assert len(files) > 10
+    files = sorted(lake_dir.rglob("*.parquet"))
+    assert len(files) >= 3
     call_command("generate_demo_lake", "--if-empty")
-    assert sorted(lake_dir.rglob("*.json.gz")) == files
+    assert sorted(lake_dir.rglob("*.parquet")) == files
     with django_capture_on_commit_callbacks(execute=True):
         run = services.report_run_request(definition=definition("top-users-by-tokens"), params={"days": 3}, requested_by=None)
     run.refresh_from_db()
     assert run.status == RunStatus.SUCCEEDED
-    assert {row[0] for row in run.rows} <= {alice.sub, bob.sub} and run.rows
+    # Usernames, not subs; and the demo's model ids are the seeded catalogue's.
+    assert {row[0] for row in run.rows} <= {alice.username, bob.username} and run.rows
+    from quotas.demo import BEDROCK_MODELS, DEMO_MODEL
+
+    catalogue = {DEMO_MODEL["model_id"], *(model[0] for model in BEDROCK_MODELS)}
+    by_model = services.report_run_request(definition=definition("tokens-cost-by-model"), params={"days": 3}, requested_by=None)
+    by_model = services.report_run_execute(run_id=by_model.pk)
+    assert by_model.rows and {row[1] for row in by_model.rows} <= catalogue
 
 
-def test_a_run_on_athena_stores_typed_rows(settings, athena, moto_endpoint, django_capture_on_commit_callbacks):
+def test_a_run_on_athena_stores_typed_rows(settings, athena, moto_endpoint, monkeypatch, alice, django_capture_on_commit_callbacks):
+    import boto3
+
+    from analytics.directory import _s3_client
     from analytics.engines.athena import athena_client
 
     athena_client.cache_clear()
+    _s3_client.cache_clear()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_endpoint)
+    s3 = boto3.client("s3", region_name=REGION, endpoint_url=moto_endpoint)
+    s3.create_bucket(Bucket="lake-bucket")
+    settings.GATEWAY_LAKE_BUCKET, settings.GATEWAY_LAKE_PREFIX = "lake-bucket", "lake/"
     settings.ANALYTICS_ENGINE = "athena"
     settings.ATHENA_WORKGROUP, settings.ATHENA_DATABASE = "reports-wg", "gateway_logs"
     settings.ATHENA_OUTPUT_LOCATION, settings.ATHENA_ENDPOINT_URL = "s3://results/analytics/", moto_endpoint
@@ -193,7 +237,11 @@ def test_a_run_on_athena_stores_typed_rows(settings, athena, moto_endpoint, djan
     sent = athena.get_query_execution(QueryExecutionId=run.engine_query_id)["QueryExecution"]
     assert sent["WorkGroup"] == "reports-wg" and sent["QueryExecutionContext"] == {"Database": "gateway_logs"}
     assert "BETWEEN '2026-11-20' AND '2026-11-24'" in sent["Query"]
+    # The group tables the SQL joins were published where the Glue tables read them.
+    users = s3.get_object(Bucket="lake-bucket", Key="lake/users/users.csv")["Body"].read().decode()
+    assert f'"{alice.sub}","{alice.username}"' in users
     athena_client.cache_clear()
+    _s3_client.cache_clear()
 
 
 def test_deleting_a_schedule_removes_its_beat_task():
@@ -202,3 +250,28 @@ def test_deleting_a_schedule_removes_its_beat_task():
     services.report_schedule_delete(schedule=schedule)
     assert not PeriodicTask.objects.filter(pk=task_id).exists()
     assert not ReportSchedule.objects.filter(definition__slug="errors-by-type").exists()
+
+
+def test_an_old_json_lake_converts_once_into_the_parquet_lake(lake_dir, django_capture_on_commit_callbacks):
+    import gzip
+    import json
+
+    from analytics.lake import synthetic_records
+
+    records = synthetic_records(first_day=FIRST_DAY, days=2, user_subs=["sub-old"], turns_per_day=30, seed=2)
+    for record in records:
+        hour = lake_dir / f"year={record['ts'][:4]}/month={record['ts'][5:7]}/day={record['ts'][8:10]}/hour={record['ts'][11:13]}"
+        hour.mkdir(parents=True, exist_ok=True)
+        with gzip.open(hour / "gateway-old.json.gz", "at") as handle:
+            handle.write(json.dumps(record) + "\n")
+    call_command("convert_json_lake")
+
+    def turns_reported() -> int:
+        with django_capture_on_commit_callbacks(execute=True):
+            run = services.report_run_request(definition=definition("error-refusal-rates"), params=WHOLE_LAKE, requested_by=None)
+        run.refresh_from_db()
+        return sum(row[1] for row in run.rows)
+
+    assert turns_reported() == len(records) == 60
+    call_command("convert_json_lake")  # after the report compacted the lake: nothing left to convert
+    assert turns_reported() == 60

@@ -6,6 +6,7 @@ import io
 import pytest
 from django.urls import reverse
 
+from analytics.catalogue import REPORTS
 from analytics.models import ReportDefinition, ReportRun, RunStatus
 from tests.analytics.conftest import FIRST_DAY, LAST_DAY
 
@@ -56,7 +57,7 @@ def test_analysts_and_admins_see_the_report_list(client, persona, request, finis
     assert response.status_code == 200
     for title in ReportDefinition.objects.values_list("title", flat=True):
         assert title in body
-    assert body.count(">Run now</button>") == 7
+    assert body.count(">Run now</button>") == len(REPORTS)
     assert reverse("analytics:run_detail", args=[finished_run.pk]) in body  # the latest run of that report
 
 
@@ -78,9 +79,27 @@ def test_the_filter_form_runs_the_report_for_the_chosen_period(client, analyst_u
         response = client.post(reverse("analytics:report_run_now", args=["conversations-per-user"]), form)
     run = ReportRun.objects.get()
     assert response.status_code == 302
-    assert run.params == {"start_date": "2026-11-20", "end_date": "2026-11-24", "model_id": "demo-echo", "group": "Analysts"}
+    assert run.params == {
+        "start_date": "2026-11-20", "end_date": "2026-11-24", "model_id": "demo-echo", "group": "Analysts", "time_zone": "UTC"
+    }
     detail = client.get(reverse("analytics:report_detail", args=["conversations-per-user"])).content.decode()
     assert f"#{run.pk}" in detail and "demo-echo" in detail and "Succeeded" in detail
+
+
+def test_a_run_page_shows_its_sql_with_literals_in_the_chosen_time_zone(client, analyst_user, lake_records,
+                                                                        django_capture_on_commit_callbacks):
+    import html
+    import re
+
+    client.force_login(analyst_user)
+    form = {"start_date": "2026-11-21", "end_date": "2026-11-21", "time_zone": "Asia/Seoul"}
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("analytics:report_run_now", args=["errors-by-type"]), form)
+    run = ReportRun.objects.get()
+    page = client.get(run.get_absolute_url()).content.decode()
+    shown = html.unescape(re.search(r'<pre id="run-sql">(.*?)</pre>', page, re.S).group(1))
+    assert shown == run.sql and "(Asia/Seoul)" in page
+    assert "ts >= CAST('2026-11-20 15:00:00' AS TIMESTAMP)" in shown and not re.search(r":[a-z_]+\b", shown)
 
 
 def test_invalid_filters_are_shown_back_without_a_run(client, analyst_user):

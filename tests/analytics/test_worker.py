@@ -76,7 +76,7 @@ def test_beat_schedule_fires_a_report_that_a_real_worker_runs(lake_dir, private_
     run = ReportRun.objects.get(pk=run_id)
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert run.trigger == "schedule" and run.engine == "duckdb"
-    start = yesterday - timedelta(days=6)
-    assert run.params["start_date"] == start.isoformat() and run.params["end_date"] == yesterday.isoformat()
-    want = expected.errors_by_type(expected.in_scope(records, start=start, end=yesterday))
+    # A daily schedule reports the calendar day that just ended.
+    assert run.params["start_date"] == run.params["end_date"] == yesterday.isoformat()
+    want = expected.errors_by_type(expected.in_scope(records, start=yesterday, end=yesterday))
     assert want and run.rows == want

@@ -824,10 +824,15 @@ class ChatApi:
         return EventsClient(self.emulator, self.cognito.token(sub=sub, username=username or sub))
 
     def lake_records(self) -> list[dict[str, Any]]:
-        import gzip
+        """The local lake's rows, after the handlers' buffered rows are written (as a report would)."""
         from pathlib import Path
 
-        return [json.loads(line) for path in Path(self.lake_dir).rglob("*.json.gz") for line in gzip.open(path, "rt")]
+        import pyarrow.parquet as pq
+
+        from dataplane.telemetry.sinks import lake_sinks_flush
+
+        lake_sinks_flush()
+        return [row for path in Path(self.lake_dir).rglob("*.parquet") for row in pq.read_table(path).to_pylist()]
 
 
 @pytest.fixture

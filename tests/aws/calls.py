@@ -68,6 +68,8 @@ _S3_BUCKET_ACTIONS = {
 
 # SQL table references after FROM/JOIN (`db.table`, `"db"."table"` or `table`).
 _SQL_TABLES = re.compile(r'\b(?:from|join)\s+("?[\w]+"?(?:\."?[\w]+"?)?)', re.IGNORECASE)
+# `WITH scoped AS (`, `, active AS (`: names a query defines itself; Athena looks none up in Glue.
+_SQL_CTE_NAMES = re.compile(r'(?:\bwith|,)\s+"?(\w+)"?\s+as\s*\(', re.IGNORECASE)
 
 
 class UnmappedOperation(Exception):
@@ -157,8 +159,12 @@ class CallMapper:
         database = (params.get("QueryExecutionContext") or {}).get("Database", "default")
         catalog = self.arn("glue", region, "catalog")
         found = [("glue:GetDatabase", catalog), ("glue:GetDatabase", self.arn("glue", region, f"database/{database}"))]
-        for reference in _SQL_TABLES.findall(params.get("QueryString", "")):
+        query = params.get("QueryString", "")
+        defined_here = {name.lower() for name in _SQL_CTE_NAMES.findall(query)}
+        for reference in _SQL_TABLES.findall(query):
             parts = [part.strip('"') for part in reference.split(".")]
+            if len(parts) == 1 and parts[0].lower() in defined_here:
+                continue
             table_database, table = (database, parts[0]) if len(parts) == 1 else parts
             found += [
                 ("glue:GetTable", catalog),

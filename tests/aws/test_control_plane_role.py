@@ -122,3 +122,42 @@ def test_the_chat_role_cannot_run_reports(aws_twin: AwsTwin) -> None:
     engine = athena_engine(aws_twin)
     with aws_twin.acting_as(CHAT_HANDLER), pytest.raises(ReportEngineError, match="AccessDeniedException"):
         engine.run("SELECT 1")
+
+
+def test_a_group_report_joining_the_published_tables_runs_as_the_control_plane(
+    aws_twin: AwsTwin, settings, monkeypatch, alice
+) -> None:
+    """The built-in report's own SQL (a CTE, the users and group_members joins) and the directory
+    publish before it: every call allowed by the control plane's synthesized policy."""
+    from datetime import UTC, datetime
+
+    from django.contrib.auth.models import Group
+
+    from analytics import directory
+    from analytics.catalogue import REPORTS
+    from analytics.engines.athena import AthenaEngine
+    from analytics.params import BoundFilters, report_params_parse, report_sql_bind
+
+    Group.objects.create(name="Pilots").user_set.add(alice)
+    resources = aws_twin.resources
+    settings.ANALYTICS_ENGINE = "athena"
+    settings.GATEWAY_LAKE_BUCKET, settings.GATEWAY_LAKE_PREFIX = resources.lake_bucket, "lake/"
+    monkeypatch.setattr(directory, "_s3_client", lambda region: aws_twin.client("s3"))
+    report = next(r for r in REPORTS if r["slug"] == "top-users-by-tokens")
+    params = report_params_parse({"days": 7, "group": "Pilots"}, now=datetime.now(UTC), default_time_zone="Asia/Seoul")
+    engine = AthenaEngine(
+        workgroup=resources.workgroup,
+        database=resources.database,
+        output_location=resources.results_location,
+        region=aws_twin.template.region,
+        client=aws_twin.client("athena"),
+        sleep=lambda seconds: None,
+    )
+    with aws_twin.acting_as(CONTROL_PLANE):
+        directory.directory_publish()
+        engine.run(report_sql_bind(report["sql"], BoundFilters(params=params)))
+    assert aws_twin.denials == []
+    looked_up = {d.resource.rsplit("/", 1)[-1] for d in aws_twin.decisions if d.action == "glue:GetTable"}
+    assert {"requests", "users", "group_members"} <= looked_up and "scoped" not in looked_up
+    published = aws_twin.client("s3").get_object(Bucket=resources.lake_bucket, Key="lake/group_members/group_members.csv")
+    assert f'"{alice.sub}","Pilots"' in published["Body"].read().decode()

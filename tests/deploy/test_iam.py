@@ -87,7 +87,8 @@ def sample_arns(resources: TwinResources, template: Template) -> dict[Resource, 
         Resource.REPORT_WORKGROUP: f"arn:aws:athena:{region}:{account}:workgroup/{resources.workgroup}",
         Resource.LAKE_CATALOG: f"arn:aws:glue:{region}:{account}:table/{resources.database}/requests",
         Resource.LAKE_BUCKETS: f"arn:aws:s3:::{resources.lake_bucket}",
-        Resource.REQUEST_LOG_OBJECTS: f"arn:aws:s3:::{resources.lake_bucket}/lake/requests/year=2026/month=11/x.gz",
+        Resource.REQUEST_LOG_OBJECTS: f"arn:aws:s3:::{resources.lake_bucket}/lake/requests/dt=2026-11-29/x.parquet",
+        Resource.DIRECTORY_OBJECTS: f"arn:aws:s3:::{resources.lake_bucket}/lake/group_members/group_members.csv",
         Resource.QUERY_RESULT_OBJECTS: f"arn:aws:s3:::{resources.results_bucket}/athena-results/q-1.csv",
     }
 
@@ -224,6 +225,7 @@ def test_control_plane_store_operations_are_what_quotas_calls() -> None:
     [
         ("dataplane/telemetry/sinks.py", "firehose", "dataplane.telemetry.sinks:FIREHOSE_SINK_NEEDS"),
         ("analytics/engines/athena.py", "athena", "analytics.permissions:REPORT_ENGINE_NEEDS"),
+        ("analytics/directory.py", "s3", "analytics.permissions:DIRECTORY_PUBLISH_NEEDS"),
     ],
 )
 def test_adapter_declares_exactly_the_calls_it_makes(module: str, prefix: str, needs: str) -> None:
@@ -245,5 +247,5 @@ def test_bedrock_provider_declares_the_action_its_call_is_authorised_as() -> Non
 
 def test_report_engine_needs_cover_only_report_resources() -> None:
     report_resources = {Resource.REPORT_WORKGROUP, Resource.LAKE_CATALOG, Resource.LAKE_BUCKETS,
-                        Resource.REQUEST_LOG_OBJECTS, Resource.QUERY_RESULT_OBJECTS}
+                        Resource.REQUEST_LOG_OBJECTS, Resource.QUERY_RESULT_OBJECTS, Resource.DIRECTORY_OBJECTS}
     assert {n.resource for n in REPORT_ENGINE_NEEDS} == report_resources

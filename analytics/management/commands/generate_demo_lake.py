@@ -16,7 +16,7 @@ class Command(BaseCommand):
     help = "Write synthetic chat-turn records into GATEWAY_LAKE_DIR (the local log lake) for demo reports."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--days", type=int, default=14, help="How many days, ending today (UTC). Default 14.")
+        parser.add_argument("--days", type=int, default=14, help="How many days, ending today (UTC), today included. Default 14.")
         parser.add_argument("--turns-per-day", type=int, default=60)
         parser.add_argument("--seed", type=int, default=7, help="Same seed, same records.")
         parser.add_argument("--lake-dir", default=None, help="Default: GATEWAY_LAKE_DIR.")
@@ -28,7 +28,7 @@ class Command(BaseCommand):
         if days < 1 or turns_per_day < 1:
             raise CommandError("--days and --turns-per-day must be at least 1")
         lake_dir = lake_dir or settings.GATEWAY_LAKE_DIR
-        if if_empty and next(Path(lake_dir).rglob("*.json.gz"), None) is not None:
+        if if_empty and next(Path(lake_dir).rglob("*.parquet"), None) is not None:
             self.stdout.write(f"The lake under {lake_dir} already holds records; nothing written.")
             return
         # Real users' subs, so the "top users" report shows names people recognise.
