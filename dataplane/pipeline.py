@@ -30,7 +30,7 @@ from dataplane.gateway import Gateway
 from dataplane.outbound import ClientGone, Outbound
 from dataplane.policy import AllowedModel, EffectivePolicy
 from dataplane.privacy import contains_pii, redact
-from dataplane.providers.base import GuardrailConfig, ModelCall, StreamEnd, TextDelta
+from dataplane.providers.base import GUARDRAIL_BLOCKED_MESSAGE, GuardrailConfig, ModelCall, StreamEnd, TextDelta
 from dataplane.requests import ChatRequest, conversation_id_of, decode_payload, parse_chat_request
 from dataplane.stopping import TurnStop
 from dataplane.stores.base import CachedAnswer, Reservation, TokenCount, WindowCharge
@@ -46,7 +46,6 @@ CACHED_CHUNK_CHARS = 64  # a cache hit streams like a model would, in small chun
 # What the lake and the metrics say for a model id the user may not use: the id itself came
 # from the client, unchecked, so it must not become a lake value or a metric dimension.
 NOT_ALLOWED_MODEL = "not-allowed"
-GUARDRAIL_BLOCKED_MESSAGE = "This request or answer was blocked by the content policy."
 
 
 @dataclass(frozen=True)

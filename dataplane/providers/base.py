@@ -14,6 +14,11 @@ from dataclasses import dataclass, field
 from typing import Protocol, Union
 
 
+# What the user reads when a guardrail blocks; the stack's guardrail answers with the same
+# words, so the pipeline adds them only when a guardrail said something else (or nothing).
+GUARDRAIL_BLOCKED_MESSAGE = "This request or answer was blocked by the content policy."
+
+
 @dataclass(frozen=True)
 class GuardrailConfig:
     """A resolved Bedrock guardrail for one call (Converse's `guardrailConfig`)."""
