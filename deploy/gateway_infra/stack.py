@@ -14,6 +14,7 @@ from .config import GatewayConfig
 from .control_plane import ControlPlaneAccess
 from .events_api import ChatEventsApi
 from .functions import ChatHandlerWiring, GatewayFunctions
+from .guardrail import DefaultGuardrail
 from .lake import ATHENA_RESULTS_PREFIX, LAKE_PREFIX, AnalyticsLake
 from .monitoring import GatewayMonitoring
 from .nag import acknowledge
@@ -53,6 +54,7 @@ class GatewayDataPlaneStack(Stack):
         # The API exists before the functions (the chat handler needs its HTTP endpoint) and
         # gets its namespaces after them (each namespace needs its handler).
         events = ChatEventsApi(self, "Events", user_pool=auth.user_pool)
+        guardrail = DefaultGuardrail(self, "Guardrail", name=f"{config.stack_name}-default")
         functions = GatewayFunctions(
             self,
             "Functions",
@@ -61,6 +63,8 @@ class GatewayDataPlaneStack(Stack):
                 delivery_stream=lake.delivery_stream,
                 events_http_endpoint=events.http_endpoint,
                 month_timezone=config.month_timezone,
+                guardrail_id=guardrail.guardrail_id,
+                guardrail_version=guardrail.version_number,
             ),
             powertools_layer_arn=config.powertools_layer_arn,
             chat_reserved_concurrency=config.chat_reserved_concurrency,
@@ -122,6 +126,8 @@ class GatewayDataPlaneStack(Stack):
                 "CONTROL_PLANE_POLICY_ARN": control_plane.policy.managed_policy_arn,
                 # Django must cut months where the data plane does, or the two disagree on usage.
                 "GATEWAY_MONTH_TIMEZONE": config.month_timezone,
+                "GATEWAY_GUARDRAIL_ID": guardrail.guardrail_id,
+                "GATEWAY_GUARDRAIL_VERSION": guardrail.version_number,
             },
         )
 
@@ -142,6 +148,8 @@ def resource_arns(
         Resource.CACHE_TABLE: [tables.cache.table_arn],
         Resource.REQUEST_STREAM: [lake.delivery_stream.delivery_stream_arn],
         Resource.MODELS: bedrock_model_arns(stack, bedrock),
+        # The stack's default and any named guardrail a policy may choose in this account.
+        Resource.GUARDRAILS: [stack.format_arn(service="bedrock", resource="guardrail", resource_name="*")],
         Resource.OUTBOUND_NAMESPACE: [events.outbound.channel_namespace_arn],
         Resource.REPORT_WORKGROUP: [
             stack.format_arn(service="athena", resource="workgroup", resource_name=lake.workgroup.ref)

@@ -46,6 +46,8 @@ _BEDROCK_ACTIONS = {
     "InvokeModel": "bedrock:InvokeModel",
 }
 
+GUARDRAIL_ACTION = "bedrock:ApplyGuardrail"
+
 _S3_OBJECT_ACTIONS = {
     "GetObject": "s3:GetObject",
     "HeadObject": "s3:GetObject",
@@ -122,7 +124,14 @@ class CallMapper:
     def _bedrock_runtime(self, operation: str, params: dict[str, Any], region: str) -> list[IamRequest]:
         if operation not in _BEDROCK_ACTIONS:
             raise UnmappedOperation(f"the twin has no IAM mapping for bedrock-runtime:{operation}")
-        action, model_id = _BEDROCK_ACTIONS[operation], params["modelId"]
+        found = self._bedrock_model(_BEDROCK_ACTIONS[operation], params["modelId"], region)
+        guardrail = (params.get("guardrailConfig") or {}).get("guardrailIdentifier")
+        if guardrail:
+            arn = guardrail if guardrail.startswith("arn:") else self.arn("bedrock", region, f"guardrail/{guardrail}")
+            found.append((GUARDRAIL_ACTION, arn))
+        return found
+
+    def _bedrock_model(self, action: str, model_id: str, region: str) -> list[IamRequest]:
         if model_id.startswith("arn:"):
             return [(action, model_id)]
         if model_id.startswith(_GLOBAL_PROFILE):
