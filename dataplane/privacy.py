@@ -60,7 +60,7 @@ KINDS = (
 
 # Local part and domain may be Hangul or any letters (EAI/IDN addresses); the top-level domain
 # is letters or an A-label (xn--).
-_EMAIL = re.compile(r"[\w.%+'-]+@[\w-]+(?:\.[\w-]+)*\.(?:[^\W\d_]{2,}|xn--[a-z0-9-]+)", re.IGNORECASE)
+_EMAIL = re.compile(r"[\w.%+'-]+@[\w-]+(?:\.[\w-]+)*\.(?:xn--[a-z0-9-]+|[^\W\d_]{2,})(?![\w-])", re.IGNORECASE)
 # Digit groups separated by one space, dot, slash or dash: a card may be written in any of
 # these, and may follow another number ("order 12 4111 1111 1111 1111").
 _DIGIT_GROUPS = re.compile(r"(?<![\d])\d+(?:[ ./-]\d+)*(?![\d])")
