@@ -557,6 +557,12 @@ def test_every_bucket_is_private_encrypted_and_tls_only(synth: Synth) -> None:
 # -- monitoring ------------------------------------------------------------------------------------
 
 
+def test_the_dashboard_knows_every_metric_the_data_plane_writes() -> None:
+    from dataplane.telemetry.emf import METRIC_UNITS
+
+    assert set(METRIC_UNITS) == set(GATEWAY_METRICS)
+
+
 def test_dashboard_charts_every_gateway_metric(synth: Synth) -> None:
     _, dashboard = synth.one("AWS::CloudWatch::Dashboard")
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
