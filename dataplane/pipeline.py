@@ -333,6 +333,9 @@ def _stream(turn: _Turn, stop: TurnStop, may_cache: bool) -> None:
             _remember_answer(turn, actual, end.stop_reason)
 
 
+_WARNED_NO_DEFAULT_GUARDRAIL: set[str] = set()
+
+
 def _guardrail(turn: _Turn) -> GuardrailConfig | None:
     """The policy's guardrail, resolved: the stack's default comes from the configuration."""
     assert turn.policy is not None and turn.model is not None
@@ -344,8 +347,11 @@ def _guardrail(turn: _Turn) -> GuardrailConfig | None:
         (config.guardrail_id, config.guardrail_version) if choice.use_default else (choice.identifier, choice.version)
     )
     if not identifier:
-        # "The stack's default" where the deployment has none (embedded default): say so.
-        logger.warning("policy %s asks for the default guardrail, but none is configured", turn.policy.policy_name)
+        # "The stack's default" where the deployment has none (embedded default, or Django
+        # without GATEWAY_GUARDRAIL_ID): say so once per policy, not on every turn.
+        if turn.policy.policy_name not in _WARNED_NO_DEFAULT_GUARDRAIL:
+            _WARNED_NO_DEFAULT_GUARDRAIL.add(turn.policy.policy_name)
+            logger.warning("policy %r asks for the default guardrail, but none is configured", turn.policy.policy_name)
         return None
     return GuardrailConfig(identifier=identifier, version=version or "DRAFT", stream_mode=choice.stream_mode)
 
