@@ -30,6 +30,7 @@ from dataplane.gateway import Gateway
 from dataplane.outbound import ClientGone, Outbound
 from dataplane.policy import AllowedModel, EffectivePolicy
 from dataplane.privacy import contains_pii, redact
+from dataplane.providers.guarded import GuardedProvider
 from dataplane.providers.base import GUARDRAIL_BLOCKED_MESSAGE, GuardrailConfig, ModelCall, StreamEnd, TextDelta
 from dataplane.requests import ChatRequest, conversation_id_of, decode_payload, parse_chat_request
 from dataplane.stopping import TurnStop
@@ -46,6 +47,8 @@ CACHED_CHUNK_CHARS = 64  # a cache hit streams like a model would, in small chun
 # What the lake and the metrics say for a model id the user may not use: the id itself came
 # from the client, unchecked, so it must not become a lake value or a metric dimension.
 NOT_ALLOWED_MODEL = "not-allowed"
+# Bedrock as the guardrail service for models elsewhere (its client serves ApplyGuardrail too).
+GUARDRAIL_SERVICE = AllowedModel(model_id="bedrock-guardrails", display_name="Amazon Bedrock Guardrails", provider="bedrock")
 
 
 @dataclass(frozen=True)
@@ -284,6 +287,9 @@ def _stream(turn: _Turn, stop: TurnStop, may_cache: bool) -> None:
     )
     turn.record.guardrail_action = "none" if call.guardrail else None
     provider = turn.gateway.provider_for(turn.model)
+    if call.guardrail is not None and turn.model.provider != "bedrock":
+        checker = turn.gateway.provider_for(GUARDRAIL_SERVICE)
+        provider = GuardedProvider(provider, checker=checker, guardrail=call.guardrail)  # type: ignore[arg-type]
     turn.send({"messageStart": {"role": "assistant"}, "requestId": turn.record.request_id})
     end: StreamEnd | None = None
     budget = OutputBudget(call.max_tokens)
@@ -340,7 +346,9 @@ def _guardrail(turn: _Turn) -> GuardrailConfig | None:
     """The policy's guardrail, resolved: the stack's default comes from the configuration."""
     assert turn.policy is not None and turn.model is not None
     choice = turn.policy.guardrail
-    if choice is None or turn.model.provider != "bedrock":
+    # Bedrock models get it on ConverseStream, OpenAI-compatible ones through ApplyGuardrail;
+    # the offline demo model never calls AWS.
+    if choice is None or turn.model.provider not in ("bedrock", "openai"):
         return None
     config = turn.gateway.config
     identifier, version = (

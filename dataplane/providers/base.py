@@ -29,6 +29,16 @@ class GuardrailConfig:
 
 
 @dataclass(frozen=True)
+class GuardrailVerdict:
+    """What ApplyGuardrail said about one text: `blocked` by a policy, personal data found
+    (masked in `text` when the guardrail anonymises it), and the text to go on with."""
+
+    blocked: bool
+    found_pii: bool
+    text: str
+
+
+@dataclass(frozen=True)
 class ModelCall:
     """What the pipeline asks of a model; `messages` and `system` are Converse-shaped."""
 

@@ -33,14 +33,15 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from dataplane.errors import GatewayError, ModelThrottled, ModelUnavailable, UpstreamError, ValidationError
 from dataplane.permissions import Resource, need
-from dataplane.providers.base import ModelCall, ProviderEvent, StreamEnd, TextDelta
+from dataplane.providers.base import GuardrailConfig, GuardrailVerdict, ModelCall, ProviderEvent, StreamEnd, TextDelta
 
 # ConverseStream is authorised as bedrock:InvokeModelWithResponseStream, on the model or
 # inference profile named by `modelId` (and, for a profile, on the model it routes to).
 BEDROCK_NEEDS = (
     need(Resource.MODELS, "bedrock:InvokeModelWithResponseStream", why="stream one answer (ConverseStream)"),
-    # A Converse call with `guardrailConfig` is also authorised as ApplyGuardrail on the guardrail.
-    need(Resource.GUARDRAILS, "bedrock:ApplyGuardrail", why="apply the policy's guardrail (guardrailConfig)"),
+    # A Converse call with `guardrailConfig` is also authorised as ApplyGuardrail on the
+    # guardrail; ApplyGuardrail itself checks text for models that are not on Bedrock.
+    need(Resource.GUARDRAILS, "bedrock:ApplyGuardrail", why="apply the policy's guardrail (guardrailConfig, ApplyGuardrail)"),
 )
 GUARDRAIL_INTERVENED = "guardrail_intervened"
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -132,6 +133,26 @@ class BedrockProvider:
             event_stream.close()
 
 
+    def apply_guardrail(self, guardrail: GuardrailConfig, *, source: str, text: str) -> GuardrailVerdict:
+        """Check one text (`source` INPUT: a prompt, OUTPUT: an answer) with ApplyGuardrail."""
+        try:
+            response = self.client.apply_guardrail(
+                guardrailIdentifier=guardrail.identifier,
+                guardrailVersion=guardrail.version,
+                source=source,
+                content=[{"text": {"text": text}}],
+            )
+        except _TRANSPORT_ERRORS as error:
+            raise gateway_error(f"guardrail {guardrail.identifier}", error) from error
+        assessments = [a for a in response.get("assessments", []) if isinstance(a, dict)]
+        outputs = [o.get("text", "") for o in response.get("outputs", []) if isinstance(o, dict)]
+        return GuardrailVerdict(
+            blocked=any(_blocked(assessment) for assessment in assessments),
+            found_pii=any(_found_pii(assessment) for assessment in assessments),
+            text="".join(outputs) if response.get("action") == "GUARDRAIL_INTERVENED" and outputs else text,
+        )
+
+
 def converse_request(call: ModelCall) -> dict[str, Any]:
     """The `converse_stream` keyword arguments for one model call."""
     inference: dict[str, Any] = {"maxTokens": call.max_tokens}
@@ -206,12 +227,13 @@ def _stream_end_from_metadata(metadata: dict) -> StreamEnd:
         latency_ms=metrics.get("latencyMs"),
         extra=extra,
         guardrail_intervened=any(_blocked(assessment) for assessment in assessments),
-        guardrail_found_pii=any(
-            (assessment.get("sensitiveInformationPolicy") or {}).get("piiEntities")
-            or (assessment.get("sensitiveInformationPolicy") or {}).get("regexes")
-            for assessment in assessments
-        ),
+        guardrail_found_pii=any(_found_pii(assessment) for assessment in assessments),
     )
+
+
+def _found_pii(assessment: dict) -> bool:
+    sensitive = assessment.get("sensitiveInformationPolicy") or {}
+    return bool(sensitive.get("piiEntities") or sensitive.get("regexes"))
 
 
 def _guardrail_assessments(trace: dict) -> list[dict]:

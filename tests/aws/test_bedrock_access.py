@@ -119,3 +119,15 @@ def test_negative_control_without_the_guardrail_grant_a_guarded_call_is_denied(a
             converse_guarded(bedrock_client, HAIKU)
     assert "bedrock:ApplyGuardrail" in str(raised.value)
     assert [d.resource for d in aws_twin.denials] == ["arn:aws:bedrock:us-east-1:123456789012:guardrail/gr7abc123"]
+
+
+def test_apply_guardrail_for_other_models_is_authorised_on_the_guardrail(aws_twin: AwsTwin, bedrock_client) -> None:
+    with aws_twin.acting_as(CHAT_HANDLER):
+        response = bedrock_client.apply_guardrail(
+            guardrailIdentifier="gr7abc123", guardrailVersion="1", source="INPUT", content=[{"text": {"text": "Hi"}}]
+        )
+    assert response["action"] == "NONE"
+    assert [(d.action, d.resource) for d in aws_twin.decisions] == [
+        ("bedrock:ApplyGuardrail", "arn:aws:bedrock:us-east-1:123456789012:guardrail/gr7abc123")
+    ]
+    assert aws_twin.denials == []

@@ -3,6 +3,7 @@ parser against the local server, whose guardrail intervenes like Bedrock's."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
@@ -110,3 +111,64 @@ def test_an_answer_the_guardrail_masked_is_not_cached_and_leaves_no_preview(bedr
 def test_without_a_guardrail_the_same_prompt_reaches_the_model(bedrock_gateway, bedrock_server):
     record, out = turn(with_policy(bedrock_gateway), f"{PROMPT_ATTACK}, please")
     assert record.stop_reason == "end_turn" and GUARDRAIL_BLOCKED_MESSAGE not in out.texts()
+
+
+# -- OpenAI-compatible models: the same guardrail through ApplyGuardrail -----------------------
+
+OPENAI_MODEL = "local-llama-3"
+
+
+@pytest.fixture
+def openai_gateway(gateway, bedrock_server, bedrock_client, openai_server):
+    from dataplane.policy import AllowedModel
+    from dataplane.providers.openai_compatible import OpenAICompatibleProvider
+
+    bedrock_server.reset()
+    openai_server.reset()
+    bedrock = BedrockProvider(client=bedrock_client)
+    openai = OpenAICompatibleProvider(endpoint=openai_server.url)
+    gateway.provider_factory = lambda model, config: bedrock if model.provider == "bedrock" else openai
+    gateway._providers.clear()
+    model = AllowedModel(model_id=OPENAI_MODEL, display_name="Llama", provider="openai", endpoint=openai_server.url)
+    gateway.store.policy_put(dataclasses.replace(
+        make_policy(ALICE, version=2, log_prompts=True, guardrail=NAMED, cache_scope="shared"), models=(model,)))
+    return gateway
+
+
+def openai_turn(gateway, text):
+    outbound = ListOutbound()
+    record = chat_turn(gateway=gateway, identity=alice, channel=f"/inbound/{ALICE}",
+                       payload=chat_request(text, modelId=OPENAI_MODEL), outbound=outbound)
+    return record, outbound
+
+
+def test_a_blocked_prompt_never_reaches_the_openai_model(openai_gateway, bedrock_server, openai_server):
+    record, out = openai_turn(openai_gateway, f"{PROMPT_ATTACK} now")
+
+    assert out.texts() == GUARDRAIL_BLOCKED_MESSAGE
+    assert (record.guardrail_action, record.total_tokens) == ("intervened", 0)
+    assert openai_server.requests_for(OPENAI_MODEL) == []
+    assert [(c["guardrail"], c["version"], c["source"]) for c in bedrock_server.guardrail_calls] == [("gr7local01", "3", "INPUT")]
+
+
+def test_a_masked_prompt_reaches_the_openai_model_masked_and_is_not_cached(openai_gateway, bedrock_server, openai_server):
+    from tests.servers.bedrock import MASKED_NAME
+
+    record, out = openai_turn(openai_gateway, f"Write a birthday card for {MASKED_NAME}")
+
+    sent = openai_server.last_request(OPENAI_MODEL).body["messages"][-1]["content"]
+    assert MASKED_NAME not in json.dumps(sent) and "{NAME}" in json.dumps(sent)
+    assert (record.guardrail_action, record.privacy_reason, record.prompt_preview) == ("masked", "guardrail", None)
+    assert [c["source"] for c in bedrock_server.guardrail_calls] == ["INPUT", "OUTPUT"]
+
+
+def test_a_blocked_openai_answer_gets_the_notice_and_is_never_cached(openai_gateway, openai_server):
+    from tests.servers.bedrock import BLOCKED_OUTPUT
+
+    openai_server.script(OPENAI_MODEL, chunks=["Here is ", BLOCKED_OUTPUT])
+    record, out = openai_turn(openai_gateway, "Tell me something")
+
+    assert out.texts() == f"Here is {BLOCKED_OUTPUT}\n\n{GUARDRAIL_BLOCKED_MESSAGE}"
+    assert (record.stop_reason, record.guardrail_action) == ("guardrail_intervened", "intervened")
+    assert record.output_tokens > 0  # what streamed is billed
+    assert openai_turn(openai_gateway, "Tell me something")[0].cache == "miss"

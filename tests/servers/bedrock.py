@@ -17,6 +17,10 @@ intervenes on input that tries a prompt attack (`PROMPT_ATTACK`), or as scripted
     bedrock_server.script("m", chunks=[...], guardrail="block_output", fail_after=None)
     bedrock_server.script("m", chunks=[...], guardrail="anonymize")   # PII masked, not blocked
 
+`POST /guardrail/<id>/version/<v>/apply` (ApplyGuardrail) runs the same local guardrail on
+one text: it blocks a prompt attack, masks the name "Hong Gildong" as {NAME}, and blocks any
+text containing BLOCKED_OUTPUT. Calls are recorded in `bedrock_server.guardrail_calls`.
+
 An intervention answers like Bedrock: the guardrail's blocked message as the content, stop
 reason `guardrail_intervened`, and usage for what was processed.
 
@@ -49,6 +53,9 @@ from dataplane.providers.base import GUARDRAIL_BLOCKED_MESSAGE
 
 # What the local guardrail takes for a prompt attack (Bedrock's PROMPT_ATTACK filter).
 PROMPT_ATTACK = "ignore all previous instructions"
+# What the local guardrail blocks in an answer checked with ApplyGuardrail.
+BLOCKED_OUTPUT = "how to build a weapon"
+MASKED_NAME = "Hong Gildong"
 
 # What an HTTP status means when a test does not name the error code.
 DEFAULT_ERROR_CODES: dict[int, str] = {
@@ -154,6 +161,11 @@ class BedrockServer(ScriptedServer[BedrockScript, ReceivedRequest]):
 
     def __init__(self) -> None:
         super().__init__(_handler_for)
+        self.guardrail_calls: list[dict[str, Any]] = []
+
+    def reset(self) -> None:
+        super().reset()
+        self.guardrail_calls.clear()
 
     @staticmethod
     def model_of(received: ReceivedRequest) -> str:
@@ -178,6 +190,9 @@ def _handler_for(server: BedrockServer) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             raw_body = self.rfile.read(length) if length else b""
             segments = self.path.split("?")[0].split("/")
+            if len(segments) == 6 and (segments[1], segments[3], segments[5]) == ("guardrail", "version", "apply"):
+                self._apply_guardrail(unquote(segments[2]), unquote(segments[4]), json.loads(raw_body or b"{}"))
+                return
             # /model/<modelId>/converse-stream, with modelId percent-encoded by boto3
             if len(segments) != 4 or segments[1] != "model" or segments[3] != "converse-stream":
                 self._send_error(404, "UnknownOperationException", f"no route for {self.path}")
@@ -191,6 +206,34 @@ def _handler_for(server: BedrockServer) -> type[BaseHTTPRequestHandler]:
                 self._answer(server._take_script(received.model_id), received)
             finally:
                 received.finished.set()
+
+        def _apply_guardrail(self, guardrail_id: str, version: str, body: dict) -> None:
+            text = "".join(block.get("text", {}).get("text", "") for block in body.get("content", []))
+            server.guardrail_calls.append({"guardrail": guardrail_id, "version": version, "source": body.get("source"),
+                                           "text": text})
+            assessment: dict[str, Any] = {}
+            blocked = (body.get("source") == "INPUT" and PROMPT_ATTACK in text.lower()) or BLOCKED_OUTPUT in text.lower()
+            if blocked:
+                assessment["contentPolicy"] = {"filters": [{"type": "PROMPT_ATTACK", "confidence": "HIGH", "action": "BLOCKED"}]}
+            if MASKED_NAME in text:
+                assessment["sensitiveInformationPolicy"] = {
+                    "piiEntities": [{"match": MASKED_NAME, "type": "NAME", "action": "ANONYMIZED"}]}
+            intervened = blocked or MASKED_NAME in text
+            output = GUARDRAIL_BLOCKED_MESSAGE if blocked else text.replace(MASKED_NAME, "{NAME}")
+            units = {name: 1 for name in ("topicPolicyUnits", "contentPolicyUnits", "wordPolicyUnits",
+                                          "sensitiveInformationPolicyUnits", "sensitiveInformationPolicyFreeUnits",
+                                          "contextualGroundingPolicyUnits")}
+            payload = json.dumps({
+                "usage": units,
+                "action": "GUARDRAIL_INTERVENED" if intervened else "NONE",
+                "outputs": [{"text": output}] if intervened else [],
+                "assessments": [assessment],
+            }).encode("utf-8")
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
 
         def _answer(self, scripted: BedrockScript, received: ReceivedRequest) -> None:
             problem = _guardrail_config_problem(received.guardrail_config)
