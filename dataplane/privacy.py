@@ -34,6 +34,8 @@ PHONE_REGIONS = ("KR", "US")
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u00ad\u180e\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\ufeff"))
 # NFKC leaves these dashes alone; they all separate digit groups the way "-" does.
 _DASHES = {ord(c): "-" for c in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2e3a\u2e3b\ufe58\ufe63\uff0d\u30fc"}
+# The ideographic full stop separates the labels of a typed e-mail domain (NFKC leaves it).
+_DASHES[ord("\u3002")] = "."
 # A separator with spaces around it ("010 - 1234") is still one separator.
 _SPACED_SEPARATOR = re.compile(r"(?<=\d)[ \t]*([-./])[ \t]*(?=\d)")
 
@@ -67,9 +69,11 @@ _DIGIT_GROUPS = re.compile(r"(?<![\d])\d+(?:[ ./-]\d+)*(?![\d])")
 _RRN = re.compile(r"(?<!\d)(\d{6}) ?-? ?([1-8]\d{6})(?!\d)")
 _BRN = re.compile(r"(?<!\d)\d{3}-\d{2}-\d{5}(?!\d)")
 _SSN = re.compile(r"(?<!\d)\d{3}[- ]\d{2}[- ]\d{4}(?!\d)")
+# Nine bare digits are an SSN only when the text says so.
+_SSN_CONTEXT = re.compile(r"(?:SSN|social security(?: number)?|사회보장번호)[^\d\n]{0,20}(\d{9})(?!\d)", re.IGNORECASE)
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{1,4}){3,8}\b")
 # Korean passports: M/S/R/G/D + 8 digits, or since 2021 + 3 digits, a letter, 4 digits.
-_KR_PASSPORT = re.compile(r"(?<![A-Za-z0-9])[MSRGDmsrgd]\d{3}(?:\d|[A-Za-z])\d{4}(?![A-Za-z0-9])")
+_KR_PASSPORT = re.compile(r"(?<![A-Za-z0-9])[MSRGDmsrgd][ -]?\d{3}(?:\d|[A-Za-z])\d{4}(?![A-Za-z0-9])")
 _KR_REGIONS = "서울|부산|경기|강원|충북|충남|전북|전남|경북|경남|제주|대구|인천|광주|대전|울산"
 _KR_DRIVER_LICENCE = re.compile(rf"(?<!\d)(?:\d{{2}}|{_KR_REGIONS}) ?-?\d{{2}}-\d{{6}}-\d{{2}}(?!\d)")
 # Korean bank accounts have per-bank layouts (110-123-456789, 123456-01-123456,
@@ -85,9 +89,13 @@ _PHONE_CANDIDATE = re.compile(r"\+?\(?\d(?:[ ().\-/]{0,3}\d){7,16}")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _PHONE_CONTEXT = 8
 _NANP_GROUPS = re.compile(r"(?:1[ .-]?)?(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4}")
-_IPV4 = re.compile(r"(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?![\d.])")
+# Not glued to Latin letters: "v1.2.3.4" and "1.2.3.4a" are versions.
+_IPV4 = re.compile(r"(?<![\d.A-Za-z])\d{1,3}(?:\.\d{1,3}){3}(?![\d.A-Za-z])")
 _IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
-_MAC = re.compile(r"(?<![\w:-])[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}(?![\w:-])")
+_MAC = re.compile(
+    r"(?<![\w:.-])(?:[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}"
+    r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4})(?![\w:.-])"  # and Cisco's 001a.2b3c.4d5e
+)
 _SECRETS = re.compile(
     "|".join(
         (
@@ -95,19 +103,25 @@ _SECRETS = re.compile(
             r"\bgh[pousr]_[A-Za-z0-9]{36,255}\b",  # GitHub tokens
             r"\bgithub_pat_[A-Za-z0-9_]{22,255}\b",
             r"\bxox[abposr]-[A-Za-z0-9-]{10,}",  # Slack tokens
+            r"\bxapp-\d-[A-Za-z0-9-]{10,}",
             r"hooks\.slack\.com/services/[A-Za-z0-9/]+",
             r"\bAIza[0-9A-Za-z_-]{35}",  # Google API key
             r"\bya29\.[0-9A-Za-z_-]{20,}",  # Google OAuth access token
+            r"\bGOCSPX-[0-9A-Za-z_-]{20,}",  # Google OAuth client secret
             r"\bsk-(?:proj-|svcacct-|admin-|ant-)?[A-Za-z0-9_-]{20,}",  # OpenAI / Anthropic keys
             r"\b(?:sk|rk)_live_[0-9A-Za-z]{20,}",  # Stripe
             r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",  # JWT
             r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END[^-]*-----|$)",
+            r"(?i:aws).{0,20}(?i:secret|key).{0,5}[:=]\s*['\"]?[A-Za-z0-9/+=]{40}",  # a labelled AWS secret
+            r"\b[a-z][a-z0-9+.-]*://[^\s:/@]+:[^\s@/]+@",  # credentials in a URL
+            # A password typed after its label; "password reset" or "비밀번호를" are not.
+            r"(?i:password|passwd|pwd|passcode|비밀번호|비번|암호)\s*[:=]\s*\S{4,}",
         )
     )
 )
 # An AWS secret access key is 40 base64 characters; alone (on its own line, say) it has no
 # prefix to anchor on. Requiring upper, lower and a digit keeps hex digests (git SHAs) clean.
-_BASE64_40 = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+_BASE64_40 = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
 
 
 def _emails(text: str) -> Iterator[tuple[int, int]]:
@@ -205,6 +219,20 @@ def _ip_ok(candidate: str) -> bool:
     return not (address.is_loopback or address.is_unspecified)
 
 
+def _ipv6_ok(candidate: str) -> bool:
+    # Two colons are a time of day or C++ (`std::vector`) as often as an address: a short
+    # form counts only with a full group in it (fe80::1).
+    full_form = candidate.count(":") >= 3
+    short_form = "::" in candidate and any(len(group) == 4 for group in candidate.split(":"))
+    return (full_form or short_form) and _ip_ok(candidate)
+
+
+def _ssn_in_context(text: str) -> Iterator[tuple[int, int]]:
+    for match in _SSN_CONTEXT.finditer(text):
+        if ssn.is_valid(match.group(1)):
+            yield match.span(1)
+
+
 def _aws_secret_ok(candidate: str) -> bool:
     return any(c.isupper() for c in candidate) and any(c.islower() for c in candidate) and any(
         c.isdigit() for c in candidate
@@ -218,13 +246,14 @@ _DETECTORS: tuple[tuple[str, Callable[[str], Iterator[tuple[int, int]]]], ...] =
     ("rrn", _resident_numbers),
     ("business_number", _validated(_BRN, brn.is_valid)),
     ("ssn", _validated(_SSN, lambda s: ssn.is_valid(s.replace(" ", "-")))),
+    ("ssn", _ssn_in_context),
     ("card", _cards),
     ("iban", _validated(_IBAN, iban.is_valid)),
     ("driver_licence", _matches(_KR_DRIVER_LICENCE)),
     ("passport", _matches(_KR_PASSPORT)),
     ("mac_address", _matches(_MAC)),
     ("ip_address", _validated(_IPV4, _ip_ok)),
-    ("ip_address", _validated(_IPV6, lambda s: s.count(":") >= 3 and _ip_ok(s))),
+    ("ip_address", _validated(_IPV6, _ipv6_ok)),
     ("phone", _phones),
     ("bank_account", _bank_accounts),
 )

@@ -62,6 +62,11 @@ PHONES = [
     pii("phone", "Paris {}", "+33 1 42 68 53 00"),
     pii("phone", "Berlin {}", "+49 30 901820"),
     pii("phone", "{}로 문자 주세요", "010-9876-5432"),
+    pii("phone", "핸드폰{}입니다", "010-2345-6789"),
+    pii("phone", "call {}", "(010) 1234-5678"),
+    pii("phone", "tel:{}", "01087654321"),
+    pii("phone", "번호 {}", "010 ‒ 1234 ‒ 5678"),  # figure dash
+    pii("phone", "번호 {}", "011-234-5678"),
 ]
 
 CARDS = [
@@ -118,6 +123,10 @@ IDENTIFIERS = [
     pii("bank_account", "우리은행 계좌 {}", "1002123456789"),
     pii("bank_account", "bank account {}", "356 0123 4567 83"),
     pii("bank_account", "송금 {} 신한", "110-432-123456"),
+    pii("bank_account", "농협 {}", "301-1234-5678-11"),
+    pii("ssn", "SSN: {}", "536221234"),
+    pii("passport", "passport {}", "M 98765432"),
+    pii("rrn", "주민번호는{}이고", "900101-1234568"),
 ]
 
 CONTACT = [
@@ -137,6 +146,9 @@ CONTACT = [
     pii("ip_address", "addr {}", "10.20.30.40"),
     pii("mac_address", "MAC {}", "00:1A:2B:3C:4D:5E"),
     pii("mac_address", "MAC {}", "00-1a-2b-3c-4d-5e"),
+    pii("mac_address", "switch port {}", "001a.2b3c.4d5e"),
+    pii("ip_address", "link-local {}", "fe80::1ff:fe23:4567:890a"),
+    pii("email", "mail {}", "kim.minsu@daum。net"),
 ]
 
 SECRETS = [
@@ -157,6 +169,12 @@ SECRETS = [
     pii("secret", "{}", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----"),
     pii("secret", "pem {}", "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC"),
     pii("secret", "stripe {}", "sk_live_51H8abcdefghijklmnopqrstuv"),
+    pii("secret", "aws_secret_access_key={}", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+    pii("secret", "slack app {}", "xapp-1-A0123456789-1234567890123-abcdef0123456789"),
+    pii("secret", "client secret {}", "GOCSPX-abcdefghijklmnopqrstuvwxyz12"),
+    pii("secret", "DATABASE_URL={}", "postgres://admin:s3cretpw@db.example.com/app"),
+    pii("secret", "password: {}", "hunter2!!"),
+    pii("secret", "비밀번호: {}", "qwer1234"),
 ]
 
 CLEAN = [
@@ -211,6 +229,13 @@ CLEAN = [
     clean("an email address looks like name@domain"),
     clean("2023년 매출 3,450억 원"),
     clean("AWS region us-east-1 and eu-west-3"),
+    clean("std::vector<int> and Foo::Bar"),
+    clean("uptime 12:30:45"),
+    clean("send me a password reset link"),
+    clean("비밀번호를 잊어버렸어요"),
+    clean("firmware v1.2.3.4 released"),
+    clean("see https://example.com/docs?page=2"),
+    clean("일본어。文章です"),
 ]
 
 CASES: list[Case] = PHONES + CARDS + IDENTIFIERS + CONTACT + SECRETS + CLEAN
