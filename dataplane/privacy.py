@@ -5,9 +5,11 @@ variant made ASCII), because the same phone number typed in full-width digits or
 dash is the same personal data. Then validators decide instead of loose patterns:
 `phonenumbers` (Google's libphonenumber) for phone numbers in running text, `python-stdnum`
 for check-digit identifiers (cards by Luhn, IBAN, Korean resident and business numbers, US
-SSN), `ipaddress` for IP addresses, and anchored patterns for secrets whose formats are fixed
-by their issuers (AWS, GitHub, Slack, Google, OpenAI, JWT, PEM private keys). The coverage
-follows Microsoft Presidio's predefined recognizers for these entity types.
+SSN), `ipaddress` for IP addresses, anchored patterns for secrets whose formats are fixed
+by their issuers (AWS, GitHub, Slack, Google, OpenAI, JWT, PEM private keys), Korean
+passport, driver's licence and bank-account layouts, and names where the text introduces
+them (general name finding needs a language model: the Bedrock guardrail's job). The
+coverage follows Microsoft Presidio's predefined recognizers for these entity types.
 
 The detector is deliberately conservative about *misses* (a false positive only costs a cache
 hit; a false negative could cache someone's card number). Each finding names its kind so the
@@ -38,6 +40,7 @@ _DASHES = {ord(c): "-" for c in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2e3
 _DASHES[ord("\u3002")] = "."
 # A separator with spaces around it ("010 - 1234") is still one separator.
 _SPACED_SEPARATOR = re.compile(r"(?<=\d)[ \t]*([-./])[ \t]*(?=\d)")
+_SPACES_BETWEEN_DIGITS = re.compile(r"(?<=\d) {2,}(?=\d)")
 
 
 def normalise(text: str) -> str:
@@ -45,7 +48,8 @@ def normalise(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH).translate(_DASHES)
     # NFKC maps most space variants to U+0020 already; the rest (and tabs between digits) too.
     text = re.sub(r"[^\S\n]", " ", text)
-    return _SPACED_SEPARATOR.sub(r"\1", text)
+    text = _SPACED_SEPARATOR.sub(r"\1", text)
+    return _SPACES_BETWEEN_DIGITS.sub(" ", text)
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ class PIIFinding:
 
 
 KINDS = (
-    "email", "phone", "card", "iban", "rrn", "business_number", "ssn", "passport",
+    "name", "email", "phone", "card", "iban", "rrn", "business_number", "ssn", "passport",
     "driver_licence", "bank_account", "ip_address", "mac_address", "secret",
 )
 
@@ -119,6 +123,24 @@ _SECRETS = re.compile(
         )
     )
 )
+# Names need a language model to find in general (the Bedrock guardrail has one); the detector
+# finds the ones a prompt introduces: after "my name is", a title or a label, and Korean names
+# (a common surname and one or two syllables) after 이름/성명/저는, or before 님/씨.
+_KR_SURNAMES = (
+    "김이박최정강조윤장임한오서신권황안송류전홍고문양손배백허유남심노하곽성차주우구민진나지엄변채원천방공현함염여추도소석선설마길연위표명기반왕금옥육인맹제모탁국어은편용예경봉사부"
+)
+_NAME_EN = re.compile(
+    r"(?:\b(?i:my name is|my name's|name\s*:|full name\s*:|signed,?|regards,?|dear)\s+|\b(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+)"
+    r"([A-Z][a-z]+(?:[ -][A-Z][a-z]+){0,2})"
+)
+_NAME_KR_LABELLED = re.compile(
+    rf"(?:이름은|이름\s*:|성명은?|성명\s*:|성함은?|성함\s*:|받는 ?사람\s*:?|수신인\s*:?)\s*([{_KR_SURNAMES}][가-힣]{{1,2}})"
+    r"(?=입니다|이에요|예요|이고|이며|라고|이라고|씨|님|[\s.,!?)]|$)"
+)
+# "저는 …" introduces a name only with a copula ("저는 김민수예요"), not "저는 오늘 바빠요".
+_NAME_KR_SELF = re.compile(rf"(?:저는|나는|전)\s*([{_KR_SURNAMES}][가-힣]{{1,2}})(?=입니다|이에요|예요|이라고 합니다|라고 합니다)")
+_NAME_KR_HONORIFIC = re.compile(rf"(?<![가-힣])([{_KR_SURNAMES}][가-힣]{{2}})\s?(?:님|씨)")
+
 # An AWS secret access key is 40 base64 characters; alone (on its own line, say) it has no
 # prefix to anchor on. Requiring upper, lower and a digit keeps hex digests (git SHAs) clean.
 _BASE64_40 = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
@@ -210,6 +232,12 @@ def _bank_accounts(text: str) -> Iterator[tuple[int, int]]:
             yield match.span(1)
 
 
+def _names(text: str) -> Iterator[tuple[int, int]]:
+    for pattern in (_NAME_EN, _NAME_KR_LABELLED, _NAME_KR_SELF, _NAME_KR_HONORIFIC):
+        for match in pattern.finditer(text):
+            yield match.span(1)
+
+
 def _ip_ok(candidate: str) -> bool:
     try:
         address = ipaddress.ip_address(candidate)
@@ -256,6 +284,7 @@ _DETECTORS: tuple[tuple[str, Callable[[str], Iterator[tuple[int, int]]]], ...] =
     ("ip_address", _validated(_IPV6, _ipv6_ok)),
     ("phone", _phones),
     ("bank_account", _bank_accounts),
+    ("name", _names),
 )
 
 

@@ -238,4 +238,25 @@ CLEAN = [
     clean("일본어。文章です"),
 ]
 
-CASES: list[Case] = PHONES + CARDS + IDENTIFIERS + CONTACT + SECRETS + CLEAN
+NAMES = [
+    pii("name", "My name is {} and I need help", "John Smith"),
+    pii("name", "제 이름은 {}입니다", "홍길동"),
+    pii("name", "저는 {}예요, 예약 확인해 주세요", "김민수"),
+    pii("name", "{}님께 보내는 편지를 써줘", "이영희"),
+    pii("name", "{} 씨에게 전해 주세요", "박철수"),
+    pii("name", "성명: {}", "최지우"),
+    pii("name", "Dear {}, thanks for the order", "Jane Doe"),
+    pii("name", "Please forward this to Mrs. {}", "Kowalski"),
+    pii("name", "Full name: {}", "Alice Kim"),
+]
+
+CLEAN += [
+    clean("고객님 안녕하세요, 배송 문의드립니다"),
+    clean("선생님께 여쭤보세요"),
+    clean("저는 오늘 바빠요"),
+    clean("저는 학생입니다"),
+    clean("손님께서 오셨습니다"),
+    clean("name the function parse_order"),
+]
+
+CASES: list[Case] = PHONES + CARDS + IDENTIFIERS + CONTACT + SECRETS + NAMES + CLEAN
