@@ -130,6 +130,7 @@ def test_user_page_shows_effective_policy_and_live_usage_bars(client, admin_user
     assert 'class="gw-window gw-warning"' in ten and "15,500 / 20,000 tokens (78%)" in ten and "resets" in ten
     month = _window(html, "month")
     assert 'class="gw-window gw-ok"' in month and "15,500 / 1,000,000 tokens (2%)" in month
+    assert "Cache: per user" in html and "Bedrock guardrail: the stack's default (sync)" in html
 
 
 def test_red_bar_at_ninety_percent(client, admin_user, alice, default_policy, gateway_store):
