@@ -41,6 +41,9 @@ _DASHES[ord("\u3002")] = "."
 # A separator with spaces around it ("010 - 1234") is still one separator.
 _SPACED_SEPARATOR = re.compile(r"(?<=\d)[ \t]*([-./])[ \t]*(?=\d)")
 _SPACES_BETWEEN_DIGITS = re.compile(r"(?<=\d) {2,}(?=\d)")
+# Typed as separators between digit groups too: a tilde, an underscore, and the Hangul vowel
+# ㅡ that Korean keyboards offer where a dash would be.
+_OTHER_SEPARATORS = re.compile(r"(?<=\d)[ \t]*[~_\u3161\u1173][ \t]*(?=\d)")  # NFKC turns ㅡ into U+1173
 
 
 def normalise(text: str) -> str:
@@ -48,6 +51,7 @@ def normalise(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH).translate(_DASHES)
     # NFKC maps most space variants to U+0020 already; the rest (and tabs between digits) too.
     text = re.sub(r"[^\S\n]", " ", text)
+    text = _OTHER_SEPARATORS.sub("-", text)
     text = _SPACED_SEPARATOR.sub(r"\1", text)
     return _SPACES_BETWEEN_DIGITS.sub(" ", text)
 
@@ -72,10 +76,11 @@ _EMAIL = re.compile(r"[\w.%+'-]+@[\w-]+(?:\.[\w-]+)*\.(?:xn--[a-z0-9-]+|[^\W\d_]
 _DIGIT_GROUPS = re.compile(r"(?<![\d])\d+(?:[ ./-]\d+)*(?![\d])")
 _RRN = re.compile(r"(?<!\d)(\d{6}) ?-? ?([1-8]\d{6})(?!\d)")
 _BRN = re.compile(r"(?<!\d)\d{3}-\d{2}-\d{5}(?!\d)")
+_BRN_CONTEXT = re.compile(r"(?:사업자(?:등록)?\s?번호|business (?:registration )?number|BRN)[^\d\n]{0,20}(\d{10})(?!\d)", re.IGNORECASE)
 _SSN = re.compile(r"(?<!\d)\d{3}[- ]\d{2}[- ]\d{4}(?!\d)")
 # Nine bare digits are an SSN only when the text says so.
 _SSN_CONTEXT = re.compile(r"(?:SSN|social security(?: number)?|사회보장번호)[^\d\n]{0,20}(\d{9})(?!\d)", re.IGNORECASE)
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{1,4}){3,8}\b")
+_IBAN = re.compile(r"\b[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z0-9]{1,4}){3,8}\b")
 # Korean passports: M/S/R/G/D + 8 digits, or since 2021 + 3 digits, a letter, 4 digits.
 _KR_PASSPORT = re.compile(r"(?<![A-Za-z0-9])[MSRGDmsrgd][ -]?\d{3}(?:\d|[A-Za-z])\d{4}(?![A-Za-z0-9])")
 _KR_REGIONS = "서울|부산|경기|강원|충북|충남|전북|전남|경북|경남|제주|대구|인천|광주|대전|울산"
@@ -255,10 +260,14 @@ def _ipv6_ok(candidate: str) -> bool:
     return (full_form or short_form) and _ip_ok(candidate)
 
 
-def _ssn_in_context(text: str) -> Iterator[tuple[int, int]]:
-    for match in _SSN_CONTEXT.finditer(text):
-        if ssn.is_valid(match.group(1)):
-            yield match.span(1)
+def _in_context(pattern: re.Pattern[str], is_valid: Callable[[str], bool]) -> Callable[[str], Iterator[tuple[int, int]]]:
+    """Bare digits that a label before them names (`SSN: 536221234`), when they validate."""
+    def detect(text: str) -> Iterator[tuple[int, int]]:
+        for match in pattern.finditer(text):
+            if is_valid(match.group(1)):
+                yield match.span(1)
+
+    return detect
 
 
 def _aws_secret_ok(candidate: str) -> bool:
@@ -274,7 +283,8 @@ _DETECTORS: tuple[tuple[str, Callable[[str], Iterator[tuple[int, int]]]], ...] =
     ("rrn", _resident_numbers),
     ("business_number", _validated(_BRN, brn.is_valid)),
     ("ssn", _validated(_SSN, lambda s: ssn.is_valid(s.replace(" ", "-")))),
-    ("ssn", _ssn_in_context),
+    ("ssn", _in_context(_SSN_CONTEXT, ssn.is_valid)),
+    ("business_number", _in_context(_BRN_CONTEXT, brn.is_valid)),
     ("card", _cards),
     ("iban", _validated(_IBAN, iban.is_valid)),
     ("driver_licence", _matches(_KR_DRIVER_LICENCE)),

@@ -67,6 +67,9 @@ PHONES = [
     pii("phone", "tel:{}", "01087654321"),
     pii("phone", "번호 {}", "010 ‒ 1234 ‒ 5678"),  # figure dash
     pii("phone", "번호 {}", "011-234-5678"),
+    pii("phone", "번호 {}", "010 ㅡ 1234 ㅡ 5678"),  # the Hangul vowel typed as a dash
+    pii("phone", "번호 {}", "010~1234~5678"),
+    pii("phone", "번호 {}", "（010）1234－5678"),
 ]
 
 CARDS = [
@@ -127,6 +130,8 @@ IDENTIFIERS = [
     pii("ssn", "SSN: {}", "536221234"),
     pii("passport", "passport {}", "M 98765432"),
     pii("rrn", "주민번호는{}이고", "900101-1234568"),
+    pii("iban", "IBAN: {}", "DE89-3704-0044-0532-0130-00"),
+    pii("business_number", "사업자등록번호: {}", "1234567890"),
 ]
 
 CONTACT = [
@@ -257,6 +262,8 @@ CLEAN += [
     clean("저는 학생입니다"),
     clean("손님께서 오셨습니다"),
     clean("name the function parse_order"),
+    clean("참가자 10~20명"),
+    clean("snake_case_var_2 in v1_2_3"),
 ]
 
 CASES: list[Case] = PHONES + CARDS + IDENTIFIERS + CONTACT + SECRETS + NAMES + CLEAN
