@@ -72,9 +72,8 @@ class GuardrailChoice:
     def from_document(cls, doc: dict[str, Any] | None) -> "GuardrailChoice | None":
         if not doc:
             return None
-        stream_mode = str(doc.get("stream_mode") or "sync")
-        if stream_mode not in GUARDRAIL_STREAM_MODES:
-            raise ValueError(f"guardrail stream_mode must be one of {GUARDRAIL_STREAM_MODES}, got {stream_mode!r}")
+        # An unknown mode (a newer control plane) falls back to the one that checks before sending.
+        stream_mode = doc.get("stream_mode") if doc.get("stream_mode") in GUARDRAIL_STREAM_MODES else "sync"
         return cls(
             use_default=bool(doc.get("use_default", True)),
             identifier=str(doc.get("identifier") or ""),

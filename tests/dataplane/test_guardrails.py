@@ -172,3 +172,12 @@ def test_a_blocked_openai_answer_gets_the_notice_and_is_never_cached(openai_gate
     assert (record.stop_reason, record.guardrail_action) == ("guardrail_intervened", "intervened")
     assert record.output_tokens > 0  # what streamed is billed
     assert openai_turn(openai_gateway, "Tell me something")[0].cache == "miss"
+
+
+def test_a_policy_document_from_a_newer_control_plane_falls_back_to_safe_choices():
+    from dataplane.policy import EffectivePolicy
+
+    document = {**make_policy(ALICE).to_document(), "cache_scope": "galaxy",
+                "guardrail": {"use_default": True, "stream_mode": "eventually"}}
+    policy = EffectivePolicy.from_document(document)
+    assert policy.cache_scope == "per_user" and policy.guardrail == GuardrailChoice(stream_mode="sync")
