@@ -17,10 +17,23 @@ _TRAILING_PUNCTUATION = re.compile(r"[\s?!.。？！…]+$")
 
 
 def canonical_request_key(
-    *, model_id: str, system: str | None, messages: list[dict[str, Any]], inference: dict[str, Any]
+    *,
+    model_id: str,
+    system: str | None,
+    messages: list[dict[str, Any]],
+    inference: dict[str, Any],
+    owner: str | None = None,
 ) -> str:
+    """`owner` is the user's sub for a per-user cache, None for the shared one: a per-user
+    answer can only ever be replayed to the user who asked."""
     canonical = json.dumps(
-        {"modelId": model_id, "system": system or "", "messages": messages, "inferenceConfig": inference},
+        {
+            "modelId": model_id,
+            "system": system or "",
+            "messages": messages,
+            "inferenceConfig": inference,
+            **({"owner": owner} if owner is not None else {}),
+        },
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,

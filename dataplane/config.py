@@ -36,6 +36,10 @@ class GatewayConfig:
     max_message_chars: int = 100_000
     max_messages: int = 200
     max_request_bytes: int = 240_000  # AppSync Events caps one event at 240 KB
+    # The stack's default Bedrock guardrail (CDK sets both); a policy that picks "the stack's
+    # default" applies it, and gets none where the deployment has none (embedded default).
+    guardrail_id: str = ""
+    guardrail_version: str = ""
     # Provider knobs (demo_chunk_delay, bedrock_*_timeout, ...); kept out of the hash so a
     # config can key the per-process gateway cache.
     extra: dict = field(default_factory=dict, hash=False)
@@ -89,6 +93,8 @@ class GatewayConfig:
             metrics_namespace=text("GATEWAY_METRICS_NAMESPACE", cls.metrics_namespace),
             bedrock_endpoint_url=text("GATEWAY_BEDROCK_ENDPOINT_URL", ""),
             events_http_endpoint=text("GATEWAY_EVENTS_HTTP_ENDPOINT", ""),
+            guardrail_id=text("GATEWAY_GUARDRAIL_ID", ""),
+            guardrail_version=text("GATEWAY_GUARDRAIL_VERSION", ""),
             extra={
                 name.lower().removeprefix("gateway_"): str(values[name])
                 for name in ("GATEWAY_DEMO_CHUNK_DELAY", "GATEWAY_BEDROCK_READ_TIMEOUT", "GATEWAY_BEDROCK_MAX_ATTEMPTS")

@@ -30,6 +30,7 @@ class Resource(enum.Enum):
     CACHE_TABLE = "cache table"
     REQUEST_STREAM = "request log delivery stream"
     MODELS = "Bedrock models and inference profiles"
+    GUARDRAILS = "Bedrock guardrails"
     OUTBOUND_NAMESPACE = "outbound channel namespace"
     REPORT_WORKGROUP = "Athena work group"
     LAKE_CATALOG = "lake's Glue catalog, database and table"

@@ -30,7 +30,8 @@ from dataplane.gateway import Gateway
 from dataplane.outbound import ClientGone, Outbound
 from dataplane.policy import AllowedModel, EffectivePolicy
 from dataplane.privacy import contains_pii, redact
-from dataplane.providers.base import ModelCall, StreamEnd, TextDelta
+from dataplane.providers.guarded import GuardedProvider
+from dataplane.providers.base import GUARDRAIL_BLOCKED_MESSAGE, GuardrailConfig, ModelCall, StreamEnd, TextDelta
 from dataplane.requests import ChatRequest, conversation_id_of, decode_payload, parse_chat_request
 from dataplane.stopping import TurnStop
 from dataplane.stores.base import CachedAnswer, Reservation, TokenCount, WindowCharge
@@ -43,6 +44,11 @@ from dataplane.windows import current_windows
 logger = logging.getLogger("dataplane.pipeline")
 
 CACHED_CHUNK_CHARS = 64  # a cache hit streams like a model would, in small chunks
+# What the lake and the metrics say for a model id the user may not use: the id itself came
+# from the client, unchecked, so it must not become a lake value or a metric dimension.
+NOT_ALLOWED_MODEL = "not-allowed"
+# Bedrock as the guardrail service for models elsewhere (its client serves ApplyGuardrail too).
+GUARDRAIL_SERVICE = AllowedModel(model_id="bedrock-guardrails", display_name="Amazon Bedrock Guardrails", provider="bedrock")
 
 
 @dataclass(frozen=True)
@@ -116,11 +122,10 @@ def chat_turn(
     turn = _Turn(gateway=gateway, identity=identity, outbound=outbound, record=record, started=time.perf_counter())
     try:
         payload = decode_payload(payload)
-        record.conversation_id = conversation_id_of(payload)
+        record.conversation_id = _recordable_id(conversation_id_of(payload))
         _authorize(identity, channel)
         turn.request = request = parse_chat_request(payload, gateway.config)
-        record.conversation_id = request.conversation_id
-        record.model_id = request.model_id
+        record.conversation_id = _recordable_id(request.conversation_id)
         turn.policy, turn.model = _load_policy(turn)
         may_cache = _privacy_decision(turn)
         if _answer_prepared(turn) or (may_cache and _answer_cached(turn)):
@@ -155,14 +160,25 @@ def _authorize(identity: Identity, channel: str) -> None:
         raise Forbidden("You can only publish to your own inbound channel.", channel=channel)
 
 
+def _recordable_id(client_id: str | None) -> str | None:
+    """A client-supplied id as the record may keep it: already shape-checked by the request
+    parser, and dropped if it carries personal data (a phone number is a valid id shape)."""
+    if client_id is None or contains_pii(client_id):
+        return None
+    return client_id
+
+
 def _load_policy(turn: _Turn) -> tuple[EffectivePolicy, AllowedModel]:
     assert turn.request is not None
     policy = turn.gateway.policies.get(turn.identity.sub)
+    model = policy.allowed_model(turn.request.model_id) if policy is not None else None
+    if model is None:
+        turn.record.model_id = NOT_ALLOWED_MODEL
     if policy is None:
         raise ModelNotAllowed("No models are enabled for your account yet. Ask a gateway admin for access.")
-    model = policy.allowed_model(turn.request.model_id)
     if model is None:
         raise ModelNotAllowed(f"You are not allowed to use the model {turn.request.model_id}.", modelId=turn.request.model_id)
+    turn.record.model_id = model.model_id
     turn.record.provider = model.provider
     return policy, model
 
@@ -171,14 +187,16 @@ def _privacy_decision(turn: _Turn) -> bool:
     """May this request read or write the answer cache? Records why not."""
     assert turn.request is not None and turn.policy is not None
     text = turn.request.all_text()
-    if turn.policy.log_prompts:
-        turn.record.prompt_preview = redact(turn.request.last_user_text)[:PROMPT_PREVIEW_CHARS]
     if turn.policy.never_cache:
         turn.record.privacy_reason = "policy"
     elif turn.request.private:
         turn.record.privacy_reason = "client"
     elif contains_pii(text):
         turn.record.privacy_reason = "pii"
+    # Decided after the privacy decision: a private or personal-data request leaves no
+    # preview at all (redaction is only the second line of defence for what is written).
+    if turn.policy.log_prompts and turn.record.privacy_reason not in ("client", "pii"):
+        turn.record.prompt_preview = redact(turn.request.last_user_text)[:PROMPT_PREVIEW_CHARS]
     if turn.record.privacy_reason:
         turn.record.cache = "bypass"
         return False
@@ -201,8 +219,9 @@ def _answer_prepared(turn: _Turn) -> bool:
 
 
 def _cache_key(turn: _Turn) -> str:
-    assert turn.request is not None and turn.model is not None
+    assert turn.request is not None and turn.model is not None and turn.policy is not None
     return canonical_request_key(
+        owner=None if turn.policy.cache_scope == "shared" else turn.identity.sub,
         model_id=turn.model.model_id,
         system=turn.request.system,
         messages=turn.request.messages,
@@ -264,8 +283,13 @@ def _stream(turn: _Turn, stop: TurnStop, may_cache: bool) -> None:
         top_p=turn.request.top_p,
         stop_sequences=turn.request.stop_sequences,
         endpoint=turn.model.endpoint,
+        guardrail=_guardrail(turn),
     )
+    turn.record.guardrail_action = "none" if call.guardrail else None
     provider = turn.gateway.provider_for(turn.model)
+    if call.guardrail is not None and turn.model.provider != "bedrock":
+        checker = turn.gateway.provider_for(GUARDRAIL_SERVICE)
+        provider = GuardedProvider(provider, checker=checker, guardrail=call.guardrail)  # type: ignore[arg-type]
     turn.send({"messageStart": {"role": "assistant"}, "requestId": turn.record.request_id})
     end: StreamEnd | None = None
     budget = OutputBudget(call.max_tokens)
@@ -298,6 +322,8 @@ def _stream(turn: _Turn, stop: TurnStop, may_cache: bool) -> None:
         )
     if stopped == "cancelled":
         turn.record.outcome = "cancelled"
+    if end is not None and (end.guardrail_intervened or end.guardrail_found_pii):
+        may_cache = _guardrail_acted(turn, end)
     _bill_reported(turn, end, max_output=call.max_tokens)
     turn.record.stop_reason = end.stop_reason if end else "cancelled"
     actual = _settle(turn)
@@ -305,7 +331,51 @@ def _stream(turn: _Turn, stop: TurnStop, may_cache: bool) -> None:
     turn.send({"messageStop": {"stopReason": turn.record.stop_reason}})
     turn.send(_metadata_event(turn, actual))
     if may_cache and end is not None and turn.record.outcome == "ok" and turn.streamed_text:
-        _remember_answer(turn, actual, end.stop_reason)
+        if contains_pii(turn.streamed_text):
+            # The question was clean but the answer is not (the model recalled or made up
+            # someone's details): the user has it; nobody else may get it from the cache.
+            turn.record.privacy_reason = "answer_pii"
+        else:
+            _remember_answer(turn, actual, end.stop_reason)
+
+
+_WARNED_NO_DEFAULT_GUARDRAIL: set[str] = set()
+
+
+def _guardrail(turn: _Turn) -> GuardrailConfig | None:
+    """The policy's guardrail, resolved: the stack's default comes from the configuration."""
+    assert turn.policy is not None and turn.model is not None
+    choice = turn.policy.guardrail
+    # Bedrock models get it on ConverseStream, OpenAI-compatible ones through ApplyGuardrail;
+    # the offline demo model never calls AWS.
+    if choice is None or turn.model.provider not in ("bedrock", "openai"):
+        return None
+    config = turn.gateway.config
+    identifier, version = (
+        (config.guardrail_id, config.guardrail_version) if choice.use_default else (choice.identifier, choice.version)
+    )
+    if not identifier:
+        # "The stack's default" where the deployment has none (embedded default, or Django
+        # without GATEWAY_GUARDRAIL_ID): say so once per policy, not on every turn.
+        if turn.policy.policy_name not in _WARNED_NO_DEFAULT_GUARDRAIL:
+            _WARNED_NO_DEFAULT_GUARDRAIL.add(turn.policy.policy_name)
+            logger.warning("policy %r asks for the default guardrail, but none is configured", turn.policy.policy_name)
+        return None
+    return GuardrailConfig(identifier=identifier, version=version or "DRAFT", stream_mode=choice.stream_mode)
+
+
+def _guardrail_acted(turn: _Turn, end: StreamEnd) -> bool:
+    """Record what the guardrail did; tell the user plainly when it blocked. Returns False:
+    an answer a guardrail blocked or masked is never cached, and its prompt leaves no preview
+    (the guardrail found something our detector did not, a name for instance)."""
+    turn.record.prompt_preview = None
+    turn.record.privacy_reason = "guardrail"
+    turn.record.guardrail_action = "intervened" if end.guardrail_intervened else "masked"
+    if end.guardrail_intervened and GUARDRAIL_BLOCKED_MESSAGE not in turn.streamed_text:
+        # Sent, not added to `streamed_text`: the gateway's own words are not billed output.
+        separator = "\n\n" if turn.streamed_text else ""
+        turn.send({"contentBlockDelta": {"delta": {"text": separator + GUARDRAIL_BLOCKED_MESSAGE}, "contentBlockIndex": 0}})
+    return False
 
 
 def _remember_answer(turn: _Turn, actual: TokenCount, stop_reason: str) -> None:

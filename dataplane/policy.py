@@ -46,6 +46,42 @@ class AllowedModel:
         )
 
 
+CACHE_SCOPES = ("per_user", "shared")
+# An answer cached for one user is replayed only to that user unless a policy says otherwise:
+# a shared cache replays one user's answer to anyone who asks the same question.
+DEFAULT_CACHE_SCOPE = "per_user"
+GUARDRAIL_STREAM_MODES = ("sync", "async")
+
+
+@dataclass(frozen=True)
+class GuardrailChoice:
+    """Which Bedrock guardrail a policy applies: the stack's default, or a named one.
+
+    `identifier`/`version` are empty for the stack's default (the data plane reads it from
+    GATEWAY_GUARDRAIL_ID/GATEWAY_GUARDRAIL_VERSION). `stream_mode` is Bedrock's
+    streamProcessingMode: "sync" checks each chunk before it is sent (safer, slower first
+    token); "async" streams at once and checks in the background.
+    """
+
+    use_default: bool = True
+    identifier: str = ""
+    version: str = ""
+    stream_mode: str = "sync"
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any] | None) -> "GuardrailChoice | None":
+        if not doc:
+            return None
+        # An unknown mode (a newer control plane) falls back to the one that checks before sending.
+        stream_mode = doc.get("stream_mode") if doc.get("stream_mode") in GUARDRAIL_STREAM_MODES else "sync"
+        return cls(
+            use_default=bool(doc.get("use_default", True)),
+            identifier=str(doc.get("identifier") or ""),
+            version=str(doc.get("version") or ""),
+            stream_mode=stream_mode,
+        )
+
+
 @dataclass(frozen=True)
 class EffectivePolicy:
     """Everything the data plane needs to decide on one user's request.
@@ -62,6 +98,8 @@ class EffectivePolicy:
     never_cache: bool = False
     log_prompts: bool = False  # prompt previews in logs, redacted and truncated
     policy_name: str = ""
+    cache_scope: str = DEFAULT_CACHE_SCOPE  # "per_user" | "shared"
+    guardrail: GuardrailChoice | None = None  # None: no guardrail
 
     def allowed_model(self, model_id: str) -> AllowedModel | None:
         for model in self.models:
@@ -86,7 +124,14 @@ class EffectivePolicy:
             never_cache=bool(doc.get("never_cache", False)),
             log_prompts=bool(doc.get("log_prompts", False)),
             policy_name=str(doc.get("policy_name", "")),
+            cache_scope=_cache_scope(doc.get("cache_scope")),
+            guardrail=GuardrailChoice.from_document(doc.get("guardrail")),
         )
+
+
+def _cache_scope(value: Any) -> str:
+    # An unknown or missing scope (an older control plane) falls back to the safe one.
+    return value if value in CACHE_SCOPES else DEFAULT_CACHE_SCOPE
 
 
 def _opt_int(value: Any) -> int | None:

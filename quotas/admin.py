@@ -141,14 +141,18 @@ class QuotaPolicyAdmin(admin.ModelAdmin):
         "assigned_to",
         "sync_summary",
     )
-    list_filter = ("is_default", "never_cache", "log_prompts")
+    list_filter = ("is_default", "never_cache", "cache_scope", "guardrail", "log_prompts")
     search_fields = ("name", "description")
     readonly_fields = ("sync_panel",)
     fieldsets = (
         (None, {"fields": ("name", "description", "is_default"), "description": RESOLUTION_RULE}),
         ("10-minute window", {"fields": ("ten_minute_total", "ten_minute_input", "ten_minute_output")}),
         ("Calendar month", {"fields": ("monthly_total", "monthly_input", "monthly_output", "monthly_budget_usd")}),
-        ("Requests and privacy", {"fields": ("max_tokens_cap", "never_cache", "log_prompts")}),
+        ("Requests and privacy", {"fields": ("max_tokens_cap", "never_cache", "cache_scope", "log_prompts")}),
+        (
+            "Bedrock guardrail",
+            {"fields": ("guardrail", "guardrail_identifier", "guardrail_version", "guardrail_stream_mode")},
+        ),
         ("Sync to the gateway store", {"fields": ("sync_panel",)}),
     )
     actions = ("make_default", "republish_selected")

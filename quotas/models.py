@@ -2,6 +2,7 @@
 and the outboxes that carry each change to the data plane's store."""
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from django.conf import settings
@@ -21,6 +22,27 @@ RESOLUTION_RULE = (
     "generous policy among their groups (the highest monthly total, then the highest 10-minute "
     "total; an empty limit means unlimited and is the most generous); otherwise the default policy."
 )
+
+
+class CacheScope(models.TextChoices):
+    PER_USER = "per_user", "Per user: an answer is replayed only to the user who asked"
+    SHARED = "shared", "Shared: an answer is replayed to anyone who asks exactly the same"
+
+
+class GuardrailOption(models.TextChoices):
+    NONE = "none", "None"
+    STACK_DEFAULT = "default", "The stack's default guardrail"
+    NAMED = "named", "A named guardrail (identifier and version)"
+
+
+class GuardrailStreamMode(models.TextChoices):
+    SYNC = "sync", "Synchronous: every chunk is checked before the user sees it"
+    ASYNC = "async", "Asynchronous: chunks stream at once and are checked alongside"
+
+
+# Bedrock's guardrail identifier is its id or ARN; a version is a number or DRAFT.
+GUARDRAIL_IDENTIFIER = r"^(?:[a-z0-9]{1,64}|arn:aws[a-z-]*:bedrock:[a-z0-9-]{1,20}:\d{12}:guardrail/[a-z0-9]{1,64})$"
+GUARDRAIL_VERSION = r"^(?:[1-9]\d{0,7}|DRAFT)$"
 
 
 class EndpointURLField(models.URLField):
@@ -160,7 +182,41 @@ class QuotaPolicy(models.Model):
         help_text="Upper bound on one request's maxTokens.",
     )
     never_cache = models.BooleanField(default=False, help_text="Never read or write the answer cache for these users.")
-    log_prompts = models.BooleanField(default=False, help_text="Keep redacted, truncated prompt previews in the logs.")
+    log_prompts = models.BooleanField(
+        default=False,
+        help_text="Keep redacted, truncated prompt previews in the logs. Never for private requests or requests "
+        "with personal data: those leave no preview at all.",
+    )
+    cache_scope = models.CharField(
+        max_length=16,
+        choices=CacheScope.choices,
+        default=CacheScope.PER_USER,
+        help_text="Who may get a cached answer. Per user (the safe default): only the user who asked the same "
+        "question. Shared: anyone asking exactly the same request with the same model, which saves more tokens "
+        "but replays one user's answer to others. Requests and answers with personal data are never cached "
+        "either way.",
+    )
+    guardrail = models.CharField(
+        max_length=16,
+        choices=GuardrailOption.choices,
+        default=GuardrailOption.STACK_DEFAULT,
+        help_text="Amazon Bedrock Guardrail applied to Bedrock models: content filters, prompt-attack filter and "
+        "personal-data masking. The stack's default is created by the CDK stack; where none is deployed (the "
+        "embedded default) no guardrail applies.",
+    )
+    guardrail_identifier = models.CharField(
+        max_length=200, blank=True, help_text="Only for a named guardrail: its id or ARN."
+    )
+    guardrail_version = models.CharField(
+        max_length=16, blank=True, help_text="Only for a named guardrail: a version number, or DRAFT."
+    )
+    guardrail_stream_mode = models.CharField(
+        max_length=8,
+        choices=GuardrailStreamMode.choices,
+        default=GuardrailStreamMode.SYNC,
+        help_text="How the guardrail checks a streamed answer. Asynchronous gives a faster first token, but a "
+        "user may see text before the guardrail blocks it.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -195,6 +251,7 @@ class QuotaPolicy(models.Model):
                     errors[f"{window}_{part}"] = (
                         f"The {label} {part} limit ({cap:,}) is above the {label} total ({total:,})."
                     )
+        errors.update(self._guardrail_problems())
         if self.is_default:
             other = QuotaPolicy.objects.filter(is_default=True).exclude(pk=self.pk).first()
             if other is not None:
@@ -209,6 +266,19 @@ class QuotaPolicy(models.Model):
             )
         if errors:
             raise ValidationError(errors)
+
+    def _guardrail_problems(self) -> dict[str, str]:
+        if self.guardrail != GuardrailOption.NAMED:
+            return {}
+        problems: dict[str, str] = {}
+        if not re.match(GUARDRAIL_IDENTIFIER, self.guardrail_identifier or ""):
+            problems["guardrail_identifier"] = (
+                "A named guardrail needs its id (lower-case letters and digits) or its ARN "
+                "(arn:aws:bedrock:<region>:<account>:guardrail/<id>)."
+            )
+        if not re.match(GUARDRAIL_VERSION, self.guardrail_version or ""):
+            problems["guardrail_version"] = "A named guardrail needs a version: a number such as 1, or DRAFT."
+        return problems
 
     @property
     def generosity(self) -> tuple[float, float]:

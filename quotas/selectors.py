@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
-from dataplane.policy import AllowedModel, EffectivePolicy, WindowLimits
+from dataplane.policy import AllowedModel, EffectivePolicy, GuardrailChoice, WindowLimits
 from dataplane.stores.base import TokenCount, WindowCharge, WindowUsage
 from dataplane.windows import current_windows
 from quotas.models import (
@@ -100,6 +100,21 @@ def effective_policy_compute(*, user: Any, version: int = 0) -> EffectivePolicy:
         never_cache=policy.never_cache,
         log_prompts=policy.log_prompts,
         policy_name=policy.name,
+        cache_scope=policy.cache_scope,
+        guardrail=_guardrail_choice(policy),
+    )
+
+
+def _guardrail_choice(policy: QuotaPolicy) -> GuardrailChoice | None:
+    if policy.guardrail == "none":
+        return None
+    if policy.guardrail == "default":
+        return GuardrailChoice(use_default=True, stream_mode=policy.guardrail_stream_mode)
+    return GuardrailChoice(
+        use_default=False,
+        identifier=policy.guardrail_identifier,
+        version=policy.guardrail_version,
+        stream_mode=policy.guardrail_stream_mode,
     )
 
 

@@ -14,6 +14,30 @@ from dataclasses import dataclass, field
 from typing import Protocol, Union
 
 
+# What the user reads when a guardrail blocks; the stack's guardrail answers with the same
+# words, so the pipeline adds them only when a guardrail said something else (or nothing).
+GUARDRAIL_BLOCKED_MESSAGE = "This request or answer was blocked by the content policy."
+
+
+@dataclass(frozen=True)
+class GuardrailConfig:
+    """A resolved Bedrock guardrail for one call (Converse's `guardrailConfig`)."""
+
+    identifier: str
+    version: str
+    stream_mode: str = "sync"  # Bedrock's streamProcessingMode: sync | async
+
+
+@dataclass(frozen=True)
+class GuardrailVerdict:
+    """What ApplyGuardrail said about one text: `blocked` by a policy, personal data found
+    (masked in `text` when the guardrail anonymises it), and the text to go on with."""
+
+    blocked: bool
+    found_pii: bool
+    text: str
+
+
 @dataclass(frozen=True)
 class ModelCall:
     """What the pipeline asks of a model; `messages` and `system` are Converse-shaped."""
@@ -26,6 +50,7 @@ class ModelCall:
     top_p: float | None = None
     stop_sequences: tuple[str, ...] = ()
     endpoint: str = ""  # base URL for OpenAI-compatible providers
+    guardrail: GuardrailConfig | None = None  # Bedrock only; other providers ignore it
 
 
 @dataclass(frozen=True)
@@ -40,6 +65,10 @@ class StreamEnd:
     output_tokens: int | None = None
     latency_ms: int | None = None
     extra: dict = field(default_factory=dict)
+    # What a guardrail found, from its trace: it intervened, or it saw personal data (which it
+    # may have masked) — either way the answer must not be cached.
+    guardrail_intervened: bool = False
+    guardrail_found_pii: bool = False
 
 
 ProviderEvent = Union[TextDelta, StreamEnd]

@@ -33,13 +33,17 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from dataplane.errors import GatewayError, ModelThrottled, ModelUnavailable, UpstreamError, ValidationError
 from dataplane.permissions import Resource, need
-from dataplane.providers.base import ModelCall, ProviderEvent, StreamEnd, TextDelta
+from dataplane.providers.base import GuardrailConfig, GuardrailVerdict, ModelCall, ProviderEvent, StreamEnd, TextDelta
 
 # ConverseStream is authorised as bedrock:InvokeModelWithResponseStream, on the model or
 # inference profile named by `modelId` (and, for a profile, on the model it routes to).
 BEDROCK_NEEDS = (
     need(Resource.MODELS, "bedrock:InvokeModelWithResponseStream", why="stream one answer (ConverseStream)"),
+    # A Converse call with `guardrailConfig` is also authorised as ApplyGuardrail on the
+    # guardrail; ApplyGuardrail itself checks text for models that are not on Bedrock.
+    need(Resource.GUARDRAILS, "bedrock:ApplyGuardrail", why="apply the policy's guardrail (guardrailConfig, ApplyGuardrail)"),
 )
+GUARDRAIL_INTERVENED = "guardrail_intervened"
 CONNECT_TIMEOUT_SECONDS = 5.0
 READ_TIMEOUT_SECONDS = 60.0
 MAX_ATTEMPTS = 3  # calls in all, the first included
@@ -129,6 +133,26 @@ class BedrockProvider:
             event_stream.close()
 
 
+    def apply_guardrail(self, guardrail: GuardrailConfig, *, source: str, text: str) -> GuardrailVerdict:
+        """Check one text (`source` INPUT: a prompt, OUTPUT: an answer) with ApplyGuardrail."""
+        try:
+            response = self.client.apply_guardrail(
+                guardrailIdentifier=guardrail.identifier,
+                guardrailVersion=guardrail.version,
+                source=source,
+                content=[{"text": {"text": text}}],
+            )
+        except _TRANSPORT_ERRORS as error:
+            raise gateway_error(f"guardrail {guardrail.identifier}", error) from error
+        assessments = [a for a in response.get("assessments", []) if isinstance(a, dict)]
+        outputs = [o.get("text", "") for o in response.get("outputs", []) if isinstance(o, dict)]
+        return GuardrailVerdict(
+            blocked=any(_blocked(assessment) for assessment in assessments),
+            found_pii=any(_found_pii(assessment) for assessment in assessments),
+            text="".join(outputs) if response.get("action") == "GUARDRAIL_INTERVENED" and outputs else text,
+        )
+
+
 def converse_request(call: ModelCall) -> dict[str, Any]:
     """The `converse_stream` keyword arguments for one model call."""
     inference: dict[str, Any] = {"maxTokens": call.max_tokens}
@@ -145,6 +169,15 @@ def converse_request(call: ModelCall) -> dict[str, Any]:
     }
     if call.system:
         request["system"] = [{"text": call.system}]
+    if call.guardrail is not None:
+        request["guardrailConfig"] = {
+            "guardrailIdentifier": call.guardrail.identifier,
+            "guardrailVersion": call.guardrail.version,
+            "streamProcessingMode": call.guardrail.stream_mode,
+            # The trace says *what* the guardrail found (PII masked, a filter tripped), which
+            # decides whether the answer may be cached; it never reaches the user or the log.
+            "trace": "enabled",
+        }
     return request
 
 
@@ -176,6 +209,8 @@ def _read_events(event_stream: Any) -> Iterator[ProviderEvent]:
         output_tokens=end.output_tokens,
         latency_ms=end.latency_ms,
         extra=end.extra,
+        guardrail_intervened=stop_reason == GUARDRAIL_INTERVENED or end.guardrail_intervened,
+        guardrail_found_pii=end.guardrail_found_pii,
     )
 
 
@@ -185,12 +220,42 @@ def _stream_end_from_metadata(metadata: dict) -> StreamEnd:
     extra = {
         key: usage[key] for key in ("cacheReadInputTokens", "cacheWriteInputTokens") if usage.get(key) is not None
     }
+    assessments = _guardrail_assessments(metadata.get("trace") or {})
     return StreamEnd(
         input_tokens=usage.get("inputTokens"),
         output_tokens=usage.get("outputTokens"),
         latency_ms=metrics.get("latencyMs"),
         extra=extra,
+        guardrail_intervened=any(_blocked(assessment) for assessment in assessments),
+        guardrail_found_pii=any(_found_pii(assessment) for assessment in assessments),
     )
+
+
+def _found_pii(assessment: dict) -> bool:
+    sensitive = assessment.get("sensitiveInformationPolicy") or {}
+    return bool(sensitive.get("piiEntities") or sensitive.get("regexes"))
+
+
+def _guardrail_assessments(trace: dict) -> list[dict]:
+    """Every assessment in a guardrail trace: the input's, and each output's."""
+    guardrail = trace.get("guardrail") or {}
+    assessments = list((guardrail.get("inputAssessment") or {}).values())
+    for per_output in guardrail.get("outputAssessments", {}).values():
+        assessments.extend(per_output)
+    return [a for a in assessments if isinstance(a, dict)]
+
+
+def _blocked(assessment: dict) -> bool:
+    """Did any policy in this assessment block (not just mask)?"""
+    for policy in assessment.values():
+        if not isinstance(policy, dict):
+            continue
+        for findings in policy.values():
+            if isinstance(findings, list) and any(
+                isinstance(f, dict) and f.get("action") == "BLOCKED" for f in findings
+            ):
+                return True
+    return False
 
 
 def gateway_error(model_id: str, error: Exception) -> GatewayError:

@@ -20,6 +20,7 @@ METRIC_UNITS = {
     "CacheHits": "Count",
     "Errors": "Count",
     "ModelThrottled": "Count",
+    "GuardrailInterventions": "Count",
 }
 
 
@@ -34,6 +35,7 @@ def metric_values(record: RequestRecord) -> dict[str, float]:
         "CacheHits": 1 if record.cache in ("hit", "prepared") else 0,
         "Errors": 1 if record.outcome == "error" else 0,
         "ModelThrottled": 1 if record.error_type == "ModelThrottled" else 0,
+        "GuardrailInterventions": 1 if record.guardrail_action == "intervened" else 0,
     }
     if record.ttft_ms is not None:
         values["TimeToFirstTokenMs"] = record.ttft_ms

@@ -34,6 +34,7 @@ class RequestRecord:
     stop_reason: str | None = None
     cost_usd: float = 0.0
     prompt_preview: str | None = None
+    guardrail_action: str | None = None
 
     @property
     def total_tokens(self) -> int:

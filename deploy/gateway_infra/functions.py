@@ -21,6 +21,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from .config import POWERTOOLS_LAYER_PARAMETER
+from .dependencies import build_layer_directory
 from .nag import acknowledge, resource_finding
 from .permissions import BEDROCK_NAG_REASON
 from .tables import GatewayTables
@@ -59,6 +60,8 @@ CHAT_ENV_NAMES = (
     "GATEWAY_FIREHOSE_STREAM",
     "GATEWAY_METRICS_NAMESPACE",
     "GATEWAY_MONTH_TIMEZONE",
+    "GATEWAY_GUARDRAIL_ID",
+    "GATEWAY_GUARDRAIL_VERSION",
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
 )
@@ -70,6 +73,8 @@ class ChatHandlerWiring:
     delivery_stream: firehose.DeliveryStream
     events_http_endpoint: str
     month_timezone: str
+    guardrail_id: str
+    guardrail_version: str
 
 
 class GatewayFunctions(Construct):
@@ -91,12 +96,21 @@ class GatewayFunctions(Construct):
             self, POWERTOOLS_LAYER_PARAMETER
         )
         powertools = lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", layer_arn)
+        # The detector's libraries (phonenumbers, python-stdnum), pure Python, pinned.
+        self.dependencies = lambda_.LayerVersion(
+            self,
+            "DataPlaneDependencies",
+            code=lambda_.Code.from_asset(str(build_layer_directory())),
+            compatible_runtimes=[lambda_.Runtime.PYTHON_3_12],
+            compatible_architectures=[lambda_.Architecture.ARM_64],
+            description="phonenumberslite and python-stdnum for the data plane's personal-data detector.",
+        )
 
         self.chat_handler = self._function(
             "ChatHandler",
             handler=CHAT_HANDLER,
             code=code,
-            layers=[powertools],
+            layers=[powertools, self.dependencies],
             # A turn streams a long answer for up to a few minutes (Bedrock's own stream timeout
             # is far longer); five minutes bounds a stuck stream while leaving headroom.
             timeout=Duration.minutes(5),
@@ -169,6 +183,8 @@ class GatewayFunctions(Construct):
             "GATEWAY_FIREHOSE_STREAM": wiring.delivery_stream.delivery_stream_name,
             "GATEWAY_METRICS_NAMESPACE": METRICS_NAMESPACE,
             "GATEWAY_MONTH_TIMEZONE": wiring.month_timezone,
+            "GATEWAY_GUARDRAIL_ID": wiring.guardrail_id,
+            "GATEWAY_GUARDRAIL_VERSION": wiring.guardrail_version,
             "POWERTOOLS_SERVICE_NAME": f"{SERVICE_NAME}-chat",
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         }

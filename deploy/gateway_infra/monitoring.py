@@ -29,7 +29,7 @@ MODEL_DIMENSION = "ModelId"
 
 TOKEN_METRICS = ("InputTokens", "OutputTokens", "TotalTokens")
 LATENCY_METRICS = ("TimeToFirstTokenMs", "LatencyMs")
-COUNT_METRICS = ("Refusals", "CacheHits", "Errors", "ModelThrottled")
+COUNT_METRICS = ("Refusals", "CacheHits", "Errors", "ModelThrottled", "GuardrailInterventions")
 GATEWAY_METRICS = TOKEN_METRICS + LATENCY_METRICS + COUNT_METRICS
 
 
@@ -139,6 +139,9 @@ class GatewayMonitoring(Construct):
         dashboard.add_widgets(
             graph("Quota refusals", [per_model("Refusals", "Sum")]),
             graph("Cache hits (model calls saved)", [per_model("CacheHits", "Sum")]),
+        )
+        dashboard.add_widgets(
+            graph("Guardrail interventions (blocked prompts and answers)", [per_model("GuardrailInterventions", "Sum")]),
         )
         dashboard.add_widgets(
             graph(

@@ -102,5 +102,7 @@ def wildcard_arns(needs: Sequence[Need], arns: Mapping[Resource, Sequence[str]])
 BEDROCK_NAG_REASON = (
     "Model ids are chosen at run time from the admins' allow-list (enforced by the data plane "
     "before any call), so the model segment of the Bedrock ARN is a wildcard; the statement "
-    "is still scoped to one action, the configured regions and the model resource types."
+    "is still scoped to one action, the configured regions and the model resource types. "
+    "Likewise a policy may name any guardrail of this account (guardrail/*), for the one "
+    "action bedrock:ApplyGuardrail."
 )

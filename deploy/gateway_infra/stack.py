@@ -14,7 +14,8 @@ from .config import GatewayConfig
 from .control_plane import ControlPlaneAccess
 from .events_api import ChatEventsApi
 from .functions import ChatHandlerWiring, GatewayFunctions
-from .lake import LAKE_ROOT_PREFIX, ATHENA_RESULTS_PREFIX, LAKE_PREFIX, AnalyticsLake
+from .guardrail import DefaultGuardrail
+from .lake import ATHENA_RESULTS_PREFIX, LAKE_PREFIX, LAKE_ROOT_PREFIX, AnalyticsLake
 from .monitoring import GatewayMonitoring
 from .nag import acknowledge
 from .outputs import add_env_outputs
@@ -61,6 +62,7 @@ class GatewayDataPlaneStack(Stack):
             rate_limit=config.waf_rate_limit,
             rate_window_seconds=config.waf_rate_window_seconds,
         )
+        guardrail = DefaultGuardrail(self, "Guardrail", name=f"{config.stack_name}-default")
         functions = GatewayFunctions(
             self,
             "Functions",
@@ -69,6 +71,8 @@ class GatewayDataPlaneStack(Stack):
                 delivery_stream=lake.delivery_stream,
                 events_http_endpoint=events.http_endpoint,
                 month_timezone=config.month_timezone,
+                guardrail_id=guardrail.guardrail_id,
+                guardrail_version=guardrail.version_number,
             ),
             powertools_layer_arn=config.powertools_layer_arn,
             chat_reserved_concurrency=config.chat_reserved_concurrency,
@@ -133,6 +137,8 @@ class GatewayDataPlaneStack(Stack):
                 "CONTROL_PLANE_POLICY_ARN": control_plane.policy.managed_policy_arn,
                 # Django must cut months where the data plane does, or the two disagree on usage.
                 "GATEWAY_MONTH_TIMEZONE": config.month_timezone,
+                "GATEWAY_GUARDRAIL_ID": guardrail.guardrail_id,
+                "GATEWAY_GUARDRAIL_VERSION": guardrail.version_number,
             },
         )
 
@@ -153,6 +159,8 @@ def resource_arns(
         Resource.CACHE_TABLE: [tables.cache.table_arn],
         Resource.REQUEST_STREAM: [lake.delivery_stream.delivery_stream_arn],
         Resource.MODELS: bedrock_model_arns(stack, bedrock),
+        # The stack's default and any named guardrail a policy may choose in this account.
+        Resource.GUARDRAILS: [stack.format_arn(service="bedrock", resource="guardrail", resource_name="*")],
         Resource.OUTBOUND_NAMESPACE: [events.outbound.channel_namespace_arn],
         Resource.REPORT_WORKGROUP: [
             stack.format_arn(service="athena", resource="workgroup", resource_name=lake.workgroup.ref)

@@ -200,6 +200,9 @@ GATEWAY_TURN_WORKERS = env.int("GATEWAY_TURN_WORKERS", default=32)
 GATEWAY_DEMO_CHUNK_DELAY = env("GATEWAY_DEMO_CHUNK_DELAY", default="")  # seconds between demo chunks
 GATEWAY_BEDROCK_READ_TIMEOUT = env("GATEWAY_BEDROCK_READ_TIMEOUT", default="")
 GATEWAY_BEDROCK_MAX_ATTEMPTS = env("GATEWAY_BEDROCK_MAX_ATTEMPTS", default="")
+# The stack's default Bedrock guardrail (stack outputs); policies choosing "the stack's default" use it.
+GATEWAY_GUARDRAIL_ID = env("GATEWAY_GUARDRAIL_ID", default="")
+GATEWAY_GUARDRAIL_VERSION = env("GATEWAY_GUARDRAIL_VERSION", default="")
 
 # --- chat (the AppSync-Events-style WebSocket and POST /event) -----------------------------
 CHAT_KEEPALIVE_SECONDS = env.float("CHAT_KEEPALIVE_SECONDS", default=60.0)  # "ka" interval

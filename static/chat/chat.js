@@ -339,6 +339,8 @@ function onOutboundEvent(event) {
   } else if (event.messageStop) {
     if (event.messageStop.stopReason === "cancelled") turn.message.stopped = true;
     if (event.messageStop.stopReason === "max_tokens") turn.message.error = "The answer was cut at the maximum length.";
+    // The notice itself arrives as text; this marks the message so it reads as a refusal.
+    if (event.messageStop.stopReason === "guardrail_intervened") turn.message.error = "Blocked by the content policy.";
   } else if (event.metadata) {
     finishTurn();
   } else if (event.error) {

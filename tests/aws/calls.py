@@ -46,6 +46,8 @@ _BEDROCK_ACTIONS = {
     "InvokeModel": "bedrock:InvokeModel",
 }
 
+GUARDRAIL_ACTION = "bedrock:ApplyGuardrail"
+
 _S3_OBJECT_ACTIONS = {
     "GetObject": "s3:GetObject",
     "HeadObject": "s3:GetObject",
@@ -122,9 +124,20 @@ class CallMapper:
         return [(f"firehose:{operation}", stream)]
 
     def _bedrock_runtime(self, operation: str, params: dict[str, Any], region: str) -> list[IamRequest]:
+        if operation == "ApplyGuardrail":
+            return [(GUARDRAIL_ACTION, self._guardrail_arn(params["guardrailIdentifier"], region))]
         if operation not in _BEDROCK_ACTIONS:
             raise UnmappedOperation(f"the twin has no IAM mapping for bedrock-runtime:{operation}")
-        action, model_id = _BEDROCK_ACTIONS[operation], params["modelId"]
+        found = self._bedrock_model(_BEDROCK_ACTIONS[operation], params["modelId"], region)
+        guardrail = (params.get("guardrailConfig") or {}).get("guardrailIdentifier")
+        if guardrail:
+            found.append((GUARDRAIL_ACTION, self._guardrail_arn(guardrail, region)))
+        return found
+
+    def _guardrail_arn(self, identifier: str, region: str) -> str:
+        return identifier if identifier.startswith("arn:") else self.arn("bedrock", region, f"guardrail/{identifier}")
+
+    def _bedrock_model(self, action: str, model_id: str, region: str) -> list[IamRequest]:
         if model_id.startswith("arn:"):
             return [(action, model_id)]
         if model_id.startswith(_GLOBAL_PROFILE):

@@ -115,6 +115,12 @@ class Template:
                 "Dns.Http": f"{api_id}.appsync-api.{self.region}.amazonaws.com",
                 "Dns.Realtime": f"{api_id}.appsync-realtime-api.{self.region}.amazonaws.com",
             }[attribute]
+        if kind == "AWS::Bedrock::Guardrail":  # ids are lower-case letters and digits
+            guardrail_id = "twin" + re.sub(r"[^a-z0-9]", "", logical_id.lower())[-8:]
+            return {"GuardrailId": guardrail_id, "GuardrailArn": self.arn("bedrock", f"guardrail/{guardrail_id}"),
+                    "Version": "DRAFT"}[attribute]
+        if (kind, attribute) == ("AWS::Bedrock::GuardrailVersion", "Version"):
+            return "1"  # the first version published from the draft
         if (kind, attribute) == ("AWS::AppSync::ChannelNamespace", "ChannelNamespaceArn"):
             props = self.resources[logical_id]["Properties"]
             api_id = self.resolve(props["ApiId"])

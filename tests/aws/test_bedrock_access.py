@@ -88,3 +88,46 @@ def test_a_deployment_narrowed_to_listed_regions_allows_only_those(aws_twin: Aws
         with pytest.raises(ClientError, match="AccessDeniedException"):
             converse(bedrock_client, f"us.{HAIKU}")
     assert [d.resource for d in aws_twin.denials] == [f"arn:aws:bedrock:us-west-2::foundation-model/{HAIKU}"]
+
+
+GUARDRAIL = {"guardrailIdentifier": "gr7abc123", "guardrailVersion": "1", "streamProcessingMode": "sync"}
+
+
+def converse_guarded(client, model_id: str) -> str:  # noqa: ANN001
+    response = client.converse_stream(
+        modelId=model_id, messages=[{"role": "user", "content": [{"text": "Hi"}]}], guardrailConfig=GUARDRAIL
+    )
+    return "".join(
+        event["contentBlockDelta"]["delta"].get("text", "") for event in response["stream"] if "contentBlockDelta" in event
+    )
+
+
+def test_a_guarded_call_is_authorised_on_the_guardrail_too(aws_twin: AwsTwin, bedrock_client) -> None:
+    with aws_twin.acting_as(CHAT_HANDLER):
+        assert converse_guarded(bedrock_client, HAIKU) == "Echo: Hi"
+    assert aws_twin.denials == []
+    assert ("bedrock:ApplyGuardrail", "arn:aws:bedrock:us-east-1:123456789012:guardrail/gr7abc123") in [
+        (d.action, d.resource) for d in aws_twin.decisions
+    ]
+
+
+def test_negative_control_without_the_guardrail_grant_a_guarded_call_is_denied(aws_twin: AwsTwin, bedrock_client) -> None:
+    without = [s for s in aws_twin.principal(CHAT_HANDLER).statements if s.get("Sid") != "Guardrails"]
+    with aws_twin.statements_replaced(CHAT_HANDLER, without), aws_twin.acting_as(CHAT_HANDLER):
+        assert converse(bedrock_client, HAIKU) == "Echo: Hi"  # unguarded calls need no guardrail grant
+        with pytest.raises(ClientError) as raised:
+            converse_guarded(bedrock_client, HAIKU)
+    assert "bedrock:ApplyGuardrail" in str(raised.value)
+    assert [d.resource for d in aws_twin.denials] == ["arn:aws:bedrock:us-east-1:123456789012:guardrail/gr7abc123"]
+
+
+def test_apply_guardrail_for_other_models_is_authorised_on_the_guardrail(aws_twin: AwsTwin, bedrock_client) -> None:
+    with aws_twin.acting_as(CHAT_HANDLER):
+        response = bedrock_client.apply_guardrail(
+            guardrailIdentifier="gr7abc123", guardrailVersion="1", source="INPUT", content=[{"text": {"text": "Hi"}}]
+        )
+    assert response["action"] == "NONE"
+    assert [(d.action, d.resource) for d in aws_twin.decisions] == [
+        ("bedrock:ApplyGuardrail", "arn:aws:bedrock:us-east-1:123456789012:guardrail/gr7abc123")
+    ]
+    assert aws_twin.denials == []

@@ -43,12 +43,12 @@ class EndlessProvider:
 
 
 def publish_policy(user, *, ten_minute: int | None = 100_000, monthly: int | None = 1_000_000,
-                   models: tuple[AllowedModel, ...] = (DEMO_MODEL,)) -> EffectivePolicy:
+                   models: tuple[AllowedModel, ...] = (DEMO_MODEL,), **options: Any) -> EffectivePolicy:
     # The control plane may have published one already (on user creation): go past its version.
     stored = gateway_store().policy_get(user.sub)
     policy = EffectivePolicy(
         sub=user.sub, version=(stored.version if stored else 0) + 1, models=models,
-        ten_minute=WindowLimits(total=ten_minute), monthly=WindowLimits(total=monthly),
+        ten_minute=WindowLimits(total=ten_minute), monthly=WindowLimits(total=monthly), **options,
     )
     gateway_store().policy_put(policy)
     gateway().policies.forget()

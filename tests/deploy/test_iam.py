@@ -83,6 +83,7 @@ def sample_arns(resources: TwinResources, template: Template) -> dict[Resource, 
         **table,
         Resource.REQUEST_STREAM: f"arn:aws:firehose:{region}:{account}:deliverystream/{resources.delivery_stream}",
         Resource.MODELS: f"arn:aws:bedrock:{region}::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0",
+        Resource.GUARDRAILS: f"arn:aws:bedrock:{region}:{account}:guardrail/gr7abc123",
         Resource.OUTBOUND_NAMESPACE: resources.outbound_namespace_arn,
         Resource.REPORT_WORKGROUP: f"arn:aws:athena:{region}:{account}:workgroup/{resources.workgroup}",
         Resource.LAKE_CATALOG: f"arn:aws:glue:{region}:{account}:table/{resources.database}/requests",
@@ -239,10 +240,14 @@ def test_adapter_declares_exactly_the_calls_it_makes(module: str, prefix: str, n
 
 def test_bedrock_provider_declares_the_action_its_call_is_authorised_as() -> None:
     from dataplane.providers.bedrock import BEDROCK_NEEDS
-    from tests.aws.calls import _BEDROCK_ACTIONS
+    from tests.aws.calls import _BEDROCK_ACTIONS, GUARDRAIL_ACTION
 
+    source = (REPO_ROOT / "dataplane/providers/bedrock.py").read_text()
     operations = {iam_action("", m).lstrip(":") for m in client_methods(parse("dataplane/providers/bedrock.py"))}
-    assert {_BEDROCK_ACTIONS[o] for o in operations} == {a for n in BEDROCK_NEEDS for a in n.actions}
+    actions = {GUARDRAIL_ACTION if o == "ApplyGuardrail" else _BEDROCK_ACTIONS[o] for o in operations}
+    # A call with `guardrailConfig` is authorised as ApplyGuardrail on the guardrail as well.
+    guardrail = {GUARDRAIL_ACTION} if '"guardrailConfig"' in source else set()
+    assert actions | guardrail == {a for n in BEDROCK_NEEDS for a in n.actions}
 
 
 def test_report_engine_needs_cover_only_report_resources() -> None:

@@ -306,7 +306,8 @@ def test_handlers_run_python_312_on_arm(synth: Synth, handler: str, memory: int,
     assert props["MemorySize"] == memory
     assert props["Timeout"] == timeout
     assert props["TracingConfig"] == {"Mode": "Active"}
-    assert len(props["Layers"]) == 1  # Powertools, from the public layer
+    # Powertools, from the public layer; the chat handler adds the detector's libraries.
+    assert len(props["Layers"]) == (2 if handler == CHAT_HANDLER else 1)
     log_group_id = props["LoggingConfig"]["LogGroup"]["Ref"]
     assert synth.json["Resources"][log_group_id]["Properties"]["RetentionInDays"] == 30
 
@@ -397,6 +398,95 @@ def test_lambda_asset_bundles_only_the_dataplane_package(synth: Synth) -> None:
     bytecode = [str(p) for p in bundled if p.suffix == ".pyc" or "__pycache__" in p.parts]
     assert bundled and bytecode == []
     assert (asset_dir / "dataplane" / "telemetry" / "schema.py").exists()
+
+
+def dependencies_layer(synth: Synth) -> dict[str, Any]:
+    """The chat handler's own layer (the other one is Powertools, by its public ARN)."""
+    refs = {layer["Ref"] for layer in function(synth, CHAT_HANDLER)["Layers"] if isinstance(layer, dict) and "Ref" in layer}
+    own = [synth.json["Resources"][ref] for ref in refs if ref in synth.json["Resources"]]
+    assert len(own) == 1 and own[0]["Type"] == "AWS::Lambda::LayerVersion"
+    return own[0]
+
+
+def test_the_chat_handler_layer_holds_the_detector_libraries_at_their_pins(synth: Synth) -> None:
+    from gateway_infra.dependencies import pinned_versions
+
+    layer = dependencies_layer(synth)
+    asset_dir = Path(synth.assembly.directory) / f"asset.{layer['Properties']['Content']['S3Key'].removesuffix('.zip')}"
+    python = asset_dir / "python"
+    assert (python / "phonenumbers" / "phonenumbermatcher.py").exists()
+    assert (python / "stdnum" / "kr" / "rrn.py").exists() and (python / "stdnum" / "iban.py").exists()
+    pins = pinned_versions()
+    assert (python / f"phonenumberslite-{pins['phonenumberslite']}.dist-info").is_dir()
+    assert (python / f"python_stdnum-{pins['python-stdnum']}.dist-info").is_dir()
+    assert not [p for p in python.rglob("*") if p.suffix == ".pyc" or p.name == "__pycache__"]
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.12"]
+
+
+def test_the_privacy_module_imports_from_the_asset_and_layer_alone(synth: Synth, tmp_path: Path) -> None:
+    """What the Lambda imports resolves from the zip and the layer, not from this venv."""
+    import subprocess
+    import sys
+
+    layer = dependencies_layer(synth)
+    layer_python = Path(synth.assembly.directory) / f"asset.{layer['Properties']['Content']['S3Key'].removesuffix('.zip')}" / "python"
+    code_dir = Path(synth.assembly.directory) / f"asset.{function(synth, CHAT_HANDLER)['Code']['S3Key'].removesuffix('.zip')}"
+    probe = ("import sys; sys.path[:] = [p for p in sys.path if 'site-packages' not in p] + sys.argv[1:]; "
+             "from dataplane.privacy import pii_kinds; print(pii_kinds('call 010-1234-5678'))")
+    result = subprocess.run([sys.executable, "-S", "-c", probe, str(code_dir), str(layer_python)],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['phone']"
+
+
+def test_a_dependency_at_another_version_stops_the_synth(tmp_path: Path, monkeypatch) -> None:
+    from gateway_infra import dependencies
+
+    monkeypatch.setattr(dependencies, "pinned_versions", lambda: {"phonenumberslite": "0.0.1", "python-stdnum": "2.2"})
+    with pytest.raises(dependencies.DependencyError, match="requirements.txt pins 0.0.1"):
+        dependencies.build_layer_directory(tmp_path / "layer")
+
+
+# -- guardrail -------------------------------------------------------------------------------------
+
+
+def test_the_default_guardrail_filters_content_prompt_attacks_and_personal_data(synth: Synth) -> None:
+    guardrail_id, guardrail = synth.one("AWS::Bedrock::Guardrail")
+    props = guardrail["Properties"]
+    filters = {f["Type"]: (f["InputStrength"], f["OutputStrength"]) for f in props["ContentPolicyConfig"]["FiltersConfig"]}
+    assert filters["PROMPT_ATTACK"] == ("HIGH", "NONE")
+    assert {"HATE", "INSULTS", "SEXUAL", "VIOLENCE", "MISCONDUCT"} <= set(filters)
+    pii = {e["Type"]: e["Action"] for e in props["SensitiveInformationPolicyConfig"]["PiiEntitiesConfig"]}
+    assert pii["NAME"] == pii["ADDRESS"] == pii["EMAIL"] == pii["PHONE"] == "ANONYMIZE"
+    assert pii["AWS_SECRET_KEY"] == "BLOCK"
+    regexes = {r["Name"] for r in props["SensitiveInformationPolicyConfig"]["RegexesConfig"]}
+    assert "KR_RESIDENT_NUMBER" in regexes
+    from dataplane.providers.base import GUARDRAIL_BLOCKED_MESSAGE
+
+    assert props["BlockedInputMessaging"] == props["BlockedOutputsMessaging"] == GUARDRAIL_BLOCKED_MESSAGE
+    version_id, version = synth.one("AWS::Bedrock::GuardrailVersion")
+    assert version["Properties"]["GuardrailIdentifier"] == {"Fn::GetAtt": [guardrail_id, "GuardrailId"]}
+    env = function(synth, CHAT_HANDLER)["Environment"]["Variables"]
+    assert env["GATEWAY_GUARDRAIL_ID"] == {"Fn::GetAtt": [guardrail_id, "GuardrailId"]}
+    assert env["GATEWAY_GUARDRAIL_VERSION"] == {"Fn::GetAtt": [version_id, "Version"]}
+
+
+def test_a_guardrail_change_publishes_a_new_version(monkeypatch) -> None:
+    from gateway_infra import guardrail
+
+    before = guardrail.configuration_digest()
+    monkeypatch.setattr(guardrail, "PII_ACTIONS", {**guardrail.PII_ACTIONS, "NAME": "BLOCK"})
+    assert guardrail.configuration_digest() != before
+
+
+def test_the_chat_role_may_apply_guardrails_of_this_account_only(synth: Synth) -> None:
+    statements = [
+        s for p in synth.resources("AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"] if s.get("Sid") == "Guardrails"
+    ]
+    assert len(statements) == 1
+    assert statements[0]["Action"] == "bedrock:ApplyGuardrail"
+    assert ":guardrail/*" in json.dumps(statements[0]["Resource"])
 
 
 # -- tables ----------------------------------------------------------------------------------------
@@ -565,6 +655,12 @@ def test_every_bucket_is_private_encrypted_and_tls_only(synth: Synth) -> None:
 
 
 # -- monitoring ------------------------------------------------------------------------------------
+
+
+def test_the_dashboard_knows_every_metric_the_data_plane_writes() -> None:
+    from dataplane.telemetry.emf import METRIC_UNITS
+
+    assert set(METRIC_UNITS) == set(GATEWAY_METRICS)
 
 
 def test_dashboard_charts_every_gateway_metric(synth: Synth) -> None:

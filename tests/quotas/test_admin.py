@@ -24,6 +24,11 @@ POLICY_FORM = {
     "monthly_output": "",
     "monthly_budget_usd": "50.00",
     "max_tokens_cap": "",
+    "cache_scope": "per_user",
+    "guardrail": "default",
+    "guardrail_identifier": "",
+    "guardrail_version": "",
+    "guardrail_stream_mode": "sync",
 }
 
 
@@ -49,6 +54,39 @@ def test_admin_changes_a_policy_and_it_is_published(client, admin_user, alice, d
         response = client.post(url, POLICY_FORM)
     assert response.status_code == 302, response.content.decode()[:2000]
     assert gateway_store.policy_get(alice.sub).ten_minute.total == 30_000
+
+
+def test_admin_chooses_a_named_guardrail_and_shared_cache(client, admin_user, alice, default_policy, gateway_store, drain):
+    client.force_login(admin_user)
+    url = f"/admin/quotas/quotapolicy/{default_policy.pk}/change/"
+    form = {**POLICY_FORM, "guardrail": "named", "guardrail_identifier": "abc123xyz", "guardrail_version": "3",
+            "guardrail_stream_mode": "async", "cache_scope": "shared"}
+    with drain():
+        response = client.post(url, form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    published = gateway_store.policy_get(alice.sub)
+    assert published.cache_scope == "shared"
+    assert published.guardrail is not None and not published.guardrail.use_default
+    assert (published.guardrail.identifier, published.guardrail.version, published.guardrail.stream_mode) == (
+        "abc123xyz", "3", "async")
+
+
+def test_admin_refuses_a_named_guardrail_without_id_or_version(client, admin_user, default_policy):
+    client.force_login(admin_user)
+    url = f"/admin/quotas/quotapolicy/{default_policy.pk}/change/"
+    response = client.post(url, {**POLICY_FORM, "guardrail": "named", "guardrail_version": "latest"})
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "A named guardrail needs its id" in page
+    assert "A named guardrail needs a version: a number such as 1, or DRAFT." in page
+
+
+def test_a_new_policy_is_per_user_cache_with_the_stack_guardrail(alice, default_policy):
+    from quotas.selectors import effective_policy_compute
+
+    policy = effective_policy_compute(user=alice)
+    assert policy.cache_scope == "per_user"
+    assert policy.guardrail is not None and policy.guardrail.use_default and policy.guardrail.stream_mode == "sync"
 
 
 def test_admin_sees_field_errors(client, admin_user, default_policy):
@@ -92,6 +130,7 @@ def test_user_page_shows_effective_policy_and_live_usage_bars(client, admin_user
     assert 'class="gw-window gw-warning"' in ten and "15,500 / 20,000 tokens (78%)" in ten and "resets" in ten
     month = _window(html, "month")
     assert 'class="gw-window gw-ok"' in month and "15,500 / 1,000,000 tokens (2%)" in month
+    assert "Cache: per user" in html and "Bedrock guardrail: the stack's default (sync)" in html
 
 
 def test_red_bar_at_ninety_percent(client, admin_user, alice, default_policy, gateway_store):

@@ -59,7 +59,8 @@ def test_a_lowered_limit_is_enforced_once_the_policy_cache_expires(
     with drain():
         response = client.post(
             f"/admin/quotas/quotapolicy/{default_policy.pk}/change/",
-            {"name": "Standard", "is_default": "on", "ten_minute_total": "10", "monthly_total": "1000000"},
+            {"name": "Standard", "is_default": "on", "ten_minute_total": "10", "monthly_total": "1000000",
+             "cache_scope": "per_user", "guardrail": "default", "guardrail_stream_mode": "sync"},
         )
     assert response.status_code == 302
     assert gateway_store.policy_get(alice.sub).ten_minute.total == 10

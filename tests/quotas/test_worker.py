@@ -205,7 +205,8 @@ def test_an_admin_change_is_enforced_by_the_data_plane_through_a_real_worker_and
         client.force_login(admin_user)
         response = client.post(
             f"/admin/quotas/quotapolicy/{default_policy.pk}/change/",
-            {"name": "Standard", "is_default": "on", "ten_minute_total": "50", "monthly_total": "1000000"},
+            {"name": "Standard", "is_default": "on", "ten_minute_total": "50", "monthly_total": "1000000",
+             "cache_scope": "per_user", "guardrail": "default", "guardrail_stream_mode": "sync"},
         )
         assert response.status_code == 302
         outbox_drain.delay().get(timeout=60)  # the solo worker has run the on-commit drain before this

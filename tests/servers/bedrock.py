@@ -9,6 +9,21 @@ decodes it exactly as it decodes AWS. Scenarios are scripted per model id from t
     bedrock_server.script("m", chunks=[...], fail_after=2, error_code="throttlingException")
     bedrock_server.script("m", chunks=[...], fail_after=2)        # connection drops after 2 chunks
 
+Guardrails: a request with `guardrailConfig` is checked like Bedrock checks it (identifier,
+version, streamProcessingMode) and gets a guardrail trace in its metadata. The local guardrail
+intervenes on input that tries a prompt attack (`PROMPT_ATTACK`), or as scripted:
+
+    bedrock_server.script("m", guardrail="block_input")    # nothing reaches the model
+    bedrock_server.script("m", chunks=[...], guardrail="block_output", fail_after=None)
+    bedrock_server.script("m", chunks=[...], guardrail="anonymize")   # PII masked, not blocked
+
+`POST /guardrail/<id>/version/<v>/apply` (ApplyGuardrail) runs the same local guardrail on
+one text: it blocks a prompt attack, masks the name "Hong Gildong" as {NAME}, and blocks any
+text containing BLOCKED_OUTPUT. Calls are recorded in `bedrock_server.guardrail_calls`.
+
+An intervention answers like Bedrock: the guardrail's blocked message as the content, stop
+reason `guardrail_intervened`, and usage for what was processed.
+
 An unscripted model answers "Echo: <last user text>" with honest token counts
 (`dataplane.tokens`). Every request is recorded (`bedrock_server.requests`), with its parsed
 JSON body and what the server managed to stream (`chunks_sent`, `client_disconnected`,
@@ -34,6 +49,13 @@ import pytest
 from tests.servers.scripted import ScriptedServer
 
 from dataplane import tokens
+from dataplane.providers.base import GUARDRAIL_BLOCKED_MESSAGE
+
+# What the local guardrail takes for a prompt attack (Bedrock's PROMPT_ATTACK filter).
+PROMPT_ATTACK = "ignore all previous instructions"
+# What the local guardrail blocks in an answer checked with ApplyGuardrail.
+BLOCKED_OUTPUT = "how to build a weapon"
+MASKED_NAME = "Hong Gildong"
 
 # What an HTTP status means when a test does not name the error code.
 DEFAULT_ERROR_CODES: dict[int, str] = {
@@ -103,6 +125,7 @@ class BedrockScript:
     send_usage: bool = True
     latency_ms: int = 42
     times: int | None = None  # how many requests it answers; None: all
+    guardrail: str | None = None  # None | "block_input" | "block_output" | "anonymize"
 
 
 @dataclass
@@ -127,6 +150,10 @@ class ReceivedRequest:
     def inference_config(self) -> dict | None:
         return self.body.get("inferenceConfig")
 
+    @property
+    def guardrail_config(self) -> dict | None:
+        return self.body.get("guardrailConfig")
+
 
 class BedrockServer(ScriptedServer[BedrockScript, ReceivedRequest]):
     script_type = BedrockScript
@@ -134,6 +161,11 @@ class BedrockServer(ScriptedServer[BedrockScript, ReceivedRequest]):
 
     def __init__(self) -> None:
         super().__init__(_handler_for)
+        self.guardrail_calls: list[dict[str, Any]] = []
+
+    def reset(self) -> None:
+        super().reset()
+        self.guardrail_calls.clear()
 
     @staticmethod
     def model_of(received: ReceivedRequest) -> str:
@@ -158,6 +190,9 @@ def _handler_for(server: BedrockServer) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             raw_body = self.rfile.read(length) if length else b""
             segments = self.path.split("?")[0].split("/")
+            if len(segments) == 6 and (segments[1], segments[3], segments[5]) == ("guardrail", "version", "apply"):
+                self._apply_guardrail(unquote(segments[2]), unquote(segments[4]), json.loads(raw_body or b"{}"))
+                return
             # /model/<modelId>/converse-stream, with modelId percent-encoded by boto3
             if len(segments) != 4 or segments[1] != "model" or segments[3] != "converse-stream":
                 self._send_error(404, "UnknownOperationException", f"no route for {self.path}")
@@ -172,7 +207,39 @@ def _handler_for(server: BedrockServer) -> type[BaseHTTPRequestHandler]:
             finally:
                 received.finished.set()
 
+        def _apply_guardrail(self, guardrail_id: str, version: str, body: dict) -> None:
+            text = "".join(block.get("text", {}).get("text", "") for block in body.get("content", []))
+            server.guardrail_calls.append({"guardrail": guardrail_id, "version": version, "source": body.get("source"),
+                                           "text": text})
+            assessment: dict[str, Any] = {}
+            blocked = (body.get("source") == "INPUT" and PROMPT_ATTACK in text.lower()) or BLOCKED_OUTPUT in text.lower()
+            if blocked:
+                assessment["contentPolicy"] = {"filters": [{"type": "PROMPT_ATTACK", "confidence": "HIGH", "action": "BLOCKED"}]}
+            if MASKED_NAME in text:
+                assessment["sensitiveInformationPolicy"] = {
+                    "piiEntities": [{"match": MASKED_NAME, "type": "NAME", "action": "ANONYMIZED"}]}
+            intervened = blocked or MASKED_NAME in text
+            output = GUARDRAIL_BLOCKED_MESSAGE if blocked else text.replace(MASKED_NAME, "{NAME}")
+            units = {name: 1 for name in ("topicPolicyUnits", "contentPolicyUnits", "wordPolicyUnits",
+                                          "sensitiveInformationPolicyUnits", "sensitiveInformationPolicyFreeUnits",
+                                          "contextualGroundingPolicyUnits")}
+            payload = json.dumps({
+                "usage": units,
+                "action": "GUARDRAIL_INTERVENED" if intervened else "NONE",
+                "outputs": [{"text": output}] if intervened else [],
+                "assessments": [assessment],
+            }).encode("utf-8")
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
         def _answer(self, scripted: BedrockScript, received: ReceivedRequest) -> None:
+            problem = _guardrail_config_problem(received.guardrail_config)
+            if problem:
+                self._send_error(400, "ValidationException", problem)
+                return
             if scripted.status is not None:
                 code = scripted.error_code or DEFAULT_ERROR_CODES.get(scripted.status, "InternalServerException")
                 self._send_error(scripted.status, code, f"scripted {code}")
@@ -196,6 +263,9 @@ def _handler_for(server: BedrockServer) -> type[BaseHTTPRequestHandler]:
         def _stream(self, scripted: BedrockScript, received: ReceivedRequest) -> bool:
             chunks = scripted.chunks if scripted.chunks is not None else _echo_chunks(received.body)
             self._write(encode_event("messageStart", {"role": "assistant"}))
+            intervention = _intervention(scripted, received)
+            if intervention is not None:
+                return self._intervene(intervention, chunks, received)
             for index, chunk in enumerate(chunks):
                 if scripted.fail_after is not None and index >= scripted.fail_after:
                     return self._fail(scripted)
@@ -212,9 +282,35 @@ def _handler_for(server: BedrockServer) -> type[BaseHTTPRequestHandler]:
                     tokens.estimate_messages(received.messages, _system_text(received.system)),
                     tokens.estimate("".join(chunks)),
                 )
-                usage = {"inputTokens": input_tokens, "outputTokens": output_tokens,
-                         "totalTokens": input_tokens + output_tokens}
-                self._write(encode_event("metadata", {"usage": usage, "metrics": {"latencyMs": scripted.latency_ms}}))
+                self._write_metadata(scripted, received, input_tokens, output_tokens, _trace(scripted, received))
+            return True
+
+        def _write_metadata(
+            self, scripted: BedrockScript, received: ReceivedRequest, input_tokens: int, output_tokens: int,
+            trace: dict | None,
+        ) -> None:
+            usage = {"inputTokens": input_tokens, "outputTokens": output_tokens, "totalTokens": input_tokens + output_tokens}
+            metadata: dict[str, Any] = {"usage": usage, "metrics": {"latencyMs": scripted.latency_ms}}
+            if trace is not None:
+                metadata["trace"] = trace
+            self._write(encode_event("metadata", metadata))
+
+        def _intervene(self, where: str, chunks: list[str], received: ReceivedRequest) -> bool:
+            """Bedrock's answer to a blocked request or answer: the blocked message as content,
+            `guardrail_intervened`, usage for what was processed (no output when the input was
+            blocked: the model never ran) and the assessment in the trace."""
+            sent: list[str] = []
+            if where == "output":  # the model ran; the guardrail stops its answer after one chunk
+                sent = chunks[:1]
+                for chunk in sent:
+                    self._write(encode_event("contentBlockDelta", {"delta": {"text": chunk}, "contentBlockIndex": 0}))
+                    received.chunks_sent += 1
+            self._write(encode_event("contentBlockDelta", {"delta": {"text": GUARDRAIL_BLOCKED_MESSAGE}, "contentBlockIndex": 0}))
+            self._write(encode_event("contentBlockStop", {"contentBlockIndex": 0}))
+            self._write(encode_event("messageStop", {"stopReason": "guardrail_intervened"}))
+            input_tokens = tokens.estimate_messages(received.messages, _system_text(received.system))
+            output_tokens = tokens.estimate("".join(sent)) if sent else 0
+            self._write_metadata(BedrockScript(), received, input_tokens, output_tokens, _blocked_trace(received, where))
             return True
 
         def _fail(self, scripted: BedrockScript) -> bool:
@@ -238,6 +334,56 @@ def _handler_for(server: BedrockServer) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(payload)
 
     return Handler
+
+
+def _guardrail_config_problem(config: dict | None) -> str | None:
+    """Bedrock's own validation of `guardrailConfig` (a ValidationException otherwise)."""
+    if config is None:
+        return None
+    if not config.get("guardrailIdentifier") or not config.get("guardrailVersion"):
+        return "guardrailConfig needs guardrailIdentifier and guardrailVersion"
+    if config.get("streamProcessingMode", "sync") not in ("sync", "async"):
+        return "guardrailConfig.streamProcessingMode must be sync or async"
+    return None
+
+
+def _intervention(scripted: BedrockScript, received: ReceivedRequest) -> str | None:
+    """"input" or "output" when the local guardrail blocks this request, else None."""
+    if received.guardrail_config is None:
+        return None
+    said = json.dumps(received.messages, ensure_ascii=False).lower()
+    if scripted.guardrail == "block_input" or PROMPT_ATTACK in said:
+        return "input"
+    if scripted.guardrail == "block_output":
+        return "output"
+    return None
+
+
+def _guardrail_id(received: ReceivedRequest) -> str:
+    assert received.guardrail_config is not None
+    return str(received.guardrail_config["guardrailIdentifier"])
+
+
+def _trace(scripted: BedrockScript, received: ReceivedRequest) -> dict | None:
+    """The trace of a guardrail that let the answer through (masking names when scripted)."""
+    if received.guardrail_config is None:
+        return None
+    assessment: dict[str, Any] = {}
+    if scripted.guardrail == "anonymize":
+        assessment["sensitiveInformationPolicy"] = {
+            "piiEntities": [{"match": "Hong Gildong", "type": "NAME", "action": "ANONYMIZED"}]
+        }
+    return {"guardrail": {"outputAssessments": {_guardrail_id(received): [assessment]}}}
+
+
+def _blocked_trace(received: ReceivedRequest, where: str) -> dict:
+    blocked = {"contentPolicy": {"filters": [
+        {"type": "PROMPT_ATTACK" if where == "input" else "VIOLENCE", "confidence": "HIGH", "action": "BLOCKED"}
+    ]}}
+    guardrail_id = _guardrail_id(received)
+    if where == "input":
+        return {"guardrail": {"inputAssessment": {guardrail_id: blocked}}}
+    return {"guardrail": {"outputAssessments": {guardrail_id: [blocked]}}}
 
 
 def _system_text(system: list[dict] | None) -> str | None:

@@ -58,6 +58,22 @@ def test_policy_put_get_list_delete(store):
     assert [p.sub for p in store.policy_list()] == ["bob"]
 
 
+def test_a_policy_keeps_its_guardrail_and_cache_scope(store):
+    from dataclasses import replace
+
+    from dataplane.policy import GuardrailChoice
+
+    guarded = replace(
+        policy(1),
+        cache_scope="shared",
+        guardrail=GuardrailChoice(use_default=False, identifier="gr7abc", version="2", stream_mode="async"),
+    )
+    store.policy_put(guarded)
+    assert store.policy_get(SUB) == guarded
+    store.policy_put(replace(policy(2), guardrail=GuardrailChoice()))
+    assert store.policy_get(SUB).guardrail == GuardrailChoice() and store.policy_get(SUB).cache_scope == "per_user"
+
+
 def test_policy_version_guard_older_never_overwrites_and_equal_is_a_no_op(store):
     assert store.policy_put(policy(5, name="five")) is True
 

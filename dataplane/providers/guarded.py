@@ -1,0 +1,80 @@
+"""A Bedrock guardrail around a model that is not on Bedrock (OpenAI-compatible endpoints),
+through the ApplyGuardrail API.
+
+The prompt is checked before the model sees it: blocked, the turn ends with the
+content-policy notice and the model is never called (nothing to bill); masked (names, numbers), the model
+gets the masked text. The answer is checked once it is complete, since an
+OpenAI-compatible stream cannot be held back chunk by chunk the way Bedrock's synchronous
+mode does: streamed text cannot be recalled, so a blocked answer is flagged (the user gets
+the content-policy notice, the answer is never cached) — the same promise as Bedrock's
+asynchronous mode.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Protocol
+
+from dataplane.providers.base import (
+    GuardrailConfig,
+    GuardrailVerdict,
+    ModelCall,
+    Provider,
+    ProviderEvent,
+    StreamEnd,
+    TextDelta,
+)
+
+
+class GuardrailChecker(Protocol):
+    def apply_guardrail(self, guardrail: GuardrailConfig, *, source: str, text: str) -> GuardrailVerdict: ...
+
+
+class GuardedProvider:
+    def __init__(self, model: Provider, *, checker: GuardrailChecker, guardrail: GuardrailConfig) -> None:
+        self.model = model
+        self.checker = checker
+        self.guardrail = guardrail
+        self.name = model.name
+
+    def stream(self, call: ModelCall) -> Iterator[ProviderEvent]:
+        prompt = _last_user_text(call.messages)
+        checked = self.checker.apply_guardrail(self.guardrail, source="INPUT", text=prompt)
+        if checked.blocked:
+            # No text of its own: the pipeline tells the user, and nothing reached a model.
+            yield StreamEnd(stop_reason="guardrail_intervened", input_tokens=0, output_tokens=0,
+                            guardrail_intervened=True, guardrail_found_pii=checked.found_pii)
+            return
+        if checked.text != prompt:
+            call = replace(call, messages=_with_last_user_text(call.messages, checked.text))
+        answer: list[str] = []
+        end = StreamEnd()
+        stream = self.model.stream(call)
+        try:
+            for event in stream:
+                if isinstance(event, TextDelta):
+                    answer.append(event.text)
+                    yield event
+                else:
+                    end = event
+        finally:
+            stream.close()
+        verdict = self.checker.apply_guardrail(self.guardrail, source="OUTPUT", text="".join(answer))
+        yield replace(
+            end,
+            stop_reason="guardrail_intervened" if verdict.blocked else end.stop_reason,
+            guardrail_intervened=verdict.blocked,
+            guardrail_found_pii=checked.found_pii or verdict.found_pii,
+        )
+
+
+def _last_user_text(messages: list[dict]) -> str:
+    from dataplane.tokens import content_text
+
+    last = next((m for m in reversed(messages) if m.get("role") == "user"), None)
+    return content_text(last.get("content")) if last else ""
+
+
+def _with_last_user_text(messages: list[dict], text: str) -> list[dict]:
+    index = max(i for i, m in enumerate(messages) if m.get("role") == "user")
+    return [*messages[:index], {"role": "user", "content": [{"text": text}]}, *messages[index + 1 :]]
