@@ -5,7 +5,6 @@ EMF) and the logs are searched for every personal value — with prompt previews
 Clean look-alikes must come out cached."""
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import re
@@ -49,12 +48,13 @@ def forms_of(value: str, *, shortest: int = 6) -> set[str]:
 
 
 def lake_rows(root: Path) -> list[dict]:
-    rows = []
-    for path in sorted(root.rglob("*")):
-        if path.is_file():
-            with gzip.open(path, "rt", encoding="utf-8") as lines:
-                rows += [json.loads(line) for line in lines if line.strip()]
-    return rows
+    """Every row of the local lake, as the product writes it (Parquet batches)."""
+    import pyarrow.parquet as pq
+
+    from dataplane.telemetry.sinks import lake_sinks_flush
+
+    lake_sinks_flush()
+    return [row for path in sorted(root.rglob("*.parquet")) for row in pq.read_table(path).to_pylist()]
 
 
 def cached_answers(path: Path) -> list[str]:
@@ -85,7 +85,7 @@ async def test_nothing_personal_reaches_the_cache_the_lake_stdout_or_the_logs(
     stdout = capsys.readouterr().out
     assert stdout.count('"message": "chat_turn"') == len(CASES) and stdout.count('"CloudWatchMetrics"') == len(CASES)
     cache = cached_answers(private_gateway / "store.sqlite3")
-    lake_text = json.dumps(list(rows.values()), ensure_ascii=False)
+    lake_text = json.dumps(list(rows.values()), ensure_ascii=False, default=str)
     places = {"cache": "\n".join(cache), "lake": lake_text, "stdout": stdout, "logs": caplog.text}
 
     leaks = [
