@@ -59,10 +59,20 @@ def build_layer_directory(target: Path | None = None) -> Path:
         files += _distribution_files(name, pins[name])
     digest = hashlib.sha256(repr(sorted((rel for _, rel in files))).encode() + repr(pins).encode()).hexdigest()[:16]
     root = target or Path(tempfile.gettempdir()) / f"gateway-dataplane-deps-{digest}"
-    if root.exists():
-        shutil.rmtree(root)
+    if target is None and root.exists():
+        return root  # content-addressed: a directory of this name holds exactly these files
+    # Built aside and renamed into place: two synths at once (a test and `python -m tests.aws`,
+    # or two checkouts on one machine) never see, or delete, each other's half-built layer.
+    root.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{root.name}.", dir=root.parent))
     for source, relative in files:
-        destination = root / "python" / relative
+        destination = staging / "python" / relative
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, destination)
+    if target is not None and root.exists():
+        shutil.rmtree(root)
+    try:
+        staging.rename(root)
+    except OSError:  # another synth put the same content there first
+        shutil.rmtree(staging, ignore_errors=True)
     return root
