@@ -1,6 +1,7 @@
 from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
 
 admin.site.site_header = "AI Gateway governance"
 admin.site.site_title = "AI Gateway"
@@ -12,6 +13,8 @@ admin.site.login = secure_admin_login(admin.site.login)
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),  # set_language: the language switch
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("reports/", include("analytics.urls")),
     path("", include("chat.urls")),
 ]
