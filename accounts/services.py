@@ -1,7 +1,14 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 
 from django.db.models import Q
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 from accounts.roles import ANALYSTS, GATEWAY_ADMINS, GOVERNED_APPS, GOVERNED_MODELS
 
@@ -17,3 +24,9 @@ def roles_ensure() -> None:
     governed = Permission.objects.filter(Q(content_type__app_label__in=GOVERNED_APPS) | models)
     admins.permissions.add(*governed)
     analysts.permissions.add(*governed.filter(codename__startswith="view_"))
+
+
+def user_language_set(*, user: "User", language: str) -> None:
+    """Keep the user's language choice (a code from settings.LANGUAGES, or "" for the browser's)."""
+    user.language = language
+    user.save(update_fields=["language"])

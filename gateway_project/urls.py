@@ -3,6 +3,8 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog
 
+from accounts.languages import language_set
+
 admin.site.site_header = "AI Gateway governance"
 admin.site.site_title = "AI Gateway"
 admin.site.index_title = "Govern models, quotas and usage"
@@ -13,7 +15,7 @@ admin.site.login = secure_admin_login(admin.site.login)
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
-    path("i18n/", include("django.conf.urls.i18n")),  # set_language: the language switch
+    path("i18n/setlang/", language_set, name="set_language"),  # the language switch
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("reports/", include("analytics.urls")),
     path("", include("chat.urls")),

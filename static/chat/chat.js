@@ -11,7 +11,7 @@ const config = JSON.parse(document.getElementById("chat-config").textContent);
 // without it (a test page, a failed load) the English source text is shown.
 const gettext = window.gettext || ((text) => text);
 const interpolate = window.interpolate || ((text, params) => text.replace(/%\((\w+)\)s/g, (_, name) => String(params[name])));
-const t = (text, params) => (params ? interpolate(gettext(text), params, true) : gettext(text));
+const _ = (text, params) => (params ? interpolate(gettext(text), params, true) : gettext(text));
 const LOCALE = document.documentElement.lang || undefined;
 const number = (value) => Number(value).toLocaleString(LOCALE);
 const STORE_KEY = `gateway.chat.conversations.${config.sub}`;
@@ -68,7 +68,7 @@ function renderConversationList() {
     const button = document.createElement("button");
     button.type = "button";
     button.className = "conversation" + (conversation.id === state.currentId ? " active" : "");
-    button.textContent = conversation.title || t("New conversation");
+    button.textContent = conversation.title || _("New conversation");
     button.title = new Date(conversation.updatedAt).toLocaleString();
     button.addEventListener("click", () => openConversation(conversation.id));
     li.append(button);
@@ -87,7 +87,7 @@ function messageNode(message) {
   wrapper.append(body);
   if (message.note) wrapper.append(noteNode(message.note));
   if (message.error) wrapper.append(errorNode(message.error));
-  if (message.stopped) wrapper.append(noteNode(t("Stopped. Tokens streamed so far were counted.")));
+  if (message.stopped) wrapper.append(noteNode(_("Stopped. Tokens streamed so far were counted.")));
   return wrapper;
 }
 
@@ -111,8 +111,8 @@ function renderMessages() {
   const nodes = (conversation ? conversation.messages : []).map(messageNode);
   if (!nodes.length) {
     nodes.push(noteNode(state.me && !state.me.models.length
-      ? t("No models are enabled for your account yet. Ask a gateway admin for access.")
-      : t("Ask anything. Answers stream in as the model writes them.")));
+      ? _("No models are enabled for your account yet. Ask a gateway admin for access.")
+      : _("Ask anything. Answers stream in as the model writes them.")));
   }
   ui.log.replaceChildren(...nodes);
   ui.log.scrollTop = ui.log.scrollHeight;
@@ -161,7 +161,7 @@ function renderModels(models) {
   });
   if (!groups.length) {
     const option = document.createElement("option");
-    option.textContent = t("No models enabled");
+    option.textContent = _("No models enabled");
     option.value = "";
     ui.model.replaceChildren(option);
     ui.model.disabled = true;
@@ -208,12 +208,12 @@ function renderUsage(tokenUsage, { settled = true } = {}) {
     node.querySelector(".fill-reserved").style.width = `${limit === 0 ? 0 : Math.min(share(reserved), 100 - share(used - reserved))}%`;
     node.dataset.level = limit === 0 || percent >= 90 ? "bad" : percent >= 75 ? "warn" : "ok";
     const figures = limit == null
-      ? t("%(used)s tokens (no limit)", { used: number(used) })
-      : t("%(used)s / %(limit)s tokens", { used: number(used), limit: number(limit) });
+      ? _("%(used)s tokens (no limit)", { used: number(used) })
+      : _("%(used)s / %(limit)s tokens", { used: number(used), limit: number(limit) });
     node.querySelector(".figures").textContent = reserved
-      ? `${figures} · ${t("%(reserved)s reserved for answers in progress", { reserved: number(reserved) })}`
+      ? `${figures} · ${_("%(reserved)s reserved for answers in progress", { reserved: number(reserved) })}`
       : figures;
-    node.querySelector(".reset").textContent = t("resets %(when)s", { when: formatReset(usage.resetsAt, window) });
+    node.querySelector(".reset").textContent = _("resets %(when)s", { when: formatReset(usage.resetsAt, window) });
     node.querySelector(".track").setAttribute("aria-valuenow", String(Math.round(percent)));
   }
 }
@@ -223,26 +223,26 @@ function renderUsage(tokenUsage, { settled = true } = {}) {
 // Its `used` and `limit` come from the same store read as the bars drawn with it.
 
 function windowName(window) {
-  return window === "10m" ? t("10-minute") : window === "month" ? t("monthly") : window;
+  return window === "10m" ? _("10-minute") : window === "month" ? _("monthly") : window;
 }
 
 function describeQuota(error) {
   const which = windowName(error.window);
-  const when = error.resetsAt ? new Date(error.resetsAt).toLocaleString(LOCALE) : t("soon");
+  const when = error.resetsAt ? new Date(error.resetsAt).toLocaleString(LOCALE) : _("soon");
   const limit = number(error.limit);
   if (error.used == null) {
-    return t("This question needs up to %(needed)s tokens, more than your whole %(window)s quota of %(limit)s. Start a new conversation with a shorter question, or ask a gateway admin for a higher limit.",
+    return _("This question needs up to %(needed)s tokens, more than your whole %(window)s quota of %(limit)s. Start a new conversation with a shorter question, or ask a gateway admin for a higher limit.",
       { needed: number(error.needed ?? error.limit), window: which, limit });
   }
   const parts = [];
   if (error.inputTokens != null && error.maxTokens != null) {
-    parts.push(t("Not sent: this question reserves %(needed)s tokens of your %(window)s quota, about %(input)s for the question and the conversation so far plus up to %(max)s for the answer.",
+    parts.push(_("Not sent: this question reserves %(needed)s tokens of your %(window)s quota, about %(input)s for the question and the conversation so far plus up to %(max)s for the answer.",
       { needed: number(error.needed), window: which, input: number(error.inputTokens), max: number(error.maxTokens) }));
   }
   parts.push(error.reserved
-    ? t("%(used)s of %(limit)s tokens are used, %(reserved)s of them held for answers still running.", { used: number(error.used), limit, reserved: number(error.reserved) })
-    : t("%(used)s of %(limit)s tokens are used.", { used: number(error.used), limit }));
-  parts.push(t("Start a new conversation (the whole conversation is sent with each question), try a shorter question, or wait until %(when)s, when the %(window)s quota resets.",
+    ? _("%(used)s of %(limit)s tokens are used, %(reserved)s of them held for answers still running.", { used: number(error.used), limit, reserved: number(error.reserved) })
+    : _("%(used)s of %(limit)s tokens are used.", { used: number(error.used), limit }));
+  parts.push(_("Start a new conversation (the whole conversation is sent with each question), try a shorter question, or wait until %(when)s, when the %(window)s quota resets.",
     { when, window: which }));
   return parts.join(" ");
 }
@@ -252,17 +252,17 @@ function describeError(error) {
     case "QuotaExceeded":
       return describeQuota(error);
     case "ModelNotAllowed":
-      return t("You may not use this model. Pick another model from the list, or ask a gateway admin for access.");
+      return _("You may not use this model. Pick another model from the list, or ask a gateway admin for access.");
     case "ModelThrottled":
-      return t("The model is busy right now (throttled). Wait a few seconds and send again.");
+      return _("The model is busy right now (throttled). Wait a few seconds and send again.");
     case "ModelUnavailable":
-      return t("The model is unavailable: %(reason)s", { reason: error.message });
+      return _("The model is unavailable: %(reason)s", { reason: error.message });
     case "ThrottlingException":
-      return t("You are sending messages too quickly. Wait a moment and try again.");
+      return _("You are sending messages too quickly. Wait a moment and try again.");
     case "ConnectionLost":
-      return t("The connection was lost before the answer finished. It reconnects by itself; send again once it is back.");
+      return _("The connection was lost before the answer finished. It reconnects by itself; send again once it is back.");
     default:
-      return error.message || t("Something went wrong.");
+      return error.message || _("Something went wrong.");
   }
 }
 
@@ -374,7 +374,7 @@ function onOutboundEvent(event) {
     const { reservation } = event;
     renderUsage(withReservation(state.usage, reservation), { settled: false });
     if (reservation.requestedMaxTokens > reservation.maxTokens) {
-      turn.message.note = t("Your quota has room for a shorter answer only: this one may be at most %(max)s tokens long instead of %(requested)s.",
+      turn.message.note = _("Your quota has room for a shorter answer only: this one may be at most %(max)s tokens long instead of %(requested)s.",
         { max: number(reservation.maxTokens), requested: number(reservation.requestedMaxTokens) });
       turn.node.append(noteNode(turn.message.note));
     }
@@ -386,9 +386,9 @@ function onOutboundEvent(event) {
     }
   } else if (event.messageStop) {
     if (event.messageStop.stopReason === "cancelled") turn.message.stopped = true;
-    if (event.messageStop.stopReason === "max_tokens") turn.message.error = t("The answer was cut at the maximum length.");
+    if (event.messageStop.stopReason === "max_tokens") turn.message.error = _("The answer was cut at the maximum length.");
     // The notice itself arrives as text; this marks the message so it reads as a refusal.
-    if (event.messageStop.stopReason === "guardrail_intervened") turn.message.error = t("Blocked by the content policy.");
+    if (event.messageStop.stopReason === "guardrail_intervened") turn.message.error = _("Blocked by the content policy.");
   } else if (event.metadata) {
     finishTurn();
   } else if (event.error) {
@@ -401,20 +401,20 @@ function onOutboundEvent(event) {
 function onConnectionState(status, detail) {
   ui.status.dataset.state = status;
   if (status === "open") {
-    ui.status.textContent = t("Connected");
+    ui.status.textContent = _("Connected");
     showNotice("");
   } else if (status === "connecting") {
-    ui.status.textContent = t("Connecting…");
+    ui.status.textContent = _("Connecting…");
   } else if (status === "reconnecting") {
-    ui.status.textContent = t("Reconnecting…");
-    if (detail.delayMs) showNotice(t("Connection lost. Reconnecting in %(seconds)s s…", { seconds: Math.ceil(detail.delayMs / 1000) }), "warn");
+    ui.status.textContent = _("Reconnecting…");
+    if (detail.delayMs) showNotice(_("Connection lost. Reconnecting in %(seconds)s s…", { seconds: Math.ceil(detail.delayMs / 1000) }), "warn");
     if (state.inFlight) finishTurn({ error: { type: "ConnectionLost" } });
   } else if (status === "closed") {
-    ui.status.textContent = t("Disconnected");
+    ui.status.textContent = _("Disconnected");
     if (state.inFlight) finishTurn({ error: { type: "ConnectionLost" } });
     if (detail.message) showNotice(detail.message, "bad");
-    else if (detail.code === 4401) showNotice(t("Your session has ended. Sign in again to keep chatting."), "bad");
-    else if (detail.code === 4429) showNotice(t("The server closed the connection after too many bad requests. Reload the page."), "bad");
+    else if (detail.code === 4401) showNotice(_("Your session has ended. Sign in again to keep chatting."), "bad");
+    else if (detail.code === 4429) showNotice(_("The server closed the connection after too many bad requests. Reload the page."), "bad");
   } else if (status === "error") {
     showNotice(detail.message, "bad");
   }
@@ -438,7 +438,7 @@ const client = config.transport === "unavailable" ? null : new EventsClient(chat
 
 async function loadMe() {
   const response = await fetch(config.meUrl, { credentials: "same-origin", headers: { Accept: "application/json" } });
-  if (response.status === 401) { showNotice(t("Your session has ended. Sign in again."), "bad"); return; }
+  if (response.status === 401) { showNotice(_("Your session has ended. Sign in again."), "bad"); return; }
   state.me = await response.json();
   renderModels(state.me.models);
   renderUsage(state.me.usage);
@@ -464,10 +464,10 @@ if (client) {
 } else {
   // No way to reach the chat API for this account (see chat/selectors.py transport_for).
   ui.status.dataset.state = "closed";
-  ui.status.textContent = t("Not connected");
+  ui.status.textContent = _("Not connected");
   ui.send.disabled = true;
   showNotice(config.message, "bad");
 }
 renderConversationList();
 renderMessages();
-loadMe().catch(() => showNotice(t("Could not load your models and usage. Reload the page to try again."), "bad"));
+loadMe().catch(() => showNotice(_("Could not load your models and usage. Reload the page to try again."), "bad"));
