@@ -61,3 +61,12 @@ def test_the_javascript_catalogue_serves_korean(alice):
     client.force_login(alice)
     script = client.get("/jsi18n/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
     assert "\\uc0c8 \\ub300\\ud654" in script or NEW_CONVERSATION_KO in script  # "새 대화"
+
+
+def test_the_admin_and_its_customisations_speak_korean(admin_user):
+    client = Client()
+    client.force_login(admin_user)
+    index = client.get("/admin/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    live = client.get("/admin/quotas/live-usage/", HTTP_ACCEPT_LANGUAGE="ko")
+    assert "모델, 한도, 사용량 관리" in index and "로그아웃" in index  # ours, and Django's own catalogue
+    assert live.status_code == 200 and "현재 10분 구간" in live.content.decode() and "실시간 사용량" in live.content.decode()

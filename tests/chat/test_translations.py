@@ -15,11 +15,15 @@ from django.conf import settings
 from django.utils import translation
 
 ROOT = Path(settings.BASE_DIR)
-TEMPLATES = ["templates/chat/chat.html", "templates/base.html", "templates/language_switch.html"]
+TEMPLATES = [
+    "templates/chat/chat.html", "templates/base.html", "templates/language_switch.html",
+    "templates/admin/index.html", "templates/admin/quotas/live_usage.html",
+    "templates/admin/quotas/live_usage_table.html", "templates/admin/quotas/sync_status.html",
+]
 CHAT_JS = ROOT / "static/chat/chat.js"
 KO_JS_CATALOGUE = ROOT / "locale/ko/LC_MESSAGES/djangojs.mo"
 # Names, not words: the product's name stays as it is in every language.
-NOT_TRANSLATED = {"AI Gateway"}
+NOT_TRANSLATED = {"AI Gateway", "v"}  # "v" before a version number
 READ_ATTRIBUTES = {"title", "placeholder", "aria-label", "alt"}
 TRANSLATE_TAG = re.compile(r'{%\s*(?:translate|trans)\s+(["\'])(.+?)\1\s*%}')
 BLOCK_TRANSLATE = re.compile(r"{%\s*blocktranslate[^%]*%}(.*?){%\s*endblocktranslate\s*%}", re.S)
@@ -65,7 +69,10 @@ def untranslated_text(source: str) -> list[str]:
 
 
 def template_msgids(source: str) -> list[str]:
-    blocks = [re.sub(r"{{\s*(\w+)\s*}}", r"%(\1)s", block) for block in BLOCK_TRANSLATE.findall(source)]
+    blocks = [
+        re.sub(r"{{\s*(\w+)\s*}}", r"%(\1)s", block).replace("%%", "%").replace("%", "%%").replace("%%(", "%(")
+        for block in BLOCK_TRANSLATE.findall(source)
+    ]
     return [match[1] for match in TRANSLATE_TAG.findall(source)] + blocks
 
 
