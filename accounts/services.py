@@ -30,3 +30,18 @@ def user_language_set(*, user: "User", language: str) -> None:
     """Keep the user's language choice (a code from settings.LANGUAGES, or "" for the browser's)."""
     user.language = language
     user.save(update_fields=["language"])
+
+
+ROLE_GROUPS: tuple[str, ...] = (GATEWAY_ADMINS, ANALYSTS)
+
+
+def user_staff_sync(*, user: "User") -> bool:
+    """Staff status follows role membership: a member of a role opens the admin (what they may
+    do there comes from the role's permissions); nobody else does, except a superuser. Returns
+    the status now stored."""
+    staff = user.is_superuser or user.groups.filter(name__in=ROLE_GROUPS).exists()
+    if user.is_staff != staff:
+        user.is_staff = staff
+        # update(), not save(): only this column, and no save() side effects for a membership change.
+        type(user).objects.filter(pk=user.pk).update(is_staff=staff)
+    return staff
