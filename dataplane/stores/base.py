@@ -283,9 +283,17 @@ def quota_exceeded(
         )
         code = "request_over_limit"
     else:
+        left = max(0, cap.limit - used)
+        reserves = (
+            f"this request reserves up to {cap.needed:,} {tokens}s (about {estimate.input:,} of input plus "
+            f"maxTokens {estimate.output:,})"
+            if estimate is not None
+            else f"this request may need up to {cap.needed:,}"
+        )
         message = (
-            f"Your {window_name} {tokens} limit is reached: {used:,} of {cap.limit:,} used, "
-            f"and this request may need up to {cap.needed:,}. It resets at {resets_at}."
+            f"Not enough room in your {window_name} {tokens} limit: {used:,} of {cap.limit:,} used "
+            f"({left:,} left), and {reserves}. Ask for a smaller maxTokens, send less conversation "
+            f"history, or wait until {resets_at}, when the window resets."
         )
         code = "window_full"
     return QuotaExceeded(

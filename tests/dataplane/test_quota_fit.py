@@ -72,3 +72,15 @@ def test_too_little_room_is_refused_with_the_figures_the_bars_get(gateway, provi
     assert error["used"] == bars["used"] == 1500 - MIN_USEFUL_ANSWER_TOKENS and bars["limit"] == 1500
     assert error["maxTokens"] == 1024 and error["needed"] == error["inputTokens"] + 1024
     assert error["reserved"] == bars["reserved"] == 0
+
+
+def test_the_refusal_tells_an_api_client_what_was_reserved_and_what_to_do(gateway, provider):
+    gateway.store.policy_put(make_policy(ALICE, version=2, ten_minute=1500))
+    gateway.policies.forget()
+    use_tokens(gateway, 1480)
+
+    _, out = run(gateway, chat_request(TEN_WORDS, inferenceConfig={"maxTokens": 1024}))
+
+    message = out.errors()[0]["message"]
+    assert "1,480 of 1,500 used (20 left)" in message
+    assert "maxTokens 1,024" in message and "smaller maxTokens" in message and "2026-11-29T05:20:00" in message
