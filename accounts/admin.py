@@ -3,17 +3,25 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from accounts.models import User
 from accounts.roles import GATEWAY_ADMINS
+from accounts.services import user_staff_sync
 
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     list_display = ("username", "email", "first_name", "last_name", "is_staff", "is_active", "sub")
     search_fields = ("username", "email", "first_name", "last_name", "sub")
-    readonly_fields = ("sub", "last_login", "date_joined")
+    # Staff status follows role membership (accounts.services.user_staff_sync): put someone in
+    # Analysts or Gateway admins instead of ticking it, so no hidden second step exists.
+    readonly_fields = ("sub", "last_login", "date_joined", "is_staff")
     fieldsets = (*DjangoUserAdmin.fieldsets, ("Gateway identity", {"fields": ("sub",)}))
     # Only a superuser may hand out superuser status or raw permissions; a gateway admin who
     # could would be one click from every power in the site.
     superuser_only_fields = ("is_superuser", "user_permissions")
+
+    def save_related(self, request, form, formsets, change) -> None:  # noqa: ANN001
+        super().save_related(request, form, formsets, change)
+        # Also when only superuser status changed (no membership change fires the signal).
+        user_staff_sync(user=form.instance)
 
     def get_readonly_fields(self, request, obj=None):  # noqa: ANN001, ANN201
         fields = tuple(super().get_readonly_fields(request, obj))

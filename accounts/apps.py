@@ -9,6 +9,7 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         # After every app's migrate, so permissions of apps migrated later are granted too.
         post_migrate.connect(_ensure_roles, dispatch_uid="accounts.roles_ensure")
+        from accounts import signals  # noqa: F401 - connects staff status to role membership
 
 
 def _ensure_roles(sender, **kwargs) -> None:  # noqa: ANN001

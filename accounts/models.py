@@ -1,5 +1,6 @@
 import uuid
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
@@ -24,6 +25,13 @@ class User(AbstractUser):
         default=new_sub,
         editable=False,
         help_text="Stable id used by the data plane (Cognito sub or a generated UUID).",
+    )
+
+    # The language the user chose with the switch; blank follows the browser's Accept-Language.
+    # Kept on the user, not only in a cookie, so it follows them to another browser.
+    language = models.CharField(
+        "language", max_length=10, blank=True, default="", choices=settings.LANGUAGES,
+        help_text="Blank: the browser's language.",
     )
 
     class Meta(AbstractUser.Meta):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
@@ -24,7 +25,7 @@ def chat_page(request: HttpRequest) -> HttpResponse:
         "sub": sub, "inbound": f"/inbound/{sub}", "outbound": f"/outbound/{sub}", "meUrl": "/api/me",
         **transport_for(user=request.user),
     }
-    usage_windows = [("10m", "10 minutes"), ("month", "This month")]
+    usage_windows = [("10m", _("10 minutes")), ("month", _("This month"))]
     return render(request, "chat/chat.html", {"chat_config": chat_config, "usage_windows": usage_windows})
 
 

@@ -34,7 +34,15 @@ from dataplane.providers.guarded import GuardedProvider
 from dataplane.providers.base import GUARDRAIL_BLOCKED_MESSAGE, GuardrailConfig, ModelCall, StreamEnd, TextDelta
 from dataplane.requests import ChatRequest, conversation_id_of, decode_payload, parse_chat_request
 from dataplane.stopping import TurnStop
-from dataplane.stores.base import CachedAnswer, Reservation, TokenCount, WindowCharge
+from dataplane.stores.base import (
+    MIN_USEFUL_ANSWER_TOKENS,
+    CachedAnswer,
+    Reservation,
+    TokenCount,
+    WindowCharge,
+    answer_room,
+    tightest_refusal,
+)
 from dataplane.telemetry.record import PROMPT_PREVIEW_CHARS, RequestRecord
 from dataplane.tokens import OutputBudget
 from dataplane.tokens import estimate as estimate_tokens
@@ -80,6 +88,12 @@ class _Turn:
     policy: EffectivePolicy | None = None
     model: AllowedModel | None = None
     reservation: Reservation | None = None
+    # The answer's maximum length lowered to the room left in the user's windows (None: as asked).
+    fitted_max_tokens: int | None = None
+    fitted_from: int | None = None
+    # The windows as read when a reservation was refused: the refusal's figures and the bars
+    # the client draws next come from this one read, so they cannot disagree.
+    usage_at_refusal: dict[str, Any] | None = None
     streamed_text: str = ""
     first_token_at: float | None = None
     client_gone: bool = False
@@ -253,6 +267,8 @@ def _replay(turn: _Turn, text: str, *, stop_reason: str, saved: TokenCount) -> N
 
 def _max_tokens(turn: _Turn) -> int:
     assert turn.request is not None and turn.model is not None and turn.policy is not None
+    if turn.fitted_max_tokens is not None:
+        return turn.fitted_max_tokens
     wanted = turn.request.max_tokens or turn.model.default_max_tokens
     if turn.policy.max_tokens_cap:
         wanted = min(wanted, turn.policy.max_tokens_cap)
@@ -265,11 +281,49 @@ def _input_estimate(turn: _Turn) -> int:
 
 
 def _reserve(turn: _Turn) -> None:
+    """Reserve the input estimate plus the answer's maximum length in both windows.
+
+    When the maximum does not fit but the room left is still worth an answer (at least
+    MIN_USEFUL_ANSWER_TOKENS), the maximum is lowered to that room and the client is told
+    (`reservation.requestedMaxTokens` in messageStart); below that the turn is refused with
+    the figures of one usage read. The happy path stays one conditional write.
+    """
     assert turn.policy is not None
     estimate = TokenCount(input=_input_estimate(turn), output=_max_tokens(turn))
     ten_minute, month = current_windows(turn.gateway.clock(), turn.gateway.config.month_timezone)
     charges = [WindowCharge(ten_minute, turn.policy.ten_minute), WindowCharge(month, turn.policy.monthly)]
-    turn.reservation = turn.gateway.store.reserve(sub=turn.identity.sub, charges=charges, estimate=estimate)
+    store, sub = turn.gateway.store, turn.identity.sub
+    try:
+        turn.reservation = store.reserve(sub=sub, charges=charges, estimate=estimate)
+        return
+    except QuotaExceeded:
+        usages = store.usage_read(sub=sub, charges=charges)
+    room = min(answer_room(usages, estimate.input), estimate.output)
+    if room >= MIN_USEFUL_ANSWER_TOKENS:
+        try:
+            fitted = TokenCount(input=estimate.input, output=room)
+            turn.reservation = store.reserve(sub=sub, charges=charges, estimate=fitted)
+            if room < estimate.output:
+                turn.fitted_max_tokens, turn.fitted_from = room, estimate.output
+            return
+        except QuotaExceeded:  # another turn of this user took the room meanwhile
+            usages = store.usage_read(sub=sub, charges=charges)
+    turn.usage_at_refusal = {usage.kind: usage.to_wire() for usage in usages}
+    raise tightest_refusal(charges, usages, estimate)
+
+
+def _reservation_event(turn: _Turn) -> dict[str, Any]:
+    """What this turn holds in the user's windows while it runs, for the bars and to explain
+    a lowered maximum."""
+    assert turn.reservation is not None
+    estimate = turn.reservation.estimate
+    return {
+        "inputTokens": estimate.input,
+        "maxTokens": estimate.output,
+        "totalTokens": estimate.total,
+        # What the request would have reserved: more than maxTokens when it was lowered to fit.
+        "requestedMaxTokens": turn.fitted_from or estimate.output,
+    }
 
 
 def _stream(turn: _Turn, stop: TurnStop, may_cache: bool) -> None:
@@ -290,7 +344,7 @@ def _stream(turn: _Turn, stop: TurnStop, may_cache: bool) -> None:
     if call.guardrail is not None and turn.model.provider != "bedrock":
         checker = turn.gateway.provider_for(GUARDRAIL_SERVICE)
         provider = GuardedProvider(provider, checker=checker, guardrail=call.guardrail)  # type: ignore[arg-type]
-    turn.send({"messageStart": {"role": "assistant"}, "requestId": turn.record.request_id})
+    turn.send({"messageStart": {"role": "assistant"}, "requestId": turn.record.request_id, "reservation": _reservation_event(turn)})
     end: StreamEnd | None = None
     budget = OutputBudget(call.max_tokens)
     stopped: str | None = None
@@ -475,7 +529,7 @@ def _fail(turn: _Turn, error: GatewayError) -> None:
     actual = _settle(turn)
     body: dict[str, Any] = {"error": error.to_wire(request_id=record.request_id)}
     if turn.policy is not None:
-        body["tokenUsage"] = _token_usage(turn)
+        body["tokenUsage"] = turn.usage_at_refusal or _token_usage(turn)
         if turn.streamed_text:
             body["usage"] = {"inputTokens": actual.input, "outputTokens": actual.output, "totalTokens": actual.total}
     try:

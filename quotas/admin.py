@@ -17,6 +17,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.template.loader import render_to_string
+from django.utils.translation import gettext
 from django.utils.safestring import SafeString, mark_safe
 
 from accounts.admin import UserAdmin as AccountsUserAdmin
@@ -448,7 +449,7 @@ def live_usage_view(request: HttpRequest) -> HttpResponse:
         return _purge_cache(request)
     context = {
         **admin.site.each_context(request),
-        "title": "Live usage",
+        "title": gettext("Live usage"),
         "can_purge": request.user.has_perm("quotas.purge_answer_cache"),
         "pending": selectors.outbox_pending_count(),
         "live": None,

@@ -158,6 +158,12 @@ class QuotaPolicy(models.Model):
         help_text="Applies to users without an override or a group policy. Exactly one policy is the default; "
         "use the “Make default” action to move it.",
     )
+    unlimited = models.BooleanField(
+        "no token limits",
+        default=False,
+        help_text="Tick to let these users use tokens without any limit. Without it, a policy needs at least one "
+        "total limit: an empty form is not taken to mean “unlimited”.",
+    )
     ten_minute_total = _limit("10-minute total")
     ten_minute_input = _limit("10-minute input")
     ten_minute_output = _limit("10-minute output")
@@ -241,8 +247,34 @@ class QuotaPolicy(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def clean(self) -> None:
+    LIMIT_FIELDS = (
+        "ten_minute_total", "ten_minute_input", "ten_minute_output", "monthly_total", "monthly_input", "monthly_output",
+    )
+
+    def _unlimited_problems(self) -> dict[str, str]:
+        """“Unlimited” is a choice an admin makes, never what an empty form falls back to."""
+        limits = [getattr(self, name) for name in self.LIMIT_FIELDS]
+        if self.unlimited and any(limit is not None for limit in limits):
+            return {"unlimited": "A policy with no token limits cannot also set limits: clear them, or untick this."}
+        if not self.unlimited and self.ten_minute_total is None and self.monthly_total is None:
+            return {"ten_minute_total": "Set a 10-minute or a monthly total, or tick “no token limits” to let these "
+                    "users use tokens without limit."}
+        return {}
+
+    def _month_below_ten_minutes(self) -> dict[str, str]:
+        """A month smaller than ten minutes makes the 10-minute limit unreachable: a typo, almost surely."""
         errors: dict[str, str] = {}
+        for part in ("total", "input", "output"):
+            ten_minute, monthly = getattr(self, f"ten_minute_{part}"), getattr(self, f"monthly_{part}")
+            if ten_minute is not None and monthly is not None and monthly < ten_minute:
+                errors[f"monthly_{part}"] = (
+                    f"The monthly {part} limit ({monthly:,}) is below the 10-minute {part} limit ({ten_minute:,}). "
+                    "Raise the monthly limit or lower the 10-minute one."
+                )
+        return errors
+
+    def clean(self) -> None:
+        errors: dict[str, str] = self._unlimited_problems() | self._month_below_ten_minutes()
         for window, label in (("ten_minute", "10-minute"), ("monthly", "monthly")):
             total = getattr(self, f"{window}_total")
             for part in ("input", "output"):

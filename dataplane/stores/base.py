@@ -252,7 +252,7 @@ def quota_refusal(
     for charge in charges:
         for cap in counter_caps(charge.limits, estimate):
             if cap.needed > cap.limit:
-                return quota_exceeded(window=charge.window, cap=cap, used=None)
+                return quota_exceeded(window=charge.window, cap=cap, used=None, estimate=estimate)
     if usage_by_key is None:
         return None
     for charge in charges:
@@ -260,22 +260,80 @@ def quota_refusal(
         for cap in counter_caps(charge.limits, estimate):
             current = int(used.get(cap.counter, 0))
             if current > cap.room:
-                return quota_exceeded(window=charge.window, cap=cap, used=current)
+                reserved = int(used.get("reserved", 0))
+                return quota_exceeded(window=charge.window, cap=cap, used=current, estimate=estimate, reserved=reserved)
     return None
 
 
-def quota_exceeded(*, window: Window, cap: CounterCap, used: int | None) -> QuotaExceeded:
+def quota_exceeded(
+    *, window: Window, cap: CounterCap, used: int | None, estimate: TokenCount | None = None, reserved: int = 0
+) -> QuotaExceeded:
+    """The refusal, carrying every figure of the reservation so a client can explain it and
+    show the same numbers its usage bars show (`code` and the figures; `message` is English)."""
     window_name = WINDOW_NAMES.get(window.kind, window.kind)
     tokens = "token" if cap.counter == "total" else f"{cap.counter}-token"
     resets_at = window.resets_at.isoformat()
+    figures: dict = {}
+    if estimate is not None:
+        figures = {"inputTokens": estimate.input, "maxTokens": estimate.output, "needed": cap.needed}
     if used is None:
         message = (
             f"This request may use up to {cap.needed:,} {tokens}s, more than your whole "
             f"{window_name} limit of {cap.limit:,}. Ask for fewer tokens."
         )
+        code = "request_over_limit"
     else:
-        message = (
-            f"Your {window_name} {tokens} limit is reached: {used:,} of {cap.limit:,} used, "
-            f"and this request may need up to {cap.needed:,}. It resets at {resets_at}."
+        left = max(0, cap.limit - used)
+        reserves = (
+            f"this request reserves up to {cap.needed:,} {tokens}s (about {estimate.input:,} of input plus "
+            f"maxTokens {estimate.output:,})"
+            if estimate is not None
+            else f"this request may need up to {cap.needed:,}"
         )
-    return QuotaExceeded(message, window=window.kind, resetsAt=resets_at, limit=cap.limit, used=used)
+        message = (
+            f"Not enough room in your {window_name} {tokens} limit: {used:,} of {cap.limit:,} used "
+            f"({left:,} left), and {reserves}. Ask for a smaller maxTokens, send less conversation "
+            f"history, or wait until {resets_at}, when the window resets."
+        )
+        code = "window_full"
+    return QuotaExceeded(
+        message, code=code, window=window.kind, counter=cap.counter, resetsAt=resets_at,
+        limit=cap.limit, used=used, reserved=reserved, **figures,
+    )
+
+
+# -- fitting the answer's maximum length to the room left -----------------------------------
+# A reservation is the input estimate plus the answer's maximum length (maxTokens, often a
+# model default of 1,024). Refusing because that maximum does not fit, while the bars show
+# room left, is what users read as "the quota is lying": the pipeline instead lowers the
+# maximum to the room left when that room is still worth an answer, and only refuses below.
+
+MIN_USEFUL_ANSWER_TOKENS = 64
+
+
+def answer_room(usages: list[WindowUsage], input_tokens: int) -> int:
+    """The longest answer every window still has room for after `input_tokens` of input
+    (0 when the input alone does not fit); a large number when nothing is capped."""
+    room = 1 << 31
+    for usage in usages:
+        limits = usage.limits
+        if limits.input is not None and usage.input + input_tokens > limits.input:
+            return 0
+        if limits.total is not None:
+            room = min(room, limits.total - usage.total - input_tokens)
+        if limits.output is not None:
+            room = min(room, limits.output - usage.output)
+    return max(0, room)
+
+
+def tightest_refusal(charges: list[WindowCharge], usages: list[WindowUsage], estimate: TokenCount) -> QuotaExceeded:
+    """The refusal for the window with the least room, with the figures read in `usages`
+    (the same figures the client's bars are then drawn from)."""
+    usage = min(usages, key=lambda usage: answer_room([usage], estimate.input))
+    charge = next(charge for charge in charges if charge.window.key == usage.key)
+    counters = {"total": usage.total, "input": usage.input, "output": usage.output}
+    caps = counter_caps(usage.limits, estimate)
+    cap = next((cap for cap in caps if counters[cap.counter] > cap.room), caps[0])
+    return quota_exceeded(
+        window=charge.window, cap=cap, used=counters[cap.counter], estimate=estimate, reserved=usage.reserved
+    )

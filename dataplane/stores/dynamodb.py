@@ -321,7 +321,7 @@ class DynamoDBStore:
                 continue
             first_failed = first_failed or charge
             item = reason.get("Item") or {}
-            usage_by_key[charge.window.key] = {name: _int(item, name) for name in ("input", "output", "total")}
+            usage_by_key[charge.window.key] = {name: _int(item, name) for name in ("input", "output", "total", "reserved")}
         refusal = quota_refusal(charges, estimate, usage_by_key)
         if refusal is not None:
             return refusal
@@ -331,7 +331,7 @@ class DynamoDBStore:
             return StoreUnavailable("DynamoDB cancelled a reservation without naming the window")
         cap = counter_caps(first_failed.limits, estimate)[0]
         return quota_exceeded(
-            window=first_failed.window, cap=cap, used=usage_by_key[first_failed.window.key][cap.counter]
+            window=first_failed.window, cap=cap, used=usage_by_key[first_failed.window.key][cap.counter], estimate=estimate
         )
 
     def settle(self, *, reservation: Reservation, actual: TokenCount) -> None:

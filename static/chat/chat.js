@@ -7,6 +7,13 @@ import { EventsClient } from "./events-client.js";
 import { renderMarkdown } from "./markdown.js";
 
 const config = JSON.parse(document.getElementById("chat-config").textContent);
+// Strings go through Django's JavaScript catalogue (loaded by the page before this module);
+// without it (a test page, a failed load) the English source text is shown.
+const gettext = window.gettext || ((text) => text);
+const interpolate = window.interpolate || ((text, params) => text.replace(/%\((\w+)\)s/g, (_, name) => String(params[name])));
+const _ = (text, params) => (params ? interpolate(gettext(text), params, true) : gettext(text));
+const LOCALE = document.documentElement.lang || undefined;
+const number = (value) => Number(value).toLocaleString(LOCALE);
 const STORE_KEY = `gateway.chat.conversations.${config.sub}`;
 const MODEL_KEY = `gateway.chat.model.${config.sub}`;
 const PRIVATE_KEY = `gateway.chat.private.${config.sub}`;
@@ -23,6 +30,7 @@ const ui = {
 
 const state = {
   me: null,
+  usage: null, // the windows as the store last reported them
   conversations: loadConversations(),
   currentId: null,
   inFlight: null, // {conversationId, message, node, text, timer}
@@ -60,7 +68,7 @@ function renderConversationList() {
     const button = document.createElement("button");
     button.type = "button";
     button.className = "conversation" + (conversation.id === state.currentId ? " active" : "");
-    button.textContent = conversation.title || "New conversation";
+    button.textContent = conversation.title || _("New conversation");
     button.title = new Date(conversation.updatedAt).toLocaleString();
     button.addEventListener("click", () => openConversation(conversation.id));
     li.append(button);
@@ -77,8 +85,9 @@ function messageNode(message) {
   if (message.role === "assistant") renderMarkdown(body, message.text || "");
   else body.textContent = message.text;
   wrapper.append(body);
+  if (message.note) wrapper.append(noteNode(message.note));
   if (message.error) wrapper.append(errorNode(message.error));
-  if (message.stopped) wrapper.append(noteNode("Stopped. Tokens streamed so far were counted."));
+  if (message.stopped) wrapper.append(noteNode(_("Stopped. Tokens streamed so far were counted.")));
   return wrapper;
 }
 
@@ -102,8 +111,8 @@ function renderMessages() {
   const nodes = (conversation ? conversation.messages : []).map(messageNode);
   if (!nodes.length) {
     nodes.push(noteNode(state.me && !state.me.models.length
-      ? "No models are enabled for your account yet. Ask a gateway admin for access."
-      : "Ask anything. Answers stream in as the model writes them."));
+      ? _("No models are enabled for your account yet. Ask a gateway admin for access.")
+      : _("Ask anything. Answers stream in as the model writes them.")));
   }
   ui.log.replaceChildren(...nodes);
   ui.log.scrollTop = ui.log.scrollHeight;
@@ -152,7 +161,7 @@ function renderModels(models) {
   });
   if (!groups.length) {
     const option = document.createElement("option");
-    option.textContent = "No models enabled";
+    option.textContent = _("No models enabled");
     option.value = "";
     ui.model.replaceChildren(option);
     ui.model.disabled = true;
@@ -165,64 +174,95 @@ function renderModels(models) {
 }
 
 // --- usage bars -------------------------------------------------------------------------
+// `used` counts outstanding reservations (the store adds a reservation to every counter), and
+// `reserved` says how much of it is held for answers still running: while a turn runs its own
+// reservation is shown as reserved, and the answer's true usage replaces it at the end.
 
 function formatReset(iso, window) {
   if (!iso) return "";
   const date = new Date(iso);
   const options = window === "10m" ? { hour: "2-digit", minute: "2-digit" } : { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" };
-  return date.toLocaleString(undefined, options);
+  return date.toLocaleString(LOCALE, options);
 }
 
-function renderUsage(tokenUsage) {
+function withReservation(tokenUsage, reservation) {
+  const held = {};
+  for (const [window, usage] of Object.entries(tokenUsage || {})) {
+    held[window] = { ...usage, used: (usage.used || 0) + reservation.totalTokens, reserved: (usage.reserved || 0) + reservation.totalTokens };
+  }
+  return held;
+}
+
+function renderUsage(tokenUsage, { settled = true } = {}) {
   if (!tokenUsage) return;
+  if (settled) state.usage = tokenUsage;
   for (const [window, node] of Object.entries(ui.usage)) {
     const usage = tokenUsage[window];
     if (!usage) continue;
     const used = usage.used || 0;
+    const reserved = Math.min(usage.reserved || 0, used);
     const limit = usage.limit;
-    const percent = limit ? Math.min(100, (used / limit) * 100) : 0;
-    const bar = node.querySelector(".fill");
-    bar.style.width = `${limit === 0 ? 100 : percent}%`;
-    const level = limit === 0 || percent >= 90 ? "bad" : percent >= 75 ? "warn" : "ok";
-    node.dataset.level = level;
-    node.querySelector(".figures").textContent = limit == null
-      ? `${used.toLocaleString()} tokens (no limit)`
-      : `${used.toLocaleString()} / ${limit.toLocaleString()} tokens`;
-    node.querySelector(".reset").textContent = `resets ${formatReset(usage.resetsAt, window)}`;
+    const share = (tokens) => (limit ? Math.min(100, (tokens / limit) * 100) : 0);
+    const percent = share(used);
+    node.querySelector(".fill").style.width = `${limit === 0 ? 100 : share(used - reserved)}%`;
+    node.querySelector(".fill-reserved").style.width = `${limit === 0 ? 0 : Math.min(share(reserved), 100 - share(used - reserved))}%`;
+    node.dataset.level = limit === 0 || percent >= 90 ? "bad" : percent >= 75 ? "warn" : "ok";
+    const figures = limit == null
+      ? _("%(used)s tokens (no limit)", { used: number(used) })
+      : _("%(used)s / %(limit)s tokens", { used: number(used), limit: number(limit) });
+    node.querySelector(".figures").textContent = reserved
+      ? `${figures} · ${_("%(reserved)s reserved for answers in progress", { reserved: number(reserved) })}`
+      : figures;
+    node.querySelector(".reset").textContent = _("resets %(when)s", { when: formatReset(usage.resetsAt, window) });
     node.querySelector(".track").setAttribute("aria-valuenow", String(Math.round(percent)));
   }
 }
 
 // --- errors -----------------------------------------------------------------------------
+// The gateway sends a refusal's code and figures; the page says it in the user's language.
+// Its `used` and `limit` come from the same store read as the bars drawn with it.
 
-const WINDOW_NAMES = { "10m": "10-minute", month: "monthly" };
+function windowName(window) {
+  return window === "10m" ? _("10-minute") : window === "month" ? _("monthly") : window;
+}
+
+function describeQuota(error) {
+  const which = windowName(error.window);
+  const when = error.resetsAt ? new Date(error.resetsAt).toLocaleString(LOCALE) : _("soon");
+  const limit = number(error.limit);
+  if (error.used == null) {
+    return _("This question needs up to %(needed)s tokens, more than your whole %(window)s quota of %(limit)s. Start a new conversation with a shorter question, or ask a gateway admin for a higher limit.",
+      { needed: number(error.needed ?? error.limit), window: which, limit });
+  }
+  const parts = [];
+  if (error.inputTokens != null && error.maxTokens != null) {
+    parts.push(_("Not sent: this question reserves %(needed)s tokens of your %(window)s quota, about %(input)s for the question and the conversation so far plus up to %(max)s for the answer.",
+      { needed: number(error.needed), window: which, input: number(error.inputTokens), max: number(error.maxTokens) }));
+  }
+  parts.push(error.reserved
+    ? _("%(used)s of %(limit)s tokens are used, %(reserved)s of them held for answers still running.", { used: number(error.used), limit, reserved: number(error.reserved) })
+    : _("%(used)s of %(limit)s tokens are used.", { used: number(error.used), limit }));
+  parts.push(_("Start a new conversation (the whole conversation is sent with each question), try a shorter question, or wait until %(when)s, when the %(window)s quota resets.",
+    { when, window: which }));
+  return parts.join(" ");
+}
 
 function describeError(error) {
   switch (error.type) {
-    case "QuotaExceeded": {
-      const which = WINDOW_NAMES[error.window] || error.window;
-      const when = error.resetsAt ? new Date(error.resetsAt).toLocaleString() : "soon";
-      const limit = error.limit != null ? Number(error.limit).toLocaleString() : "?";
-      if (error.used == null) {
-        // The request alone (its input plus the longest answer it may get) is over the limit.
-        return `This request could use more tokens than your whole ${which} token quota of ${limit} allows. ` +
-          `Ask a gateway admin for a higher limit. The ${which} window resets at ${when}.`;
-      }
-      return `You have reached your ${which} token quota (${Number(error.used).toLocaleString()} of ${limit} tokens used). ` +
-        `It resets at ${when}.`;
-    }
+    case "QuotaExceeded":
+      return describeQuota(error);
     case "ModelNotAllowed":
-      return `${error.message} Pick another model from the list.`;
+      return _("You may not use this model. Pick another model from the list, or ask a gateway admin for access.");
     case "ModelThrottled":
-      return "The model is busy right now (throttled). Wait a few seconds and send again.";
+      return _("The model is busy right now (throttled). Wait a few seconds and send again.");
     case "ModelUnavailable":
-      return `The model is unavailable: ${error.message}`;
+      return _("The model is unavailable: %(reason)s", { reason: error.message });
     case "ThrottlingException":
-      return "You are sending messages too quickly. Wait a moment and try again.";
+      return _("You are sending messages too quickly. Wait a moment and try again.");
     case "ConnectionLost":
-      return "The connection was lost before the answer finished. It reconnects by itself; send again once it is back.";
+      return _("The connection was lost before the answer finished. It reconnects by itself; send again once it is back.");
     default:
-      return error.message || "Something went wrong.";
+      return error.message || _("Something went wrong.");
   }
 }
 
@@ -330,7 +370,15 @@ function onOutboundEvent(event) {
   if (event.tokenUsage) renderUsage(event.tokenUsage);
   const turn = state.inFlight;
   if (!turn || event.conversationId !== turn.conversationId) return;
-  if (event.contentBlockDelta) {
+  if (event.messageStart && event.reservation) {
+    const { reservation } = event;
+    renderUsage(withReservation(state.usage, reservation), { settled: false });
+    if (reservation.requestedMaxTokens > reservation.maxTokens) {
+      turn.message.note = _("Your quota has room for a shorter answer only: this one may be at most %(max)s tokens long instead of %(requested)s.",
+        { max: number(reservation.maxTokens), requested: number(reservation.requestedMaxTokens) });
+      turn.node.append(noteNode(turn.message.note));
+    }
+  } else if (event.contentBlockDelta) {
     turn.message.text += event.contentBlockDelta.delta.text || "";
     if (!turn.paintScheduled) {
       turn.paintScheduled = true;
@@ -338,9 +386,9 @@ function onOutboundEvent(event) {
     }
   } else if (event.messageStop) {
     if (event.messageStop.stopReason === "cancelled") turn.message.stopped = true;
-    if (event.messageStop.stopReason === "max_tokens") turn.message.error = "The answer was cut at the maximum length.";
+    if (event.messageStop.stopReason === "max_tokens") turn.message.error = _("The answer was cut at the maximum length.");
     // The notice itself arrives as text; this marks the message so it reads as a refusal.
-    if (event.messageStop.stopReason === "guardrail_intervened") turn.message.error = "Blocked by the content policy.";
+    if (event.messageStop.stopReason === "guardrail_intervened") turn.message.error = _("Blocked by the content policy.");
   } else if (event.metadata) {
     finishTurn();
   } else if (event.error) {
@@ -353,20 +401,20 @@ function onOutboundEvent(event) {
 function onConnectionState(status, detail) {
   ui.status.dataset.state = status;
   if (status === "open") {
-    ui.status.textContent = "Connected";
+    ui.status.textContent = _("Connected");
     showNotice("");
   } else if (status === "connecting") {
-    ui.status.textContent = "Connecting…";
+    ui.status.textContent = _("Connecting…");
   } else if (status === "reconnecting") {
-    ui.status.textContent = "Reconnecting…";
-    if (detail.delayMs) showNotice(`Connection lost. Reconnecting in ${Math.ceil(detail.delayMs / 1000)} s…`, "warn");
+    ui.status.textContent = _("Reconnecting…");
+    if (detail.delayMs) showNotice(_("Connection lost. Reconnecting in %(seconds)s s…", { seconds: Math.ceil(detail.delayMs / 1000) }), "warn");
     if (state.inFlight) finishTurn({ error: { type: "ConnectionLost" } });
   } else if (status === "closed") {
-    ui.status.textContent = "Disconnected";
+    ui.status.textContent = _("Disconnected");
     if (state.inFlight) finishTurn({ error: { type: "ConnectionLost" } });
     if (detail.message) showNotice(detail.message, "bad");
-    else if (detail.code === 4401) showNotice("Your session has ended. Sign in again to keep chatting.", "bad");
-    else if (detail.code === 4429) showNotice("The server closed the connection after too many bad requests. Reload the page.", "bad");
+    else if (detail.code === 4401) showNotice(_("Your session has ended. Sign in again to keep chatting."), "bad");
+    else if (detail.code === 4429) showNotice(_("The server closed the connection after too many bad requests. Reload the page."), "bad");
   } else if (status === "error") {
     showNotice(detail.message, "bad");
   }
@@ -390,7 +438,7 @@ const client = config.transport === "unavailable" ? null : new EventsClient(chat
 
 async function loadMe() {
   const response = await fetch(config.meUrl, { credentials: "same-origin", headers: { Accept: "application/json" } });
-  if (response.status === 401) { showNotice("Your session has ended. Sign in again.", "bad"); return; }
+  if (response.status === 401) { showNotice(_("Your session has ended. Sign in again."), "bad"); return; }
   state.me = await response.json();
   renderModels(state.me.models);
   renderUsage(state.me.usage);
@@ -416,10 +464,10 @@ if (client) {
 } else {
   // No way to reach the chat API for this account (see chat/selectors.py transport_for).
   ui.status.dataset.state = "closed";
-  ui.status.textContent = "Not connected";
+  ui.status.textContent = _("Not connected");
   ui.send.disabled = true;
   showNotice(config.message, "bad");
 }
 renderConversationList();
 renderMessages();
-loadMe().catch(() => showNotice("Could not load your models and usage. Reload the page to try again.", "bad"));
+loadMe().catch(() => showNotice(_("Could not load your models and usage. Reload the page to try again."), "bad"));

@@ -129,13 +129,14 @@ def test_a_gateway_admin_cannot_make_anyone_superuser_or_grant_raw_permissions(c
         inlines.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
     response = client.post(
         f"/admin/accounts/user/{alice.pk}/change/",
-        {"username": "alice", "is_superuser": "on", "is_staff": "on", "is_active": "on", "user_permissions": every,
+        {"username": "alice", "first_name": "Alice", "is_superuser": "on", "is_staff": "on", "is_active": "on", "user_permissions": every,
          "date_joined_0": "2026-11-01", "date_joined_1": "00:00:00", **inlines},
     )
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
     alice.refresh_from_db()
-    assert alice.is_staff  # the save went through...
+    assert alice.first_name == "Alice"  # the save went through...
     assert not alice.is_superuser and not alice.user_permissions.exists()  # ...without those fields
+    assert not alice.is_staff  # staff status follows roles, not a checkbox
 
 
 def test_a_superuser_still_can(client, superuser):

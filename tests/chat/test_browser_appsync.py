@@ -140,11 +140,13 @@ def test_chat_on_appsync_with_cognito_sign_in_across_token_renewals(chat_api, ho
 
         # Over the 10-minute quota: refused inline, saying when it resets; Bedrock is not called.
         asked_before = len(bedrock_server.requests_for(MODEL))
-        publish_limits(chat_api, ten_minute=150)  # room for 90; the request needs about 110
+        # Room for 40: too little for a useful answer even with a shorter maximum.
+        publish_limits(chat_api, ten_minute=100)
         page.click("#new-conversation")
         ask(page, "One more, over the limit")
         error = page.wait_for_selector(".inline-error")
-        assert re.search(r"reached your 10-minute token quota \(60 of 150 tokens used\)\. It resets at", error.inner_text())
+        assert re.search(r"60 of 100 tokens are used\. .* wait until .*, when the 10-minute quota resets\.", error.inner_text())
+        assert page.text_content("#usage-10m .figures") == "60 / 100 tokens"  # the message's figures
         assert len(bedrock_server.requests_for(MODEL)) == asked_before
         page.screenshot(path=str(ARTIFACTS / "appsync-quota.png"), full_page=True)
 

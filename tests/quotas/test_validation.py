@@ -132,3 +132,37 @@ def test_duplicate_prepared_question_is_refused_up_to_case_and_punctuation():
     )
     assert not form.is_valid()
     assert "already exists for every model" in form.errors["question"][0]
+
+
+# What the admin form always sends besides the limits (choice fields with defaults).
+FORM_DEFAULTS = {"cache_scope": "per_user", "guardrail": "none", "guardrail_stream_mode": "sync"}
+
+
+def policy_form(**data: str):
+    return PolicyForm(data={**FORM_DEFAULTS, **data})
+
+
+def test_a_monthly_limit_below_the_ten_minute_limit_is_refused():
+    form = policy_form(**_policy_data(ten_minute_total="5000", monthly_total="1000", ten_minute_output="900", monthly_output="500"))
+    assert not form.is_valid()
+    assert form.errors["monthly_total"] == [
+        "The monthly total limit (1,000) is below the 10-minute total limit (5,000). "
+        "Raise the monthly limit or lower the 10-minute one."
+    ]
+    assert "monthly output limit (500) is below the 10-minute output limit (900)" in form.errors["monthly_output"][0]
+    assert policy_form(**_policy_data(ten_minute_total="1000", monthly_total="1000")).is_valid()
+
+
+def test_a_policy_with_only_a_name_is_refused_until_unlimited_is_chosen():
+    only_a_name = policy_form(name="Team")
+    assert not only_a_name.is_valid()
+    assert "tick “no token limits”" in only_a_name.errors["ten_minute_total"][0]
+
+    assert policy_form(name="Team", unlimited="on").is_valid()
+    assert policy_form(name="Team", monthly_total="10").is_valid()  # one window capped is a choice too
+
+
+def test_unlimited_with_limits_is_refused():
+    form = policy_form(**_policy_data(unlimited="on"))
+    assert not form.is_valid()
+    assert "cannot also set limits" in form.errors["unlimited"][0]

@@ -155,6 +155,13 @@ def test_a_window_without_room_refuses_and_leaves_both_untouched(store, store_cl
         "resetsAt": window.resets_at.isoformat(),
         "limit": limit,
         "used": 200,
+        # The reservation's figures travel with the refusal, so a client can explain it.
+        "code": "window_full",
+        "counter": "total",
+        "reserved": 200,
+        "inputTokens": 50,
+        "maxTokens": 100,
+        "needed": 150,
     }
     assert window.resets_at.isoformat() in refusal.value.message
     assert counters(store, charges) == [(50, 150, 200, 200)] * 2
@@ -168,6 +175,9 @@ def test_a_request_bigger_than_a_whole_limit_is_refused_without_touching_the_sto
 
     assert refusal.value.details["window"] == "10m"
     assert refusal.value.details["limit"] == 1000
+    assert (refusal.value.details["code"], refusal.value.details["used"], refusal.value.details["needed"]) == (
+        "request_over_limit", None, 4296
+    )
     assert store.stats.conditional_writes == 0
     assert counters(store, charges) == [(0, 0, 0, 0)] * 2
 
@@ -183,6 +193,12 @@ def test_input_and_output_caps_are_enforced_apart_from_total(store, store_clock)
         "resetsAt": charges[0].window.resets_at.isoformat(),
         "limit": 100,
         "used": 90,
+        "code": "window_full",
+        "counter": "input",
+        "reserved": 100,
+        "inputTokens": 20,
+        "maxTokens": 10,
+        "needed": 20,
     }
     assert "input" in too_much_input.value.message
 

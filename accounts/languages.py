@@ -1,0 +1,37 @@
+"""The user's language: chosen with the switch, kept on the user, applied on every request."""
+from __future__ import annotations
+
+from typing import Callable
+
+from django.http import HttpRequest, HttpResponse
+from django.utils import translation
+from django.views.decorators.http import require_POST
+from django.views.i18n import set_language
+
+from accounts.services import user_language_set
+
+
+class UserLanguageMiddleware:
+    """After LocaleMiddleware and authentication: a signed-in user's saved choice wins over the
+    browser's Accept-Language and a cookie left by someone else on a shared computer."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        chosen = getattr(user, "language", "") if user is not None and user.is_authenticated else ""
+        if chosen and translation.check_for_language(chosen):
+            translation.activate(chosen)
+            request.LANGUAGE_CODE = chosen
+        return self.get_response(request)
+
+
+@require_POST
+def language_set(request: HttpRequest) -> HttpResponse:
+    """Django's `set_language` (cookie, redirect to `next`), plus the choice saved on the user."""
+    response = set_language(request)
+    language = request.POST.get("language", "")
+    if request.user.is_authenticated and translation.check_for_language(language):
+        user_language_set(user=request.user, language=language)
+    return response

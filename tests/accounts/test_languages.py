@@ -1,0 +1,72 @@
+"""Korean and English: the browser's language by default, a switch kept on the user."""
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+pytestmark = pytest.mark.django_db
+
+NEW_CONVERSATION_KO = "새 대화"
+
+
+def chat_page(client: Client, **headers: str) -> str:
+    response = client.get("/", **headers)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_the_browser_language_is_the_default(alice):
+    client = Client()
+    client.force_login(alice)
+
+    korean = chat_page(client, HTTP_ACCEPT_LANGUAGE="ko-KR,ko;q=0.9,en;q=0.5")
+    english = chat_page(client, HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
+
+    assert '<html lang="ko">' in korean and NEW_CONVERSATION_KO in korean
+    assert '<html lang="en">' in english and "New conversation" in english
+
+
+def test_the_switch_keeps_the_choice_on_the_user_for_every_browser(alice):
+    first_browser = Client()
+    first_browser.force_login(alice)
+    response = first_browser.post("/i18n/setlang/", {"language": "ko", "next": "/"}, HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 302 and response.url == "/"
+    alice.refresh_from_db()
+    assert alice.language == "ko"
+
+    second_browser = Client()  # no cookie, an English browser: the user's choice still wins
+    second_browser.force_login(alice)
+    page = chat_page(second_browser, HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
+    assert '<html lang="ko">' in page and NEW_CONVERSATION_KO in page
+
+
+def test_a_language_outside_the_list_is_not_kept(alice):
+    client = Client()
+    client.force_login(alice)
+    client.post("/i18n/setlang/", {"language": "xx", "next": "/"})
+    alice.refresh_from_db()
+    assert alice.language == ""
+
+
+def test_signed_out_pages_follow_the_browser_and_the_switch_cookie():
+    client = Client()
+    assert "로그인" in client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    client.post("/i18n/setlang/", {"language": "en", "next": "/accounts/login/"})
+    page = client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    assert '<html lang="en">' in page
+
+
+def test_the_javascript_catalogue_serves_korean(alice):
+    client = Client()
+    client.force_login(alice)
+    script = client.get("/jsi18n/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    assert "\\uc0c8 \\ub300\\ud654" in script or NEW_CONVERSATION_KO in script  # "새 대화"
+
+
+def test_the_admin_and_its_customisations_speak_korean(admin_user):
+    client = Client()
+    client.force_login(admin_user)
+    index = client.get("/admin/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    live = client.get("/admin/quotas/live-usage/", HTTP_ACCEPT_LANGUAGE="ko")
+    assert "모델, 한도, 사용량 관리" in index and "로그아웃" in index  # ours, and Django's own catalogue
+    assert live.status_code == 200 and "현재 10분 구간" in live.content.decode() and "실시간 사용량" in live.content.decode()
