@@ -191,10 +191,16 @@ def chat_completions_request(call: ModelCall) -> dict[str, Any]:
 def _body_pieces(response: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
     """The body as the socket delivers it: `read1` returns what has arrived (up to
     `READ_SIZE`), so a chunk is handed on as soon as it is there."""
+    read1 = getattr(response, "read1", None)
+    if read1 is None:
+        # urllib3 1.x (a Lambda runtime's own botocore may bring it) has no read1; its
+        # stream() yields each HTTP chunk as it arrives, which is how model servers stream.
+        yield from response.stream(READ_SIZE, decode_content=False)
+        return
     while True:
         # No content decoding: the request asks for `identity`, and urllib3's decoding layer
         # more than doubled the CPU of reading a stream of small events (bench/openai_provider.py).
-        piece = response.read1(READ_SIZE, decode_content=False)
+        piece = read1(READ_SIZE, decode_content=False)
         if not piece:
             return
         yield piece

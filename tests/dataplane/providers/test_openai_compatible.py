@@ -9,6 +9,7 @@ from dataplane.errors import ModelThrottled, ModelUnavailable, UpstreamError, Va
 from dataplane.providers.base import ModelCall, StreamEnd, TextDelta
 from dataplane.providers.openai_compatible import (
     OpenAICompatibleProvider,
+    _body_pieces,
     _server_sent_data,
     api_key_variable,
     completions_path,
@@ -213,3 +214,12 @@ def test_server_sent_events_are_parsed_from_pieces_split_anywhere():
     pieces = [b'data: {"a"', b": 1}\r", b"\n\r\n: a comment\nevent: x\ndata: multi", b"\ndata: line \xc3", b"\xa9\n\n", b"data: [DONE]"]
     assert list(_server_sent_data(pieces)) == ['{"a": 1}', "multi\nline \u00e9", "[DONE]"]
 
+
+
+def test_a_urllib3_without_read1_is_read_through_stream():
+    class OlderResponse:  # urllib3 1.x: no read1, stream() yields HTTP chunks as they come
+        def stream(self, amount: int, decode_content: bool):
+            assert decode_content is False
+            yield from (b"data: a\n\n", b"data: [DONE]\n\n")
+
+    assert list(_server_sent_data(_body_pieces(OlderResponse()))) == ["a", "[DONE]"]
