@@ -375,7 +375,12 @@ class DynamoDBStore:
         self._count("settle", "write")
         # TransactWriteItems returns no item values, and the exactly-once token matters more
         # than a round trip, so the counters are read back here (what `usage_read` did after).
-        return self._windows_read("settle", reservation.sub, list(reservation.charges))
+        try:
+            return self._windows_read("settle", reservation.sub, list(reservation.charges))
+        except StoreUnavailable:
+            # The settle is applied; a failing read must not make the caller settle again.
+            # Without counters the turn reads them itself (or shows no bars).
+            return []
 
     def usage_read(self, *, sub: str, charges: list[WindowCharge]) -> list[WindowUsage]:
         return self._windows_read("usage_read", sub, charges)

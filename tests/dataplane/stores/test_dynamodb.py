@@ -154,3 +154,18 @@ def test_a_retried_settle_carries_the_same_request_token(dynamodb_store, store_c
 
     assert tokens[0] == tokens[1] == f"settle-{first.reservation_id}"
     assert tokens[2] == f"settle-{second.reservation_id}" != tokens[0]
+
+
+def test_a_settle_whose_read_back_fails_is_still_applied_once_and_returns_no_counters(dynamodb_store, store_clock, monkeypatch):
+    charges = charges_at(store_clock(), ten=WindowLimits(total=10_000), month=WindowLimits(total=100_000))
+    reservation = dynamodb_store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=10, output=50))
+
+    def unreachable(*args, **kwargs):
+        raise StoreUnavailable("read timed out")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(dynamodb_store, "_batch_get", unreachable)
+        # Raising here would make the pipeline settle again; the counters are simply absent.
+        assert dynamodb_store.settle(reservation=reservation, actual=TokenCount(input=10, output=5)) == []
+
+    assert [(u.total, u.reserved) for u in dynamodb_store.usage_read(sub=SUB, charges=charges)] == [(15, 0), (15, 0)]
