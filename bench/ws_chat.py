@@ -15,6 +15,14 @@ at the same moment. It prints, per N:
 - total turn time, errors (refused connections, error events, timeouts) and the server's
   peak RSS memory.
 
+With `--think T` it runs a user model instead of bursts: every one of the N connected users
+sends a turn, reads the whole answer, thinks for a random 0.5·T to 1.5·T seconds (the first
+wait is spread over 0 to T, so the users do not start together) and sends the next, for
+`--duration` seconds; turns still running then may finish within `--deadline`. Upstream pacing
+is `--chunk-delay`. For example, 1,000 users each sending a turn every ~10 s at 20 ms/chunk:
+
+    .venv/bin/python bench/ws_chat.py --sessions 1000 --think 10 --duration 60 --chunk-delay 0.02
+
 Everything is bounded in time (`--deadline` per N) and the server is stopped at the end.
 """
 from __future__ import annotations
@@ -23,6 +31,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import socket
 import statistics
 import subprocess
@@ -220,7 +229,30 @@ async def one_turn(ws, sub: str, start: asyncio.Event) -> TurnTiming:
             return timing
 
 
-async def run(users: list[tuple[str, str]], port: int, pid: int, turns: int, deadline: float) -> RunResult:
+async def paced_turns(ws, sub: str, think: float, until: float, timings: list[TurnTiming]) -> None:
+    """One user: a turn, a think time, the next turn, until `until` (perf_counter seconds)."""
+    now = asyncio.Event()
+    now.set()
+    await asyncio.sleep(random.uniform(0, think))
+    while time.perf_counter() < until:
+        timings.append(await one_turn(ws, sub, now))
+        await asyncio.sleep(random.uniform(0.5 * think, 1.5 * think))
+
+
+async def run_paced(live: list, result: RunResult, think: float, duration: float, deadline: float) -> None:
+    tasks = [asyncio.create_task(paced_turns(ws, sub, think, time.perf_counter() + duration, result.timings))
+             for ws, sub in live]
+    done, not_done = await asyncio.wait(tasks, timeout=deadline)
+    for task in not_done:
+        task.cancel()
+        result.timings.append(TurnTiming(error="timeout"))
+    for task in done:
+        if task.exception() is not None:
+            result.timings.append(TurnTiming(error=repr(task.exception())))
+
+
+async def run(users: list[tuple[str, str]], port: int, pid: int, turns: int, deadline: float,
+              think: float | None = None, duration: float = 60.0) -> RunResult:
     result = RunResult(sessions=len(users))
     url, origin = f"ws://127.0.0.1:{port}/event/realtime", f"http://127.0.0.1:{port}"
     stop = asyncio.Event()
@@ -241,6 +273,9 @@ async def run(users: list[tuple[str, str]], port: int, pid: int, turns: int, dea
     cpu_before = server_cpu_seconds(pid)
     started = time.perf_counter()
     try:
+        if think is not None:
+            await run_paced(live, result, think, duration, deadline)
+            turns = 0
         for _ in range(turns):
             go = asyncio.Event()
             pending = [asyncio.create_task(one_turn(ws, sub, go)) for ws, sub in live]
@@ -306,7 +341,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="GATEWAY_TURN_WORKERS for the server")
     parser.add_argument("--settings", default="gateway_project.settings.local", help="the server's settings module")
     parser.add_argument("--deadline", type=float, default=120.0, help="seconds allowed per N before giving up")
+    parser.add_argument("--think", type=float, default=None,
+                        help="user model: mean seconds between a user's answer and their next turn")
+    parser.add_argument("--duration", type=float, default=60.0, help="user model: seconds users keep sending turns")
     args = parser.parse_args()
+    if args.think is not None:
+        args.deadline = max(args.deadline, args.duration + 60)
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-ws-chat-"))
     env_for_server = {
@@ -334,7 +374,8 @@ def main() -> None:
         server = start_daphne(scratch, port, {**os.environ, "DJANGO_SETTINGS_MODULE": args.settings})
         try:
             result = asyncio.run(asyncio.wait_for(
-                run(users[:count], port, server.pid, args.turns, args.deadline), args.deadline + 60))
+                run(users[:count], port, server.pid, args.turns, args.deadline, args.think, args.duration),
+                args.deadline + 60))
             report(result, bare_first, bare_total)
         finally:
             server.terminate()

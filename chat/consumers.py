@@ -170,7 +170,9 @@ class EventsConsumer(AsyncWebsocketConsumer):
     async def outbound_event(self, message: dict[str, Any]) -> None:
         for subscription_id, channel in list(self.subscriptions.items()):
             if channel == message["channel"]:
-                await self._reply(protocol.data(subscription_id, message["event"]))
+                # The event arrives encoded for the frame (see chat.outbound): written, not
+                # serialised again, once per subscription.
+                await self._send_text(protocol.data_frame(subscription_id, message["event"]))
 
     async def turn_cancel(self, message: dict[str, Any]) -> None:
         running_turns.cancel(self.sub, message["conversationId"])
@@ -202,8 +204,11 @@ class EventsConsumer(AsyncWebsocketConsumer):
             await self.close(code=protocol.CLOSE_ABUSE)
 
     async def _reply(self, message: dict[str, Any]) -> None:
+        await self._send_text(json.dumps(message))
+
+    async def _send_text(self, text: str) -> None:
         try:
-            await self.send(text_data=json.dumps(message))
+            await self.send(text_data=text)
         except Exception:  # noqa: BLE001 - the socket closed under us ("send on a closed protocol")
             self._client_gone()
 

@@ -7,8 +7,15 @@ Every WebSocket connection of a user that subscribed to `/outbound/<sub>` is in 
 the turn's buffer and one flusher task on the server's event loop sends them in order. Text
 deltas that piled up while a send was in flight leave as one `contentBlockDelta` (the bench
 showed one group message per model chunk is what limits throughput on Redis: each costs a
-round trip on the event loop). A slow layer pushes back: past `MAX_BUFFERED` waiting events
-the worker waits.
+round trip on the event loop). After the first text delta of a turn has left, further deltas
+wait up to `CHAT_FRAME_WINDOW_MS` so that the chunks of that window leave as one frame: at a
+model's real pace (a chunk every 20 ms or so) nothing piles up by itself, and each chunk would
+otherwise cost a loop hop, a group message and a WebSocket frame. The first delta never waits,
+and any other event (the end of the answer, an error) ends the wait at once. A slow layer
+pushes back: past `MAX_BUFFERED` waiting events the worker waits.
+
+Each group message carries the event already encoded as the JSON string literal a `data` frame
+holds, so the consumer writes the frame without serialising the event again.
 """
 from __future__ import annotations
 
@@ -20,6 +27,7 @@ from typing import Any
 
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
+from django.conf import settings
 
 from dataplane.channels import outbound_group_name
 from dataplane.outbound import ClientGone
@@ -34,8 +42,17 @@ SEND_TIMEOUT_SECONDS = 30.0
 
 
 def outbound_message(sub: str, event: dict[str, Any]) -> dict[str, Any]:
-    # AppSync delivers each event as the JSON string that was published; so do we.
-    return {"type": OUTBOUND_EVENT, "channel": outbound_channel(sub), "event": json.dumps(event, default=str)}
+    # AppSync delivers each event as the JSON string that was published; so do we. `event` is
+    # that string already encoded as a JSON literal (quoted and escaped): the frame's field.
+    return {
+        "type": OUTBOUND_EVENT,
+        "channel": outbound_channel(sub),
+        "event": json.dumps(json.dumps(event, default=str)),
+    }
+
+
+def is_text_delta(event: dict[str, Any]) -> bool:
+    return "contentBlockDelta" in event
 
 
 def coalesce(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -69,6 +86,9 @@ class ChannelsGroupOutbound:
         self._flushing = False
         self._gone = False
         self._changed = threading.Condition()
+        self._window = settings.CHAT_FRAME_WINDOW_MS / 1000
+        self._first_delta_sent = False
+        self._wake: asyncio.Event | None = None  # created on the loop by the flusher
 
     def send(self, event: dict[str, Any]) -> None:
         with self._changed:
@@ -80,10 +100,16 @@ class ChannelsGroupOutbound:
                 raise ClientGone("the outbound channel stopped taking events")
             self._buffer.append(event)
             if self._flushing:
-                return
-            self._flushing = True
+                if self._wake is not None and not is_text_delta(event):
+                    wake = self._wake
+                else:
+                    return
+            else:
+                self._flushing, wake = True, None
         try:
-            self.loop.call_soon_threadsafe(self._start_flush)
+            # Either start a flusher, or end a running one's wait for more deltas: an event
+            # other than a delta (the answer's end, an error) never waits for the window.
+            self.loop.call_soon_threadsafe(wake.set if wake is not None else self._start_flush)
         except RuntimeError:  # the server's loop is closed: nobody can listen any more
             with self._changed:
                 self._gone = True
@@ -101,6 +127,7 @@ class ChannelsGroupOutbound:
 
     async def _flush(self) -> None:
         while True:
+            await self._gather_deltas()
             with self._changed:
                 batch, self._buffer = self._buffer, []
                 if not batch:
@@ -111,6 +138,7 @@ class ChannelsGroupOutbound:
             try:
                 for event in coalesce(batch):
                     await self.channel_layer.group_send(self.group, outbound_message(self.sub, event))
+                    self._first_delta_sent = self._first_delta_sent or is_text_delta(event)
             except Exception as error:  # noqa: BLE001 - a broken layer ends this turn's stream
                 if not isinstance(error, ChannelFull):
                     logger.warning("outbound send to %s failed: %s", self.group, error)
@@ -119,6 +147,25 @@ class ChannelsGroupOutbound:
                     self._buffer.clear()
                     self._changed.notify_all()
                 return
+
+
+    async def _gather_deltas(self) -> None:
+        """Once the first delta has left, let more deltas join the ones waiting, for at most
+        the window, unless something other than a delta is waiting (then nothing waits)."""
+        if not self._window or not self._first_delta_sent:
+            return
+        if self._wake is None:
+            self._wake = asyncio.Event()
+        # Cleared before the buffer is looked at: a `set` for an event that arrives after
+        # the look still ends the wait.
+        self._wake.clear()
+        with self._changed:
+            only_deltas = bool(self._buffer) and all(is_text_delta(event) for event in self._buffer)
+        if only_deltas:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self._window)
+            except asyncio.TimeoutError:
+                pass
 
 
 _flushers: set[asyncio.Task] = set()  # keeps running flushers from being collected

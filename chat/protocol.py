@@ -12,6 +12,7 @@ sends them) and `error` for frames that are not part of the protocol.
 """
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -164,3 +165,9 @@ def failure(kind: str, frame_id: str | None, error: ProtocolError) -> dict[str, 
 
 def data(subscription_id: str, event: str) -> dict[str, Any]:
     return {"type": "data", "id": subscription_id, "event": event}
+
+
+def data_frame(subscription_id: str, encoded_event: str) -> str:
+    """The text of a `data` frame whose event is already a JSON string literal (quoted and
+    escaped), so the event, the bulk of the frame, is not serialised once per connection."""
+    return f'{{"type": "data", "id": {json.dumps(subscription_id)}, "event": {encoded_event}}}'

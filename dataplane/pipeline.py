@@ -40,6 +40,7 @@ from dataplane.stores.base import (
     Reservation,
     TokenCount,
     WindowCharge,
+    WindowUsage,
     answer_room,
     tightest_refusal,
 )
@@ -96,6 +97,7 @@ class _Turn:
     usage_at_refusal: dict[str, Any] | None = None
     streamed_text: str = ""
     first_token_at: float | None = None
+    settled_usage: list[WindowUsage] | None = None  # the windows as settle left them
     client_gone: bool = False
 
     def send(self, event: dict[str, Any]) -> None:
@@ -142,7 +144,7 @@ def chat_turn(
         record.conversation_id = _recordable_id(request.conversation_id)
         turn.policy, turn.model = _load_policy(turn)
         may_cache = _privacy_decision(turn)
-        if _answer_prepared(turn) or (may_cache and _answer_cached(turn)):
+        if _answer_stored(turn, may_cache):
             return record
         if stop.out_of_time():
             raise TimeLimitReached("The gateway has no time left to answer this request; send it again.")
@@ -218,18 +220,27 @@ def _privacy_decision(turn: _Turn) -> bool:
     return True
 
 
-def _answer_prepared(turn: _Turn) -> bool:
-    """Admin-curated answers win over the model. They hold no user data, so privacy allows them."""
+def _answer_stored(turn: _Turn, may_cache: bool) -> bool:
+    """Answer from the store when it can: admin-curated answers win over the cache and the
+    model (they hold no user data, so privacy allows them); the cache only when privacy lets
+    this request touch it. Both are looked up in one read."""
     assert turn.request is not None and turn.model is not None
-    answer = turn.gateway.store.prepared_get(
-        question_key=prepared_question_key(turn.request.last_user_text), model_id=turn.model.model_id
+    stored = turn.gateway.store.answers_get(
+        question_key=prepared_question_key(turn.request.last_user_text),
+        model_id=turn.model.model_id,
+        cache_key=_cache_key(turn) if may_cache else None,
     )
-    if answer is None:
-        return False
-    turn.record.cache = "prepared"
-    turn.record.provider = "prepared"
-    _replay(turn, answer.text, stop_reason="end_turn", saved=TokenCount())
-    return True
+    if stored.prepared is not None:
+        turn.record.cache = "prepared"
+        turn.record.provider = "prepared"
+        _replay(turn, stored.prepared.text, stop_reason="end_turn", saved=TokenCount())
+        return True
+    if stored.cached is not None:
+        turn.record.cache = "hit"
+        turn.record.provider = "cache"
+        _replay(turn, stored.cached.text, stop_reason=stored.cached.stop_reason, saved=stored.cached.usage)
+        return True
+    return False
 
 
 def _cache_key(turn: _Turn) -> str:
@@ -241,16 +252,6 @@ def _cache_key(turn: _Turn) -> str:
         messages=turn.request.messages,
         inference=turn.request.inference_config(_max_tokens(turn)),
     )
-
-
-def _answer_cached(turn: _Turn) -> bool:
-    cached = turn.gateway.store.cache_get(_cache_key(turn))
-    if cached is None:
-        return False
-    turn.record.cache = "hit"
-    turn.record.provider = "cache"
-    _replay(turn, cached.text, stop_reason=cached.stop_reason, saved=cached.usage)
-    return True
 
 
 def _replay(turn: _Turn, text: str, *, stop_reason: str, saved: TokenCount) -> None:
@@ -479,7 +480,7 @@ def _settle(turn: _Turn) -> TokenCount:
         )
     for attempt in range(3):
         try:
-            turn.gateway.store.settle(reservation=reservation, actual=actual)
+            turn.settled_usage = turn.gateway.store.settle(reservation=reservation, actual=actual)
             break
         except StoreUnavailable:
             # The estimate stays counted: the user is over-charged, never under-charged.
@@ -501,18 +502,27 @@ def _metadata_event(turn: _Turn, actual: TokenCount) -> dict[str, Any]:
 
 
 def _token_usage(turn: _Turn) -> dict[str, Any] | None:
-    """The user's windows after this turn, for the usage bars. One store read."""
+    """The user's windows after this turn, for the usage bars: as settle returned them, else
+    (no reservation, or a window rolled over since) one store read."""
     if turn.policy is None:
         return None
+    charges = current_charges(turn.gateway, turn.policy)
+    settled = turn.settled_usage
+    if settled is not None and [usage.key for usage in settled] == [charge.window.key for charge in charges]:
+        return {usage.kind: usage.to_wire() for usage in settled}
     try:
-        return window_usage(turn.gateway, turn.identity.sub, turn.policy)
+        return {usage.kind: usage.to_wire() for usage in turn.gateway.store.usage_read(sub=turn.identity.sub, charges=charges)}
     except StoreUnavailable:
         return None
 
 
-def window_usage(gateway: Gateway, sub: str, policy: EffectivePolicy) -> dict[str, Any]:
+def current_charges(gateway: Gateway, policy: EffectivePolicy) -> list[WindowCharge]:
     ten_minute, month = current_windows(gateway.clock(), gateway.config.month_timezone)
-    charges = [WindowCharge(ten_minute, policy.ten_minute), WindowCharge(month, policy.monthly)]
+    return [WindowCharge(ten_minute, policy.ten_minute), WindowCharge(month, policy.monthly)]
+
+
+def window_usage(gateway: Gateway, sub: str, policy: EffectivePolicy) -> dict[str, Any]:
+    charges = current_charges(gateway, policy)
     return {usage.kind: usage.to_wire() for usage in gateway.store.usage_read(sub=sub, charges=charges)}
 
 

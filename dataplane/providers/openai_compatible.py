@@ -11,6 +11,11 @@ model id upper-cased with every run of non-alphanumerics turned into `_`
 (`llama-3.1-8b` → `OPENAI_API_KEY_LLAMA_3_1_8B`), else `OPENAI_API_KEY`, else no
 `Authorization` header (most self-hosted servers need none).
 
+Connections are kept alive and pooled per endpoint (one urllib3 `PoolManager` per process), so
+a turn does not pay a TCP (and TLS) handshake; a turn that stops reading early closes its
+connection instead, which tells the server to stop generating. The body is read in whatever
+pieces the socket delivers and split into lines in memory, not line by line from the socket.
+
 Usage comes from the final chunk (`prompt_tokens`, `completion_tokens`); a server that ignores
 `include_usage` gives a `StreamEnd` without usage and the pipeline bills an estimate.
 
@@ -28,9 +33,13 @@ import http.client
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
+
+import urllib3
+from urllib3.exceptions import HTTPError as Urllib3Error
 
 from dataplane.errors import GatewayError, ModelThrottled, ModelUnavailable, UpstreamError, ValidationError
 from dataplane.providers.base import ModelCall, ProviderEvent, StreamEnd, TextDelta
@@ -38,6 +47,24 @@ from dataplane.tokens import content_text
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 READ_TIMEOUT_SECONDS = 60.0
+# Idle keep-alive connections kept per endpoint; past it, extra connections are opened for
+# the moment and closed after use (never a wait: the turn workers bound concurrency).
+POOLED_CONNECTIONS_PER_ENDPOINT = 32
+READ_SIZE = 16 * 1024  # at most this much per socket read; a read returns what has arrived
+
+_pool: urllib3.PoolManager | None = None
+_pool_lock = threading.Lock()
+
+
+def connection_pool() -> urllib3.PoolManager:
+    """The process's keep-alive connections to model servers, one pool per endpoint."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            # No retries: a POST that reached the server may have started a generation; a
+            # stale pooled connection is detected before reuse (urllib3 checks for EOF).
+            _pool = urllib3.PoolManager(num_pools=64, maxsize=POOLED_CONNECTIONS_PER_ENDPOINT, block=False, retries=False)
+        return _pool
 
 # OpenAI finish_reason → Converse stopReason, so the rest of the gateway sees one vocabulary.
 STOP_REASONS = {
@@ -80,45 +107,55 @@ class OpenAICompatibleProvider:
         endpoint = call.endpoint or self.endpoint
         if not endpoint:
             raise ModelUnavailable(f"Model {call.model_id} has no endpoint configured.", modelId=call.model_id)
-        connection = self._connect(call.model_id, endpoint)
+        url = completions_url(call.model_id, endpoint)
+        response: urllib3.BaseHTTPResponse | None = None
+        finished = False
         try:
-            response = self._post(call, connection, endpoint)
-            yield from _read_stream(call.model_id, response)
-        except (OSError, http.client.HTTPException) as error:
+            response = self._post(call, url)
+            yield from _read_stream(call.model_id, _body_pieces(response))
+            finished = True
+        except (OSError, http.client.HTTPException, Urllib3Error) as error:
             raise ModelUnavailable(
                 f"Model {call.model_id} is unavailable: its server could not be reached or stopped "
                 f"answering ({type(error).__name__}).",
                 modelId=call.model_id,
             ) from error
         finally:
-            # Also on GeneratorExit: closing the socket tells the server to stop generating.
-            connection.close()
+            if response is not None:
+                _release(response, reusable=finished)
 
-    def _connect(self, model_id: str, endpoint: str) -> http.client.HTTPConnection:
-        parts = urlsplit(endpoint)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ModelUnavailable(f"Model {model_id} has an invalid endpoint: {endpoint!r}.", modelId=model_id)
-        kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        return kind(parts.hostname, parts.port, timeout=self.connect_timeout)
-
-    def _post(self, call: ModelCall, connection: http.client.HTTPConnection, endpoint: str) -> http.client.HTTPResponse:
+    def _post(self, call: ModelCall, url: str) -> urllib3.BaseHTTPResponse:
         body = json.dumps(chat_completions_request(call)).encode("utf-8")
-        headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+        headers = {"Content-Type": "application/json", "Accept": "text/event-stream", "Accept-Encoding": "identity"}
         api_key = self._api_key(call.model_id)
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
-        connection.connect()
-        # The connect timeout only covers connecting; reading may wait longer between chunks.
-        connection.sock.settimeout(self.read_timeout)
-        connection.request("POST", completions_path(endpoint), body=body, headers=headers)
-        response = connection.getresponse()
+        response = connection_pool().request(
+            "POST",
+            url,
+            body=body,
+            headers=headers,
+            # The connect timeout only covers connecting; reading may wait longer between chunks.
+            timeout=urllib3.Timeout(connect=self.connect_timeout, read=self.read_timeout),
+            preload_content=False,
+            redirect=False,
+        )
         if response.status != 200:
-            raise error_for_status(call.model_id, response.status, _error_message(response))
+            message = _error_message(response)
+            _release(response, reusable=False)
+            raise error_for_status(call.model_id, response.status, message)
         return response
 
     def _api_key(self, model_id: str) -> str:
         environ = os.environ if self._environ is None else self._environ
         return environ.get(api_key_variable(model_id)) or environ.get("OPENAI_API_KEY") or ""
+
+
+def completions_url(model_id: str, endpoint: str) -> str:
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ModelUnavailable(f"Model {model_id} has an invalid endpoint: {endpoint!r}.", modelId=model_id)
+    return f"{parts.scheme}://{parts.netloc}{completions_path(endpoint)}"
 
 
 def completions_path(endpoint: str) -> str:
@@ -151,30 +188,64 @@ def chat_completions_request(call: ModelCall) -> dict[str, Any]:
     return body
 
 
-def _server_sent_data(response: http.client.HTTPResponse) -> Iterator[str]:
-    """The `data` of each server-sent event, multi-line data joined by newlines."""
-    data_lines: list[str] = []
+def _body_pieces(response: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
+    """The body as the socket delivers it: `read1` returns what has arrived (up to
+    `READ_SIZE`), so a chunk is handed on as soon as it is there."""
+    read1 = getattr(response, "read1", None)
+    if read1 is None:
+        # urllib3 1.x (a Lambda runtime's own botocore may bring it) has no read1; its
+        # stream() yields each HTTP chunk as it arrives, which is how model servers stream.
+        yield from response.stream(READ_SIZE, decode_content=False)
+        return
     while True:
-        raw = response.readline()
-        if not raw:
-            if data_lines:
-                yield "\n".join(data_lines)
+        # No content decoding: the request asks for `identity`, and urllib3's decoding layer
+        # more than doubled the CPU of reading a stream of small events (bench/openai_provider.py).
+        piece = read1(READ_SIZE, decode_content=False)
+        if not piece:
             return
-        line = raw.decode("utf-8").rstrip("\r\n")
-        if not line:
-            if data_lines:
-                yield "\n".join(data_lines)
-                data_lines = []
-        elif line.startswith("data:"):
-            data_lines.append(line[5:].removeprefix(" "))
-        # other fields (event:, id:, retry:) and comments (":") carry nothing we use
+        yield piece
 
 
-def _read_stream(model_id: str, response: http.client.HTTPResponse) -> Iterator[ProviderEvent]:
+def _release(response: urllib3.BaseHTTPResponse, *, reusable: bool) -> None:
+    """Back to the pool after a complete answer; otherwise closed (also on GeneratorExit:
+    closing the socket tells the server to stop generating)."""
+    if reusable:
+        response.drain_conn()  # what follows `[DONE]` (the chunked terminator), so the next turn starts clean
+        response.release_conn()
+    else:
+        response.close()  # the pool replaces a closed connection with a fresh one
+        response.release_conn()
+
+
+def _server_sent_data(pieces: Iterable[bytes]) -> Iterator[str]:
+    """The `data` of each server-sent event, multi-line data joined by newlines.
+
+    Lines are split in memory from whatever pieces arrive; splitting bytes at b"\n" before
+    decoding is safe, as no multi-byte UTF-8 sequence contains that byte."""
+    data_lines: list[str] = []
+    pending = b""
+    for piece in pieces:
+        *lines, pending = (pending + piece).split(b"\n")
+        for raw in lines:
+            line = raw.decode("utf-8").rstrip("\r")
+            if not line:
+                if data_lines:
+                    yield "\n".join(data_lines)
+                    data_lines = []
+            elif line.startswith("data:"):
+                data_lines.append(line[5:].removeprefix(" "))
+            # other fields (event:, id:, retry:) and comments (":") carry nothing we use
+    if pending.startswith(b"data:"):
+        data_lines.append(pending.decode("utf-8").rstrip("\r")[5:].removeprefix(" "))
+    if data_lines:
+        yield "\n".join(data_lines)
+
+
+def _read_stream(model_id: str, pieces: Iterable[bytes]) -> Iterator[ProviderEvent]:
     finish_reason: str | None = None
     usage: dict | None = None
     done = False
-    for data in _server_sent_data(response):
+    for data in _server_sent_data(pieces):
         if data.strip() == "[DONE]":
             done = True
             break
@@ -227,10 +298,10 @@ def _opt_int(usage: dict | None, key: str) -> int | None:
     return int(usage[key])
 
 
-def _error_message(response: http.client.HTTPResponse) -> str:
+def _error_message(response: urllib3.BaseHTTPResponse) -> str:
     try:
         body = json.loads(response.read(64 * 1024) or b"{}")
-    except (ValueError, OSError, http.client.HTTPException):
+    except (ValueError, OSError, http.client.HTTPException, Urllib3Error):
         return ""
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):

@@ -49,6 +49,9 @@ class Reservation:
     # Names this reservation's settle, so a settle retried after an ambiguous failure (a
     # timeout after DynamoDB applied it) is applied once, never twice.
     reservation_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # The windows with their limits, so `settle` can return the counters as the usage bars
+    # show them (and the turn need not read them again).
+    charges: tuple[WindowCharge, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,14 @@ class PreparedAnswer:
     expires_at: int | None = None  # epoch seconds; None never expires
 
 
+@dataclass(frozen=True)
+class StoredAnswers:
+    """What one turn's lookup found: the prepared answer (it wins) and the cached one."""
+
+    prepared: PreparedAnswer | None = None
+    cached: CachedAnswer | None = None
+
+
 @dataclass
 class StoreStats:
     """Round trips this store made, for the benchmark and the warm-path test."""
@@ -134,8 +145,9 @@ class Store(Protocol):
         leaving every window untouched.
         """
 
-    def settle(self, *, reservation: Reservation, actual: TokenCount) -> None:
-        """Replace the reservation by the true usage in the same windows."""
+    def settle(self, *, reservation: Reservation, actual: TokenCount) -> list[WindowUsage]:
+        """Replace the reservation by the true usage in the same windows; returns those windows'
+        counters after the settle (for the usage bars), one per `reservation.charges`."""
 
     def usage_read(self, *, sub: str, charges: list[WindowCharge]) -> list[WindowUsage]: ...
 
@@ -159,6 +171,11 @@ class Store(Protocol):
     def prepared_put(self, answer: PreparedAnswer) -> None: ...
 
     def prepared_delete(self, *, question_key: str, model_id: str) -> None: ...
+
+    # -- one turn's lookup ----------------------------------------------------------------
+    def answers_get(self, *, question_key: str, model_id: str, cache_key: str | None) -> StoredAnswers:
+        """`prepared_get` and `cache_get` in one read; `cache_key` None (a request privacy keeps
+        away from the cache) looks up the prepared answer only."""
 
     # -- cancel markers -------------------------------------------------------------------
     # In Lambda each publish is its own invocation, so a cancel cannot reach the invocation

@@ -38,6 +38,7 @@ from dataplane.stores.base import (
     PreparedAnswer,
     Reservation,
     StoreStats,
+    StoredAnswers,
     TokenCount,
     WindowCharge,
     WindowUsage,
@@ -73,7 +74,7 @@ STORE_OPERATION_NEEDS: dict[str, tuple[Need, ...]] = {
     "policy_delete": (need(Resource.POLICIES_TABLE, "dynamodb:DeleteItem"),),
     "policy_list": (need(Resource.POLICIES_TABLE, "dynamodb:Scan"),),
     "reserve": (need(Resource.USAGE_TABLE, "dynamodb:UpdateItem"),),
-    "settle": (need(Resource.USAGE_TABLE, "dynamodb:UpdateItem"),),
+    "settle": (need(Resource.USAGE_TABLE, "dynamodb:UpdateItem", "dynamodb:BatchGetItem"),),
     "usage_read": (need(Resource.USAGE_TABLE, "dynamodb:BatchGetItem"),),
     "usage_reset": (need(Resource.USAGE_TABLE, "dynamodb:DeleteItem"),),
     "usage_list": (need(Resource.USAGE_TABLE, "dynamodb:Scan"),),
@@ -84,6 +85,7 @@ STORE_OPERATION_NEEDS: dict[str, tuple[Need, ...]] = {
     "prepared_get": (need(Resource.CACHE_TABLE, "dynamodb:BatchGetItem"),),
     "prepared_put": (need(Resource.CACHE_TABLE, "dynamodb:PutItem"),),
     "prepared_delete": (need(Resource.CACHE_TABLE, "dynamodb:DeleteItem"),),
+    "answers_get": (need(Resource.CACHE_TABLE, "dynamodb:BatchGetItem"),),
     "cancel_request": (need(Resource.USAGE_TABLE, "dynamodb:UpdateItem"),),
     "cancel_requested": (need(Resource.USAGE_TABLE, "dynamodb:BatchGetItem"),),
 }
@@ -270,6 +272,7 @@ class DynamoDBStore:
             estimate=estimate,
             window_keys=tuple(charge.window.key for charge in charges),
             expires_at=tuple(charge.window.expires_at for charge in charges),
+            charges=tuple(charges),
         )
 
     def _transact(self, items: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
@@ -334,7 +337,7 @@ class DynamoDBStore:
             window=first_failed.window, cap=cap, used=usage_by_key[first_failed.window.key][cap.counter], estimate=estimate
         )
 
-    def settle(self, *, reservation: Reservation, actual: TokenCount) -> None:
+    def settle(self, *, reservation: Reservation, actual: TokenCount) -> list[WindowUsage]:
         estimate = reservation.estimate
         values = {
             ":input": _n(actual.input - estimate.input),
@@ -363,17 +366,30 @@ class DynamoDBStore:
                 }
             )
         if not items:
-            return
+            return []
         # Always a transaction, also for one window, with the reservation's own request token:
         # DynamoDB applies a repeated token once (for 10 minutes), so the pipeline may retry a
         # settle whose outcome it did not see, where a retried plain ADD would count twice.
         with self._calling("TransactWriteItems", self.usage_table):
             self.client.transact_write_items(TransactItems=items, ClientRequestToken=f"settle-{reservation.reservation_id}")
         self._count("settle", "write")
+        # TransactWriteItems returns no item values, and the exactly-once token matters more
+        # than a round trip, so the counters are read back here (what `usage_read` did after).
+        try:
+            return self._windows_read("settle", reservation.sub, list(reservation.charges))
+        except StoreUnavailable:
+            # The settle is applied; a failing read must not make the caller settle again.
+            # Without counters the turn reads them itself (or shows no bars).
+            return []
 
     def usage_read(self, *, sub: str, charges: list[WindowCharge]) -> list[WindowUsage]:
+        return self._windows_read("usage_read", sub, charges)
+
+    def _windows_read(self, operation: str, sub: str, charges: list[WindowCharge]) -> list[WindowUsage]:
+        if not charges:
+            return []
         keys = [{"pk": _s(sub), "sk": _s(charge.window.key)} for charge in charges]
-        items = self._batch_get("usage_read", self.usage_table, keys, consistent=True)
+        items = self._batch_get(operation, self.usage_table, keys, consistent=True)
         by_key = {item["sk"]["S"]: item for item in items}
         return [
             window_usage(
@@ -414,7 +430,9 @@ class DynamoDBStore:
         with self._calling("GetItem", self.cache_table):
             response = self.client.get_item(TableName=self.cache_table, Key={"pk": _s(CACHE_PREFIX + key)})
         self._count("cache_get", "read")
-        item = response.get("Item")
+        return self._cached_answer(response.get("Item"))
+
+    def _cached_answer(self, item: dict[str, Any] | None) -> CachedAnswer | None:
         # TTL deletes lazily (up to days later), so an expired item may still be there.
         if not item or _int(item, TTL_ATTRIBUTE) <= self._now_epoch():
             return None
@@ -447,10 +465,12 @@ class DynamoDBStore:
 
     # -- prepared answers ---------------------------------------------------------------------
     def prepared_get(self, *, question_key: str, model_id: str) -> PreparedAnswer | None:
-        scopes = [model_id, ALL_MODELS] if model_id and model_id != ALL_MODELS else [ALL_MODELS]
-        keys = [{"pk": _s(_prepared_pk(question_key, scope))} for scope in scopes]
+        keys = _prepared_keys(question_key, model_id)
         items = self._batch_get("prepared_get", self.cache_table, keys, consistent=False)
-        by_pk = {item["pk"]["S"]: item for item in items}
+        return self._prepared_answer(question_key, keys, {item["pk"]["S"]: item for item in items})
+
+    def _prepared_answer(self, question_key: str, keys: list[dict], by_pk: dict[str, dict]) -> PreparedAnswer | None:
+        """The first of `keys` (most specific scope first) with a live item."""
         now = self._now_epoch()
         for key in keys:
             item = by_pk.get(key["pk"]["S"])
@@ -467,6 +487,15 @@ class DynamoDBStore:
                 expires_at=expires_at,
             )
         return None
+
+    # Prepared and cached answers share the cache table, so one BatchGetItem reads both.
+    def answers_get(self, *, question_key: str, model_id: str, cache_key: str | None) -> StoredAnswers:
+        keys = _prepared_keys(question_key, model_id)
+        wanted = keys + ([{"pk": _s(CACHE_PREFIX + cache_key)}] if cache_key is not None else [])
+        items = self._batch_get("answers_get", self.cache_table, wanted, consistent=False)
+        by_pk = {item["pk"]["S"]: item for item in items}
+        cached = self._cached_answer(by_pk.get(CACHE_PREFIX + cache_key)) if cache_key is not None else None
+        return StoredAnswers(prepared=self._prepared_answer(question_key, keys, by_pk), cached=cached)
 
     def prepared_put(self, answer: PreparedAnswer) -> None:
         item = {
@@ -556,6 +585,12 @@ class DynamoDBStore:
             if not request:
                 return
         raise StoreUnavailable(f"DynamoDB BatchWriteItem on {table} left items unprocessed after 5 attempts")
+
+
+def _prepared_keys(question_key: str, model_id: str) -> list[dict]:
+    """The model-scoped key first, then the one for every model."""
+    scopes = [model_id, ALL_MODELS] if model_id and model_id != ALL_MODELS else [ALL_MODELS]
+    return [{"pk": _s(_prepared_pk(question_key, scope))} for scope in scopes]
 
 
 def _prepared_pk(question_key: str, model_id: str) -> str:

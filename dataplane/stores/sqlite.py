@@ -23,6 +23,7 @@ from dataplane.stores.base import (
     PreparedAnswer,
     Reservation,
     StoreStats,
+    StoredAnswers,
     TokenCount,
     WindowCharge,
     WindowUsage,
@@ -237,15 +238,18 @@ class SQLiteStore:
             estimate=estimate,
             window_keys=tuple(charge.window.key for charge in charges),
             expires_at=tuple(charge.window.expires_at for charge in charges),
+            charges=tuple(charges),
         )
 
-    def settle(self, *, reservation: Reservation, actual: TokenCount) -> None:
+    def settle(self, *, reservation: Reservation, actual: TokenCount) -> list[WindowUsage]:
         estimate = reservation.estimate
+        after: dict[str, dict[str, int]] = {}
         with self._transaction("settle") as conn:
             for key, expires_at in zip(reservation.window_keys, reservation.expires_at):
-                # An upsert, so a settle whose row was already swept still records the usage.
-                conn.execute(
-                    ADD_TO_WINDOW,
+                # An upsert, so a settle whose row was already swept still records the usage;
+                # RETURNING hands back the counters for the usage bars in the same statement.
+                row = conn.execute(
+                    ADD_TO_WINDOW + " RETURNING window_key, input, output, total, reserved",
                     {
                         "sub": reservation.sub,
                         "key": key,
@@ -256,8 +260,10 @@ class SQLiteStore:
                         "requests": 0,
                         "expires_at": expires_at,
                     },
-                )
+                ).fetchone()
+                after[key] = dict(row)
         self._count("settle", "write")
+        return [window_usage(charge, after.get(charge.window.key, {})) for charge in reservation.charges]
 
     def usage_read(self, *, sub: str, charges: list[WindowCharge]) -> list[WindowUsage]:
         with self._errors("usage_read"):
@@ -352,6 +358,35 @@ class SQLiteStore:
             question=row["question"],
             expires_at=row["expires_at"],
         )
+
+    def answers_get(self, *, question_key: str, model_id: str, cache_key: str | None) -> StoredAnswers:
+        now = self._now_epoch()
+        query = (
+            "SELECT 0 AS cached, model_id, text, question, expires_at FROM prepared_answers "
+            "WHERE question_key = ? AND model_id IN (?, '') AND (expires_at IS NULL OR expires_at > ?)"
+        )
+        params: tuple = (question_key, model_id, now)
+        if cache_key is not None:
+            # Expired answers are filtered, not purged: the periodic sweep in `cache_put` deletes them.
+            query += " UNION ALL SELECT 1, '', answer, '', expires_at FROM cached_answers WHERE key = ? AND expires_at > ?"
+            params += (cache_key, now)
+        with self._errors("answers_get"):
+            rows = self._connection().execute(query, params).fetchall()
+        self._count("answers_get", "read")
+        prepared_rows = sorted((row for row in rows if not row["cached"]), key=lambda row: row["model_id"], reverse=True)
+        cached_row = next((row for row in rows if row["cached"]), None)
+        prepared = None
+        if prepared_rows:
+            row = prepared_rows[0]  # the model-scoped answer sorts before the '' one
+            prepared = PreparedAnswer(
+                question_key=question_key,
+                model_id=row["model_id"],
+                text=row["text"],
+                question=row["question"],
+                expires_at=row["expires_at"],
+            )
+        cached = cached_answer_from_document(json.loads(cached_row["text"])) if cached_row else None
+        return StoredAnswers(prepared=prepared, cached=cached)
 
     def prepared_put(self, answer: PreparedAnswer) -> None:
         with self._errors("prepared_put"):

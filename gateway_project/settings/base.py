@@ -212,6 +212,9 @@ GATEWAY_GUARDRAIL_VERSION = env("GATEWAY_GUARDRAIL_VERSION", default="")
 
 # --- chat (the AppSync-Events-style WebSocket and POST /event) -----------------------------
 CHAT_KEEPALIVE_SECONDS = env.float("CHAT_KEEPALIVE_SECONDS", default=60.0)  # "ka" interval
+# After a turn's first token, text chunks arriving within this window leave as one frame
+# (chat/outbound.py); 0 sends each chunk as it comes. 50 ms is 20 updates a second.
+CHAT_FRAME_WINDOW_MS = env.float("CHAT_FRAME_WINDOW_MS", default=50.0)
 # Per user, across connections, the HTTP door and processes (chat/flood.py).
 CHAT_PUBLISH_BURST = env.int("CHAT_PUBLISH_BURST", default=10)  # publishes a user may burst
 CHAT_PUBLISH_PER_SECOND = env.float("CHAT_PUBLISH_PER_SECOND", default=2.0)  # sustained rate

@@ -14,7 +14,7 @@ import pytest
 
 from dataplane.handlers import appsync_chat
 from dataplane.outbound import ListOutbound
-from dataplane.stores.base import TokenCount, WindowCharge
+from dataplane.stores.base import StoredAnswers, TokenCount, WindowCharge
 from dataplane.windows import current_windows
 from tests.aws.twin import CHAT_HANDLER, CONTROL_PLANE, AwsTwin
 from tests.dataplane.conftest import MODEL, chat_request, make_policy
@@ -81,11 +81,10 @@ def test_a_chat_turn_through_the_lambda_handler_makes_only_allowed_calls(aws_twi
     made = {(d.action, d.resource) for d in aws_twin.decisions}
     assert {
         ("dynamodb:GetItem", arn_of_table(aws_twin, resources.policies_table)),
-        ("dynamodb:BatchGetItem", arn_of_table(aws_twin, resources.cache_table)),  # prepared answers
-        ("dynamodb:GetItem", arn_of_table(aws_twin, resources.cache_table)),
+        ("dynamodb:BatchGetItem", arn_of_table(aws_twin, resources.cache_table)),  # prepared and cached answers
         ("dynamodb:UpdateItem", arn_of_table(aws_twin, resources.usage_table)),  # reserve, settle
         ("dynamodb:PutItem", arn_of_table(aws_twin, resources.cache_table)),
-        ("dynamodb:BatchGetItem", arn_of_table(aws_twin, resources.usage_table)),  # the usage bars
+        ("dynamodb:BatchGetItem", arn_of_table(aws_twin, resources.usage_table)),  # the usage bars, read by settle
         ("firehose:PutRecord", f"arn:aws:firehose:us-east-1:123456789012:deliverystream/{resources.delivery_stream}"),
         ("bedrock:InvokeModelWithResponseStream", f"arn:aws:bedrock:us-east-1::foundation-model/{MODEL}"),
         ("appsync:EventPublish", resources.outbound_namespace_arn),
@@ -115,10 +114,10 @@ def test_store_calls_of_a_turn_as_the_chat_role(aws_twin: AwsTwin, sub: str) -> 
         ten_minute, month = current_windows(store._clock(), "UTC")
         charges = [WindowCharge(ten_minute, policy.ten_minute), WindowCharge(month, policy.monthly)]
         reservation = store.reserve(sub=sub, charges=charges, estimate=TokenCount(input=20, output=100))
-        store.settle(reservation=reservation, actual=TokenCount(input=20, output=5))
-        assert store.prepared_get(question_key="nothing-prepared", model_id=MODEL) is None
+        settled, _ = store.settle(reservation=reservation, actual=TokenCount(input=20, output=5))
+        assert store.answers_get(question_key="nothing-prepared", model_id=MODEL, cache_key="nothing-cached") == StoredAnswers()
         ten, _ = store.usage_read(sub=sub, charges=charges)
-    assert ten.total == 25
+    assert ten.total == settled.total == 25
     assert aws_twin.denials == []
 
 

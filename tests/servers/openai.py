@@ -16,6 +16,7 @@ name of your own per test, or `reset()`.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ class ReceivedCompletion:
     body: dict[str, Any]
     chunks_sent: int = 0
     client_disconnected: bool = False
+    client_port: int = 0  # tells connections apart: a kept-alive one sends several requests
     finished: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -85,6 +87,13 @@ def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
+        def setup(self) -> None:
+            super().setup()
+            # No Nagle delay, like the servers this one stands for (uvicorn under vLLM, Go's
+            # net/http under Ollama): otherwise a kept-alive connection waits for the client's
+            # delayed ACK (~40 ms) before the first chunk of every answer but the first.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             pass
 
@@ -94,7 +103,9 @@ def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
             if self.path.rstrip("/") != "/v1/chat/completions":
                 self._send_json(404, {"error": {"message": f"no route for {self.path}", "code": 404}})
                 return
-            received = ReceivedCompletion(path=self.path, headers=dict(self.headers.items()), body=body)
+            received = ReceivedCompletion(
+                path=self.path, headers=dict(self.headers.items()), body=body, client_port=self.client_address[1]
+            )
             server._record(received)
             try:
                 self._answer(server._take_script(received.model), received)

@@ -7,7 +7,13 @@ import pytest
 
 from dataplane.errors import ModelThrottled, ModelUnavailable, UpstreamError, ValidationError
 from dataplane.providers.base import ModelCall, StreamEnd, TextDelta
-from dataplane.providers.openai_compatible import OpenAICompatibleProvider, api_key_variable, completions_path
+from dataplane.providers.openai_compatible import (
+    OpenAICompatibleProvider,
+    _body_pieces,
+    _server_sent_data,
+    api_key_variable,
+    completions_path,
+)
 
 
 @pytest.fixture
@@ -158,24 +164,24 @@ def test_endpoint_with_v1_is_not_doubled():
     assert completions_path("https://h/openai") == "/openai/v1/chat/completions"
 
 
-class _KeepingConnections(OpenAICompatibleProvider):
-    """Holds every connection it opens, so only an explicit close can end one (garbage
-    collection of a dropped connection would otherwise close the socket too)."""
+class _KeepingResponses(OpenAICompatibleProvider):
+    """Holds every response it gets, so only an explicit close can end its connection
+    (garbage collection of a dropped response would otherwise close the socket too)."""
 
     def __init__(self) -> None:
         super().__init__(environ={})
-        self.connections: list = []
+        self.responses: list = []
 
-    def _connect(self, model_id: str, endpoint: str):
-        connection = super()._connect(model_id, endpoint)
-        self.connections.append(connection)
-        return connection
+    def _post(self, call: ModelCall, url: str):
+        response = super()._post(call, url)
+        self.responses.append(response)
+        return response
 
 
 def test_closing_the_stream_early_stops_the_server_writing(openai_server, unique):
     total = 2000
     openai_server.script(unique, chunks=[f"w{i} " for i in range(total)], chunk_delay=0.005)
-    provider = _KeepingConnections()
+    provider = _KeepingResponses()
     stream = provider.stream(_call(unique, openai_server.url))
 
     first = [next(stream) for _ in range(3)]
@@ -186,4 +192,34 @@ def test_closing_the_stream_early_stops_the_server_writing(openai_server, unique
     assert received.finished.wait(timeout=10), "the server kept streaming after the client closed"
     assert received.client_disconnected
     assert received.chunks_sent < total
-    assert provider.connections  # held until here, so the close above came from the provider
+    assert provider.responses  # held until here, so the close above came from the provider
+
+
+def test_turns_to_one_endpoint_reuse_a_kept_alive_connection_but_never_a_cut_one(openai_server, provider, unique):
+    openai_server.script(unique, chunks=["a", "b"], times=2)
+    openai_server.script(unique, chunks=[f"w{i} " for i in range(500)], chunk_delay=0.005)
+    list(provider.stream(_call(unique, openai_server.url)))
+    list(provider.stream(_call(unique, openai_server.url)))
+    cut = provider.stream(_call(unique, openai_server.url))
+    next(cut)
+    cut.close()
+    list(provider.stream(_call(unique, openai_server.url)))
+
+    ports = [received.client_port for received in openai_server.requests_for(unique)]
+    assert ports[0] == ports[1] == ports[2]  # one TCP connection for three turns
+    assert ports[3] != ports[2]  # the cut turn's connection was closed, not handed on
+
+
+def test_server_sent_events_are_parsed_from_pieces_split_anywhere():
+    pieces = [b'data: {"a"', b": 1}\r", b"\n\r\n: a comment\nevent: x\ndata: multi", b"\ndata: line \xc3", b"\xa9\n\n", b"data: [DONE]"]
+    assert list(_server_sent_data(pieces)) == ['{"a": 1}', "multi\nline \u00e9", "[DONE]"]
+
+
+
+def test_a_urllib3_without_read1_is_read_through_stream():
+    class OlderResponse:  # urllib3 1.x: no read1, stream() yields HTTP chunks as they come
+        def stream(self, amount: int, decode_content: bool):
+            assert decode_content is False
+            yield from (b"data: a\n\n", b"data: [DONE]\n\n")
+
+    assert list(_server_sent_data(_body_pieces(OlderResponse()))) == ["a", "[DONE]"]

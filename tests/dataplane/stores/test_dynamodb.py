@@ -32,22 +32,29 @@ def test_reserve_is_one_transaction_and_settle_one_write(dynamodb_store, store_c
     assert calls == Counter(TransactWriteItems=1)
 
     dynamodb_store.settle(reservation=reservation, actual=TokenCount(input=100, output=20))
-    assert calls == Counter(TransactWriteItems=2)
+    # The transaction returns no values: the usage bars' counters are read back once.
+    assert calls == Counter(TransactWriteItems=2, BatchGetItem=1)
 
     dynamodb_store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=100, output=500))
     with pytest.raises(QuotaExceeded) as refusal:
         dynamodb_store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=100, output=500))
-    assert calls == Counter(TransactWriteItems=4)  # the refusal's `used` came back with the cancellation
+    assert calls == Counter(TransactWriteItems=4, BatchGetItem=1)  # the refusal's `used` came back with the cancellation
     assert refusal.value.details["used"] == 720
 
     with pytest.raises(QuotaExceeded):
         dynamodb_store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=100, output=5000))
-    assert calls == Counter(TransactWriteItems=4)  # bigger than the limit: no call at all
+    assert calls == Counter(TransactWriteItems=4, BatchGetItem=1)  # bigger than the limit: no call at all
 
 
 def test_prepared_get_is_one_batch_read(dynamodb_store):
     calls = record_calls(dynamodb_store)
     dynamodb_store.prepared_get(question_key="q", model_id="model.a")
+    assert calls == Counter(BatchGetItem=1)
+
+
+def test_answers_get_is_one_batch_read_of_the_cache_table(dynamodb_store):
+    calls = record_calls(dynamodb_store)
+    dynamodb_store.answers_get(question_key="q", model_id="model.a", cache_key="k")
     assert calls == Counter(BatchGetItem=1)
 
 
@@ -147,3 +154,18 @@ def test_a_retried_settle_carries_the_same_request_token(dynamodb_store, store_c
 
     assert tokens[0] == tokens[1] == f"settle-{first.reservation_id}"
     assert tokens[2] == f"settle-{second.reservation_id}" != tokens[0]
+
+
+def test_a_settle_whose_read_back_fails_is_still_applied_once_and_returns_no_counters(dynamodb_store, store_clock, monkeypatch):
+    charges = charges_at(store_clock(), ten=WindowLimits(total=10_000), month=WindowLimits(total=100_000))
+    reservation = dynamodb_store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=10, output=50))
+
+    def unreachable(*args, **kwargs):
+        raise StoreUnavailable("read timed out")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(dynamodb_store, "_batch_get", unreachable)
+        # Raising here would make the pipeline settle again; the counters are simply absent.
+        assert dynamodb_store.settle(reservation=reservation, actual=TokenCount(input=10, output=5)) == []
+
+    assert [(u.total, u.reserved) for u in dynamodb_store.usage_read(sub=SUB, charges=charges)] == [(15, 0), (15, 0)]
