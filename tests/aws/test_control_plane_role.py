@@ -135,7 +135,6 @@ def test_a_group_report_joining_the_published_tables_runs_as_the_control_plane(
 
     from analytics import directory
     from analytics.catalogue import REPORTS
-    from analytics.engines.athena import AthenaEngine
     from analytics.params import BoundFilters, report_params_parse, report_sql_bind
 
     Group.objects.create(name="Pilots").user_set.add(alice)
@@ -145,14 +144,7 @@ def test_a_group_report_joining_the_published_tables_runs_as_the_control_plane(
     monkeypatch.setattr(directory, "_s3_client", lambda region: aws_twin.client("s3"))
     report = next(r for r in REPORTS if r["slug"] == "top-users-by-tokens")
     params = report_params_parse({"days": 7, "group": "Pilots"}, now=datetime.now(UTC), default_time_zone="Asia/Seoul")
-    engine = AthenaEngine(
-        workgroup=resources.workgroup,
-        database=resources.database,
-        output_location=resources.results_location,
-        region=aws_twin.template.region,
-        client=aws_twin.client("athena"),
-        sleep=lambda seconds: None,
-    )
+    engine = athena_engine(aws_twin)
     with aws_twin.acting_as(CONTROL_PLANE):
         directory.directory_publish()
         engine.run(report_sql_bind(report["sql"], BoundFilters(params=params)))

@@ -110,3 +110,15 @@ def chat_request(text: str = "What is a token?", **extra) -> dict:
     body = {"modelId": MODEL, "conversationId": "conv-1", "messages": [{"role": "user", "content": [{"text": text}]}]}
     body.update(extra)
     return body
+
+
+@pytest.fixture
+def bedrock_gateway(gateway, bedrock_server, bedrock_client) -> Gateway:
+    """The gateway with the real Bedrock provider, talking to the local ConverseStream server."""
+    from dataplane.providers.bedrock import BedrockProvider
+
+    bedrock_server.reset()
+    provider = BedrockProvider(client=bedrock_client)
+    gateway.provider_factory = lambda model, config: provider
+    gateway._providers.clear()
+    return gateway

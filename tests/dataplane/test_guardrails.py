@@ -21,15 +21,6 @@ alice = Identity(sub=ALICE)
 NAMED = GuardrailChoice(use_default=False, identifier="gr7local01", version="3", stream_mode="async")
 
 
-@pytest.fixture
-def bedrock_gateway(gateway, bedrock_server, bedrock_client):
-    bedrock_server.reset()
-    provider = BedrockProvider(client=bedrock_client)
-    gateway.provider_factory = lambda model, config: provider
-    gateway._providers.clear()
-    return gateway
-
-
 def with_policy(gateway, **policy):
     gateway.store.policy_put(make_policy(ALICE, version=2, log_prompts=True, **policy))
     return gateway

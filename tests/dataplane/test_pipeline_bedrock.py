@@ -2,24 +2,13 @@
 local server that speaks ConverseStream's binary framing."""
 from __future__ import annotations
 
-import pytest
 
 from dataplane.outbound import ListOutbound
 from dataplane.pipeline import Identity, chat_turn
-from dataplane.providers.bedrock import BedrockProvider
 from tests.dataplane.conftest import ALICE, MODEL, chat_request
 from tests.dataplane.test_pipeline import usage_of
 
 alice = Identity(sub=ALICE)
-
-
-@pytest.fixture
-def bedrock_gateway(gateway, bedrock_server, bedrock_client):
-    bedrock_server.reset()
-    provider = BedrockProvider(client=bedrock_client)
-    gateway.provider_factory = lambda model, config: provider
-    gateway._providers.clear()
-    return gateway
 
 
 def turn(gateway, payload, outbound=None):
