@@ -66,12 +66,12 @@ def bob(db):
 _skipped: list[str] = []
 
 
-def pytest_runtest_logreport(report) -> None:  # noqa: ANN001
+def pytest_runtest_logreport(report) -> None:
     if report.skipped:
         _skipped.append(f"{report.nodeid}: {report.longrepr[-1] if isinstance(report.longrepr, tuple) else ''}")
 
 
-def pytest_sessionfinish(session, exitstatus) -> None:  # noqa: ANN001
+def pytest_sessionfinish(session, exitstatus) -> None:
     import os
 
     if os.environ.get("CI") == "true" and _skipped and exitstatus == 0:
@@ -103,4 +103,3 @@ def _channel_layer_per_test():
         from channels.layers import channel_layers
 
         channel_layers._reset_backends(setting="CHANNEL_LAYERS")
-    yield

@@ -18,12 +18,12 @@ class UserAdmin(DjangoUserAdmin):
     # could would be one click from every power in the site.
     superuser_only_fields = ("is_superuser", "user_permissions")
 
-    def save_related(self, request, form, formsets, change) -> None:  # noqa: ANN001
+    def save_related(self, request, form, formsets, change) -> None:
         super().save_related(request, form, formsets, change)
         # Also when only superuser status changed (no membership change fires the signal).
         user_staff_sync(user=form.instance)
 
-    def get_readonly_fields(self, request, obj=None):  # noqa: ANN001, ANN201
+    def get_readonly_fields(self, request, obj=None):
         fields = tuple(super().get_readonly_fields(request, obj))
         if request.user.is_superuser:
             return fields
@@ -32,13 +32,13 @@ class UserAdmin(DjangoUserAdmin):
     # A gateway admin who could change a superuser or another admin could set their password
     # or e-mail (then reset the password) and sign in as them. Those accounts are view-only to
     # anyone but a superuser; everyone may still change their own.
-    def _protected_from(self, request, obj) -> bool:  # noqa: ANN001
+    def _protected_from(self, request, obj) -> bool:
         if obj is None or request.user.is_superuser or obj.pk == request.user.pk:
             return False
         return obj.is_superuser or obj.groups.filter(name=GATEWAY_ADMINS).exists()
 
-    def has_change_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+    def has_change_permission(self, request, obj=None) -> bool:
         return super().has_change_permission(request, obj) and not self._protected_from(request, obj)
 
-    def has_delete_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+    def has_delete_permission(self, request, obj=None) -> bool:
         return super().has_delete_permission(request, obj) and not self._protected_from(request, obj)

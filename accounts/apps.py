@@ -12,7 +12,7 @@ class AccountsConfig(AppConfig):
         from accounts import signals  # noqa: F401 - connects staff status to role membership
 
 
-def _ensure_roles(sender, **kwargs) -> None:  # noqa: ANN001
+def _ensure_roles(sender, **kwargs) -> None:
     from accounts.services import roles_ensure
 
     roles_ensure()

@@ -1,7 +1,7 @@
 from accounts.selectors import user_is_analyst
 
 
-def roles(request) -> dict:  # noqa: ANN001
+def roles(request) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}

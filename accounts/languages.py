@@ -1,7 +1,7 @@
 """The user's language: chosen with the switch, kept on the user, applied on every request."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 from django.utils import translation

@@ -4,7 +4,6 @@ from typing import TYPE_CHECKING
 
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
-
 from django.db.models import Q
 
 if TYPE_CHECKING:
@@ -26,7 +25,7 @@ def roles_ensure() -> None:
     analysts.permissions.add(*governed.filter(codename__startswith="view_"))
 
 
-def user_language_set(*, user: "User", language: str) -> None:
+def user_language_set(*, user: User, language: str) -> None:
     """Keep the user's language choice (a code from settings.LANGUAGES, or "" for the browser's)."""
     user.language = language
     user.save(update_fields=["language"])
@@ -35,7 +34,7 @@ def user_language_set(*, user: "User", language: str) -> None:
 ROLE_GROUPS: tuple[str, ...] = (GATEWAY_ADMINS, ANALYSTS)
 
 
-def user_staff_sync(*, user: "User") -> bool:
+def user_staff_sync(*, user: User) -> bool:
     """Staff status follows role membership: a member of a role opens the admin (what they may
     do there comes from the role's permissions); nobody else does, except a superuser. Returns
     the status now stored."""

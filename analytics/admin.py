@@ -49,7 +49,7 @@ class ReportScheduleAdmin(admin.ModelAdmin):
     list_editable = ("frequency", "hour_utc", "enabled")
     readonly_fields = ("periodic_task",)
 
-    def save_model(self, request: HttpRequest, obj: ReportSchedule, form, change: bool) -> None:  # noqa: ANN001
+    def save_model(self, request: HttpRequest, obj: ReportSchedule, form, change: bool) -> None:
         # The beat PeriodicTask follows the schedule; the service keeps the two in step.
         services.report_schedule_save(schedule=obj)
 

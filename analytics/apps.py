@@ -11,7 +11,7 @@ class AnalyticsConfig(AppConfig):
         post_migrate.connect(_seed_reports, sender=self, dispatch_uid="analytics.reports_seed")
 
 
-def _seed_reports(sender, using="default", **kwargs) -> None:  # noqa: ANN001
+def _seed_reports(sender, using="default", **kwargs) -> None:
     from django.apps import apps
     from django.db import connections
 

@@ -66,7 +66,7 @@ def _publish_local(lake_dir: Path, files: dict[str, bytes]) -> None:
 
 
 @functools.lru_cache(maxsize=4)
-def _s3_client(region: str):  # noqa: ANN202 - boto3 clients have no importable type
+def _s3_client(region: str):
     import boto3
     from botocore.config import Config
 

@@ -70,7 +70,7 @@ def synthetic_records(
 
 
 def _synthetic_record(rng: random.Random, *, moment: datetime, user_sub: str, model_id: str) -> dict[str, Any]:
-    record: dict[str, Any] = {name: None for name in column_names()}
+    record: dict[str, Any] = dict.fromkeys(column_names())
     record.update(
         request_id=str(uuid.UUID(int=rng.getrandbits(128))),
         ts=lake_timestamp(moment),

@@ -15,10 +15,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from analytics.engines import QueryResult, ReportEngineError, engine_from_settings
-from analytics.models import ReportDefinition, ReportRun, ReportSchedule, RunStatus
 from analytics.catalogue import DEFAULT_PARAMS
 from analytics.directory import DirectoryPublishError, directory_publish
+from analytics.engines import QueryResult, ReportEngineError, engine_from_settings
+from analytics.models import ReportDefinition, ReportRun, ReportSchedule, RunStatus
 from analytics.params import (
     BoundFilters,
     ReportParams,
@@ -109,7 +109,7 @@ def report_run_execute(*, run_id: int) -> ReportRun:
         return _run_fail(run, str(error), began=began, query_id=getattr(error, "query_id", ""))
     except SoftTimeLimitExceeded:
         return _run_fail(run, f"The report took longer than {RUN_SOFT_LIMIT_SECONDS} s and was stopped.", began=began)
-    except Exception:  # noqa: BLE001 — an unexpected failure must still end the run
+    except Exception:
         logger.exception("report run %s failed unexpectedly", run_id)
         # The traceback is in the log; the page says what happened without internals.
         return _run_fail(
@@ -197,9 +197,8 @@ def report_schedule_save(*, schedule: ReportSchedule) -> ReportSchedule:
     """Save a schedule and mirror it into its beat PeriodicTask (the admin calls this)."""
     from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
-    from analytics.schedules import schedule_sync_periodic_task
-
     from analytics.delivery import recipients_parse
+    from analytics.schedules import schedule_sync_periodic_task
 
     if not 0 <= schedule.hour_utc <= 23:
         raise ValueError("hour_utc must be between 0 and 23")

@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path.cwd()))
 
-from dataplane.providers.base import ModelCall, TextDelta  # noqa: E402
-from dataplane.providers.openai_compatible import OpenAICompatibleProvider  # noqa: E402
-from tests.servers.openai import OpenAIServer  # noqa: E402
+from dataplane.providers.base import ModelCall, TextDelta
+from dataplane.providers.openai_compatible import OpenAICompatibleProvider
+from tests.servers.openai import OpenAIServer
 
 
 def percentile(values: list[float], q: float) -> float:

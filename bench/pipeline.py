@@ -20,15 +20,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dataplane.config import GatewayConfig  # noqa: E402
-from dataplane.gateway import Gateway  # noqa: E402
-from dataplane.outbound import ListOutbound  # noqa: E402
-from dataplane.pipeline import Identity, chat_turn  # noqa: E402
-from dataplane.policy import AllowedModel, EffectivePolicy, WindowLimits  # noqa: E402
-from dataplane.providers.base import ModelCall  # noqa: E402
-from dataplane.providers.demo import DemoProvider  # noqa: E402
-from dataplane.stores.base import StoreStats  # noqa: E402
-from dataplane.telemetry.sinks import MemorySink  # noqa: E402
+from dataplane.config import GatewayConfig
+from dataplane.gateway import Gateway
+from dataplane.outbound import ListOutbound
+from dataplane.pipeline import Identity, chat_turn
+from dataplane.policy import AllowedModel, EffectivePolicy, WindowLimits
+from dataplane.providers.base import ModelCall
+from dataplane.providers.demo import DemoProvider
+from dataplane.stores.base import StoreStats
+from dataplane.telemetry.sinks import MemorySink
 
 SUB = "bench-0000-4000-8000-000000000001"
 STINGY = "bench-0000-4000-8000-000000000002"
@@ -42,10 +42,10 @@ def percentile(values: list[float], q: float) -> float:
 
 @contextmanager
 def moto_endpoint():
+    import logging
+
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
-
-    import logging
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = make_server("127.0.0.1", 0, DomainDispatcherApplication(create_backend_app), threaded=True,

@@ -21,10 +21,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import regex_baseline  # noqa: E402
+import regex_baseline
 
-from dataplane import privacy  # noqa: E402
-from tests.privacy_corpus import CASES  # noqa: E402
+from dataplane import privacy
+from tests.privacy_corpus import CASES
 
 PROMPT_BYTES = 1024
 FILLER = (

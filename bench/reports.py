@@ -21,14 +21,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analytics.catalogue import REPORTS  # noqa: E402
-from analytics.engines.duckdb import DuckDBEngine  # noqa: E402
-from analytics.lake import synthetic_records  # noqa: E402
-from analytics.params import BoundFilters, ReportParams, report_sql_bind  # noqa: E402
-from dataplane.telemetry.parquet import lake_compact, requests_root  # noqa: E402
-from dataplane.telemetry.record import RequestRecord  # noqa: E402
-from dataplane.telemetry.schema import DIRECTORY_TABLES, directory_object_key, parse_lake_timestamp  # noqa: E402
-from dataplane.telemetry.sinks import LakeSink  # noqa: E402
+from analytics.catalogue import REPORTS
+from analytics.engines.duckdb import DuckDBEngine
+from analytics.lake import synthetic_records
+from analytics.params import BoundFilters, ReportParams, report_sql_bind
+from dataplane.telemetry.parquet import lake_compact, requests_root
+from dataplane.telemetry.record import RequestRecord
+from dataplane.telemetry.schema import DIRECTORY_TABLES, directory_object_key, parse_lake_timestamp
+from dataplane.telemetry.sinks import LakeSink
 
 FIRST_DAY = date(2026, 11, 1)
 GROUP = "Pilots"

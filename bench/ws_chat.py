@@ -172,7 +172,7 @@ async def watch_rss(pid: int, result: RunResult, stop: asyncio.Event) -> None:
         result.peak_rss_mb = max(result.peak_rss_mb, rss_mb(pid))
         try:
             await asyncio.wait_for(stop.wait(), 0.1)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 

@@ -15,16 +15,15 @@ import weakref
 from collections import OrderedDict
 from typing import Any
 
-from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.consumer import get_handler_name
+from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from chat import protocol
 from chat.flood import publish_allowed
 from chat.protocol import BAD_REQUEST, THROTTLED, UNAUTHORIZED, UNSUPPORTED, ProtocolError
 from chat.turns import publish_inbound, running_turns
-from dataplane.channels import outbound_group_name
-from dataplane.channels import may_subscribe
+from dataplane.channels import may_subscribe, outbound_group_name
 
 logger = logging.getLogger("chat.consumers")
 
@@ -84,7 +83,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
             return
         try:
             await self._receive(text_data, bytes_data)
-        except Exception:  # noqa: BLE001 - one bad frame must never take the connection down
+        except Exception:
             # An escaping exception would end the consumer without `disconnect`, leaving its
             # turns running and billed in full; the client gets a plain error instead.
             logger.exception("frame from %s could not be handled", self.sub)

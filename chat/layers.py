@@ -41,7 +41,7 @@ class ProcessLocalChannelLayer(InMemoryChannelLayer):
             pass
         try:
             await asyncio.wait_for(queue.put((0.0, message)), self.send_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._remove_from_groups(channel)
             raise ChannelFull(channel) from None
 

@@ -164,7 +164,7 @@ class ChannelsGroupOutbound:
         if only_deltas:
             try:
                 await asyncio.wait_for(self._wake.wait(), self._window)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
 

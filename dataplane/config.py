@@ -45,7 +45,7 @@ class GatewayConfig:
     extra: dict = field(default_factory=dict, hash=False)
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, object]) -> "GatewayConfig":
+    def from_mapping(cls, values: Mapping[str, object]) -> GatewayConfig:
         def text(name: str, default: str) -> str:
             value = values.get(name)
             return default if value in (None, "") else str(value)
@@ -103,5 +103,5 @@ class GatewayConfig:
         )
 
     @classmethod
-    def from_environ(cls) -> "GatewayConfig":
+    def from_environ(cls) -> GatewayConfig:
         return cls.from_mapping(os.environ)

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from dataplane.config import GatewayConfig
 from dataplane.policy import AllowedModel, EffectivePolicy
@@ -20,7 +20,7 @@ from dataplane.telemetry.sinks import FanOutSink, FirehoseSink, LakeSink, Record
 
 
 def utc_clock() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class PolicyCache:
@@ -80,7 +80,7 @@ class Gateway:
             return provider
 
     @classmethod
-    def from_config(cls, config: GatewayConfig, *, record_metrics: RecordMetrics | None = None) -> "Gateway":
+    def from_config(cls, config: GatewayConfig, *, record_metrics: RecordMetrics | None = None) -> Gateway:
         from dataplane.providers import provider_for
 
         return cls(

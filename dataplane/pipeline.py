@@ -15,8 +15,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from dataplane.channels import INBOUND, owns_channel
 from dataplane.cache_keys import canonical_request_key, prepared_question_key
+from dataplane.channels import INBOUND, owns_channel
 from dataplane.errors import (
     Forbidden,
     GatewayError,
@@ -30,8 +30,8 @@ from dataplane.gateway import Gateway
 from dataplane.outbound import ClientGone, Outbound
 from dataplane.policy import AllowedModel, EffectivePolicy
 from dataplane.privacy import contains_pii, redact
-from dataplane.providers.guarded import GuardedProvider
 from dataplane.providers.base import GUARDRAIL_BLOCKED_MESSAGE, GuardrailConfig, ModelCall, StreamEnd, TextDelta
+from dataplane.providers.guarded import GuardedProvider
 from dataplane.requests import ChatRequest, conversation_id_of, decode_payload, parse_chat_request
 from dataplane.stopping import TurnStop
 from dataplane.stores.base import (
@@ -45,9 +45,8 @@ from dataplane.stores.base import (
     tightest_refusal,
 )
 from dataplane.telemetry.record import PROMPT_PREVIEW_CHARS, RequestRecord
-from dataplane.tokens import OutputBudget
+from dataplane.tokens import OutputBudget, estimate_messages
 from dataplane.tokens import estimate as estimate_tokens
-from dataplane.tokens import estimate_messages
 from dataplane.windows import current_windows
 
 logger = logging.getLogger("dataplane.pipeline")
@@ -158,7 +157,7 @@ def chat_turn(
         _fail(turn, InternalError(f"The gateway cannot reach its store right now; try again in a moment (reference {record.request_id})."))
     except GatewayError as error:
         _fail(turn, error)
-    except Exception:  # noqa: BLE001 - a turn never crashes its caller
+    except Exception:
         logger.exception("chat turn %s failed", record.request_id)
         _fail(turn, InternalError(f"Something went wrong on our side (reference {record.request_id})."))
     finally:

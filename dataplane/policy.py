@@ -14,7 +14,7 @@ class WindowLimits:
     output: int | None = None
 
     @classmethod
-    def from_document(cls, doc: dict[str, Any] | None) -> "WindowLimits":
+    def from_document(cls, doc: dict[str, Any] | None) -> WindowLimits:
         doc = doc or {}
         return cls(
             total=_opt_int(doc.get("total")),
@@ -34,7 +34,7 @@ class AllowedModel:
     endpoint: str = ""  # base URL for OpenAI-compatible providers
 
     @classmethod
-    def from_document(cls, doc: dict[str, Any]) -> "AllowedModel":
+    def from_document(cls, doc: dict[str, Any]) -> AllowedModel:
         return cls(
             model_id=str(doc["model_id"]),
             display_name=str(doc.get("display_name") or doc["model_id"]),
@@ -69,7 +69,7 @@ class GuardrailChoice:
     stream_mode: str = "sync"
 
     @classmethod
-    def from_document(cls, doc: dict[str, Any] | None) -> "GuardrailChoice | None":
+    def from_document(cls, doc: dict[str, Any] | None) -> GuardrailChoice | None:
         if not doc:
             return None
         # An unknown mode (a newer control plane) falls back to the one that checks before sending.
@@ -113,7 +113,7 @@ class EffectivePolicy:
         return doc
 
     @classmethod
-    def from_document(cls, doc: dict[str, Any]) -> "EffectivePolicy":
+    def from_document(cls, doc: dict[str, Any]) -> EffectivePolicy:
         return cls(
             sub=str(doc["sub"]),
             version=int(doc["version"]),

@@ -169,7 +169,7 @@ def _parse_messages(raw: Any, config: GatewayConfig) -> list[dict[str, Any]]:
         blocks = []
         for block in content:
             if not isinstance(block, dict) or set(block) != {"text"} or not isinstance(block["text"], str):
-                raise ValidationError(f"{where}.content holds a block that is not {{\"text\": ...}}.", field="messages")
+                raise ValidationError(f'{where}.content holds a block that is not {{"text": ...}}.', field="messages")
             if len(block["text"]) > config.max_message_chars:
                 raise ValidationError(
                     f"{where} is longer than {config.max_message_chars} characters.", field="messages"

@@ -7,7 +7,7 @@ Seoul office's month starts at midnight in Seoul.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 TEN_MINUTES = timedelta(minutes=10)
@@ -27,7 +27,7 @@ class Window:
 
 
 def ten_minute_window(now: datetime) -> Window:
-    now = now.astimezone(timezone.utc)
+    now = now.astimezone(UTC)
     start = now.replace(minute=now.minute - now.minute % 10, second=0, microsecond=0)
     end = start + TEN_MINUTES
     return Window(

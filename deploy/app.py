@@ -9,7 +9,7 @@ from pathlib import Path
 # the `dataplane` package) must be importable from here.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway_infra.application import build_app  # noqa: E402
+from gateway_infra.application import build_app
 
 if __name__ == "__main__":
     app, _ = build_app()

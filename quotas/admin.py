@@ -14,11 +14,11 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.template.loader import render_to_string
-from django.utils.translation import gettext
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext
 
 from accounts.admin import UserAdmin as AccountsUserAdmin
 from dataplane.errors import StoreUnavailable
@@ -231,7 +231,7 @@ class GroupAdmin(DjangoGroupAdmin):
     list_display = ("name", "quota_policy", "member_count")
     inlines = (GroupPolicyInline, GroupModelAccessByGroupInline)
 
-    def get_readonly_fields(self, request, obj=None):  # noqa: ANN001, ANN201
+    def get_readonly_fields(self, request, obj=None):
         # A group's permissions are the roles themselves: only a superuser changes them.
         fields = tuple(super().get_readonly_fields(request, obj))
         return fields if request.user.is_superuser else (*fields, "permissions")

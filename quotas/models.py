@@ -48,7 +48,7 @@ GUARDRAIL_VERSION = r"^(?:[1-9]\d{0,7}|DRAFT)$"
 class EndpointURLField(models.URLField):
     """A URL field whose form assumes https:// when the scheme is left out."""
 
-    def formfield(self, **kwargs):  # noqa: ANN003, ANN201
+    def formfield(self, **kwargs):
         return super().formfield(**{"assume_scheme": "https", **kwargs})
 
 
@@ -383,7 +383,7 @@ class PreparedResponse(models.Model):
     def __str__(self) -> str:
         return self.question[:80]
 
-    def save(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+    def save(self, *args, **kwargs) -> None:
         from dataplane.cache_keys import prepared_question_key
 
         self.question_key = prepared_question_key(self.question)

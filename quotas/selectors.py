@@ -13,6 +13,7 @@ from django.utils import timezone
 from dataplane.policy import AllowedModel, EffectivePolicy, GuardrailChoice, WindowLimits
 from dataplane.stores.base import TokenCount, WindowCharge, WindowUsage
 from dataplane.windows import current_windows
+from quotas import store as store_port
 from quotas.models import (
     ModelCatalogueEntry,
     OutboxStatus,
@@ -20,7 +21,6 @@ from quotas.models import (
     PolicySyncState,
     QuotaPolicy,
 )
-from quotas import store as store_port
 
 User = get_user_model()
 

@@ -33,6 +33,7 @@ from django.utils import timezone
 from dataplane.errors import StoreUnavailable
 from dataplane.policy import EffectivePolicy
 from dataplane.stores.base import PreparedAnswer
+from quotas import store as store_port
 from quotas.models import (
     ModelCatalogueEntry,
     OutboxStatus,
@@ -43,7 +44,6 @@ from quotas.models import (
     QuotaPolicy,
 )
 from quotas.selectors import effective_policy_compute, policy_document_comparable, policy_resolve, usage_charges
-from quotas import store as store_port
 
 logger = logging.getLogger(__name__)
 User = get_user_model()

@@ -45,7 +45,7 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-def pytest_collection_modifyitems(config, items) -> None:  # noqa: ANN001
+def pytest_collection_modifyitems(config, items) -> None:
     if BROWSER.exists():
         return
     skip = pytest.mark.skip(reason=f"no Chromium at {BROWSER} (apt-get install chromium, or set GATEWAY_BROWSER)")

@@ -148,7 +148,7 @@ def _report_failure(error: Exception, *, identity: Identity, gateway: Gateway | 
     try:
         telemetry = gateway.telemetry if gateway is not None else StdoutSink(namespace=METRICS_NAMESPACE, record_metrics=lambda r: None)
         telemetry.emit(record)
-    except Exception:  # noqa: BLE001 - the failure is logged and counted already
+    except Exception:
         logger.exception("failure record not written", extra={"reference": reference})
     if not identity.sub:
         return
@@ -162,7 +162,7 @@ def _report_failure(error: Exception, *, identity: Identity, gateway: Gateway | 
         failure = InternalError(f"Something went wrong on our side (reference {reference}).")
         outbound.send({"error": failure.to_wire(request_id=reference), "conversationId": None})
         _flush(outbound)
-    except Exception:  # noqa: BLE001 - logged and counted already
+    except Exception:
         logger.exception("failure not delivered to the user", extra={"reference": reference})
 
 

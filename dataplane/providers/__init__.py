@@ -28,9 +28,9 @@ from dataplane.providers.demo import DEFAULT_CHUNK_DELAY_SECONDS, DEMO_MODEL_ID,
 from dataplane.providers.openai_compatible import OpenAICompatibleProvider
 
 __all__ = [
-    "BedrockProvider",
     "DEMO_MODEL_ID",
     "DEMO_MODEL_NAME",
+    "BedrockProvider",
     "DemoProvider",
     "ModelCall",
     "OpenAICompatibleProvider",

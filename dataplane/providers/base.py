@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol, Union
 
-
 # What the user reads when a guardrail blocks; the stack's guardrail answers with the same
 # words, so the pipeline adds them only when a guardrail said something else (or nothing).
 GUARDRAIL_BLOCKED_MESSAGE = "This request or answer was blocked by the content policy."

@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -37,8 +37,8 @@ from dataplane.stores.base import (
     CachedAnswer,
     PreparedAnswer,
     Reservation,
-    StoreStats,
     StoredAnswers,
+    StoreStats,
     TokenCount,
     WindowCharge,
     WindowUsage,
@@ -139,7 +139,7 @@ class DynamoDBStore:
         self.endpoint_url = endpoint_url or None
         self.stats = StoreStats()
         self._client = client
-        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
 
     @property

@@ -14,7 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from dataplane.errors import StoreUnavailable
 from dataplane.policy import EffectivePolicy
@@ -22,8 +22,8 @@ from dataplane.stores.base import (
     CachedAnswer,
     PreparedAnswer,
     Reservation,
-    StoreStats,
     StoredAnswers,
+    StoreStats,
     TokenCount,
     WindowCharge,
     WindowUsage,
@@ -100,7 +100,7 @@ class SQLiteStore:
             raise ValueError("SQLiteStore needs a file path; an in-memory database is not shared between threads")
         self.path = path
         self.stats = StoreStats()
-        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._clock = clock or (lambda: datetime.now(UTC))
         self._local = threading.local()
         self._lock = threading.Lock()  # guards the schema flag, the connection list and stats
         self._schema_ready = False

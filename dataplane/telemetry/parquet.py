@@ -23,7 +23,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +69,7 @@ def _arrow_row(row: dict[str, Any]) -> dict[str, Any]:
         ts = parse_lake_timestamp(ts)
     if isinstance(ts, datetime) and ts.tzinfo is not None:
         # The lake's timestamps are naive UTC (Athena's `timestamp`), never zoned.
-        ts = ts.astimezone(timezone.utc).replace(tzinfo=None)
+        ts = ts.astimezone(UTC).replace(tzinfo=None)
     return {**row, "ts": ts}
 
 

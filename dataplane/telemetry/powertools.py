@@ -9,7 +9,7 @@ from dataplane.telemetry.emf import METRIC_UNITS, metric_values
 from dataplane.telemetry.record import RequestRecord
 
 
-def record_metrics_writer(*, namespace: str, service: str):  # noqa: ANN201 - a RecordMetrics
+def record_metrics_writer(*, namespace: str, service: str):
     def write(record: RequestRecord) -> None:
         # One EMF document per record: records of one invocation may carry different models,
         # and a shared `Metrics` object holds one dimension set.

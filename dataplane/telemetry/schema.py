@@ -16,7 +16,7 @@ SerDe properties, and DuckDB reads it as a TIMESTAMP.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 LAKE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     # (name, Athena type, meaning)
@@ -67,7 +67,7 @@ _DUCKDB_TYPES = {
 
 def partition_value(moment: datetime) -> str:
     """The `dt` partition of a record: its UTC day, as `format_lake_timestamp` starts."""
-    return moment.astimezone(timezone.utc).strftime(PARTITION_DATE_FORMAT)
+    return moment.astimezone(UTC).strftime(PARTITION_DATE_FORMAT)
 
 
 def partition_path(moment: datetime) -> str:
@@ -83,12 +83,12 @@ def duckdb_type(athena_type: str) -> str:
 
 
 def format_lake_timestamp(moment: datetime) -> str:
-    moment = moment.astimezone(timezone.utc)
+    moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
 
 
 def parse_lake_timestamp(value: str) -> datetime:
-    return datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 # Small tables Django publishes next to the request log so report SQL can join them: who a sub

@@ -111,7 +111,7 @@ class LakeSink:
     def _flush_quietly(self) -> None:
         try:
             self.flush()
-        except Exception:  # noqa: BLE001 - a timer thread has no caller to report to
+        except Exception:
             logger.exception("could not write a lake batch under %s", self.root)
 
     def _flush_locked(self) -> None:
@@ -139,7 +139,7 @@ def lake_sinks_flush() -> None:
     for sink in list(_OPEN_LAKE_SINKS):
         try:
             sink.flush()
-        except Exception:  # noqa: BLE001 - a report or the exit must not fail for telemetry
+        except Exception:
             logger.exception("could not flush the lake sink at %s", sink.root)
 
 
@@ -153,7 +153,7 @@ FIREHOSE_SINK_NEEDS = (need(Resource.REQUEST_STREAM, "firehose:PutRecord", why="
 class FirehoseSink:
     """Kinesis Data Firehose `PutRecord` of one JSON row; Firehose partitions it by `ts` and converts to Parquet."""
 
-    def __init__(self, *, stream_name: str, client) -> None:  # noqa: ANN001
+    def __init__(self, *, stream_name: str, client) -> None:
         self.stream_name = stream_name
         self.client = client
 
@@ -173,7 +173,7 @@ class FanOutSink:
         for sink in self.sinks:
             try:
                 sink.emit(record)
-            except Exception:  # noqa: BLE001 - telemetry must never fail a chat turn
+            except Exception:
                 self.failures += 1
                 logger.exception("telemetry sink %s failed for request %s", type(sink).__name__, record.request_id)
 

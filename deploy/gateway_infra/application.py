@@ -9,7 +9,6 @@ from cdk_nag import AwsSolutionsChecks
 from .config import GatewayConfig
 from .stack import GatewayDataPlaneStack
 
-
 # Feature flags the constructs rely on, set here too so the template is the same whether or
 # not the caller (the CLI, a test, a script) passed cdk.json's context: access-log delivery via
 # a bucket policy (ACLs are disabled on every bucket), minimal IAM policies.

@@ -9,7 +9,6 @@ from constructs import Construct
 
 from .nag import acknowledge
 
-
 # Cognito refuses these words in a hosted UI prefix.
 _RESERVED_PREFIX_WORDS = ("aws", "amazon", "cognito")
 

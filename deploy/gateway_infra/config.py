@@ -58,7 +58,7 @@ class GatewayConfig:
     waf_rate_window_seconds: int = 300
 
     @classmethod
-    def from_context(cls, node: Node) -> "GatewayConfig":
+    def from_context(cls, node: Node) -> GatewayConfig:
         def get(key: str, default: Any = None) -> Any:
             value = node.try_get_context(PREFIX + key)
             return default if value in (None, "") else value
@@ -108,7 +108,7 @@ def _as_django_url(url: str) -> str:
     parsed = urlsplit(url.strip())
     # Cognito accepts plain http only for localhost.
     local = parsed.hostname in ("localhost", "127.0.0.1")
-    if parsed.scheme != "https" and not (parsed.scheme == "http" and local) or not parsed.hostname:
+    if (parsed.scheme != "https" and not (parsed.scheme == "http" and local)) or not parsed.hostname:
         raise ConfigError(
             f"{PREFIX}djangoUrl must be Django's https:// address (http only for localhost), got {url!r}"
         )

@@ -38,7 +38,7 @@ def output_id(env_name: str) -> str:
     return env_name.replace("_", "")
 
 
-def add_env_outputs(scope: "Construct", values: Mapping[str, str]) -> None:
+def add_env_outputs(scope: Construct, values: Mapping[str, str]) -> None:
     from aws_cdk import CfnOutput
 
     missing = set(ENV_OUTPUTS) - set(values)

@@ -16,8 +16,8 @@ from botocore.stub import Stubber
 
 from analytics.engines.athena import AthenaEngine, athena_client
 from analytics.engines.base import ReportEngineError
-
 from tests.analytics.conftest import REGION, moto_api
+
 OUTPUT = "s3://gateway-athena-results/reports/"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 

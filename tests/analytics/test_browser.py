@@ -10,9 +10,8 @@ import pytest
 from analytics.models import ReportDefinition, ReportRun, RunStatus
 from analytics.services import report_run_execute, report_run_request
 from tests.analytics.conftest import FIRST_DAY, LAST_DAY
-from tests.factories import UserFactory
-
 from tests.browser import ARTIFACTS, chromium
+from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -12,7 +12,7 @@ from analytics.tasks import report_run_task
 pytestmark = pytest.mark.django_db
 
 
-def schedule_with(recipients: str, slug: str = "errors-by-type"):  # noqa: ANN201
+def schedule_with(recipients: str, slug: str = "errors-by-type"):
     schedule = ReportDefinition.objects.get(slug=slug).schedule
     schedule.recipients = recipients
     return services.report_schedule_save(schedule=schedule)

@@ -19,7 +19,7 @@ def finished_run(analyst_user) -> ReportRun:
         definition=ReportDefinition.objects.get(slug="top-users-by-tokens"),
         params={"start_date": "2026-11-20", "end_date": "2026-11-24", "model_id": None, "group": None},
         status=RunStatus.SUCCEEDED, progress=100, columns=["user_sub", "requests", "total_tokens", "cost_usd"],
-        rows=[[analyst_user.sub, 12, 3400, 0.25], ["=HYPERLINK(\"x\")", 1, 10, 0.0]], row_count=2, engine="duckdb",
+        rows=[[analyst_user.sub, 12, 3400, 0.25], ['=HYPERLINK("x")', 1, 10, 0.0]], row_count=2, engine="duckdb",
         requested_by=analyst_user,
     )
 
@@ -116,7 +116,7 @@ def test_invalid_filters_are_shown_back_without_a_run(client, analyst_user):
 def test_the_run_page_shows_the_table_and_the_chart_data(client, analyst_user, finished_run):
     client.force_login(analyst_user)
     body = client.get(reverse("analytics:run_detail", args=[finished_run.pk])).content.decode()
-    assert '<th>total_tokens</th>' in body and "<td>3400</td>" in body
+    assert "<th>total_tokens</th>" in body and "<td>3400</td>" in body
     assert 'id="chart-data"' in body and "analytics/charts.js" in body
     assert f'"{analyst_user.sub}": "ana"' in body  # chart labels show usernames, not subs
     assert reverse("analytics:run_csv", args=[finished_run.pk]) in body

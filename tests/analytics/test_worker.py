@@ -60,7 +60,7 @@ def test_beat_schedule_fires_a_report_that_a_real_worker_runs(lake_dir, private_
 
     finished = threading.Event()
 
-    def on_postrun(sender=None, args=None, **kwargs):  # noqa: ANN001
+    def on_postrun(sender=None, args=None, **kwargs):
         if sender is not None and sender.name == RUN_TASK:
             finished.set()
 

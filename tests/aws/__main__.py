@@ -20,10 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--once", action="store_true", help="print the endpoints and environment, then stop")
     args = parser.parse_args(argv)
 
-    from tests.deploy.synth import Synth  # also puts deploy/ on sys.path
-
     from tests.aws.template import Template
     from tests.aws.twin import AwsTwin
+    from tests.deploy.synth import Synth  # also puts deploy/ on sys.path
     from tests.servers.dynamodb import moto_server
 
     synth = Synth()

@@ -705,7 +705,7 @@ def _http_handler(emulator: AppSyncEventsEmulator) -> type[BaseHTTPRequestHandle
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
             pass
 
-        def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             try:
                 if self.path != "/event":

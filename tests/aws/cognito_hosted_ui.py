@@ -211,7 +211,7 @@ def _handler(hosted_ui: CognitoHostedUi) -> type[BaseHTTPRequestHandler]:
             )
             self._send(status, SIGN_IN_PAGE.format(hidden=hidden, error=html.escape(error)).encode(), "text/html; charset=utf-8")
 
-        def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        def do_GET(self) -> None:
             parts = urlsplit(self.path)
             params = {k: v[0] for k, v in parse_qs(parts.query).items()}
             if parts.path == "/oauth2/authorize":
@@ -231,7 +231,7 @@ def _handler(hosted_ui: CognitoHostedUi) -> type[BaseHTTPRequestHandler]:
             else:
                 self._send(404, b"Not found\n", "text/plain")
 
-        def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
             form = {k: v[0] for k, v in parse_qs(raw).items()}
             if self.path == "/login":

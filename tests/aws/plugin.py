@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture(scope="session")
-def stack_synth() -> "Synth":
+def stack_synth() -> Synth:
     """The CDK app synthesized with cdk.json's context: the template everything reads."""
     from tests.deploy.synth import Synth
 
@@ -31,7 +31,7 @@ def stack_synth() -> "Synth":
 
 
 @pytest.fixture(scope="session")
-def aws_twin_session(stack_synth: "Synth", dynamodb_server: str) -> Iterator["AwsTwin"]:
+def aws_twin_session(stack_synth: Synth, dynamodb_server: str) -> Iterator[AwsTwin]:
     from tests.aws.template import Template
     from tests.aws.twin import AwsTwin
 
@@ -43,7 +43,7 @@ def aws_twin_session(stack_synth: "Synth", dynamodb_server: str) -> Iterator["Aw
 
 
 @pytest.fixture
-def aws_twin(aws_twin_session: "AwsTwin") -> Iterator["AwsTwin"]:
+def aws_twin(aws_twin_session: AwsTwin) -> Iterator[AwsTwin]:
     """The session's twin with a fresh decision log and empty tables."""
     aws_twin_session.forget_decisions()
     aws_twin_session.empty_tables()

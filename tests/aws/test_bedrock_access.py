@@ -10,8 +10,8 @@ from __future__ import annotations
 import aws_cdk as cdk
 import pytest
 from botocore.exceptions import ClientError
-
 from gateway_infra.permissions import BedrockAccess, bedrock_model_arns
+
 from tests.aws.template import Template
 from tests.aws.twin import CHAT_HANDLER, AwsTwin
 
@@ -19,7 +19,7 @@ HAIKU = "anthropic.claude-3-5-haiku-20241022-v1:0"
 SONNET = "anthropic.claude-sonnet-4-5-20250929-v1:0"
 
 
-def converse(client, model_id: str) -> str:  # noqa: ANN001
+def converse(client, model_id: str) -> str:
     response = client.converse_stream(modelId=model_id, messages=[{"role": "user", "content": [{"text": "Hi"}]}])
     return "".join(
         event["contentBlockDelta"]["delta"].get("text", "") for event in response["stream"] if "contentBlockDelta" in event
@@ -93,7 +93,7 @@ def test_a_deployment_narrowed_to_listed_regions_allows_only_those(aws_twin: Aws
 GUARDRAIL = {"guardrailIdentifier": "gr7abc123", "guardrailVersion": "1", "streamProcessingMode": "sync"}
 
 
-def converse_guarded(client, model_id: str) -> str:  # noqa: ANN001
+def converse_guarded(client, model_id: str) -> str:
     response = client.converse_stream(
         modelId=model_id, messages=[{"role": "user", "content": [{"text": "Hi"}]}], guardrailConfig=GUARDRAIL
     )

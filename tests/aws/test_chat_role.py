@@ -45,7 +45,7 @@ def sub(aws_twin: AwsTwin) -> str:
 
 
 @pytest.fixture
-def chat_lambda(aws_twin: AwsTwin, bedrock_server, monkeypatch):  # noqa: ANN001, ANN201
+def chat_lambda(aws_twin: AwsTwin, bedrock_server, monkeypatch):
     """Runs one publish through the Lambda handler as a cold container would; returns its outbound."""
     for name, value in aws_twin.lambda_environment(bedrock_endpoint_url=bedrock_server.url).items():
         monkeypatch.setenv(name, value)

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def twin_store(aws_twin: AwsTwin, monkeypatch):  # noqa: ANN201
+def twin_store(aws_twin: AwsTwin, monkeypatch):
     """Django's store is the twin's DynamoDB tables for this test."""
     store = aws_twin.store()
     monkeypatch.setattr("quotas.store.store_get", lambda: store)
@@ -18,13 +18,13 @@ def twin_store(aws_twin: AwsTwin, monkeypatch):  # noqa: ANN201
 
 
 @pytest.fixture
-def standard_policy(db):  # noqa: ANN001, ANN201
+def standard_policy(db):
     from quotas.models import QuotaPolicy
 
     return QuotaPolicy.objects.create(name="Standard", is_default=True, ten_minute_total=20_000, monthly_total=1_000_000)
 
 
-def spend(twin: AwsTwin, store, user, tokens: TokenCount) -> None:  # noqa: ANN001
+def spend(twin: AwsTwin, store, user, tokens: TokenCount) -> None:
     """Tokens used by a chat turn (as the chat role, like the Lambda)."""
     from quotas.selectors import usage_charges
     from quotas.services import effective_policy_compute
@@ -90,7 +90,7 @@ def test_negative_control_the_old_control_plane_policy_fails_live_usage_and_rese
     assert [d.action for d in aws_twin.denials] == [action]
 
 
-def athena_engine(aws_twin: AwsTwin):  # noqa: ANN201
+def athena_engine(aws_twin: AwsTwin):
     """The report engine as Django builds it, on the twin's work group and buckets."""
     from analytics.engines.athena import AthenaEngine
 

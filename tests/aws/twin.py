@@ -69,7 +69,7 @@ class AwsTwin:
     def denials(self) -> list[Decision]:
         return self.enforcer.denials
 
-    def acting_as(self, principal: str):  # noqa: ANN201 - a context manager yielding a Principal
+    def acting_as(self, principal: str):
         """Enforce `principal`'s policies on every botocore call inside the block."""
         return self.enforcer.acting_as(principal)
 
@@ -164,7 +164,7 @@ class AwsTwin:
 
     # -- start-up -----------------------------------------------------------------------------
     @classmethod
-    def start(cls, template: Template, endpoint_url: str) -> "AwsTwin":
+    def start(cls, template: Template, endpoint_url: str) -> AwsTwin:
         twin = cls(
             template=template,
             endpoint_url=endpoint_url,

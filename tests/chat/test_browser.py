@@ -10,10 +10,9 @@ import re
 
 import pytest
 
-from tests.chat.conftest import publish_policy
 from tests.browser import ARTIFACTS, chromium
+from tests.chat.conftest import publish_policy
 from tests.chat.live import LiveDaphne
-
 
 TIMEOUT_MS = 15_000
 

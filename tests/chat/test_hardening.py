@@ -45,7 +45,7 @@ async def test_deeply_nested_json_is_an_error_frame_not_a_crash(alice, alice_coo
 async def test_an_unexpected_failure_in_a_frame_answers_an_error_and_keeps_serving(alice, alice_cookie, monkeypatch):
     from chat import protocol
 
-    def broken(text, binary):  # noqa: ANN001, ANN202
+    def broken(text, binary):
         raise RuntimeError("internal detail that must not reach the client")
 
     session = await connected(alice_cookie)
@@ -69,7 +69,7 @@ async def test_a_send_to_a_client_that_just_left_stops_its_turns(alice, alice_co
     await session.publish(f"/inbound/{alice.sub}", chat_request(model=ENDLESS_MODEL.model_id))
     await session.events_until(lambda e: "contentBlockDelta" in e)
 
-    async def closed_protocol(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    async def closed_protocol(self, *args, **kwargs):
         raise Disconnected("Attempt to send on a closed protocol")
 
     monkeypatch.setattr(EventsConsumer, "send", closed_protocol)
@@ -93,7 +93,7 @@ async def test_forty_turns_in_flight_on_one_connection_all_finish(alice, alice_c
     of 100 and 0 of 40 answers finished."""
     deliver = EventsConsumer.outbound_event
 
-    async def over_a_slow_network(self, message):  # noqa: ANN001, ANN202
+    async def over_a_slow_network(self, message):
         await asyncio.sleep(0.001)  # a socket write that takes a moment, as over a real network
         await deliver(self, message)
 

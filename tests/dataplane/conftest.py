@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -86,7 +86,7 @@ def provider() -> ScriptedProvider:
 
 @pytest.fixture
 def clock() -> FixedClock:
-    return FixedClock(datetime(2026, 11, 29, 5, 12, 30, tzinfo=timezone.utc))
+    return FixedClock(datetime(2026, 11, 29, 5, 12, 30, tzinfo=UTC))
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 local server that speaks ConverseStream's binary framing."""
 from __future__ import annotations
 
-
 from dataplane.outbound import ListOutbound
 from dataplane.pipeline import Identity, chat_turn
 from tests.dataplane.conftest import ALICE, MODEL, chat_request

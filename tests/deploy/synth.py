@@ -35,7 +35,6 @@ class Synth:
     def __init__(self, context: dict[str, Any] | None = None) -> None:
         import aws_cdk as cdk
         from aws_cdk.assertions import Template
-
         from gateway_infra.application import build_app
 
         app, self.stack = build_app(cdk.App(context=context or cdk_json_context()))

@@ -12,12 +12,12 @@ import re
 from pathlib import Path
 
 import pytest
+from gateway_infra.permissions import role_needs, statement_id
 
 from analytics.permissions import REPORT_ENGINE_NEEDS
 from dataplane.permissions import Need, Resource, Role, actions_by_resource
 from dataplane.roles import CHAT_TURN_STORE_OPERATIONS
 from dataplane.stores.dynamodb import STORE_OPERATION_NEEDS
-from gateway_infra.permissions import role_needs, statement_id
 from quotas.permissions import CONTROL_PLANE_STORE_OPERATIONS
 from tests.aws.iam import ALLOWED, evaluate
 from tests.aws.template import Template

@@ -5,7 +5,6 @@ import pytest
 
 from dataplane.stores.base import TokenCount
 from quotas.selectors import effective_policy_compute, usage_charges
-
 from tests.browser import ARTIFACTS, chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

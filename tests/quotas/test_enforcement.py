@@ -25,7 +25,7 @@ class Monotonic:
         return self.now
 
 
-def _ask(gateway: Gateway, user, question: str) -> tuple[ListOutbound, object]:  # noqa: ANN001
+def _ask(gateway: Gateway, user, question: str) -> tuple[ListOutbound, object]:
     outbound = ListOutbound()
     record = chat_turn(
         gateway=gateway,

@@ -17,14 +17,14 @@ class RendezvousStore:
     """Holds each drain at its first write until the other drain is writing too, so both hold
     their row locks at the same moment."""
 
-    def __init__(self, store) -> None:  # noqa: ANN001
+    def __init__(self, store) -> None:
         self.store = store
         self.barrier = threading.Barrier(2, timeout=15)
         self.seen: set[int] = set()
         self.published: list[str] = []
         self.lock = threading.Lock()
 
-    def policy_put(self, policy):  # noqa: ANN001, ANN201
+    def policy_put(self, policy):
         thread = threading.get_ident()
         with self.lock:
             first = thread not in self.seen
@@ -35,7 +35,7 @@ class RendezvousStore:
             self.published.append(policy.sub)
         return self.store.policy_put(policy)
 
-    def __getattr__(self, name):  # noqa: ANN001, ANN204
+    def __getattr__(self, name):
         return getattr(self.store, name)
 
 

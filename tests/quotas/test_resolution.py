@@ -4,7 +4,14 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group
 
-from quotas.models import GroupModelAccess, GroupPolicy, ModelCatalogueEntry, QuotaPolicy, UserModelAccess, UserPolicyOverride
+from quotas.models import (
+    GroupModelAccess,
+    GroupPolicy,
+    ModelCatalogueEntry,
+    QuotaPolicy,
+    UserModelAccess,
+    UserPolicyOverride,
+)
 from quotas.selectors import effective_policy_compute, policy_explain
 
 pytestmark = pytest.mark.django_db

@@ -23,7 +23,7 @@ from tests.factories import UserFactory
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
-def _close_thread_connections(**kwargs) -> None:  # noqa: ANN003
+def _close_thread_connections(**kwargs) -> None:
     # Connections are per thread: the worker thread's must not outlive the test database.
     connections.close_all()
 
@@ -34,6 +34,7 @@ def celery_app():
     if not redis_url:
         pytest.skip("REDIS_URL is not set: the worker tests need a real Redis broker")
     import celery.contrib.testing.tasks  # noqa: F401  (registers celery.ping for start_worker)
+
     from gateway_project.celery import app
 
     names = ("broker_url", "result_backend", "task_always_eager", "task_default_queue")
@@ -50,7 +51,7 @@ def celery_app():
         _routing_forget(app)
 
 
-def _routing_forget(app) -> None:  # noqa: ANN001
+def _routing_forget(app) -> None:
     """Celery caches the default queue and the router on first use; make it read the conf again."""
     for name in ("default_queue", "queues", "router", "send_task_message"):
         app.amqp.__dict__.pop(name, None)
@@ -81,14 +82,14 @@ class CountingStore:
         self.puts = 0
         self.on_put = on_put
 
-    def policy_put(self, policy):  # noqa: ANN001, ANN201
+    def policy_put(self, policy):
         if self.on_put:
             self.on_put(self)
         written = self.store.policy_put(policy)
         self.puts += 1
         return written
 
-    def __getattr__(self, name):  # noqa: ANN001, ANN204
+    def __getattr__(self, name):
         return getattr(self.store, name)
 
 
@@ -109,7 +110,7 @@ def test_worker_publishes_a_committed_change_to_dynamodb(celery_app, dynamodb_st
 
 
 def test_worker_retries_while_the_store_is_down(celery_app, dynamodb_store, use_store, default_policy):
-    def fail_first(store):  # noqa: ANN001
+    def fail_first(store):
         if store.puts == 0 and not getattr(store, "failed", False):
             store.failed = True
             raise StoreUnavailable("DynamoDB PutItem failed: connection refused (simulated)")
@@ -129,7 +130,7 @@ def test_worker_stopped_mid_sync_then_restarted_ends_clean(celery_app, dynamodb_
     settings.QUOTAS_OUTBOX_BATCH_SIZE = 4
     users = [UserFactory(username=f"user{n:02d}") for n in range(10)]
 
-    def stop_worker_on_first_write(store):  # noqa: ANN001
+    def stop_worker_on_first_write(store):
         if store.puts == 0:
             state.should_terminate = 0  # the worker finishes this task, then exits
 

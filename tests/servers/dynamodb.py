@@ -10,7 +10,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -98,7 +98,7 @@ def dynamodb_client(endpoint_url: str, **settings):
 
 @pytest.fixture
 def store_clock() -> StoreClock:
-    return StoreClock(datetime(2026, 11, 29, 5, 13, 7, tzinfo=timezone.utc))
+    return StoreClock(datetime(2026, 11, 29, 5, 13, 7, tzinfo=UTC))
 
 
 @pytest.fixture

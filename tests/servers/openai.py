@@ -19,15 +19,15 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from tests.servers.scripted import ScriptedServer
-
 from dataplane import tokens
+from tests.servers.scripted import ScriptedServer
 
 
 @dataclass
@@ -97,7 +97,7 @@ def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             pass
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
             if self.path.rstrip("/") != "/v1/chat/completions":

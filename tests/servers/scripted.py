@@ -43,7 +43,7 @@ class ScriptedServer(Generic[ScriptT, ReceivedT]):
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self):  # noqa: ANN201 - returns the subclass
+    def start(self):
         self._thread.start()
         return self
 

@@ -11,13 +11,13 @@ from accounts.roles import GATEWAY_ADMINS
 class Command(BaseCommand):
     help = "Create a superuser 'admin' with a random password when the site has no superuser."
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("--username", default="admin")
         parser.add_argument(
             "--site-url", default="http://127.0.0.1:8000", help="where the site is served (make run passes its HOST and PORT)"
         )
 
-    def handle(self, *args, username: str, site_url: str, **options) -> None:  # noqa: ANN002, ANN003
+    def handle(self, *args, username: str, site_url: str, **options) -> None:
         User = get_user_model()
         if User.objects.filter(is_superuser=True).exists():
             self.stdout.write("An admin account exists already; not creating another.")

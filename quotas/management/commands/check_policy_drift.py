@@ -10,7 +10,7 @@ from quotas.selectors import policy_drift_list
 class Command(BaseCommand):
     help = "Print every difference between the gateway store's policies and Django's (exit 1 if any)."
 
-    def handle(self, *args, **options) -> None:  # noqa: ANN002, ANN003
+    def handle(self, *args, **options) -> None:
         try:
             drifts = policy_drift_list()
         except StoreUnavailable as error:

@@ -15,7 +15,7 @@ from quotas.models import ModelCatalogueEntry, PreparedResponse, QuotaPolicy
 class Command(BaseCommand):
     help = "Seed the demo model catalogue, a default policy, a demo group and prepared answers; publish every user."
 
-    def handle(self, *args, **options) -> None:  # noqa: ANN002, ANN003
+    def handle(self, *args, **options) -> None:
         with transaction.atomic():
             created = self._seed()
             queued = services.policy_publish_request(users=services.users_everyone())

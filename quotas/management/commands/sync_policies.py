@@ -10,7 +10,7 @@ from quotas import services
 class Command(BaseCommand):
     help = "Republish every user's effective policy and every prepared response to the gateway store."
 
-    def handle(self, *args, **options) -> None:  # noqa: ANN002, ANN003
+    def handle(self, *args, **options) -> None:
         try:
             result = services.policy_sync_all()
         except StoreUnavailable as error:

@@ -56,7 +56,7 @@ class AppSyncHttpStub(BaseHTTPRequestHandler):
 
     received: list[dict] = []
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.received.append({"path": self.path, "body": body, "authorization": self.headers.get("Authorization", "")})
         answer = {"successful": [{"identifier": str(i), "index": i} for i in range(len(body["events"]))], "failed": []}

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -230,14 +230,14 @@ def test_every_window_item_carries_the_ttl_of_its_window(store, store_clock):
 # -- windows roll over ------------------------------------------------------------------------
 def test_the_ten_minute_window_rolls_over_on_the_boundary(store, store_clock):
     limits = {"ten": WindowLimits(total=100), "month": WindowLimits(total=1000)}
-    before = datetime(2026, 11, 29, 5, 19, 59, tzinfo=timezone.utc)
+    before = datetime(2026, 11, 29, 5, 19, 59, tzinfo=UTC)
     full = charges_at(before, **limits)
     store.reserve(sub=SUB, charges=full, estimate=TokenCount(input=40, output=60))
     with pytest.raises(QuotaExceeded) as refusal:
         store.reserve(sub=SUB, charges=full, estimate=TokenCount(input=1, output=0))
     assert refusal.value.details["resetsAt"] == "2026-11-29T05:20:00+00:00"
 
-    after = charges_at(datetime(2026, 11, 29, 5, 20, 0, tzinfo=timezone.utc), **limits)
+    after = charges_at(datetime(2026, 11, 29, 5, 20, 0, tzinfo=UTC), **limits)
     assert after[0].window.key == "10m#2026-11-29T05:20" != full[0].window.key
     store.reserve(sub=SUB, charges=after, estimate=TokenCount(input=40, output=60))
 
@@ -249,7 +249,7 @@ def test_the_month_rolls_over_at_midnight_in_the_configured_time_zone(store):
     limits = {"ten": WindowLimits(total=10_000), "month": WindowLimits(total=500)}
     # 14:59:59 UTC on 30 November is 23:59:59 in Seoul; one second later December starts there
     # while it is still November in UTC.
-    last_second = datetime(2026, 11, 30, 14, 59, 59, tzinfo=timezone.utc)
+    last_second = datetime(2026, 11, 30, 14, 59, 59, tzinfo=UTC)
     november = charges_at(last_second, tz="Asia/Seoul", **limits)
     assert november[1].window.key == "month#2026-11"
     store.reserve(sub=SUB, charges=november, estimate=TokenCount(input=100, output=400))
@@ -258,9 +258,9 @@ def test_the_month_rolls_over_at_midnight_in_the_configured_time_zone(store):
     assert refusal.value.details["window"] == "month"
     assert refusal.value.details["resetsAt"] == "2026-12-01T00:00:00+09:00"
 
-    december = charges_at(datetime(2026, 11, 30, 15, 0, 0, tzinfo=timezone.utc), tz="Asia/Seoul", **limits)
+    december = charges_at(datetime(2026, 11, 30, 15, 0, 0, tzinfo=UTC), tz="Asia/Seoul", **limits)
     assert december[1].window.key == "month#2026-12"
-    assert charges_at(datetime(2026, 11, 30, 15, 0, 0, tzinfo=timezone.utc))[1].window.key == "month#2026-11"
+    assert charges_at(datetime(2026, 11, 30, 15, 0, 0, tzinfo=UTC))[1].window.key == "month#2026-11"
     store.reserve(sub=SUB, charges=december, estimate=TokenCount(input=100, output=400))
 
     assert counters(store, december)[1] == (100, 400, 500, 500)
@@ -269,10 +269,10 @@ def test_the_month_rolls_over_at_midnight_in_the_configured_time_zone(store):
 
 def test_settle_after_the_window_rolled_over_updates_the_original_windows(store):
     limits = {"ten": WindowLimits(total=10_000), "month": WindowLimits(total=100_000)}
-    started = charges_at(datetime(2026, 11, 29, 5, 19, 50, tzinfo=timezone.utc), **limits)
+    started = charges_at(datetime(2026, 11, 29, 5, 19, 50, tzinfo=UTC), **limits)
     reservation = store.reserve(sub=SUB, charges=started, estimate=TokenCount(input=10, output=1000))
 
-    finished = charges_at(datetime(2026, 11, 29, 5, 21, 0, tzinfo=timezone.utc), **limits)
+    finished = charges_at(datetime(2026, 11, 29, 5, 21, 0, tzinfo=UTC), **limits)
     store.settle(reservation=reservation, actual=TokenCount(input=10, output=20))
 
     assert counters(store, started) == [(10, 20, 30, 0)] * 2

@@ -103,7 +103,7 @@ def test_compaction_merges_a_partitions_files_into_one_with_every_row(tmp_path):
 
 
 def test_a_crash_mid_write_leaves_no_visible_file(tmp_path, monkeypatch):
-    def torn_write(table, where, **kwargs):  # noqa: ANN001
+    def torn_write(table, where, **kwargs):
         Path(where).write_bytes(b"PAR1 half a file")
         raise OSError("disk full")
 
@@ -120,7 +120,7 @@ def test_a_crash_between_compaction_and_cleanup_never_doubles_a_row(tmp_path, mo
         sink.emit(record(n, moment))
     real_unlink = Path.unlink
 
-    def crash_on_cleanup(self, missing_ok=False):  # noqa: ANN001
+    def crash_on_cleanup(self, missing_ok=False):
         if self.suffix == ".parquet":
             raise KeyboardInterrupt("the process died here")
         return real_unlink(self, missing_ok=missing_ok)
