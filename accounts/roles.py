@@ -11,5 +11,3 @@ GOVERNED_APPS: tuple[str, ...] = ("accounts", "quotas", "analytics", "django_cel
 # Single models of other apps the roles govern too: admins manage groups (and the policies
 # and allow-lists inlined on them); analysts see them.
 GOVERNED_MODELS: tuple[tuple[str, str], ...] = (("auth", "group"),)
-# Models admins may view but not change (none yet); kept here so the rule lives in one place.
-ADMIN_VIEW_ONLY: frozenset[str] = frozenset()

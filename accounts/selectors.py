@@ -1,10 +1,6 @@
 from accounts.roles import ANALYSTS, GATEWAY_ADMINS
 
 
-def user_is_gateway_admin(user) -> bool:
-    return bool(user.is_authenticated and (user.is_superuser or user.groups.filter(name=GATEWAY_ADMINS).exists()))
-
-
 def user_is_analyst(user) -> bool:
     """Analysts read reports; gateway admins may too."""
     return bool(

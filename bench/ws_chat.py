@@ -68,7 +68,7 @@ class RunResult:
 # --- fixtures: database, users, sessions, policies ---------------------------------------
 
 
-def prepare(scratch: Path, sessions: int) -> list[tuple[str, str]]:
+def prepare(sessions: int) -> list[tuple[str, str]]:
     """Migrate a scratch database, create users with sessions and policies; (sub, cookie) each."""
     os.environ["DJANGO_SETTINGS_MODULE"] = "gateway_project.settings.local"
     import django
@@ -361,7 +361,7 @@ def main() -> None:
     if args.workers:
         env_for_server["GATEWAY_TURN_WORKERS"] = str(args.workers)
     os.environ.update(env_for_server)
-    users = prepare(scratch, max(args.sessions))
+    users = prepare(max(args.sessions))
     bare_first, bare_total = bare_provider_seconds(args.chunk_delay)
     from django.conf import settings
 

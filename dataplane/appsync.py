@@ -48,7 +48,6 @@ class AppSyncHttpOutbound:
         self.linger_seconds = linger_seconds
         self._buffer: list[str] = []
         self._buffer_since = 0.0
-        self.publishes = 0
 
     def send(self, event: dict[str, Any]) -> None:
         if not self._buffer:
@@ -69,7 +68,6 @@ class AppSyncHttpOutbound:
         request = AWSRequest(method="POST", url=self.endpoint, data=body, headers={"content-type": "application/json"})
         SigV4Auth(self.credentials, "appsync", self.region).add_auth(request)
         response = self.http.request("POST", self.endpoint, body=body, headers=dict(request.headers.items()))
-        self.publishes += 1
         if response.status >= 300:
             raise AppSyncPublishError(f"AppSync publish failed with HTTP {response.status}: {response.data[:200]!r}")
         result = json.loads(response.data or b"{}")

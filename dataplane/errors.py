@@ -5,7 +5,6 @@ The `type` strings are part of the wire protocol: clients switch on them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -85,12 +84,3 @@ ERROR_TYPES: tuple[str, ...] = (
     "TimeLimitReached",
     "InternalError",
 )
-
-
-@dataclass(frozen=True)
-class ErrorInfo:
-    """What telemetry keeps of an error."""
-
-    type: str
-    message: str
-    details: dict[str, Any] = field(default_factory=dict)

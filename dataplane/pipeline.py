@@ -1,5 +1,5 @@
 """One chat turn: authorize, validate, policy, privacy, prepared/cache, reserve, stream,
-settle, record (see shared/DESIGN.md, "One chat turn").
+settle, record.
 
 `chat_turn` is the one entry point: the AppSync Lambda handler and the Django Channels
 consumer both call it with the caller's identity, the channel, the published payload and an

@@ -185,4 +185,4 @@ class AthenaEngine:
             token = page.get("NextToken")
             if not token:
                 break
-        return QueryResult(columns=columns, rows=rows, query_id=query_id, column_types=types)
+        return QueryResult(columns=columns, rows=rows, query_id=query_id)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 ProgressCallback = Callable[[int], None]
@@ -22,7 +22,6 @@ class QueryResult:
     columns: list[str]
     rows: list[list[Any]]
     query_id: str = ""
-    column_types: list[str] = field(default_factory=list)
 
 
 class ReportEngine(Protocol):

@@ -127,7 +127,6 @@ class DuckDBEngine:
                     on_progress(30)
                 cursor = connection.execute(duck_sql)
                 columns = [column[0] for column in cursor.description]
-                types = [str(column[1]) for column in cursor.description]
                 rows = [list(row) for row in cursor.fetchall()]
         except duckdb.Error as error:
             raise ReportEngineError(f"DuckDB could not run the report: {error}", query_id=query_id) from error
@@ -135,4 +134,4 @@ class DuckDBEngine:
             connection.close()
         if on_progress:
             on_progress(90)
-        return QueryResult(columns=columns, rows=rows, query_id=query_id, column_types=types)
+        return QueryResult(columns=columns, rows=rows, query_id=query_id)

@@ -121,8 +121,8 @@ def _inbound_publish(payload: list[dict[str, Any]]) -> list[dict[str, Any]]:
             )
         finally:
             _flush(outbound)
-    except Exception as error:
-        _report_failure(error, identity=identity, gateway=gateway, outbound=outbound)
+    except Exception:
+        _report_failure(identity=identity, gateway=gateway, outbound=outbound)
         raise
     # Nobody subscribes to inbound: nothing is broadcast there.
     return []
@@ -134,7 +134,7 @@ def _flush(outbound: Outbound | None) -> None:
         flush()
 
 
-def _report_failure(error: Exception, *, identity: Identity, gateway: Gateway | None, outbound: Outbound | None) -> None:
+def _report_failure(*, identity: Identity, gateway: Gateway | None, outbound: Outbound | None) -> None:
     """Make a failure outside the turns visible; each step is best effort, none may hide the
     others (the gateway itself may be what failed to build)."""
     reference = str(uuid.uuid4())

@@ -70,10 +70,6 @@ def partition_value(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime(PARTITION_DATE_FORMAT)
 
 
-def partition_path(moment: datetime) -> str:
-    return PARTITION_PATH_TEMPLATE.format(dt=partition_value(moment))
-
-
 def column_names() -> list[str]:
     return [name for name, _, _ in LAKE_COLUMNS]
 

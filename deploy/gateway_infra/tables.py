@@ -1,6 +1,6 @@
 """The three DynamoDB tables the data plane reads and the control plane syncs to.
 
-Key layout (see DESIGN.md): policies `pk=USER#<sub>`; usage `pk=<sub>`, `sk=10m#...|month#...`;
+Key layout: policies `pk=USER#<sub>`; usage `pk=<sub>`, `sk=10m#...|month#...`;
 cache `pk=<request hash>` or `PREP#...` for prepared answers.
 """
 from __future__ import annotations
@@ -37,10 +37,6 @@ class GatewayTables(Construct):
                 "traffic; point-in-time recovery would only back up data designed to disappear. "
                 "The policies table keeps PITR on.",
             )
-
-    @property
-    def all_tables(self) -> tuple[dynamodb.Table, ...]:
-        return (self.policies, self.usage, self.cache)
 
     def _table(
         self, name: str, *, sort_key: str | None, ttl: bool, pitr: bool

@@ -8,7 +8,7 @@
         assert aws_twin.denials == []
 
 Calls that are not botocore (an AppSync SigV4 publish) ask `tests.aws.twin.authorize(principal,
-action, resource)`; `acting_principal()` says who the calls in progress are made as.
+action, resource)`.
 """
 from __future__ import annotations
 

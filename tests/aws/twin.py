@@ -199,12 +199,6 @@ def authorize(principal: str, action: str, resource: str, context: Mapping[str, 
     return running_twin().authorize(principal, action, resource, context)
 
 
-def acting_principal() -> Principal | None:
-    """Who the calls in progress are made as (None outside `acting_as`): the identity a SigV4
-    request signed with the twin's dummy credentials stands for."""
-    return running_twin().enforcer.acting
-
-
 def _handler(principal: str) -> str:
     from gateway_infra.functions import CHAT_HANDLER as CHAT_HANDLER_PATH
     from gateway_infra.functions import SUBSCRIBE_AUTHORIZER_HANDLER
