@@ -1,24 +1,17 @@
 // Where the chat's AppSync Events API lives, and how it is authorised: the ONE place that
 // says where the page connects. The server picks the transport (GATEWAY_CHAT_TRANSPORT).
 //
-// local: same origin, `/event/realtime` over WebSocket and `/event` over HTTP, authorised by
-// the Django session cookie (the browser sends it) and, for HTTP, the CSRF token.
+// local: same origin, `/event/realtime` over WebSocket, authorised by the Django session
+// cookie (the browser sends it).
 // appsync: the deployed AppSync Events API, authorised by the user's Cognito ID token, which
 // Django keeps fresh and hands out at `tokenUrl`; the client sends {host, Authorization}
 // base64url-encoded in the `header-…` subprotocol and in every subscribe/publish frame.
-
-function csrfToken() {
-  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-  return match ? decodeURIComponent(match[1]) : "";
-}
 
 export function localEndpoint() {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   return {
     realtimeUrl: `${scheme}//${location.host}/event/realtime`,
-    httpUrl: "/event",
     authorization: () => ({ host: location.host }),
-    httpHeaders: () => ({ "X-CSRFToken": csrfToken() }),
     // Django closes with these when the session ended or the client misbehaved.
     noReconnectCodes: [4401, 4429],
   };
@@ -28,11 +21,9 @@ export function appsyncEndpoint(config, tokens) {
   const httpHost = new URL(config.httpUrl).host;
   return {
     realtimeUrl: config.realtimeUrl,
-    httpUrl: config.httpUrl,
     // Before each connection: a token with time left (fetched from Django when needed).
     prepare: () => tokens.fresh(),
     authorization: () => ({ host: httpHost, Authorization: tokens.current() }),
-    httpHeaders: () => ({ Authorization: tokens.current() }),
     // AppSync ends connections whose token lapsed: always reconnect, with a fresh token;
     // `prepare` refusing (sign-in required) is what stops the client.
     noReconnectCodes: [],
