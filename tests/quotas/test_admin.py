@@ -7,6 +7,7 @@ import pytest
 from django.contrib.auth.models import Group
 
 from dataplane.stores.base import CachedAnswer, TokenCount
+from quotas import services
 from quotas.models import GroupPolicy, PolicyOutbox, PreparedResponse, QuotaPolicy, UserPolicyOverride
 from quotas.selectors import effective_policy_compute, usage_charges
 
@@ -183,13 +184,19 @@ def test_reset_actions_zero_one_window_at_a_time(client, admin_user, alice, defa
 
 
 def test_republish_action_writes_a_new_version(client, admin_user, alice, default_policy, gateway_store, drain):
+    with drain():
+        services.policy_publish_request(users=[alice], force=True)
+    published = gateway_store.policy_get(alice.sub)
     client.force_login(admin_user)
     before = PolicyOutbox.objects.filter(sub=alice.sub).count()
     with drain():
         response = client.post("/admin/accounts/user/", {"action": "republish_selected", "_selected_action": [alice.pk]}, follow=True)
     assert "Queued 1 policy for publishing." in response.content.decode()
     assert PolicyOutbox.objects.filter(sub=alice.sub).count() == before + 1
-    assert gateway_store.policy_get(alice.sub) is not None
+    # The same document again, under a newer version: the store took it although nothing changed.
+    republished = gateway_store.policy_get(alice.sub)
+    assert republished.version > published.version
+    assert republished.to_document() | {"version": 0} == published.to_document() | {"version": 0}
 
 
 def test_user_override_inline_on_the_user_page(client, admin_user, alice, default_policy, gateway_store, drain):
