@@ -44,7 +44,11 @@ def test_counts_are_honest():
 
 
 def test_answer_is_deterministic():
-    assert _run(_call())[0] == _run(_call())[0]
+    first, _, _ = _run(_call(), DemoProvider(chunk_delay=0))
+    again, _, _ = _run(_call(), DemoProvider(chunk_delay=0))  # a fresh instance: no state carried over
+    other, _, _ = _run(_call("What is a context window?"))
+    assert first == again
+    assert other != first
 
 
 def test_long_questions_are_summarised():

@@ -24,12 +24,17 @@ def test_demo_model_uses_the_configured_delay():
     assert default.name == "Demo (offline)"
 
 
-def test_openai_model_carries_its_endpoint():
-    model = AllowedModel(model_id="llama", display_name="Llama", provider="openai", endpoint="http://10.0.0.5:8000")
+def test_openai_model_carries_its_endpoint(openai_server, unique):
+    model = AllowedModel(model_id=unique, display_name="Llama", provider="openai", endpoint=openai_server.url)
+    openai_server.script(unique, chunks=["from ", "the catalogue's endpoint"], usage=(4, 2))
 
     provider = provider_for(model, GatewayConfig())
+    # The call names no endpoint: the answer can only come from the one the catalogue gave.
+    events = list(provider.stream(ModelCall(model_id=unique, messages=[{"role": "user", "content": [{"text": "hi"}]}])))
 
-    assert isinstance(provider, OpenAICompatibleProvider) and provider.endpoint == "http://10.0.0.5:8000"
+    assert isinstance(provider, OpenAICompatibleProvider)
+    assert events == [TextDelta("from "), TextDelta("the catalogue's endpoint"),
+                      StreamEnd(stop_reason="end_turn", input_tokens=4, output_tokens=2)]
 
 
 def test_bedrock_provider_is_shared_per_configuration():
