@@ -59,6 +59,11 @@ def test_sign_up_gives_a_local_user_a_uuid_sub(client):
 def test_sign_up_can_be_closed(client):
     response = client.get("/accounts/signup/")
     assert b"closed" in response.content.lower()
+    client.post(
+        "/accounts/signup/",
+        {"username": "carol", "email": "carol@example.com", "password1": "a-long-Pass-phrase-42", "password2": "a-long-Pass-phrase-42"},
+    )
+    assert not get_user_model().objects.filter(username="carol").exists()
 
 
 def test_subs_are_unique_and_stable(alice, bob):

@@ -69,7 +69,11 @@ def test_an_unknown_engine_setting_fails_the_run_clearly(settings, lake_records)
 
 def test_a_finished_run_is_not_run_again(lake_records):
     run = queued_run(status=RunStatus.FAILED, error="reaped")
-    assert services.report_run_execute(run_id=run.pk).error == "reaped"
+    services.report_run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    # Had the query run, the lake's rows, an engine and a start time would be on the row.
+    assert (run.status, run.error, run.started_at, run.engine, run.row_count) == (RunStatus.FAILED, "reaped", None, "", 0)
+    assert run.rows == []
 
 
 def test_a_redelivered_run_left_running_by_a_dead_worker_is_run_to_the_end(lake_records):

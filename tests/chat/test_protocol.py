@@ -130,10 +130,14 @@ async def test_every_connection_of_the_user_receives_the_answer(alice, alice_coo
     first, second = await connected(alice_cookie), await connected(alice_cookie)
     await first.subscribe(f"/outbound/{alice.sub}", "a")
     await second.subscribe(f"/outbound/{alice.sub}", "b")
-    await first.publish(f"/inbound/{alice.sub}", chat_request())
-    assert turn_over((await second.events_until(turn_over))[-1])
+    await first.publish(f"/inbound/{alice.sub}", chat_request("Who hears this answer?"))
+    heard_by_second = await second.events_until(turn_over)
+    assert "metadata" in heard_by_second[-1]
+    assert "Who hears this answer?" in streamed_text(heard_by_second)
     frame = await first.next_of("data")
-    assert frame["id"] == "a"
+    assert frame["id"] == "a"  # each connection's own subscription id
+    heard_by_first = [json.loads(frame["event"]), *await first.events_until(turn_over)]
+    assert heard_by_first == heard_by_second
     await first.close()
     await second.close()
 

@@ -57,8 +57,12 @@ def test_missing_usage_gives_a_stream_end_without_counts(bedrock_server, provide
     ],
 )
 def test_model_ids_reach_the_right_path_unchanged(bedrock_server, provider, model_id):
-    list(provider.stream(_call(model_id, "route me")))
+    # The session's server keeps earlier tests' requests for these fixed ids: count, then look.
+    before = len(bedrock_server.requests_for(model_id))
+    events = list(provider.stream(_call(model_id, "route me")))
 
+    assert events[-1].stop_reason == "end_turn"
+    assert len(bedrock_server.requests_for(model_id)) == before + 1
     received = bedrock_server.last_request(model_id)
     assert received.model_id == model_id
     encoded = model_id.replace(":", "%3A").replace("/", "%2F")
