@@ -180,7 +180,12 @@ def test_a_gateway_admin_cannot_take_over_a_superuser_or_another_admin(client, a
 
 def test_a_superuser_may_change_another_admins_password(client, superuser, admin_user):
     client.force_login(superuser)
-    assert client.get(_admin_pages(admin_user)["password"]).status_code == 200
+    page = _admin_pages(admin_user)["password"]
+    assert client.get(page).status_code == 200
+    changed = client.post(page, {"password1": "Reset-by-root-42!", "password2": "Reset-by-root-42!", "usable_password": "true"})
+    assert changed.status_code == 302, changed.content.decode()[:2000]
+    admin_user.refresh_from_db()
+    assert admin_user.check_password("Reset-by-root-42!")
 
 
 def test_the_admin_signs_in_through_allauth_which_locks_out_password_guessing(client, admin_user, password):
