@@ -59,10 +59,8 @@ def test_sign_up_gives_a_local_user_a_uuid_sub(client):
 def test_sign_up_can_be_closed(client):
     response = client.get("/accounts/signup/")
     assert b"closed" in response.content.lower()
-    client.post(
-        "/accounts/signup/",
-        {"username": "carol", "email": "carol@example.com", "password1": "a-long-Pass-phrase-42", "password2": "a-long-Pass-phrase-42"},
-    )
+    passwords = {"password1": "a-long-Pass-phrase-42", "password2": "a-long-Pass-phrase-42"}
+    client.post("/accounts/signup/", {"username": "carol", "email": "carol@example.com", **passwords})
     assert not get_user_model().objects.filter(username="carol").exists()
 
 
@@ -182,7 +180,8 @@ def test_a_superuser_may_change_another_admins_password(client, superuser, admin
     client.force_login(superuser)
     page = _admin_pages(admin_user)["password"]
     assert client.get(page).status_code == 200
-    changed = client.post(page, {"password1": "Reset-by-root-42!", "password2": "Reset-by-root-42!", "usable_password": "true"})
+    new_password = {"password1": "Reset-by-root-42!", "password2": "Reset-by-root-42!", "usable_password": "true"}
+    changed = client.post(page, new_password)
     assert changed.status_code == 302, changed.content.decode()[:2000]
     admin_user.refresh_from_db()
     assert admin_user.check_password("Reset-by-root-42!")
