@@ -152,6 +152,22 @@ def test_a_user_who_signs_up_gets_the_default_published(client, default_policy, 
     assert gateway_store.policy_get(carol.sub).policy_name == "Standard"
 
 
+def test_a_first_cognito_sign_in_publishes_the_new_users_policy(rf, default_policy, gateway_store, drain):
+    from allauth.socialaccount.models import SocialAccount, SocialLogin
+    from django.contrib.sessions.middleware import SessionMiddleware
+
+    from accounts.adapters import SocialAccountAdapter
+
+    request = rf.get("/accounts/amazon-cognito/login/callback/")
+    SessionMiddleware(lambda r: None).process_request(request)
+    adapter = SocialAccountAdapter()
+    sociallogin = SocialLogin(user=get_user_model()(), account=SocialAccount(provider="amazon_cognito", uid="c0ffee-sub"))
+    sociallogin.user = adapter.populate_user(request, sociallogin, {"email": "fay@example.com", "username": "fay"})
+    with drain():
+        adapter.save_user(request, sociallogin)
+    assert gateway_store.policy_get("c0ffee-sub").policy_name == "Standard"
+
+
 def test_a_user_created_behind_the_services_back_is_published_at_first_sign_in(
     client, default_policy, gateway_store, password, drain
 ):
