@@ -77,7 +77,8 @@ def test_a_catalogue_change_is_republished_by_the_celery_task_not_in_the_request
     rows = PolicyOutbox.objects.count()
     with django_capture_on_commit_callbacks() as after_commit:
         response = client.post(
-            f"/admin/quotas/modelcatalogueentry/{demo_model.pk}/change/", catalogue_form(demo_model, display_name="Echo")
+            f"/admin/quotas/modelcatalogueentry/{demo_model.pk}/change/",
+            catalogue_form(demo_model, display_name="Echo"),
         )
     assert response.status_code == 302, response.content.decode()[:2000]
     assert PolicyOutbox.objects.count() == rows  # no user's policy was recomputed in the request
@@ -163,7 +164,8 @@ def test_prepared_answers_added_changed_and_deleted_in_the_admin_follow_in_the_s
     client.force_login(admin_user)
     with drain():
         response = client.post(
-            "/admin/quotas/preparedresponse/add/", {"question": "What is a token?", "answer": "A piece.", "enabled": "on"}
+            "/admin/quotas/preparedresponse/add/",
+            {"question": "What is a token?", "answer": "A piece.", "enabled": "on"},
         )
     assert response.status_code == 302, response.content.decode()[:2000]
     prepared = PreparedResponse.objects.get()

@@ -161,7 +161,8 @@ def test_a_first_cognito_sign_in_publishes_the_new_users_policy(rf, default_poli
     request = rf.get("/accounts/amazon-cognito/login/callback/")
     SessionMiddleware(lambda r: None).process_request(request)
     adapter = SocialAccountAdapter()
-    sociallogin = SocialLogin(user=get_user_model()(), account=SocialAccount(provider="amazon_cognito", uid="c0ffee-sub"))
+    account = SocialAccount(provider="amazon_cognito", uid="c0ffee-sub")
+    sociallogin = SocialLogin(user=get_user_model()(), account=account)
     sociallogin.user = adapter.populate_user(request, sociallogin, {"email": "fay@example.com", "username": "fay"})
     with drain():
         adapter.save_user(request, sociallogin)
@@ -218,7 +219,8 @@ def test_store_down_keeps_the_change_and_the_row_pending_until_it_returns(
 def test_prepared_responses_follow_their_row(haiku, gateway_store, drain):
     key = prepared_question_key("What is the AI gateway?")
     with drain():
-        prepared = services.prepared_save(prepared=PreparedResponse(question="What is the AI gateway?", answer="A gateway."))
+        prepared = PreparedResponse(question="What is the AI gateway?", answer="A gateway.")
+        services.prepared_save(prepared=prepared)
     assert gateway_store.prepared_get(question_key=key, model_id="anything").text == "A gateway."
 
     with drain():
@@ -243,7 +245,9 @@ def test_prepared_responses_follow_their_row(haiku, gateway_store, drain):
     assert not PreparedOutbox.objects.exclude(status=OutboxStatus.DONE).exists()
 
 
-def test_saving_a_user_or_signing_in_does_not_touch_the_outbox(alice, superuser, default_policy, client, password, drain):
+def test_saving_a_user_or_signing_in_does_not_touch_the_outbox(
+    alice, superuser, default_policy, client, password, drain
+):
     with drain():
         services.policy_publish_request(users=[alice, superuser], force=True)
     rows = PolicyOutbox.objects.count()

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import pytest
-from django.core.exceptions import ValidationError
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.forms import modelform_factory
 
 from quotas import services
@@ -130,13 +130,16 @@ def test_duplicate_group_and_user_assignments_are_form_errors(default_policy, al
 
 def test_duplicate_prepared_question_is_refused_up_to_case_and_punctuation():
     services.prepared_save(prepared=PreparedResponse(question="What is the AI gateway?", answer="A gateway."))
-    form = PreparedResponseAdminForm(data={"question": "  what is the   ai gateway", "answer": "Another", "enabled": "on"})
+    form = PreparedResponseAdminForm(
+        data={"question": "  what is the   ai gateway", "answer": "Another", "enabled": "on"}
+    )
     assert not form.is_valid()
     assert "already exists for every model" in form.errors["question"][0]
     # The service refuses it too (a script, or a race between two admins).
     with pytest.raises(ValidationError, match="already exists for every model"):
         services.prepared_save(prepared=PreparedResponse(question="What is the AI gateway", answer="Another"))
-    assert PreparedResponseAdminForm(data={"question": "What is a token?", "answer": "A piece.", "enabled": "on"}).is_valid()
+    another = {"question": "What is a token?", "answer": "A piece.", "enabled": "on"}
+    assert PreparedResponseAdminForm(data=another).is_valid()
 
 
 def test_model_validation_reads_no_other_rows(default_policy, django_assert_num_queries):
