@@ -262,3 +262,23 @@ def test_saving_a_user_or_signing_in_does_not_touch_the_outbox(
         superuser.save()  # even a change that matters is the caller's to publish, not save()'s
     assert PolicyOutbox.objects.count() == rows
     assert PolicySyncState.objects.get(user=alice).last_version == state
+
+
+def test_a_prepared_row_the_store_rejects_fails_alone_and_the_drain_goes_on(
+    alice, default_policy, gateway_store, drain
+):
+    # One drain loop serves both outboxes: a prepared row now fails the way a policy row does,
+    # instead of stopping every row queued after it.
+    broken = PreparedOutbox.objects.create(
+        action=PreparedOutbox.Action.PUT, question_key="k" * 64, document={"question_key": "k" * 64}
+    )
+    with drain():
+        good = services.prepared_save(prepared=PreparedResponse(question="Hello?", answer="Hi."))
+        services.policy_publish_request(users=[alice], force=True)
+    result = services.outbox_drain()
+    broken.refresh_from_db()
+    assert (broken.status, broken.attempts) == ("failed", 1)
+    assert "TypeError" in broken.last_error
+    assert result.failed == 0  # it had already failed in the drain after commit
+    assert gateway_store.prepared_get(question_key=good.question_key, model_id="").text == "Hi."
+    assert gateway_store.policy_get(alice.sub).policy_name == "Standard"
