@@ -1,6 +1,8 @@
 """Admin forms for the checks that read other rows (models' `clean` reads only their own fields)."""
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from quotas.models import PreparedResponse, QuotaPolicy
@@ -17,8 +19,8 @@ class QuotaPolicyAdminForm(forms.ModelForm):
             "guardrail", "guardrail_identifier", "guardrail_version", "guardrail_stream_mode",
         )
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or self.cleaned_data
         problem = policy_default_problem(policy=self.instance, is_default=bool(cleaned.get("is_default")))
         if problem:
             self.add_error("is_default", problem)
@@ -30,8 +32,8 @@ class PreparedResponseAdminForm(forms.ModelForm):
         model = PreparedResponse
         fields = ("question", "answer", "model", "enabled", "expires_at")
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or self.cleaned_data
         question = cleaned.get("question")
         if question:
             model, pk = cleaned.get("model"), self.instance.pk
