@@ -1,5 +1,10 @@
 """Role membership changes staff status, wherever the membership changes (the user's page, the
-group's page, a script): the one rule lives in `accounts.services.user_staff_sync`."""
+group's page, a script): the one rule lives in `accounts.services.user_staff_sync`.
+
+Kept as a signal: `User.groups` is django.contrib.auth's relation, written by Django's own user
+and group forms (`save_m2m`, from either side) and by any script; no service of ours sees every
+membership change. Changes made in our own admin also call the service explicitly
+(`accounts.admin.UserAdmin.save_related`), e.g. when only superuser status changed."""
 from __future__ import annotations
 
 from typing import Any

@@ -35,6 +35,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.db import SessionStore
 User = get_user_model()
 user = User.objects.create_user("attacker", "attacker@example.com", "Attack-pass-123", is_staff=True)
+from quotas.services import policy_publish_request
+policy_publish_request(users=[user])  # a script that creates a user publishes their policy itself
 session = SessionStore()
 session["_auth_user_id"] = str(user.pk)
 session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"

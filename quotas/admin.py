@@ -1,7 +1,8 @@
 """The governance admin: catalogue, allow-lists, policies, assignments, prepared answers, sync.
 
-Admin classes only arrange what a person sees; every change goes through `quotas.services`
-(directly in actions, or through the model signals for ordinary saves).
+Admin classes only arrange what a person sees; every change goes through `quotas.services`:
+actions call them, and saves and deletes call them from `save_related` / `delete_model` /
+`delete_queryset` (after the inlines are saved, so the published document sees them).
 """
 from __future__ import annotations
 
@@ -16,13 +17,14 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 
 from accounts.admin import UserAdmin as AccountsUserAdmin
 from dataplane.errors import StoreUnavailable
 from quotas import selectors, services
+from quotas.admin_forms import PreparedResponseAdminForm, QuotaPolicyAdminForm
 from quotas.models import (
     RESOLUTION_RULE,
     GroupModelAccess,
@@ -116,6 +118,17 @@ class ModelCatalogueEntryAdmin(admin.ModelAdmin):
     class Media:
         css = ADMIN_CSS
 
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        services.catalogue_republish_request(entry_ids=[form.instance.pk])
+
+    def delete_model(self, request: HttpRequest, obj: ModelCatalogueEntry) -> None:
+        services.catalogue_entry_delete(entry=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for entry in queryset:
+            services.catalogue_entry_delete(entry=entry)
+
     @admin.action(description="Enable selected models", permissions=["change"])
     def enable_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         changed = services.catalogue_enabled_set(entries=queryset, enabled=True)
@@ -130,6 +143,7 @@ class ModelCatalogueEntryAdmin(admin.ModelAdmin):
 # -- quota policies -------------------------------------------------------------------------------
 @admin.register(QuotaPolicy)
 class QuotaPolicyAdmin(admin.ModelAdmin):
+    form = QuotaPolicyAdminForm
     list_display = (
         "name",
         "is_default",
@@ -165,6 +179,25 @@ class QuotaPolicyAdmin(admin.ModelAdmin):
         if obj is not None and obj.is_default:
             return False  # there must always be a default policy
         return super().has_delete_permission(request, obj)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        services.policy_change_publish(policy=form.instance)
+
+    def delete_model(self, request: HttpRequest, obj: QuotaPolicy) -> None:
+        services.policy_delete(policy=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for policy in queryset:
+            services.policy_delete(policy=policy)
+
+    def get_urls(self) -> list[URLPattern]:
+        # The live-usage page sits with the policies whose permission guards it; admin_view
+        # gives it the admin's login, CSRF and "staff only" checks.
+        live_usage = path(
+            "live-usage/", self.admin_site.admin_view(live_usage_view), name="quotas_live_usage"
+        )
+        return [live_usage, *super().get_urls()]
 
     @admin.display(description="assigned to")
     def assigned_to(self, policy: QuotaPolicy) -> str:
@@ -205,8 +238,34 @@ class QuotaPolicyAdmin(admin.ModelAdmin):
         self.message_user(request, f"Queued {count} user polic{'y' if count == 1 else 'ies'} for publishing.")
 
 
+class AssignmentAdmin(admin.ModelAdmin):
+    """An assignment of a policy to one `owner` (a group or a user): saving or deleting it
+    republishes the owner, and the previous owner when the assignment moved."""
+
+    owner: str
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        previous = form.initial.get(self.owner) if change else None
+        super().save_model(request, obj, form, change)
+        self._publish(owner_ids=[previous, getattr(obj, f"{self.owner}_id")])
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        owner_id = getattr(obj, f"{self.owner}_id")
+        super().delete_model(request, obj)
+        self._publish(owner_ids=[owner_id])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        owner_ids = list(queryset.values_list(f"{self.owner}_id", flat=True))
+        super().delete_queryset(request, queryset)
+        self._publish(owner_ids=owner_ids)
+
+    def _publish(self, *, owner_ids: list[Any]) -> None:
+        services.assignment_change_publish(**{f"{self.owner}_ids": owner_ids})
+
+
 @admin.register(GroupPolicy)
-class GroupPolicyAdmin(admin.ModelAdmin):
+class GroupPolicyAdmin(AssignmentAdmin):
+    owner = "group"
     list_display = ("group", "policy")
     list_filter = ("policy",)
     search_fields = ("group__name", "policy__name")
@@ -214,7 +273,8 @@ class GroupPolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(UserPolicyOverride)
-class UserPolicyOverrideAdmin(admin.ModelAdmin):
+class UserPolicyOverrideAdmin(AssignmentAdmin):
+    owner = "user"
     list_display = ("user", "policy", "reason")
     list_filter = ("policy",)
     search_fields = ("user__username", "user__email", "policy__name", "reason")
@@ -235,6 +295,17 @@ class GroupAdmin(DjangoGroupAdmin):
         # A group's permissions are the roles themselves: only a superuser changes them.
         fields = tuple(super().get_readonly_fields(request, obj))
         return fields if request.user.is_superuser else (*fields, "permissions")
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)  # the policy and allow-list inlines
+        services.assignment_change_publish(group_ids=[form.instance.pk])
+
+    def delete_model(self, request: HttpRequest, obj: Group) -> None:
+        services.group_delete(group=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for group in queryset:
+            services.group_delete(group=group)
 
     @admin.display(description="quota policy")
     def quota_policy(self, group: Group) -> str:
@@ -259,6 +330,12 @@ class GovernedUserAdmin(AccountsUserAdmin):
 
     class Media:
         css = ADMIN_CSS
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        # A new user needs a policy in the store before their first chat; a changed one may have
+        # a new override, allow-list or active flag (an unchanged document queues nothing).
+        services.policy_publish_request(users=[form.instance])
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         fieldsets = super().get_fieldsets(request, obj)
@@ -348,6 +425,7 @@ def _level(percent: int | None) -> str:
 # -- prepared responses ---------------------------------------------------------------------------
 @admin.register(PreparedResponse)
 class PreparedResponseAdmin(admin.ModelAdmin):
+    form = PreparedResponseAdminForm
     list_display = ("short_question", "scope", "enabled", "expires_at", "store_status", "updated_at")
     list_filter = ("enabled", ("model", admin.RelatedOnlyFieldListFilter))
     search_fields = ("question", "answer")
@@ -357,6 +435,16 @@ class PreparedResponseAdmin(admin.ModelAdmin):
 
     class Media:
         css = ADMIN_CSS
+
+    def save_model(self, request: HttpRequest, obj: PreparedResponse, form: Any, change: bool) -> None:
+        services.prepared_save(prepared=obj)
+
+    def delete_model(self, request: HttpRequest, obj: PreparedResponse) -> None:
+        services.prepared_delete(prepared=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for prepared in queryset.select_related("model"):
+            services.prepared_delete(prepared=prepared)
 
     @admin.display(description="question")
     def short_question(self, prepared: PreparedResponse) -> str:
@@ -473,17 +561,3 @@ def _purge_cache(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"Purged {purged} cached answer(s). Prepared responses are kept.")
     return HttpResponseRedirect(reverse("admin:quotas_live_usage"))
 
-
-_admin_urls = admin.site.get_urls
-
-
-def _get_urls() -> list:
-    # The admin site offers no hook for an extra page; prepending ours keeps it under /admin/
-    # with the admin's login, CSRF and "staff only" checks (admin_view).
-    return [
-        path("quotas/live-usage/", admin.site.admin_view(live_usage_view), name="quotas_live_usage"),
-        *_admin_urls(),
-    ]
-
-
-admin.site.get_urls = _get_urls

@@ -6,4 +6,4 @@ class QuotasConfig(AppConfig):
     verbose_name = "Gateway governance"
 
     def ready(self) -> None:
-        from quotas import signals  # noqa: F401  (connects the republish handlers)
+        from quotas import signals  # noqa: F401  (user deletion and group membership: see there)

@@ -284,18 +284,7 @@ class QuotaPolicy(models.Model):
                         f"The {label} {part} limit ({cap:,}) is above the {label} total ({total:,})."
                     )
         errors.update(self._guardrail_problems())
-        if self.is_default:
-            other = QuotaPolicy.objects.filter(is_default=True).exclude(pk=self.pk).first()
-            if other is not None:
-                errors["is_default"] = (
-                    f"“{other.name}” is already the default policy, and only one can be. "
-                    "Use the “Make default” action on the policy list to move it."
-                )
-        elif self.pk and QuotaPolicy.objects.filter(pk=self.pk, is_default=True).exists():
-            errors["is_default"] = (
-                "There must always be a default policy. Make another policy the default instead "
-                "(the “Make default” action on the policy list)."
-            )
+        # The one-default rule reads other rows: `quotas.admin_forms.QuotaPolicyAdminForm` checks it.
         if errors:
             raise ValidationError(errors)
 
@@ -383,24 +372,10 @@ class PreparedResponse(models.Model):
     def __str__(self) -> str:
         return self.question[:80]
 
-    def save(self, *args, **kwargs) -> None:
-        from dataplane.cache_keys import prepared_question_key
-
-        self.question_key = prepared_question_key(self.question)
-        super().save(*args, **kwargs)
-
+    # `question_key` is derived, and duplicates refused, by `quotas.services.prepared_save`.
     def clean(self) -> None:
-        from dataplane.cache_keys import prepared_question_key
-
         if not (self.question or "").strip():
             raise ValidationError({"question": "Enter a question."})
-        key = prepared_question_key(self.question)
-        clash = PreparedResponse.objects.filter(question_key=key, model=self.model).exclude(pk=self.pk).first()
-        if clash is not None:
-            scope = f"for {self.model.display_name}" if self.model else "for every model"
-            raise ValidationError(
-                {"question": f"A prepared response to this question already exists {scope}: “{clash.question}”."}
-            )
 
     @property
     def store_model_id(self) -> str:

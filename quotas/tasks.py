@@ -1,9 +1,13 @@
-"""Celery tasks: thin, id-free (the outbox is the queue), retrying only a store outage."""
+"""Celery tasks: thin (ids in, one service call), retrying only transient errors, with time limits.
+
+The outbox drain takes no ids: the outbox is its queue.
+"""
 from __future__ import annotations
 
 import logging
 
 from celery import shared_task
+from django.db import OperationalError
 
 from dataplane.errors import StoreUnavailable
 
@@ -16,7 +20,7 @@ BATCHES_PER_TASK = 1
 @shared_task(bind=True, name="quotas.outbox_drain", max_retries=12, soft_time_limit=120, time_limit=150, acks_late=True)
 def outbox_drain(self) -> dict[str, int]:
     """Publish pending outbox rows to the store; back off and retry while the store is down."""
-    from quotas.services import outbox_drain as outbox_drain_service
+    from quotas.services.outbox import outbox_drain as outbox_drain_service
 
     try:
         result = outbox_drain_service(max_batches=None if self.request.is_eager else BATCHES_PER_TASK)
@@ -26,7 +30,7 @@ def outbox_drain(self) -> dict[str, int]:
             # spin. The rows stay pending for the periodic drain or `sync_policies`.
             logger.warning("store unavailable, outbox rows stay pending: %s", error)
             return {"pending": 1}
-        raise self.retry(exc=error, countdown=min(2 ** self.request.retries, MAX_BACKOFF_SECONDS))
+        raise self.retry(exc=error, countdown=min(2 ** self.request.retries, MAX_BACKOFF_SECONDS)) from error
     if result.more:
         # A long backlog continues in a fresh task: each stays well inside its time limit, and
         # a worker stopped between batches leaves the rest to the next one.
@@ -36,6 +40,26 @@ def outbox_drain(self) -> dict[str, int]:
 
 @shared_task(name="quotas.prepared_expired_unpublish", soft_time_limit=60, time_limit=90)
 def prepared_expired_unpublish() -> int:
-    from quotas.services import prepared_expired_unpublish as unpublish
+    from quotas.services.prepared import prepared_expired_unpublish as unpublish
 
     return unpublish()
+
+
+@shared_task(
+    bind=True, name="quotas.catalogue_republish", max_retries=5, soft_time_limit=600, time_limit=660, acks_late=True
+)
+def catalogue_republish(self, entry_ids: list[int]) -> int:
+    """Republish every user after a change to the catalogue models `entry_ids`.
+
+    Retries only a database hiccup (a dropped connection, a deadlock between two publishes);
+    anything else is a bug to see, not to repeat. A retry is safe: users whose document is
+    already queued are skipped.
+    """
+    from quotas.services.catalogue import catalogue_republish as catalogue_republish_service
+
+    try:
+        return catalogue_republish_service(entry_ids=entry_ids)
+    except OperationalError as error:
+        if self.request.is_eager:
+            raise
+        raise self.retry(exc=error, countdown=min(2 ** self.request.retries * 5, MAX_BACKOFF_SECONDS)) from error

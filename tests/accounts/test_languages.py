@@ -68,6 +68,6 @@ def test_the_admin_and_its_customisations_speak_korean(admin_user):
     client = Client()
     client.force_login(admin_user)
     index = client.get("/admin/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
-    live = client.get("/admin/quotas/live-usage/", HTTP_ACCEPT_LANGUAGE="ko")
+    live = client.get("/admin/quotas/quotapolicy/live-usage/", HTTP_ACCEPT_LANGUAGE="ko")
     assert "모델, 한도, 사용량 관리" in index and "로그아웃" in index  # ours, and Django's own catalogue
     assert live.status_code == 200 and "현재 10분 구간" in live.content.decode() and "실시간 사용량" in live.content.decode()

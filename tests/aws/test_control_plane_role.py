@@ -26,8 +26,7 @@ def standard_policy(db):
 
 def spend(twin: AwsTwin, store, user, tokens: TokenCount) -> None:
     """Tokens used by a chat turn (as the chat role, like the Lambda)."""
-    from quotas.selectors import usage_charges
-    from quotas.services import effective_policy_compute
+    from quotas.selectors import effective_policy_compute, usage_charges
 
     charges = usage_charges(policy=effective_policy_compute(user=user))
     with twin.acting_as(CHAT_HANDLER):

@@ -157,7 +157,7 @@ def test_store_down_pages_render_and_changes_are_saved_pending(
     html = client.get(f"/admin/accounts/user/{alice.pk}/change/").content.decode()
     assert re.search(r'class="gw-pending">\d+ pending', html)
     assert "DynamoDB" in html  # the last error, in words
-    live = client.get("/admin/quotas/live-usage/").content.decode()
+    live = client.get("/admin/quotas/quotapolicy/live-usage/").content.decode()
     assert "Store unavailable:" in live and "pending" in live
 
     use_store(sqlite_store)
@@ -214,10 +214,10 @@ def test_live_usage_page_lists_top_users_and_purges_the_cache(client, admin_user
     _use_tokens(gateway_store, bob, input_tokens=100, output_tokens=0)
     gateway_store.cache_put("k" * 64, CachedAnswer(text="hi", usage=TokenCount(1, 1), model_id="demo.echo-v1"), ttl_seconds=600)
     client.force_login(admin_user)
-    html = client.get("/admin/quotas/live-usage/").content.decode()
+    html = client.get("/admin/quotas/quotapolicy/live-usage/").content.decode()
     assert html.index(">alice</a>") < html.index(">bob</a>")
     assert "25% of 20,000" in html
-    response = client.post("/admin/quotas/live-usage/", {"purge_cache": "1"}, follow=True)
+    response = client.post("/admin/quotas/quotapolicy/live-usage/", {"purge_cache": "1"}, follow=True)
     assert "Purged 1 cached answer(s)." in response.content.decode()
     assert gateway_store.cache_get("k" * 64) is None
     assert "Live usage" in client.get("/admin/").content.decode()
@@ -225,7 +225,7 @@ def test_live_usage_page_lists_top_users_and_purges_the_cache(client, admin_user
 
 def test_purge_prepared_response_action(client, admin_user, gateway_store, drain):
     with drain():
-        prepared = PreparedResponse.objects.create(question="Hello?", answer="Hi.")
+        prepared = services.prepared_save(prepared=PreparedResponse(question="Hello?", answer="Hi."))
     client.force_login(admin_user)
     with drain():
         client.post("/admin/quotas/preparedresponse/", {"action": "purge_from_store", "_selected_action": [prepared.pk]})
@@ -256,9 +256,9 @@ def test_analyst_sees_read_only_pages_and_cannot_post(client, analyst_user, alic
     assert 'name="_save"' not in user_page and _editable_controls(user_page) == []
     assert "700 / 20,000 tokens" in user_page  # analysts read usage too
 
-    live = client.get("/admin/quotas/live-usage/")
+    live = client.get("/admin/quotas/quotapolicy/live-usage/")
     assert live.status_code == 200 and "Purge the answer cache" not in live.content.decode()
-    assert client.post("/admin/quotas/live-usage/", {"purge_cache": "1"}).status_code == 403
+    assert client.post("/admin/quotas/quotapolicy/live-usage/", {"purge_cache": "1"}).status_code == 403
 
     assert "reset_ten_minute_window" not in client.get("/admin/accounts/user/").content.decode()
     client.post("/admin/accounts/user/", {"action": "reset_ten_minute_window", "_selected_action": [alice.pk]})
@@ -268,7 +268,7 @@ def test_analyst_sees_read_only_pages_and_cannot_post(client, analyst_user, alic
 
 def test_plain_users_get_no_admin(client, alice):
     client.force_login(alice)
-    for url in ("/admin/", "/admin/quotas/quotapolicy/", "/admin/quotas/live-usage/"):
+    for url in ("/admin/", "/admin/quotas/quotapolicy/", "/admin/quotas/quotapolicy/live-usage/"):
         response = client.get(url)
         assert response.status_code == 302 and response["Location"].startswith("/admin/login/"), url
 

@@ -45,7 +45,7 @@ def test_two_drains_share_the_rows_and_publish_each_once(default_policy, sqlite_
     settings.QUOTAS_OUTBOX_BATCH_SIZE = 5
     users = [UserFactory(username=f"user{n:02d}") for n in range(10)]
     PolicyOutbox.objects.all().delete()
-    monkeypatch.setattr(services, "outbox_drain_on_commit", lambda: None)  # the two threads drain
+    monkeypatch.setattr(services.outbox, "outbox_drain_on_commit", lambda: None)  # the two threads drain
     with transaction.atomic():
         services.policy_publish_request(users=users, force=True)
     store = use_store(RendezvousStore(sqlite_store))

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.forms import modelform_factory
 
+from quotas import services
+from quotas.admin_forms import PreparedResponseAdminForm, QuotaPolicyAdminForm
 from quotas.models import GroupPolicy, ModelCatalogueEntry, PreparedResponse, QuotaPolicy, UserPolicyOverride
 from quotas.validators import model_id_problem
 
@@ -54,7 +57,7 @@ def test_invalid_model_ids_say_why(provider, model_id, message):
 
 
 CatalogueForm = modelform_factory(ModelCatalogueEntry, fields="__all__")
-PolicyForm = modelform_factory(QuotaPolicy, fields="__all__")
+PolicyForm = QuotaPolicyAdminForm  # the one-default rule reads other rows: a form's check, not the model's
 
 
 def test_catalogue_form_puts_the_model_id_error_on_the_field():
@@ -126,12 +129,25 @@ def test_duplicate_group_and_user_assignments_are_form_errors(default_policy, al
 
 
 def test_duplicate_prepared_question_is_refused_up_to_case_and_punctuation():
-    PreparedResponse.objects.create(question="What is the AI gateway?", answer="A gateway.")
-    form = modelform_factory(PreparedResponse, fields=("question", "answer", "model", "enabled", "expires_at"))(
+    services.prepared_save(prepared=PreparedResponse(question="What is the AI gateway?", answer="A gateway."))
+    form = PreparedResponseAdminForm(
         data={"question": "  what is the   ai gateway", "answer": "Another", "enabled": "on"}
     )
     assert not form.is_valid()
     assert "already exists for every model" in form.errors["question"][0]
+    # The service refuses it too (a script, or a race between two admins).
+    with pytest.raises(ValidationError, match="already exists for every model"):
+        services.prepared_save(prepared=PreparedResponse(question="What is the AI gateway", answer="Another"))
+    another = {"question": "What is a token?", "answer": "A piece.", "enabled": "on"}
+    assert PreparedResponseAdminForm(data=another).is_valid()
+
+
+def test_model_validation_reads_no_other_rows(default_policy, django_assert_num_queries):
+    second_default = QuotaPolicy(name="Team", is_default=True, ten_minute_total=10, monthly_total=100)
+    prepared = PreparedResponse(question="What is the AI gateway?", answer="A gateway.")
+    with django_assert_num_queries(0):
+        second_default.clean()
+        prepared.clean()
 
 
 # What the admin form always sends besides the limits (choice fields with defaults).

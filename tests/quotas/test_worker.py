@@ -98,8 +98,9 @@ def test_worker_publishes_a_committed_change_to_dynamodb(celery_app, dynamodb_st
     alice = UserFactory(username="alice")
     strict = QuotaPolicy.objects.create(name="Strict", ten_minute_total=100, monthly_total=1000)
     with _worker(celery_app):
-        with transaction.atomic():
-            UserPolicyOverride.objects.create(user=alice, policy=strict)  # enqueues a drain on commit
+        with transaction.atomic():  # as the admin saves an override: the row, then its service
+            UserPolicyOverride.objects.create(user=alice, policy=strict)
+            services.assignment_change_publish(user_ids=[alice.pk])  # enqueues a drain on commit
         # The solo worker takes tasks in order: once this one is done, so is the one above.
         outbox_drain.delay().get(timeout=60)
     stored = dynamodb_store.policy_get(alice.sub)
@@ -117,6 +118,7 @@ def test_worker_retries_while_the_store_is_down(celery_app, dynamodb_store, use_
 
     flaky = use_store(CountingStore(dynamodb_store, on_put=fail_first))
     alice = UserFactory(username="alice")
+    services.policy_publish_request(users=[alice])
     with _worker(celery_app):
         outbox_drain.delay().get(timeout=60)  # fails once, retries after a 1 s back-off, succeeds
     row = PolicyOutbox.objects.get(sub=alice.sub, result="written")
@@ -178,6 +180,7 @@ def test_an_admin_change_is_enforced_by_the_data_plane_through_a_real_worker_and
         provider="demo", model_id="demo.echo-v1", display_name="Demo model (offline)", available_to_all=True
     )
     alice = UserFactory(username="alice")
+    services.policy_publish_request(users=[alice])  # as signing up does
     # The data plane as the Lambda runs it, reading policies from the same DynamoDB tables;
     # no policy cache, so "within seconds" is bounded by the worker alone.
     gateway = Gateway(

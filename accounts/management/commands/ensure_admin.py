@@ -6,6 +6,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 
 from accounts.roles import GATEWAY_ADMINS
+from quotas.services import policy_publish_request
 
 
 class Command(BaseCommand):
@@ -25,6 +26,7 @@ class Command(BaseCommand):
         password = secrets.token_urlsafe(12)
         user = User.objects.create_superuser(username=username, email=f"{username}@localhost", password=password)
         user.groups.add(Group.objects.get_or_create(name=GATEWAY_ADMINS)[0])
+        policy_publish_request(users=[user])  # so the admin can chat at once
         bar = "=" * 64
         self.stdout.write(
             self.style.SUCCESS(

@@ -54,6 +54,6 @@ class Command(BaseCommand):
         created += new
         for question, answer in demo.PREPARED_ANSWERS:
             if not PreparedResponse.objects.filter(question=question, model=None).exists():
-                PreparedResponse.objects.create(question=question, answer=answer)
+                services.prepared_save(prepared=PreparedResponse(question=question, answer=answer))
                 created += 1
         return created
