@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 
 from accounts.cognito_tokens import user_has_cognito_identity
+from dataplane.channels import inbound_channel, outbound_channel
 from dataplane.errors import StoreUnavailable
 from dataplane.pipeline import window_usage
 from gateway_project.gateway import gateway
@@ -34,7 +35,7 @@ def me_for(*, user: Any) -> dict[str, Any]:
         "displayName": user.get_full_name() or user.get_username(),
         "models": models,
         "usage": usage,
-        "channels": {"inbound": f"/inbound/{user.sub}", "outbound": f"/outbound/{user.sub}"},
+        "channels": {"inbound": inbound_channel(user.sub), "outbound": outbound_channel(user.sub)},
     }
 
 

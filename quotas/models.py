@@ -12,7 +12,8 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from quotas.validators import model_id_problem
+from dataplane.model_ids import model_id_problem
+from dataplane.providers.demo import DEMO_PROVIDER_NAME
 
 NOT_NEGATIVE = MinValueValidator(0, message="A limit cannot be negative; leave it empty for no limit.")
 PRICE_NOT_NEGATIVE = MinValueValidator(Decimal("0"), message="A price cannot be negative.")
@@ -56,7 +57,7 @@ class ModelCatalogueEntry(models.Model):
     class Provider(models.TextChoices):
         BEDROCK = "bedrock", "Amazon Bedrock"
         OPENAI = "openai", "OpenAI-compatible endpoint"
-        DEMO = "demo", "Demo (offline)"
+        DEMO = "demo", DEMO_PROVIDER_NAME
 
     class Visibility(models.TextChoices):
         PUBLIC = "public", "Public (foundation model or inference profile)"

@@ -5,8 +5,8 @@ import pytest
 from django.contrib.auth.models import Group
 from django.forms import modelform_factory
 
+from dataplane.model_ids import model_id_problem
 from quotas.models import GroupPolicy, ModelCatalogueEntry, PreparedResponse, QuotaPolicy, UserPolicyOverride
-from quotas.validators import model_id_problem
 
 pytestmark = pytest.mark.django_db
 
