@@ -39,6 +39,9 @@ class Setting:
     # `required_in` has none: start-up stops naming the variable.
     mode_defaults: Mapping[str, Any] = field(default_factory=dict)
     required_in: tuple[str, ...] = ()
+    # Django derives the default from this other setting (the help says how); `.env.example`
+    # leaves such a value empty.
+    depends_on: str = ""
     # False for what only the Lambda reads (Powertools); such rows stay out of `.env.example`.
     django: bool = True
 
@@ -92,7 +95,7 @@ DATA_PLANE_SETTINGS: tuple[Setting, ...] = (
         "GATEWAY_STORE", "str", "sqlite",
         "Store for policies, usage windows and the answer cache: sqlite (embedded default) or dynamodb. "
         "Django defaults to dynamodb when GATEWAY_CHAT_TRANSPORT=appsync, so its usage bars read what the Lambda writes.",
-        _DATA_PLANE, stack="dynamodb",
+        _DATA_PLANE, stack="dynamodb", depends_on="GATEWAY_CHAT_TRANSPORT",
     ),
     Setting("GATEWAY_SQLITE_PATH", "str", "var/dataplane.sqlite3",
             "The SQLite store's file (relative paths are under the project folder).", _DATA_PLANE),
@@ -111,7 +114,7 @@ DATA_PLANE_SETTINGS: tuple[Setting, ...] = (
     Setting("GATEWAY_POLICY_CACHE_SECONDS", "float", 5.0,
             "How long a process keeps a user's policy in memory before re-reading it "
             "(admin changes reach the data plane within this time).",
-            _DATA_PLANE, mode_defaults={"test": 0.0}),
+            _DATA_PLANE),
     Setting(
         "GATEWAY_TELEMETRY_SINK", "list", ["lake"],
         "Where request records go (comma list): stdout (JSON lines and CloudWatch EMF metrics), "
