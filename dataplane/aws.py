@@ -29,6 +29,7 @@ class ClientSettings:
     max_attempts: int = 3  # calls in all, the first included (botocore's `total_max_attempts`)
     retry_mode: str = "standard"  # jittered backoff; "adaptive" also rate-limits the client
     max_pool_connections: int = 32  # Django serves many threads with one client
+    user_agent_extra: str | None = None  # names the caller in CloudTrail (e.g. the reports)
     # Explicit credentials are for local servers in tests and dev; in AWS the default chain
     # (Lambda role, instance profile, environment) applies.
     aws_access_key_id: str | None = None
@@ -44,6 +45,7 @@ class ClientSettings:
             # counts calls, which is what `max_attempts` means here.
             retries={"mode": self.retry_mode, "total_max_attempts": self.max_attempts},
             max_pool_connections=self.max_pool_connections,
+            user_agent_extra=self.user_agent_extra,
         )
 
 
