@@ -25,7 +25,10 @@ def chat_page(request: HttpRequest) -> HttpResponse:
     sub = request.user.sub
     # The page's JS takes the wire's window kinds, their names and the usage levels from here,
     # so it never keeps its own copy of a rule the gateway defines.
-    windows = {kind: {"title": _(WINDOW_LABELS[kind].title), "adjective": _(WINDOW_LABELS[kind].adjective)} for kind in WINDOW_KINDS}
+    windows = {
+        kind: {"title": _(WINDOW_LABELS[kind].title), "adjective": _(WINDOW_LABELS[kind].adjective)}
+        for kind in WINDOW_KINDS
+    }
     chat_config = {
         "sub": sub, "inbound": inbound_channel(sub), "outbound": outbound_channel(sub), "meUrl": "/api/me",
         "windows": windows, "usageLevels": usage_thresholds(),

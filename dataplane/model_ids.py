@@ -13,6 +13,7 @@ Bedrock adds model providers often, and a stale list would refuse real models.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from dataplane.providers.demo import DEMO_MODEL_ID
 
@@ -49,20 +50,23 @@ def model_id_problem(*, provider: str, model_id: str) -> str | None:
         return f"A model id has at most {MODEL_ID_MAX_CHARS} characters."
     if model_id != model_id.strip():
         return "The model id must not start or end with spaces."
-    if provider == "demo":
-        if _DEMO.match(model_id):
-            return None
-        return f"Demo model ids start with “demo.”, e.g. “{DEMO_MODEL_ID}”."
-    if provider == "openai":
-        if MODEL_ID_PATTERN.match(model_id):
-            return None
-        return (
-            f"Use {MODEL_ID_CHARACTERS} only (at most {MODEL_ID_MAX_CHARS} characters), "
-            "e.g. “gpt-4o-mini” or “meta-llama/Llama-3.1-8B-Instruct”."
-        )
-    if provider == "bedrock":
-        return _bedrock_problem(model_id)
-    return f"Unknown provider “{provider}”."
+    rule = _PROVIDER_RULES.get(provider)
+    return rule(model_id) if rule else f"Unknown provider “{provider}”."
+
+
+def _demo_problem(model_id: str) -> str | None:
+    if _DEMO.match(model_id):
+        return None
+    return f"Demo model ids start with “demo.”, e.g. “{DEMO_MODEL_ID}”."
+
+
+def _openai_problem(model_id: str) -> str | None:
+    if MODEL_ID_PATTERN.match(model_id):
+        return None
+    return (
+        f"Use {MODEL_ID_CHARACTERS} only (at most {MODEL_ID_MAX_CHARS} characters), "
+        "e.g. “gpt-4o-mini” or “meta-llama/Llama-3.1-8B-Instruct”."
+    )
 
 
 def _bedrock_problem(model_id: str) -> str | None:
@@ -90,3 +94,10 @@ def _bedrock_problem(model_id: str) -> str | None:
         "Not a Bedrock model id. Use a foundation model id (anthropic.claude-3-5-haiku-20241022-v1:0), "
         "an inference profile (us.amazon.nova-pro-v1:0) or an ARN."
     )
+
+
+_PROVIDER_RULES: dict[str, Callable[[str], str | None]] = {
+    "demo": _demo_problem,
+    "openai": _openai_problem,
+    "bedrock": _bedrock_problem,
+}

@@ -109,7 +109,8 @@ def parse_chat_request(payload: Any, config: GatewayConfig) -> ChatRequest:
         raise ValidationError("modelId is required.", field="modelId")
     if not MODEL_ID_PATTERN.match(model_id):
         raise ValidationError(
-            f"modelId is {MODEL_ID_CHARACTERS}, starting with a letter or digit, at most {MODEL_ID_MAX_CHARS} characters.",
+            f"modelId is {MODEL_ID_CHARACTERS}, starting with a letter or digit, "
+            f"at most {MODEL_ID_MAX_CHARS} characters.",
             field="modelId",
         )
 

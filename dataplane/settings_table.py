@@ -46,23 +46,28 @@ class Setting:
     django: bool = True
 
 
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _parse_bool(setting: Setting, raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text not in _TRUE | _FALSE:
+        raise ConfigError(f"{setting.name} must be true or false, got {raw!r}")
+    return text in _TRUE
+
+
 def parse(setting: Setting, raw: object) -> Any:
     """`raw` (a string from the environment, or an already typed value) as `setting.kind`."""
     if setting.kind == "str":
         return str(raw)
     if setting.kind == "bool":
-        if isinstance(raw, bool):
-            return raw
-        text = str(raw).strip().lower()
-        if text in {"1", "true", "yes", "on"}:
-            return True
-        if text in {"0", "false", "no", "off"}:
-            return False
-        raise ConfigError(f"{setting.name} must be true or false, got {raw!r}")
+        return _parse_bool(setting, raw)
     if setting.kind == "list":
-        if isinstance(raw, (list, tuple)):
-            return [str(item) for item in raw]
-        return [part.strip() for part in str(raw).split(",") if part.strip()]
+        items = raw if isinstance(raw, (list, tuple)) else str(raw).split(",")
+        return [str(item).strip() for item in items if str(item).strip()]
     number = int if setting.kind == "int" else float
     try:
         parsed = number(raw)  # type: ignore[arg-type]
@@ -94,7 +99,8 @@ DATA_PLANE_SETTINGS: tuple[Setting, ...] = (
     Setting(
         "GATEWAY_STORE", "str", "sqlite",
         "Store for policies, usage windows and the answer cache: sqlite (embedded default) or dynamodb. "
-        "Django defaults to dynamodb when GATEWAY_CHAT_TRANSPORT=appsync, so its usage bars read what the Lambda writes.",
+        "Django defaults to dynamodb when GATEWAY_CHAT_TRANSPORT=appsync, so its usage bars read what the "
+        "Lambda writes.",
         _DATA_PLANE, stack="dynamodb", depends_on="GATEWAY_CHAT_TRANSPORT",
     ),
     Setting("GATEWAY_SQLITE_PATH", "str", "var/dataplane.sqlite3",
@@ -121,7 +127,8 @@ DATA_PLANE_SETTINGS: tuple[Setting, ...] = (
         "lake (Parquet files laid out like the S3 lake, dt=<UTC day>; the local reports read them), firehose, none.",
         _DATA_PLANE, stack="stdout,firehose",
     ),
-    Setting("GATEWAY_LAKE_DIR", "str", "var/lake", "The local lake (the lake sink and the DuckDB reports).", _DATA_PLANE),
+    Setting("GATEWAY_LAKE_DIR", "str", "var/lake", "The local lake (the lake sink and the DuckDB reports).",
+            _DATA_PLANE),
     Setting("GATEWAY_FIREHOSE_STREAM", "str", "", "The Firehose delivery stream of the firehose sink.",
             _DATA_PLANE, stack=WIRED),
     Setting("GATEWAY_METRICS_NAMESPACE", "str", METRICS_NAMESPACE,
@@ -146,7 +153,8 @@ DATA_PLANE_SETTINGS: tuple[Setting, ...] = (
             _DATA_PLANE, stack=WIRED),
     Setting("GATEWAY_GUARDRAIL_VERSION", "str", "", "", _DATA_PLANE, stack=WIRED),
     Setting("OPENAI_API_KEY", "str", "",
-            "API key for OpenAI-compatible self-hosted models (dataplane/providers/openai_compatible.py).", _DATA_PLANE),
+            "API key for OpenAI-compatible self-hosted models (dataplane/providers/openai_compatible.py).",
+            _DATA_PLANE),
     Setting("POWERTOOLS_SERVICE_NAME", "str", f"{SERVICE_NAME}-chat", "Powertools' service name.",
             _DATA_PLANE, stack=WIRED, django=False),
     Setting("POWERTOOLS_METRICS_NAMESPACE", "str", METRICS_NAMESPACE, "Powertools' metrics namespace.",
@@ -172,4 +180,6 @@ def stack_environment(wired: Mapping[str, str]) -> dict[str, str]:
             f"The stack wires {sorted(set(wired) - expected)} that the settings table does not mark as wired, "
             f"and misses {sorted(expected - set(wired))}"
         )
-    return {s.name: wired[s.name] if s.stack == WIRED else str(s.stack) for s in DATA_PLANE_SETTINGS if s.stack is not None}
+    return {
+        s.name: wired[s.name] if s.stack == WIRED else str(s.stack) for s in DATA_PLANE_SETTINGS if s.stack is not None
+    }

@@ -21,7 +21,8 @@ from dataplane.settings_table import DATA_PLANE_SETTINGS
 _SETTING_NAMES = frozenset(setting.name for setting in DATA_PLANE_SETTINGS if setting.django)
 
 _lock = threading.Lock()
-_current: Gateway | None = None
+# The built gateway, under "current" (a dict, so resetting needs no `global`).
+_built: dict[str, Gateway] = {}
 
 
 def gateway_config() -> GatewayConfig:
@@ -30,22 +31,20 @@ def gateway_config() -> GatewayConfig:
 
 def gateway() -> Gateway:
     """The process-wide `dataplane.gateway.Gateway` for the current settings."""
-    global _current
-    built = _current
+    built = _built.get("current")
     if built is not None:
         return built
     with _lock:
-        if _current is None:
+        if "current" not in _built:
             config = GatewayConfig.from_mapping({name: getattr(settings, name, "") for name in _SETTING_NAMES})
-            _current = Gateway.from_config(config)
-        return _current
+            _built["current"] = Gateway.from_config(config)
+        return _built["current"]
 
 
 def gateway_reset() -> None:
     """Forget the built gateway; the next `gateway()` reads the settings again."""
-    global _current
     with _lock:
-        _current = None
+        _built.clear()
 
 
 @receiver(setting_changed)

@@ -300,7 +300,8 @@ class GovernedUserAdmin(AccountsUserAdmin):
             self.message_user(request, _store_error_message(error), messages.ERROR)
             return
         label = WINDOW_LABELS[window].adjective
-        self.message_user(request, f"Reset the current {label} window ({keys[0] if keys else '—'}) of {len(keys)} user(s).")
+        key = keys[0] if keys else "—"
+        self.message_user(request, f"Reset the current {label} window ({key}) of {len(keys)} user(s).")
 
 
 def governance_context(*, user: Any) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from django.db.models import Q
 
 from dataplane.model_ids import model_id_problem
 from dataplane.providers.demo import DEMO_PROVIDER_NAME
+from dataplane.windows import MONTH, TEN_MINUTE, WINDOW_LABELS
 
 NOT_NEGATIVE = MinValueValidator(0, message="A limit cannot be negative; leave it empty for no limit.")
 PRICE_NOT_NEGATIVE = MinValueValidator(Decimal("0"), message="A price cannot be negative.")
@@ -276,7 +277,8 @@ class QuotaPolicy(models.Model):
 
     def clean(self) -> None:
         errors: dict[str, str] = self._unlimited_problems() | self._month_below_ten_minutes()
-        for window, label in (("ten_minute", "10-minute"), ("monthly", "monthly")):
+        labels = {"ten_minute": WINDOW_LABELS[TEN_MINUTE].adjective, "monthly": WINDOW_LABELS[MONTH].adjective}
+        for window, label in labels.items():
             total = getattr(self, f"{window}_total")
             for part in ("input", "output"):
                 cap = getattr(self, f"{window}_{part}")

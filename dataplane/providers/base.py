@@ -56,7 +56,10 @@ class ModelCall:
     def inference_config(self) -> dict[str, Any]:
         """Converse's `inferenceConfig` for this call (`dataplane.inference`)."""
         return inference_config(
-            max_tokens=self.max_tokens, temperature=self.temperature, top_p=self.top_p, stop_sequences=self.stop_sequences
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            stop_sequences=self.stop_sequences,
         )
 
 

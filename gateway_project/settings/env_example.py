@@ -74,12 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     current = ENV_EXAMPLE.read_text(encoding="utf-8") if ENV_EXAMPLE.is_file() else ""
     if args.check:
         if current != expected:
-            print(".env.example is stale: run `python -m gateway_project.settings.env_example`.", file=sys.stderr)
+            sys.stderr.write(".env.example is stale: run `python -m gateway_project.settings.env_example`.\n")
             return 1
         return 0
     if current != expected:
         ENV_EXAMPLE.write_text(expected, encoding="utf-8")
-        print(f"wrote {ENV_EXAMPLE}")
+        sys.stdout.write(f"wrote {ENV_EXAMPLE}\n")
     return 0
 
 

@@ -60,7 +60,6 @@ def demo_without_delay(settings):
     """The demo model streams without pauses, so tests spend no time waiting for it (the
     setting's change builds a fresh gateway, and its end another one)."""
     settings.GATEWAY_DEMO_CHUNK_DELAY = 0.0
-    return
 
 
 @pytest.fixture

@@ -19,7 +19,9 @@ from gateway_project.settings.table import SETTINGS
 ROOT = Path(__file__).resolve().parents[2]
 # Rows read under another Django name (DJANGO_DEBUG is DEBUG, ...) or by the data plane's own
 # code rather than Django (OPENAI_API_KEY), and the two URLs turned into other settings.
-_NOT_A_DJANGO_NAME = ("DJANGO_", "OPENAI_API_KEY", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")
+_NOT_A_DJANGO_NAME = (
+    "DJANGO_", "OPENAI_API_KEY", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND",
+)
 
 
 def test_env_example_is_generated_from_the_table():
@@ -45,8 +47,9 @@ def _distinct_value(setting: Setting, index: int) -> tuple[str, object]:
         return str(index + 0.5), index + 0.5
     if setting.kind == "list":
         return f"a{index},b{index}", [f"a{index}", f"b{index}"]
-    value = f"/tmp/value-{index}" if setting.name.endswith(("_PATH", "_DIR")) else f"value-{index}"
-    return value, value
+    if setting.name.endswith(("_PATH", "_DIR")):  # resolved against the project folder
+        return f"var/value-{index}", str(ROOT / "var" / f"value-{index}")
+    return f"value-{index}", f"value-{index}"
 
 
 def test_django_reads_each_setting_from_the_environment_through_the_table():
@@ -59,7 +62,7 @@ def test_django_reads_each_setting_from_the_environment_through_the_table():
         f"print(json.dumps({{name: getattr(s, name) for name in {sorted(raw)!r}}}))"
     )
     base = {k: v for k, v in os.environ.items() if k not in {s.name for s in SETTINGS}}
-    result = subprocess.run(
+    result = subprocess.run(  # noqa: S603 (this interpreter, the test's own code)
         [sys.executable, "-c", code], check=False, cwd=ROOT, capture_output=True, text=True, timeout=120,
         env={**base, **raw, "PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "gateway_project.settings.local"},
     )
@@ -80,8 +83,10 @@ def test_the_gateway_is_built_once_and_again_when_its_settings_change():
     assert gateway() is first
     with override_settings(GATEWAY_POLICY_CACHE_SECONDS=7.5):
         changed = gateway()
-        assert changed is not first and changed.config.policy_cache_seconds == 7.5
-    assert gateway() is not changed and gateway().config.policy_cache_seconds == first.config.policy_cache_seconds
+        assert changed is not first
+        assert changed.config.policy_cache_seconds == 7.5
+    assert gateway() is not changed
+    assert gateway().config.policy_cache_seconds == first.config.policy_cache_seconds
     with override_settings(CHAT_PUBLISH_BURST=3):  # not a data-plane setting: the gateway stays
         kept = gateway()
         assert gateway() is kept

@@ -195,7 +195,8 @@ def test_closed_port_is_unavailable(aws_test_credentials):
 
 
 def test_builds_its_own_client_lazily_with_explicit_timeouts(bedrock_server, aws_test_credentials, unique):
-    provider = BedrockProvider(client_settings=bedrock_client_settings(region="eu-west-1", endpoint_url=bedrock_server.url))
+    settings = bedrock_client_settings(region="eu-west-1", endpoint_url=bedrock_server.url)
+    provider = BedrockProvider(client_settings=settings)
 
     client = provider.client
 

@@ -48,7 +48,8 @@ def test_bedrock_providers_share_one_client_per_configuration(aws_test_credentia
     assert gateway.provider_for(haiku) is first  # the gateway keeps what it built
     assert gateway.provider_for(nova).client is first.client  # one boto3 client per settings
     other = provider_for(haiku, GatewayConfig(region="us-west-2"))
-    assert other.client is not first.client and other.client.meta.region_name == "us-west-2"
+    assert other.client is not first.client
+    assert other.client.meta.region_name == "us-west-2"
 
 
 def test_bedrock_through_the_registry_reaches_the_local_server(bedrock_server, aws_test_credentials, unique):
