@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext, gettext_noop
 
 from accounts.cognito_tokens import user_has_cognito_identity
 from dataplane.channels import inbound_channel, outbound_channel
@@ -39,7 +40,7 @@ def me_for(*, user: Any) -> dict[str, Any]:
     }
 
 
-NO_COGNITO_MESSAGE = (
+NO_COGNITO_MESSAGE = gettext_noop(
     "Chat on this gateway runs on AWS and needs an Amazon Cognito sign-in. "
     "Sign out, then sign in with Amazon Cognito."
 )
@@ -63,4 +64,5 @@ def transport_for(*, user: Any) -> dict[str, Any]:
         }
     if settings.GATEWAY_CHAT_LOCAL_FALLBACK:
         return {"transport": "local"}
-    return {"transport": "unavailable", "message": NO_COGNITO_MESSAGE}
+    # The page shows this message as it is: it is worded here, in the user's language.
+    return {"transport": "unavailable", "message": gettext(NO_COGNITO_MESSAGE)}
