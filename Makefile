@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test serve migrate lint bench clean
+.PHONY: run test serve migrate lint bench clean env-example
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test: $(VENV)/.dev-installed
 
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
+
+## env-example: rewrite .env.example from the settings table (gateway_project/settings/table.py)
+env-example: $(VENV)/.run-installed
+	$(PY) -m gateway_project.settings.env_example
 
 bench: $(VENV)/.dev-installed
 	$(PY) bench/pipeline.py

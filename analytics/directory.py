@@ -10,10 +10,10 @@ written.
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import os
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -65,14 +65,10 @@ def _publish_local(lake_dir: Path, files: dict[str, bytes]) -> None:
             raise DirectoryPublishError(f"Could not write the {table} table to {path}: {error}") from error
 
 
-@functools.lru_cache(maxsize=4)
-def _s3_client(region: str):
-    import boto3
-    from botocore.config import Config
+def _s3_client(region: str) -> Any:
+    from dataplane.aws import ClientSettings, client
 
-    return boto3.client(
-        "s3", region_name=region, config=Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 5, "mode": "standard"})
-    )
+    return client("s3", ClientSettings(region=region, connect_timeout=5, read_timeout=30, max_attempts=6))
 
 
 def _publish_s3(files: dict[str, bytes]) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 from dataplane.telemetry.parquet import partition_files_write
 from dataplane.telemetry.schema import column_names, format_lake_timestamp
+from dataplane.windows import WINDOW_KINDS
 from quotas.demo import BEDROCK_MODELS, DEMO_MODEL
 
 # Prices per 1k input / output tokens: the seeded catalogue's, so costs match what admins see.
@@ -91,7 +92,7 @@ def _synthetic_record(rng: random.Random, *, moment: datetime, user_sub: str, mo
     )
     roll = rng.random()
     if roll < 0.10:  # refused before the model: quota or allow-list
-        reason = rng.choice(["10m", "month", None])
+        reason = rng.choice([*WINDOW_KINDS, None])
         record.update(
             outcome="refused",
             cache="skipped",

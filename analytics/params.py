@@ -15,7 +15,6 @@ Asia/Seoul spans two UTC days), so Athena prunes and no turn near midnight is lo
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -25,9 +24,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import sqlglot
 from sqlglot import exp
 
+from dataplane.model_ids import MODEL_ID_CHARACTERS, MODEL_ID_PATTERN
+
 MAX_RANGE_DAYS = 366
-# Bedrock model ids, inference-profile ids and ARNs, OpenAI-style names: no quotes, no spaces.
-MODEL_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
 # Calendar periods a schedule (or a person) can ask for instead of explicit dates.
 PERIODS = ("today", "previous_day", "previous_week", "previous_month", "this_week", "this_month")
 
@@ -98,7 +97,7 @@ def report_params_parse(raw: Mapping[str, Any], *, now: datetime, default_time_z
         raise ReportParamsInvalid(f"The date range may span at most {MAX_RANGE_DAYS} days.")
     model_id = (raw.get("model_id") or "").strip() or None
     if model_id is not None and not MODEL_ID_PATTERN.match(model_id):
-        raise ReportParamsInvalid("The model id may contain only letters, digits and . _ : / @ + -")
+        raise ReportParamsInvalid(f"The model id may contain only {MODEL_ID_CHARACTERS}.")
     group = (raw.get("group") or "").strip() or None
     if group is not None and len(group) > 150:
         raise ReportParamsInvalid("The group name is too long.")

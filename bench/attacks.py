@@ -29,6 +29,11 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 HERE = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(HERE))
+
+from dataplane.channels import inbound_channel, outbound_channel  # noqa: E402 (after the path)
+from dataplane.providers.demo import DEMO_MODEL_ID  # noqa: E402
+
 SUBPROTOCOLS = ["aws-appsync-event-ws", "header-e30"]
 SIGN_IN = """
 from django.contrib.auth import get_user_model
@@ -104,7 +109,7 @@ async def session(server: Server, cookie: str):
 
 
 def publish(sub: str, *events: dict) -> str:
-    return json.dumps({"type": "publish", "id": str(uuid.uuid4()), "channel": f"/inbound/{sub}",
+    return json.dumps({"type": "publish", "id": str(uuid.uuid4()), "channel": inbound_channel(sub),
                        "events": [json.dumps(e) for e in events]})
 
 
@@ -137,10 +142,10 @@ def _post(server: Server, cookie: str, body: str) -> int:
 
 async def turns_in_flight(server: Server, cookie: str, sub: str, turns: int = 40) -> str:
     ws = await session(server, cookie)
-    await ws.send(json.dumps({"type": "subscribe", "id": "s", "channel": f"/outbound/{sub}"}))
+    await ws.send(json.dumps({"type": "subscribe", "id": "s", "channel": outbound_channel(sub)}))
     conversations = [f"flight-{n}" for n in range(turns)]
     for start in range(0, turns, 5):
-        await ws.send(publish(sub, *({"modelId": "demo.echo-v1", "conversationId": c, "private": True,
+        await ws.send(publish(sub, *({"modelId": DEMO_MODEL_ID, "conversationId": c, "private": True,
                                       "messages": [{"role": "user", "content": [{"text": "Explain quotas " * 15}]}]}
                                      for c in conversations[start:start + 5])))
     finished: set[str] = set()

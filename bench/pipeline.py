@@ -20,19 +20,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from dataplane.channels import inbound_channel
 from dataplane.config import GatewayConfig
 from dataplane.gateway import Gateway
 from dataplane.outbound import ListOutbound
 from dataplane.pipeline import Identity, chat_turn
 from dataplane.policy import AllowedModel, EffectivePolicy, WindowLimits
 from dataplane.providers.base import ModelCall
-from dataplane.providers.demo import DemoProvider
+from dataplane.providers.demo import DEMO_MODEL_ID, DEMO_MODEL_NAME, DemoProvider
 from dataplane.stores.base import StoreStats
 from dataplane.telemetry.sinks import MemorySink
 
 SUB = "bench-0000-4000-8000-000000000001"
 STINGY = "bench-0000-4000-8000-000000000002"
-MODEL = AllowedModel(model_id="demo.echo-v1", display_name="Demo", provider="demo", default_max_tokens=256)
+MODEL = AllowedModel(model_id=DEMO_MODEL_ID, display_name=DEMO_MODEL_NAME, provider="demo", default_max_tokens=256)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -95,14 +96,14 @@ def measure(gateway: Gateway, provider: DemoProvider, kind: str, turns: int) -> 
     # the store's conditional write (not the up-front size check) is what refuses.
     warm_up = {"hit": "How do quotas work?", "rejection": "Fill the window?"}.get(kind)
     if warm_up:
-        chat_turn(gateway=gateway, identity=identity, channel=f"/inbound/{identity.sub}",
+        chat_turn(gateway=gateway, identity=identity, channel=inbound_channel(identity.sub),
                   payload=request(warm_up), outbound=ListOutbound())
     for i in range(turns):
         text = {"hit": "How do quotas work?", "miss": f"Question number {i} about quotas?"}.get(kind, f"Refused {i}?")
         bare = bare_call(provider, text)
         gateway.store.stats = StoreStats()
         started = time.perf_counter()
-        record = chat_turn(gateway=gateway, identity=identity, channel=f"/inbound/{identity.sub}",
+        record = chat_turn(gateway=gateway, identity=identity, channel=inbound_channel(identity.sub),
                            payload=request(text), outbound=ListOutbound())
         elapsed = time.perf_counter() - started
         expected = {"miss": "miss", "hit": "hit", "rejection": "miss"}[kind]

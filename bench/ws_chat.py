@@ -46,6 +46,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from dataplane.channels import inbound_channel, outbound_channel  # noqa: E402 (after the path)
+from dataplane.providers.demo import DEMO_MODEL_ID, DEMO_MODEL_NAME  # noqa: E402
+
 
 @dataclass
 class TurnTiming:
@@ -88,7 +91,7 @@ def prepare(sessions: int) -> list[tuple[str, str]]:
     User.objects.bulk_create(
         [User(username=f"bench-{n}", password="!unusable") for n in range(existing, sessions)]
     )
-    demo = AllowedModel(model_id="demo.echo-v1", display_name="Demo (offline)", provider="demo")
+    demo = AllowedModel(model_id=DEMO_MODEL_ID, display_name=DEMO_MODEL_NAME, provider="demo")
     version = time.time_ns() // 1000
     users = []
     for user in User.objects.filter(username__startswith="bench-").order_by("id")[:sessions]:
@@ -111,7 +114,7 @@ def bare_provider_seconds(chunk_delay: float, repeats: int = 50) -> tuple[float,
     from dataplane.providers.demo import DemoProvider
 
     provider = DemoProvider(chunk_delay=chunk_delay)
-    call = ModelCall(model_id="demo.echo-v1", messages=[{"role": "user", "content": [{"text": "bench question"}]}],
+    call = ModelCall(model_id=DEMO_MODEL_ID, messages=[{"role": "user", "content": [{"text": "bench question"}]}],
                      system=None, max_tokens=1024, temperature=None, top_p=None, stop_sequences=(), endpoint="")
     firsts, totals = [], []
     for _ in range(repeats):
@@ -186,7 +189,7 @@ async def open_session(url: str, origin: str, sub: str, cookie: str):
                        additional_headers={"Cookie": cookie}, open_timeout=60, max_queue=None)
     await ws.send(json.dumps({"type": "connection_init"}))
     await expect(ws, "connection_ack")
-    await ws.send(json.dumps({"type": "subscribe", "id": "answers", "channel": f"/outbound/{sub}"}))
+    await ws.send(json.dumps({"type": "subscribe", "id": "answers", "channel": outbound_channel(sub)}))
     await expect(ws, "subscribe_success")
     return ws
 
@@ -203,11 +206,11 @@ async def expect(ws, kind: str) -> dict:
 async def one_turn(ws, sub: str, start: asyncio.Event) -> TurnTiming:
     timing = TurnTiming()
     conversation = f"bench-{uuid.uuid4().hex[:16]}"
-    request = {"modelId": "demo.echo-v1", "conversationId": conversation, "private": True,
+    request = {"modelId": DEMO_MODEL_ID, "conversationId": conversation, "private": True,
                "messages": [{"role": "user", "content": [{"text": f"bench question {conversation}"}]}]}
     await start.wait()
     sent = time.perf_counter()
-    await ws.send(json.dumps({"type": "publish", "id": uuid.uuid4().hex, "channel": f"/inbound/{sub}",
+    await ws.send(json.dumps({"type": "publish", "id": uuid.uuid4().hex, "channel": inbound_channel(sub),
                               "events": [json.dumps(request)]}))
     while True:
         frame = json.loads(await ws.recv())

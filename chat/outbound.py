@@ -29,9 +29,8 @@ from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from dataplane.channels import outbound_group_name
+from dataplane.channels import outbound_channel, outbound_group_name
 from dataplane.outbound import ClientGone
-from dataplane.pipeline import outbound_channel
 
 logger = logging.getLogger("chat.outbound")
 

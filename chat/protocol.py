@@ -18,13 +18,18 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from dataplane.channels import INBOUND, ChannelNameError, channel_segments, owns_channel
+from dataplane.channels import (
+    INBOUND,
+    MAX_EVENT_BYTES,
+    MAX_EVENTS_PER_PUBLISH,
+    ChannelNameError,
+    channel_segments,
+    owns_channel,
+)
 from dataplane.requests import parse_json
 
 SUBPROTOCOL = "aws-appsync-event-ws"
 CONNECTION_TIMEOUT_MS = 300_000  # what AppSync announces; the client closes after this without `ka`
-MAX_EVENTS_PER_PUBLISH = 5
-MAX_EVENT_BYTES = 240 * 1024
 # A publish frame holds at most five events of 240 KB plus a little envelope.
 MAX_FRAME_BYTES = MAX_EVENTS_PER_PUBLISH * MAX_EVENT_BYTES + 16 * 1024
 _MESSAGE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")

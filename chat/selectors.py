@@ -8,8 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext, gettext_noop
 
 from accounts.cognito_tokens import user_has_cognito_identity
+from dataplane.channels import inbound_channel, outbound_channel
 from dataplane.errors import StoreUnavailable
 from dataplane.pipeline import window_usage
 from gateway_project.gateway import gateway
@@ -34,11 +36,11 @@ def me_for(*, user: Any) -> dict[str, Any]:
         "displayName": user.get_full_name() or user.get_username(),
         "models": models,
         "usage": usage,
-        "channels": {"inbound": f"/inbound/{user.sub}", "outbound": f"/outbound/{user.sub}"},
+        "channels": {"inbound": inbound_channel(user.sub), "outbound": outbound_channel(user.sub)},
     }
 
 
-NO_COGNITO_MESSAGE = (
+NO_COGNITO_MESSAGE = gettext_noop(
     "Chat on this gateway runs on AWS and needs an Amazon Cognito sign-in. "
     "Sign out, then sign in with Amazon Cognito."
 )
@@ -62,4 +64,5 @@ def transport_for(*, user: Any) -> dict[str, Any]:
         }
     if settings.GATEWAY_CHAT_LOCAL_FALLBACK:
         return {"transport": "local"}
-    return {"transport": "unavailable", "message": NO_COGNITO_MESSAGE}
+    # The page shows this message as it is: it is worded here, in the user's language.
+    return {"transport": "unavailable", "message": gettext(NO_COGNITO_MESSAGE)}

@@ -14,18 +14,27 @@ from chat.flood import publish_allowed
 from chat.protocol import BAD_REQUEST, THROTTLED, UNAUTHORIZED, ProtocolError
 from chat.selectors import me_for, transport_for
 from chat.turns import publish_inbound
+from dataplane.channels import inbound_channel, outbound_channel
 from dataplane.requests import parse_json
+from dataplane.windows import WINDOW_KINDS, WINDOW_LABELS, usage_thresholds
 
 
 @login_required
 @ensure_csrf_cookie  # the page's JS sends it back in X-CSRFToken on POST /event
 def chat_page(request: HttpRequest) -> HttpResponse:
     sub = request.user.sub
+    # The page's JS takes the wire's window kinds, their names and the usage levels from here,
+    # so it never keeps its own copy of a rule the gateway defines.
+    windows = {
+        kind: {"title": _(WINDOW_LABELS[kind].title), "adjective": _(WINDOW_LABELS[kind].adjective)}
+        for kind in WINDOW_KINDS
+    }
     chat_config = {
-        "sub": sub, "inbound": f"/inbound/{sub}", "outbound": f"/outbound/{sub}", "meUrl": "/api/me",
+        "sub": sub, "inbound": inbound_channel(sub), "outbound": outbound_channel(sub), "meUrl": "/api/me",
+        "windows": windows, "usageLevels": usage_thresholds(),
         **transport_for(user=request.user),
     }
-    usage_windows = [("10m", _("10 minutes")), ("month", _("This month"))]
+    usage_windows = [(kind, labels["title"]) for kind, labels in windows.items()]
     return render(request, "chat/chat.html", {"chat_config": chat_config, "usage_windows": usage_windows})
 
 

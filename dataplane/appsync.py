@@ -15,13 +15,13 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from dataplane.channels import MAX_EVENTS_PER_PUBLISH
 from dataplane.permissions import Resource, need
 
 # A SigV4 HTTP publish is authorised as appsync:EventPublish on the channel namespace.
 APPSYNC_PUBLISH_NEEDS = (
     need(Resource.OUTBOUND_NAMESPACE, "appsync:EventPublish", why="stream answers to /outbound/<sub>"),
 )
-MAX_EVENTS_PER_PUBLISH = 5
 LINGER_SECONDS = 0.05
 
 

@@ -26,8 +26,10 @@ class ClientSettings:
     endpoint_url: str | None = None
     connect_timeout: float = 2.0
     read_timeout: float = 5.0
-    max_attempts: int = 3  # total attempts, "standard" retry mode (with jittered backoff)
+    max_attempts: int = 3  # calls in all, the first included (botocore's `total_max_attempts`)
+    retry_mode: str = "standard"  # jittered backoff; "adaptive" also rate-limits the client
     max_pool_connections: int = 32  # Django serves many threads with one client
+    user_agent_extra: str | None = None  # names the caller in CloudTrail (e.g. the reports)
     # Explicit credentials are for local servers in tests and dev; in AWS the default chain
     # (Lambda role, instance profile, environment) applies.
     aws_access_key_id: str | None = None
@@ -39,8 +41,11 @@ class ClientSettings:
             region_name=self.region,
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
-            retries={"mode": "standard", "max_attempts": self.max_attempts},
+            # botocore's `max_attempts` counts retries after the first call; `total_max_attempts`
+            # counts calls, which is what `max_attempts` means here.
+            retries={"mode": self.retry_mode, "total_max_attempts": self.max_attempts},
             max_pool_connections=self.max_pool_connections,
+            user_agent_extra=self.user_agent_extra,
         )
 
 

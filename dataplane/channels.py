@@ -11,6 +11,10 @@ from typing import Any
 
 INBOUND = "inbound"
 OUTBOUND = "outbound"
+# AppSync Events caps one event at 240 KB and one publish at five events; a chat request is one
+# event, whichever door it came through.
+MAX_EVENT_BYTES = 240 * 1024
+MAX_EVENTS_PER_PUBLISH = 5
 _SEGMENT = re.compile(r"^[A-Za-z0-9-]{1,50}$")
 MAX_SEGMENTS = 5
 
@@ -55,6 +59,16 @@ def caller_sub(identity: Any) -> str:
         return ""
     claims = identity.get("claims") if isinstance(identity.get("claims"), dict) else {}
     return str(identity.get("sub") or claims.get("sub") or "")
+
+
+def inbound_channel(sub: str) -> str:
+    """Where `sub` publishes chat requests."""
+    return f"/{INBOUND}/{sub}"
+
+
+def outbound_channel(sub: str) -> str:
+    """Where `sub` subscribes to answers."""
+    return f"/{OUTBOUND}/{sub}"
 
 
 def outbound_group_name(sub: str) -> str:

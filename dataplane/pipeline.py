@@ -67,14 +67,6 @@ class Identity:
     username: str = ""
 
 
-def inbound_channel(sub: str) -> str:
-    return f"/inbound/{sub}"
-
-
-def outbound_channel(sub: str) -> str:
-    return f"/outbound/{sub}"
-
-
 @dataclass
 class _Turn:
     """The mutable state of one turn, shared by its steps."""

@@ -16,10 +16,10 @@ from typing import Any
 
 from dataplane.config import GatewayConfig
 from dataplane.errors import ValidationError
+from dataplane.inference import inference_config
+from dataplane.model_ids import MODEL_ID_CHARACTERS, MODEL_ID_MAX_CHARS, MODEL_ID_PATTERN
 
 _CONVERSATION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
-# Foundation model ids, inference profiles, ARNs and demo/self-hosted names: printable, no spaces.
-_MODEL_ID = re.compile(r"^[A-Za-z0-9._:/+@-]{1,2048}$")
 _ALLOWED_FIELDS = {"messages", "modelId", "conversationId", "system", "inferenceConfig", "private", "action"}
 _INFERENCE_FIELDS = {"maxTokens", "temperature", "topP", "stopSequences"}
 
@@ -45,14 +45,9 @@ class ChatRequest:
         return "\n".join(parts)
 
     def inference_config(self, max_tokens: int) -> dict[str, Any]:
-        config: dict[str, Any] = {"maxTokens": max_tokens}
-        if self.temperature is not None:
-            config["temperature"] = self.temperature
-        if self.top_p is not None:
-            config["topP"] = self.top_p
-        if self.stop_sequences:
-            config["stopSequences"] = list(self.stop_sequences)
-        return config
+        return inference_config(
+            max_tokens=max_tokens, temperature=self.temperature, top_p=self.top_p, stop_sequences=self.stop_sequences
+        )
 
 
 def conversation_id_of(payload: Any) -> str | None:
@@ -112,8 +107,12 @@ def parse_chat_request(payload: Any, config: GatewayConfig) -> ChatRequest:
     model_id = payload.get("modelId")
     if not isinstance(model_id, str) or not model_id.strip():
         raise ValidationError("modelId is required.", field="modelId")
-    if not _MODEL_ID.match(model_id):
-        raise ValidationError("modelId has characters a model id cannot contain.", field="modelId")
+    if not MODEL_ID_PATTERN.match(model_id):
+        raise ValidationError(
+            f"modelId is {MODEL_ID_CHARACTERS}, starting with a letter or digit, "
+            f"at most {MODEL_ID_MAX_CHARS} characters.",
+            field="modelId",
+        )
 
     conversation_id = payload.get("conversationId") or str(uuid.uuid4())
     if not isinstance(conversation_id, str) or not _CONVERSATION_ID.match(conversation_id):

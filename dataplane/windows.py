@@ -10,6 +10,58 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+
+def gettext_noop(message: str) -> str:
+    """Marks a label for Django's `makemessages` (which knows this name) without importing
+    Django: the control plane translates it with `gettext(label)` when it shows it."""
+    return message
+
+
+# The window kinds as they appear on the wire (`tokenUsage`, `QuotaExceeded.window`), in sort
+# keys and in the request log's `refusal_window`.
+TEN_MINUTE = "10m"
+MONTH = "month"
+WINDOW_KINDS = (TEN_MINUTE, MONTH)
+
+
+@dataclass(frozen=True)
+class WindowLabels:
+    """How people name a window: `title` heads its usage bar, `adjective` goes in sentences
+    ("your 10-minute quota"). English here; Django translates both, the page receives them."""
+
+    title: str
+    adjective: str
+
+
+WINDOW_LABELS: dict[str, WindowLabels] = {
+    TEN_MINUTE: WindowLabels(title=gettext_noop("10 minutes"), adjective=gettext_noop("10-minute")),
+    MONTH: WindowLabels(title=gettext_noop("This month"), adjective=gettext_noop("monthly")),
+}
+
+# A usage bar turns amber at WARN_PERCENT and red at FULL_PERCENT of its limit (a limit of 0
+# is full at once); the chat page and the admin share these levels and their names.
+WARN_PERCENT = 75
+FULL_PERCENT = 90
+USAGE_LEVELS = ("ok", "warn", "bad", "unlimited")
+
+
+def usage_level(*, used: int, limit: int | None) -> str:
+    """`ok`, `warn` or `bad` for a window's usage against its limit; `unlimited` without one."""
+    if limit is None:
+        return "unlimited"
+    if limit <= 0:
+        return "bad"
+    percent = used * 100 / limit
+    if percent >= FULL_PERCENT:
+        return "bad"
+    return "warn" if percent >= WARN_PERCENT else "ok"
+
+
+def usage_thresholds() -> dict[str, int]:
+    """The levels as the chat page's config carries them to its JavaScript."""
+    return {"warnPercent": WARN_PERCENT, "fullPercent": FULL_PERCENT}
+
+
 TEN_MINUTES = timedelta(minutes=10)
 # Items outlive their window a little, so a late settle still finds its row and admins can
 # look back at the previous window; DynamoDB's TTL then removes them.
@@ -19,7 +71,7 @@ MONTH_GRACE = timedelta(days=35)
 
 @dataclass(frozen=True)
 class Window:
-    kind: str  # "10m" | "month"
+    kind: str  # TEN_MINUTE | MONTH
     key: str  # sort key, e.g. "10m#2026-11-29T05:10"
     starts_at: datetime
     resets_at: datetime
@@ -31,8 +83,8 @@ def ten_minute_window(now: datetime) -> Window:
     start = now.replace(minute=now.minute - now.minute % 10, second=0, microsecond=0)
     end = start + TEN_MINUTES
     return Window(
-        kind="10m",
-        key=f"10m#{start:%Y-%m-%dT%H:%M}",
+        kind=TEN_MINUTE,
+        key=f"{TEN_MINUTE}#{start:%Y-%m-%dT%H:%M}",
         starts_at=start,
         resets_at=end,
         expires_at=int((end + TEN_MINUTE_GRACE).timestamp()),
@@ -47,8 +99,8 @@ def month_window(now: datetime, tz: str = "UTC") -> Window:
     else:
         end = start.replace(month=start.month + 1)
     return Window(
-        kind="month",
-        key=f"month#{start:%Y-%m}",
+        kind=MONTH,
+        key=f"{MONTH}#{start:%Y-%m}",
         starts_at=start,
         resets_at=end,
         expires_at=int((end + MONTH_GRACE).timestamp()),

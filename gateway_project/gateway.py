@@ -1,58 +1,58 @@
 """Django's door into the data plane: one place that turns settings into a `Gateway`.
 
-Settings are read at call time (so `override_settings` works) and the built gateway is cached
-per distinct configuration, so the store's connections and the policy cache are shared by
-every request in the process.
+The config is read and validated once and the `Gateway` built from it is kept for the process,
+so the store's connections and the policy cache are shared by every request. A change of any
+data-plane setting (`override_settings` in tests) drops it; the next call builds it again.
 """
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from dataplane.config import GatewayConfig
+from dataplane.gateway import Gateway
+from dataplane.settings_table import DATA_PLANE_SETTINGS
 
-_SETTING_NAMES = (
-    "GATEWAY_STORE",
-    "GATEWAY_SQLITE_PATH",
-    "GATEWAY_DYNAMODB_ENDPOINT_URL",
-    "GATEWAY_POLICIES_TABLE",
-    "GATEWAY_USAGE_TABLE",
-    "GATEWAY_CACHE_TABLE",
-    "AWS_REGION",
-    "GATEWAY_MONTH_TIMEZONE",
-    "GATEWAY_CACHE_TTL_SECONDS",
-    "GATEWAY_POLICY_CACHE_SECONDS",
-    "GATEWAY_TELEMETRY_SINK",
-    "GATEWAY_LAKE_DIR",
-    "GATEWAY_FIREHOSE_STREAM",
-    "GATEWAY_METRICS_NAMESPACE",
-    "GATEWAY_BEDROCK_ENDPOINT_URL",
-    "GATEWAY_DEMO_CHUNK_DELAY",
-    "GATEWAY_BEDROCK_READ_TIMEOUT",
-    "GATEWAY_BEDROCK_MAX_ATTEMPTS",
-    "GATEWAY_GUARDRAIL_ID",
-    "GATEWAY_GUARDRAIL_VERSION",
-)
+# What Django passes to the data plane: the rows of the table that Django reads.
+_SETTING_NAMES = frozenset(setting.name for setting in DATA_PLANE_SETTINGS if setting.django)
 
 _lock = threading.Lock()
-_gateways: dict[GatewayConfig, object] = {}
+# The built gateway, under "current" (a dict, so resetting needs no `global`).
+_built: dict[str, Gateway] = {}
 
 
 def gateway_config() -> GatewayConfig:
-    return GatewayConfig.from_mapping({name: getattr(settings, name, "") for name in _SETTING_NAMES})
+    return gateway().config
 
 
-def gateway():
+def gateway() -> Gateway:
     """The process-wide `dataplane.gateway.Gateway` for the current settings."""
-    from dataplane.gateway import Gateway
-
-    config = gateway_config()
-    with _lock:
-        built = _gateways.get(config)
-        if built is None:
-            built = _gateways[config] = Gateway.from_config(config)
+    built = _built.get("current")
+    if built is not None:
         return built
+    with _lock:
+        if "current" not in _built:
+            config = GatewayConfig.from_mapping({name: getattr(settings, name, "") for name in _SETTING_NAMES})
+            _built["current"] = Gateway.from_config(config)
+        return _built["current"]
+
+
+def gateway_reset() -> None:
+    """Forget the built gateway; the next `gateway()` reads the settings again."""
+    with _lock:
+        _built.clear()
+
+
+@receiver(setting_changed)
+def _gateway_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    # Django's own signal for settings changing under a running process (override_settings);
+    # the gateway is derived from these settings, so it is derived again.
+    if setting in _SETTING_NAMES:
+        gateway_reset()
 
 
 def gateway_store():

@@ -23,6 +23,7 @@ from django.utils.translation import gettext
 
 from accounts.admin import UserAdmin as AccountsUserAdmin
 from dataplane.errors import StoreUnavailable
+from dataplane.windows import MONTH, TEN_MINUTE, WINDOW_LABELS, usage_level
 from quotas import selectors, services
 from quotas.admin_forms import PreparedResponseAdminForm, QuotaPolicyAdminForm
 from quotas.models import (
@@ -360,11 +361,11 @@ class GovernedUserAdmin(AccountsUserAdmin):
 
     @admin.action(description="Reset current 10-minute window", permissions=["reset_usage"])
     def reset_ten_minute_window(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._reset(request, queryset, window="10m")
+        self._reset(request, queryset, window=TEN_MINUTE)
 
     @admin.action(description="Reset current month's usage", permissions=["reset_usage"])
     def reset_month_window(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._reset(request, queryset, window="month")
+        self._reset(request, queryset, window=MONTH)
 
     def has_reset_usage_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("quotas.reset_usage_window")
@@ -375,8 +376,9 @@ class GovernedUserAdmin(AccountsUserAdmin):
         except StoreUnavailable as error:
             self.message_user(request, _store_error_message(error), messages.ERROR)
             return
-        label = "10-minute window" if window == "10m" else "month"
-        self.message_user(request, f"Reset the current {label} ({keys[0] if keys else '—'}) of {len(keys)} user(s).")
+        label = WINDOW_LABELS[window].adjective
+        key = keys[0] if keys else "—"
+        self.message_user(request, f"Reset the current {label} window ({key}) of {len(keys)} user(s).")
 
 
 def governance_context(*, user: Any) -> dict[str, Any]:
@@ -401,25 +403,15 @@ def governance_context(*, user: Any) -> dict[str, Any]:
         percent = selectors.usage_percent(used=window.total, limit=window.limits.total)
         context["windows"].append(
             {
-                "label": "10-minute window" if window.kind == "10m" else "This month",
+                "label": gettext(WINDOW_LABELS[window.kind].title),
                 "usage": window,
                 "percent": percent,
-                "level": _level(percent),
+                "level": usage_level(used=window.total, limit=window.limits.total),
             }
         )
-        if window.kind == "month":
+        if window.kind == MONTH:
             context["spend"] = selectors.user_spend_estimate(user=user, month_usage=window)
     return context
-
-
-def _level(percent: int | None) -> str:
-    if percent is None:
-        return "unlimited"
-    if percent >= 90:
-        return "danger"
-    if percent >= 75:
-        return "warning"
-    return "ok"
 
 
 # -- prepared responses ---------------------------------------------------------------------------

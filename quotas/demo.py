@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from dataplane.providers.demo import DEMO_MODEL_ID, DEMO_MODEL_NAME
+
 DEMO_MODEL = {
     "provider": "demo",
-    "model_id": "demo.echo-v1",
-    "display_name": "Demo model (offline)",
+    "model_id": DEMO_MODEL_ID,
+    "display_name": DEMO_MODEL_NAME,
     "available_to_all": True,
     "default_max_tokens": 512,
     "price_in_per_1k": Decimal("0"),

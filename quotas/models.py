@@ -12,7 +12,9 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from quotas.validators import model_id_problem
+from dataplane.model_ids import model_id_problem
+from dataplane.providers.demo import DEMO_PROVIDER_NAME
+from dataplane.windows import MONTH, TEN_MINUTE, WINDOW_LABELS
 
 NOT_NEGATIVE = MinValueValidator(0, message="A limit cannot be negative; leave it empty for no limit.")
 PRICE_NOT_NEGATIVE = MinValueValidator(Decimal("0"), message="A price cannot be negative.")
@@ -56,7 +58,7 @@ class ModelCatalogueEntry(models.Model):
     class Provider(models.TextChoices):
         BEDROCK = "bedrock", "Amazon Bedrock"
         OPENAI = "openai", "OpenAI-compatible endpoint"
-        DEMO = "demo", "Demo (offline)"
+        DEMO = "demo", DEMO_PROVIDER_NAME
 
     class Visibility(models.TextChoices):
         PUBLIC = "public", "Public (foundation model or inference profile)"
@@ -275,7 +277,8 @@ class QuotaPolicy(models.Model):
 
     def clean(self) -> None:
         errors: dict[str, str] = self._unlimited_problems() | self._month_below_ten_minutes()
-        for window, label in (("ten_minute", "10-minute"), ("monthly", "monthly")):
+        labels = {"ten_minute": WINDOW_LABELS[TEN_MINUTE].adjective, "monthly": WINDOW_LABELS[MONTH].adjective}
+        for window, label in labels.items():
             total = getattr(self, f"{window}_total")
             for part in ("input", "output"):
                 cap = getattr(self, f"{window}_{part}")

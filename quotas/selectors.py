@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from dataplane.policy import AllowedModel, EffectivePolicy, GuardrailChoice, WindowLimits
 from dataplane.stores.base import TokenCount, WindowCharge, WindowUsage
-from dataplane.windows import current_windows
+from dataplane.windows import current_windows, usage_level
 from quotas import store as store_port
 from quotas.models import (
     ModelCatalogueEntry,
@@ -153,6 +153,10 @@ class UsageRow:
     @property
     def percent(self) -> int | None:
         return usage_percent(used=self.usage.total, limit=self.limit)
+
+    @property
+    def level(self) -> str:
+        return usage_level(used=self.usage.total, limit=self.limit)
 
 
 def usage_percent(*, used: int, limit: int | None) -> int | None:

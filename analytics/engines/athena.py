@@ -9,34 +9,36 @@ engine's time limit is stopped (StopQueryExecution) so it does not keep scanning
 """
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from analytics.engines.base import ProgressCallback, QueryResult, ReportEngineError
+from dataplane.aws import ClientSettings
+from dataplane.aws import client as aws_client
 
 _FINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
 _INTEGER_TYPES = frozenset({"tinyint", "smallint", "integer", "int", "bigint"})
 _FLOAT_TYPES = frozenset({"double", "float", "real"})
 
 
-@functools.lru_cache(maxsize=8)
 def athena_client(region: str, endpoint_url: str | None) -> Any:
-    """One client per region/endpoint, created on first use (never at import time)."""
-    config = Config(
+    """One client per region/endpoint, created on first use (never at import time) and shared
+    through `dataplane.aws.client`. Adaptive retries: Athena throttles bursts of polls."""
+    settings = ClientSettings(
+        region=region,
+        endpoint_url=endpoint_url or None,
         connect_timeout=5,
         read_timeout=30,
-        retries={"max_attempts": 5, "mode": "adaptive"},
+        max_attempts=6,
+        retry_mode="adaptive",
         user_agent_extra="ai-gateway-analytics",
     )
-    return boto3.client("athena", region_name=region, endpoint_url=endpoint_url, config=config)
+    return aws_client("athena", settings)
 
 
 def athena_value(raw: str | None, athena_type: str) -> Any:

@@ -23,17 +23,19 @@ from aws_lambda_powertools.event_handler import AppSyncEventsResolver
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from dataplane.channels import caller_sub
+from dataplane.channels import caller_sub, outbound_channel
 from dataplane.errors import InternalError
 from dataplane.gateway import Gateway
 from dataplane.inbound import run_published_events
 from dataplane.outbound import Outbound
-from dataplane.pipeline import Identity, outbound_channel
+from dataplane.pipeline import Identity
+from dataplane.settings_table import default_of
 from dataplane.telemetry.record import RequestRecord, utc_now
 from dataplane.telemetry.sinks import StdoutSink
 
-SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "ai-gateway-chat")
-METRICS_NAMESPACE = os.environ.get("GATEWAY_METRICS_NAMESPACE", "AIGateway")
+# Read here, not through GatewayConfig: a failure to build the config must still be counted.
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or default_of("POWERTOOLS_SERVICE_NAME")
+METRICS_NAMESPACE = os.environ.get("GATEWAY_METRICS_NAMESPACE") or default_of("GATEWAY_METRICS_NAMESPACE")
 FAILURE_METRIC = "ChatHandlerFailures"
 
 logger = Logger(service=SERVICE)

@@ -2,30 +2,23 @@
 
 | `AllowedModel.provider` | adapter | built from |
 | --- | --- | --- |
-| `bedrock` | `BedrockProvider` | `config.region`, `config.bedrock_endpoint_url`; optional `config.extra` knobs `bedrock_connect_timeout`, `bedrock_read_timeout`, `bedrock_max_attempts` |
+| `bedrock` | `BedrockProvider` | `config.region`, `config.bedrock_endpoint_url`, the `GATEWAY_BEDROCK_*` knobs |
 | `openai` | `OpenAICompatibleProvider` | `model.endpoint` (API key from the environment, see its module) |
-| `demo` | `DemoProvider` | `config.extra["demo_chunk_delay"]` seconds between chunks (default 0.02) |
+| `demo` | `DemoProvider` | `GATEWAY_DEMO_CHUNK_DELAY` seconds between chunks |
 
-Bedrock providers are cached per configuration: a boto3 client is costly to build and
-thread-safe to share. The others are cheap and stateless.
+`provider_for` builds; the `Gateway` keeps what it built (`Gateway.provider_for`), the one
+provider cache. Bedrock providers share their boto3 client through `dataplane.aws.client`.
 """
 from __future__ import annotations
-
-import threading
 
 from dataplane.config import GatewayConfig
 from dataplane.errors import ModelUnavailable
 from dataplane.policy import AllowedModel
 from dataplane.providers.base import ModelCall, Provider, ProviderEvent, StreamEnd, TextDelta
-from dataplane.providers.bedrock import (
-    CONNECT_TIMEOUT_SECONDS,
-    MAX_ATTEMPTS,
-    READ_TIMEOUT_SECONDS,
-    BedrockProvider,
-    default_client_config,
-)
-from dataplane.providers.demo import DEFAULT_CHUNK_DELAY_SECONDS, DEMO_MODEL_ID, DEMO_MODEL_NAME, DemoProvider
+from dataplane.providers.bedrock import BedrockProvider, bedrock_client_settings
+from dataplane.providers.demo import DEMO_MODEL_ID, DEMO_MODEL_NAME, DemoProvider
 from dataplane.providers.openai_compatible import OpenAICompatibleProvider
+from dataplane.settings_table import ConfigError
 
 __all__ = [
     "DEMO_MODEL_ID",
@@ -41,47 +34,26 @@ __all__ = [
     "provider_for",
 ]
 
-_bedrock_providers: dict[tuple, BedrockProvider] = {}
-_bedrock_lock = threading.Lock()
-
 
 def provider_for(model: AllowedModel, config: GatewayConfig) -> Provider:
-    if model.provider == "bedrock":
-        return _bedrock_provider(config)
-    if model.provider == "openai":
-        return OpenAICompatibleProvider(endpoint=model.endpoint)
-    if model.provider == "demo":
-        return DemoProvider(chunk_delay=_number(config, "demo_chunk_delay", DEFAULT_CHUNK_DELAY_SECONDS))
+    try:
+        if model.provider == "bedrock":
+            return BedrockProvider(
+                client_settings=bedrock_client_settings(
+                    region=config.region,
+                    endpoint_url=config.bedrock_endpoint_url or None,
+                    connect_timeout=config.provider_knob("bedrock_connect_timeout"),
+                    read_timeout=config.provider_knob("bedrock_read_timeout"),
+                    max_attempts=int(config.provider_knob("bedrock_max_attempts")),
+                )
+            )
+        if model.provider == "openai":
+            return OpenAICompatibleProvider(endpoint=model.endpoint)
+        if model.provider == "demo":
+            return DemoProvider(chunk_delay=config.provider_knob("demo_chunk_delay"))
+    except ConfigError as error:
+        raise ModelUnavailable(f"The gateway's setting is wrong: {error}.", modelId=model.model_id) from None
     raise ModelUnavailable(
         f"Model {model.model_id} is unavailable: its provider {model.provider!r} is not one the gateway knows.",
         modelId=model.model_id,
     )
-
-
-def _bedrock_provider(config: GatewayConfig) -> BedrockProvider:
-    connect_timeout = _number(config, "bedrock_connect_timeout", CONNECT_TIMEOUT_SECONDS)
-    read_timeout = _number(config, "bedrock_read_timeout", READ_TIMEOUT_SECONDS)
-    max_attempts = int(_number(config, "bedrock_max_attempts", MAX_ATTEMPTS))
-    key = (config.region, config.bedrock_endpoint_url, connect_timeout, read_timeout, max_attempts)
-    with _bedrock_lock:
-        provider = _bedrock_providers.get(key)
-        if provider is None:
-            provider = BedrockProvider(
-                region=config.region,
-                endpoint_url=config.bedrock_endpoint_url or None,
-                client_config=default_client_config(
-                    connect_timeout=connect_timeout, read_timeout=read_timeout, max_attempts=max_attempts
-                ),
-            )
-            _bedrock_providers[key] = provider
-        return provider
-
-
-def _number(config: GatewayConfig, name: str, default: float) -> float:
-    raw = config.extra.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        return float(raw)
-    except (TypeError, ValueError):
-        raise ModelUnavailable(f"The gateway's setting {name} must be a number, got {raw!r}.") from None

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol, Union
+from typing import Any, Protocol, Union
+
+from dataplane.inference import inference_config
 
 # What the user reads when a guardrail blocks; the stack's guardrail answers with the same
 # words, so the pipeline adds them only when a guardrail said something else (or nothing).
@@ -50,6 +52,15 @@ class ModelCall:
     stop_sequences: tuple[str, ...] = ()
     endpoint: str = ""  # base URL for OpenAI-compatible providers
     guardrail: GuardrailConfig | None = None  # Bedrock only; other providers ignore it
+
+    def inference_config(self) -> dict[str, Any]:
+        """Converse's `inferenceConfig` for this call (`dataplane.inference`)."""
+        return inference_config(
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            stop_sequences=self.stop_sequences,
+        )
 
 
 @dataclass(frozen=True)

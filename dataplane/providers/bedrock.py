@@ -24,16 +24,18 @@ gateway stops reading and Bedrock stops generating.
 """
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ParamValidationError
 from urllib3.exceptions import HTTPError as Urllib3Error
 
+from dataplane.aws import ClientSettings
+from dataplane.aws import client as aws_client
 from dataplane.errors import GatewayError, ModelThrottled, ModelUnavailable, UpstreamError, ValidationError
 from dataplane.permissions import Resource, need
 from dataplane.providers.base import GuardrailConfig, GuardrailVerdict, ModelCall, ProviderEvent, StreamEnd, TextDelta
+from dataplane.settings_table import default_of
 
 # ConverseStream is authorised as bedrock:InvokeModelWithResponseStream, on the model or
 # inference profile named by `modelId` (and, for a profile, on the model it routes to).
@@ -44,9 +46,6 @@ BEDROCK_NEEDS = (
     need(Resource.GUARDRAILS, "bedrock:ApplyGuardrail", why="apply the policy's guardrail (guardrailConfig, ApplyGuardrail)"),
 )
 GUARDRAIL_INTERVENED = "guardrail_intervened"
-CONNECT_TIMEOUT_SECONDS = 5.0
-READ_TIMEOUT_SECONDS = 60.0
-MAX_ATTEMPTS = 3  # calls in all, the first included
 
 _THROTTLED = {"throttlingexception", "servicequotaexceededexception", "toomanyrequestsexception"}
 _UNAVAILABLE = {
@@ -62,29 +61,32 @@ _INVALID = {"validationexception"}
 _TRANSPORT_ERRORS = (ClientError, BotoCoreError, Urllib3Error, OSError)
 
 
-def default_client_config(
+def bedrock_client_settings(
     *,
-    connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
-    read_timeout: float = READ_TIMEOUT_SECONDS,
-    max_attempts: int = MAX_ATTEMPTS,
-):
-    from botocore.config import Config
-
-    return Config(
+    region: str = default_of("AWS_REGION"),
+    endpoint_url: str | None = None,
+    connect_timeout: float = default_of("GATEWAY_BEDROCK_CONNECT_TIMEOUT"),
+    read_timeout: float = default_of("GATEWAY_BEDROCK_READ_TIMEOUT"),
+    max_attempts: int = default_of("GATEWAY_BEDROCK_MAX_ATTEMPTS"),
+) -> ClientSettings:
+    """How the Bedrock runtime client talks to AWS: the read timeout is the longest pause
+    between two chunks of an answer, so it is far longer than other clients' (the table's
+    GATEWAY_BEDROCK_* defaults)."""
+    return ClientSettings(
+        region=region,
+        endpoint_url=endpoint_url or None,
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
-        # botocore's `max_attempts` counts retries after the first call; `total_max_attempts`
-        # counts calls, which is what MAX_ATTEMPTS means here.
-        retries={"mode": "standard", "total_max_attempts": max_attempts},
+        max_attempts=max_attempts,
     )
 
 
 class BedrockProvider:
     """Streams answers from Bedrock's ConverseStream API.
 
-    The boto3 client is created on first use and cached on the instance (boto3 clients are
-    thread-safe); pass `client` to inject one (tests), or `client_config` to change timeouts
-    and retries.
+    The boto3 client is created on first use by `dataplane.aws.client`, which shares one per
+    client settings in the process (boto3 clients are thread-safe); pass `client` to inject one
+    (tests), or `client_settings` to change the region, endpoint, timeouts and retries.
     """
 
     name = "Amazon Bedrock"
@@ -92,30 +94,24 @@ class BedrockProvider:
     def __init__(
         self,
         *,
-        region: str = "us-east-1",
-        endpoint_url: str | None = None,
+        client_settings: ClientSettings | None = None,
         client: Any = None,
-        client_config: Any = None,
     ) -> None:
-        self.region = region
-        self.endpoint_url = endpoint_url or None
+        self.client_settings = client_settings or bedrock_client_settings()
         self._client = client
-        self._client_config = client_config
-        self._client_lock = threading.Lock()
+
+    @property
+    def region(self) -> str:
+        return self.client_settings.region
+
+    @property
+    def endpoint_url(self) -> str | None:
+        return self.client_settings.endpoint_url
 
     @property
     def client(self) -> Any:
         if self._client is None:
-            with self._client_lock:
-                if self._client is None:
-                    import boto3
-
-                    self._client = boto3.session.Session().client(
-                        "bedrock-runtime",
-                        region_name=self.region,
-                        endpoint_url=self.endpoint_url,
-                        config=self._client_config or default_client_config(),
-                    )
+            self._client = aws_client("bedrock-runtime", self.client_settings)
         return self._client
 
     def stream(self, call: ModelCall) -> Iterator[ProviderEvent]:
@@ -155,17 +151,10 @@ class BedrockProvider:
 
 def converse_request(call: ModelCall) -> dict[str, Any]:
     """The `converse_stream` keyword arguments for one model call."""
-    inference: dict[str, Any] = {"maxTokens": call.max_tokens}
-    if call.temperature is not None:
-        inference["temperature"] = call.temperature
-    if call.top_p is not None:
-        inference["topP"] = call.top_p
-    if call.stop_sequences:
-        inference["stopSequences"] = list(call.stop_sequences)
     request: dict[str, Any] = {
         "modelId": call.model_id,
         "messages": [_converse_message(m) for m in call.messages],
-        "inferenceConfig": inference,
+        "inferenceConfig": call.inference_config(),
     }
     if call.system:
         request["system"] = [{"text": call.system}]

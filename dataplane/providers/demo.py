@@ -15,8 +15,10 @@ from collections.abc import Callable, Iterator
 from dataplane import tokens
 from dataplane.providers.base import ModelCall, ProviderEvent, StreamEnd, TextDelta
 
+# The offline model every installation has: `seed_demo` puts it in the catalogue.
 DEMO_MODEL_ID = "demo.echo-v1"
-DEMO_MODEL_NAME = "Demo (offline)"
+DEMO_MODEL_NAME = "Demo model (offline)"  # the catalogue's display name
+DEMO_PROVIDER_NAME = "Demo (offline)"  # the provider, as the catalogue's provider choice names it
 DEFAULT_CHUNK_DELAY_SECONDS = 0.02  # visible streaming in the chat page
 WORDS_PER_CHUNK = 3
 SUMMARY_CHARS = 160
@@ -25,7 +27,7 @@ SUMMARY_CHARS = 160
 class DemoProvider:
     """Streams the demo answer; `chunk_delay` seconds pass between chunks (0 in tests)."""
 
-    name = DEMO_MODEL_NAME
+    name = DEMO_PROVIDER_NAME
 
     def __init__(
         self,

@@ -42,6 +42,7 @@ import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from dataplane.errors import GatewayError, ModelThrottled, ModelUnavailable, UpstreamError, ValidationError
+from dataplane.inference import openai_parameters
 from dataplane.providers.base import ModelCall, ProviderEvent, StreamEnd, TextDelta
 from dataplane.tokens import content_text
 
@@ -177,14 +178,8 @@ def chat_completions_request(call: ModelCall) -> dict[str, Any]:
         "messages": messages,
         "stream": True,
         "stream_options": {"include_usage": True},
-        "max_tokens": call.max_tokens,
+        **openai_parameters(call.inference_config()),
     }
-    if call.temperature is not None:
-        body["temperature"] = call.temperature
-    if call.top_p is not None:
-        body["top_p"] = call.top_p
-    if call.stop_sequences:
-        body["stop"] = list(call.stop_sequences)
     return body
 
 

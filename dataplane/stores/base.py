@@ -17,7 +17,7 @@ from typing import Protocol, runtime_checkable
 
 from dataplane.errors import QuotaExceeded
 from dataplane.policy import EffectivePolicy, WindowLimits
-from dataplane.windows import Window
+from dataplane.windows import WINDOW_LABELS, Window
 
 
 @dataclass(frozen=True)
@@ -228,7 +228,6 @@ def cached_answer_from_document(doc: dict) -> CachedAnswer:
 # Both adapters must refuse the same request for the same reason, so the checks live here and
 # the adapters only differ in how they read counters and apply the change.
 
-WINDOW_NAMES = {"10m": "10-minute", "month": "monthly"}
 COUNTERS = ("total", "input", "output")
 
 
@@ -287,7 +286,7 @@ def quota_exceeded(
 ) -> QuotaExceeded:
     """The refusal, carrying every figure of the reservation so a client can explain it and
     show the same numbers its usage bars show (`code` and the figures; `message` is English)."""
-    window_name = WINDOW_NAMES.get(window.kind, window.kind)
+    window_name = WINDOW_LABELS[window.kind].adjective
     tokens = "token" if cap.counter == "total" else f"{cap.counter}-token"
     resets_at = window.resets_at.isoformat()
     figures: dict = {}

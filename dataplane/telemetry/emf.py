@@ -10,6 +10,11 @@ from typing import Any
 
 from dataplane.telemetry.record import RequestRecord
 
+# The CloudWatch namespace of every gateway metric (GATEWAY_METRICS_NAMESPACE's default; the
+# stack's dashboard and alarms read it) and the service name the Lambda functions log under.
+METRICS_NAMESPACE = "AIGateway"
+SERVICE_NAME = "ai-gateway"
+
 METRIC_UNITS = {
     "InputTokens": "Count",
     "OutputTokens": "Count",

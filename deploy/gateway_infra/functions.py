@@ -20,6 +20,9 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from dataplane.settings_table import stack_environment
+from dataplane.telemetry.emf import METRICS_NAMESPACE, SERVICE_NAME
+
 from .config import POWERTOOLS_LAYER_PARAMETER
 from .dependencies import build_layer_directory
 from .nag import acknowledge, resource_finding
@@ -31,8 +34,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CHAT_HANDLER = "dataplane.handlers.appsync_chat.handler"
 SUBSCRIBE_AUTHORIZER_HANDLER = "dataplane.handlers.appsync_subscribe.handler"
 
-METRICS_NAMESPACE = "AIGateway"
-SERVICE_NAME = "ai-gateway"
 
 # The asset is the repo root so that the zip holds `dataplane/...` at its top level, which is
 # what the handler paths import. Everything else (Django apps, tests, venvs, the CDK app
@@ -47,25 +48,6 @@ DATAPLANE_ASSET_EXCLUDE = (
     "**/*.pyc",
     "**/.pytest_cache",
 )
-
-# The stores need the tables; the telemetry sink needs the stream; everything else the handler
-# reads has a default in the data plane. Names are the ones `dataplane` reads.
-CHAT_ENV_NAMES = (
-    "GATEWAY_STORE",
-    "GATEWAY_POLICIES_TABLE",
-    "GATEWAY_USAGE_TABLE",
-    "GATEWAY_CACHE_TABLE",
-    "GATEWAY_EVENTS_HTTP_ENDPOINT",
-    "GATEWAY_TELEMETRY_SINK",
-    "GATEWAY_FIREHOSE_STREAM",
-    "GATEWAY_METRICS_NAMESPACE",
-    "GATEWAY_MONTH_TIMEZONE",
-    "GATEWAY_GUARDRAIL_ID",
-    "GATEWAY_GUARDRAIL_VERSION",
-    "POWERTOOLS_SERVICE_NAME",
-    "POWERTOOLS_METRICS_NAMESPACE",
-)
-
 
 @dataclass(frozen=True)
 class ChatHandlerWiring:
@@ -172,24 +154,21 @@ class GatewayFunctions(Construct):
         return self.chat_handler.role
 
     def _chat_environment(self, wiring: ChatHandlerWiring) -> dict[str, str]:
-        environment = {
-            "GATEWAY_STORE": "dynamodb",
-            "GATEWAY_POLICIES_TABLE": wiring.tables.policies.table_name,
-            "GATEWAY_USAGE_TABLE": wiring.tables.usage.table_name,
-            "GATEWAY_CACHE_TABLE": wiring.tables.cache.table_name,
-            "GATEWAY_EVENTS_HTTP_ENDPOINT": wiring.events_http_endpoint,
-            # stdout feeds CloudWatch Logs (and EMF metrics); Firehose feeds the lake.
-            "GATEWAY_TELEMETRY_SINK": "stdout,firehose",
-            "GATEWAY_FIREHOSE_STREAM": wiring.delivery_stream.delivery_stream_name,
-            "GATEWAY_METRICS_NAMESPACE": METRICS_NAMESPACE,
-            "GATEWAY_MONTH_TIMEZONE": wiring.month_timezone,
-            "GATEWAY_GUARDRAIL_ID": wiring.guardrail_id,
-            "GATEWAY_GUARDRAIL_VERSION": wiring.guardrail_version,
-            "POWERTOOLS_SERVICE_NAME": f"{SERVICE_NAME}-chat",
-            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-        }
-        assert tuple(environment) == CHAT_ENV_NAMES
-        return environment
+        """The settings table's `stack` column (dataplane/settings_table.py), with this stack's
+        resources filled in; everything else the handler reads keeps the table's default."""
+        return stack_environment(
+            {
+                "GATEWAY_POLICIES_TABLE": wiring.tables.policies.table_name,
+                "GATEWAY_USAGE_TABLE": wiring.tables.usage.table_name,
+                "GATEWAY_CACHE_TABLE": wiring.tables.cache.table_name,
+                "GATEWAY_EVENTS_HTTP_ENDPOINT": wiring.events_http_endpoint,
+                "GATEWAY_FIREHOSE_STREAM": wiring.delivery_stream.delivery_stream_name,
+                "GATEWAY_MONTH_TIMEZONE": wiring.month_timezone,
+                "GATEWAY_GUARDRAIL_ID": wiring.guardrail_id,
+                "GATEWAY_GUARDRAIL_VERSION": wiring.guardrail_version,
+                "POWERTOOLS_SERVICE_NAME": f"{SERVICE_NAME}-chat",
+            }
+        )
 
     def _function(self, construct_id: str, **props: object) -> lambda_.Function:
         log_group = logs.LogGroup(

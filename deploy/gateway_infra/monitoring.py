@@ -18,7 +18,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from .functions import METRICS_NAMESPACE
+from dataplane.telemetry.emf import METRICS_NAMESPACE
 
 # Counted by the chat handler when a publish failed outside a turn (see
 # dataplane/handlers/appsync_chat.py); only `service` as dimension, no ModelId.

@@ -9,11 +9,11 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
+from dataplane.stores.dynamodb import TTL_ATTRIBUTE
+
 from .nag import acknowledge
 
-# The attribute DynamoDB's TTL sweeps: epoch seconds, written by the data-plane stores
-# (`Window.expires_at`, cache entries). Must equal what `dataplane.stores.dynamodb` writes.
-TTL_ATTRIBUTE = "expires_at"
+__all__ = ["TTL_ATTRIBUTE", "GatewayTables"]
 
 
 class GatewayTables(Construct):

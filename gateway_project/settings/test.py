@@ -8,12 +8,15 @@ import os
 import tempfile
 
 from gateway_project.settings.base import *  # noqa: F403
-from gateway_project.settings.base import DATABASES, env
+from gateway_project.settings.base import DATABASES
+from gateway_project.settings.table import reader
+
+setting = reader(mode="test")
 
 SECRET_KEY = "test-only-secret-key-not-for-production-0123456789abcdef"
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
+CELERY_TASK_ALWAYS_EAGER = setting("CELERY_TASK_ALWAYS_EAGER")
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 

@@ -24,7 +24,8 @@ const ui = {
   list: $("conversation-list"), newButton: $("new-conversation"), model: $("model"),
   privateSwitch: $("private"), log: $("messages"), form: $("composer"), input: $("prompt"),
   send: $("send"), stop: $("stop"), status: $("connection-status"), notice: $("notice"),
-  usage: { "10m": $("usage-10m"), month: $("usage-month") }, sidebarToggle: $("toggle-sidebar"),
+  // One bar per window kind the server names in the page config (dataplane/windows.py).
+  usage: Object.fromEntries(Object.keys(config.windows).map((kind) => [kind, $(`usage-${kind}`)])), sidebarToggle: $("toggle-sidebar"),
   sidebar: $("sidebar"),
 };
 
@@ -178,11 +179,21 @@ function renderModels(models) {
 // `reserved` says how much of it is held for answers still running: while a turn runs its own
 // reservation is shown as reserved, and the answer's true usage replaces it at the end.
 
-function formatReset(iso, window) {
+function formatReset(iso) {
   if (!iso) return "";
   const date = new Date(iso);
-  const options = window === "10m" ? { hour: "2-digit", minute: "2-digit" } : { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" };
+  // A reset later today needs only its time; a later one (the month's) its date too.
+  const today = date.toDateString() === new Date().toDateString();
+  const options = today ? { hour: "2-digit", minute: "2-digit" } : { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" };
   return date.toLocaleString(LOCALE, options);
+}
+
+// The server's usage levels (dataplane.windows.usage_level): the same thresholds as the admin's bars.
+function usageLevel(used, limit) {
+  if (limit == null) return "unlimited";
+  if (limit <= 0) return "bad";
+  const percent = (used / limit) * 100;
+  return percent >= config.usageLevels.fullPercent ? "bad" : percent >= config.usageLevels.warnPercent ? "warn" : "ok";
 }
 
 function withReservation(tokenUsage, reservation) {
@@ -206,14 +217,14 @@ function renderUsage(tokenUsage, { settled = true } = {}) {
     const percent = share(used);
     node.querySelector(".fill").style.width = `${limit === 0 ? 100 : share(used - reserved)}%`;
     node.querySelector(".fill-reserved").style.width = `${limit === 0 ? 0 : Math.min(share(reserved), 100 - share(used - reserved))}%`;
-    node.dataset.level = limit === 0 || percent >= 90 ? "bad" : percent >= 75 ? "warn" : "ok";
+    node.dataset.level = usageLevel(used, limit);
     const figures = limit == null
       ? _("%(used)s tokens (no limit)", { used: number(used) })
       : _("%(used)s / %(limit)s tokens", { used: number(used), limit: number(limit) });
     node.querySelector(".figures").textContent = reserved
       ? `${figures} · ${_("%(reserved)s reserved for answers in progress", { reserved: number(reserved) })}`
       : figures;
-    node.querySelector(".reset").textContent = _("resets %(when)s", { when: formatReset(usage.resetsAt, window) });
+    node.querySelector(".reset").textContent = _("resets %(when)s", { when: formatReset(usage.resetsAt) });
     node.querySelector(".track").setAttribute("aria-valuenow", String(Math.round(percent)));
   }
 }
@@ -223,7 +234,7 @@ function renderUsage(tokenUsage, { settled = true } = {}) {
 // Its `used` and `limit` come from the same store read as the bars drawn with it.
 
 function windowName(window) {
-  return window === "10m" ? _("10-minute") : window === "month" ? _("monthly") : window;
+  return config.windows[window]?.adjective ?? window;
 }
 
 function describeQuota(error) {

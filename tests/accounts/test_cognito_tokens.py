@@ -142,6 +142,9 @@ def test_the_page_connects_where_the_transport_says(client, alice, hosted_ui):
         config = chat_config(client)
     assert config == {
         "sub": alice.sub, "inbound": f"/inbound/{alice.sub}", "outbound": f"/outbound/{alice.sub}", "meUrl": "/api/me",
+        "windows": {"10m": {"title": "10 minutes", "adjective": "10-minute"},
+                    "month": {"title": "This month", "adjective": "monthly"}},
+        "usageLevels": {"warnPercent": 75, "fullPercent": 90},
         "transport": "appsync", "realtimeUrl": APPSYNC["GATEWAY_EVENTS_REALTIME_ENDPOINT"],
         "httpUrl": APPSYNC["GATEWAY_EVENTS_HTTP_ENDPOINT"], "tokenUrl": "/api/token",
     }

@@ -153,7 +153,6 @@ def test_a_failed_or_cancelled_query_reports_athenas_reason(state, verb):
 
 
 def test_the_default_client_is_created_lazily_with_timeouts_and_retries():
-    athena_client.cache_clear()
     engine = AthenaEngine(workgroup="wg", database="db", output_location=OUTPUT, region="eu-west-1",
                           endpoint_url="http://127.0.0.1:9")
     assert engine._client is None  # nothing built at construction

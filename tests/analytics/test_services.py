@@ -215,11 +215,9 @@ def test_the_demo_lake_command_gives_reports_data(lake_dir, alice, bob, django_c
 def test_a_run_on_athena_stores_typed_rows(settings, athena, moto_endpoint, monkeypatch, alice, django_capture_on_commit_callbacks):
     import boto3
 
-    from analytics.directory import _s3_client
-    from analytics.engines.athena import athena_client
+    from dataplane import aws
 
-    athena_client.cache_clear()
-    _s3_client.cache_clear()
+    aws.client.cache_clear()  # the clients below read AWS_ENDPOINT_URL_S3 when they are made
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_endpoint)
     s3 = boto3.client("s3", region_name=REGION, endpoint_url=moto_endpoint)
     s3.create_bucket(Bucket="lake-bucket")
@@ -245,8 +243,7 @@ def test_a_run_on_athena_stores_typed_rows(settings, athena, moto_endpoint, monk
     # The group tables the SQL joins were published where the Glue tables read them.
     users = s3.get_object(Bucket="lake-bucket", Key="lake/users/users.csv")["Body"].read().decode()
     assert f'"{alice.sub}","{alice.username}"' in users
-    athena_client.cache_clear()
-    _s3_client.cache_clear()
+    aws.client.cache_clear()
 
 
 def test_deleting_a_schedule_removes_its_beat_task():

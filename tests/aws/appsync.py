@@ -59,12 +59,12 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from dataplane.channels import MAX_EVENT_BYTES, MAX_EVENTS_PER_PUBLISH
+
 SUBPROTOCOL = "aws-appsync-event-ws"
 USER_POOL = "AMAZON_COGNITO_USER_POOLS"
 IAM = "AWS_IAM"
 CONNECTION_TIMEOUT_MS = 300_000
-MAX_EVENTS_PER_PUBLISH = 5
-MAX_EVENT_BYTES = 240 * 1024
 ACCOUNT = "123456789012"
 
 BAD_REQUEST = "BadRequestException"

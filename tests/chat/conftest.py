@@ -56,14 +56,10 @@ def publish_policy(user, *, ten_minute: int | None = 100_000, monthly: int | Non
 
 
 @pytest.fixture
-def demo_without_delay(monkeypatch):
-    """The demo model streams without pauses, so tests spend no time waiting for it."""
-    import dataplane.providers
-
-    monkeypatch.setattr(dataplane.providers, "DEFAULT_CHUNK_DELAY_SECONDS", 0.0)
-    gateway()._providers.clear()
-    yield
-    gateway()._providers.clear()
+def demo_without_delay(settings):
+    """The demo model streams without pauses, so tests spend no time waiting for it (the
+    setting's change builds a fresh gateway, and its end another one)."""
+    settings.GATEWAY_DEMO_CHUNK_DELAY = 0.0
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ from aws_cdk.assertions import Annotations, Match
 from cdk_nag import AwsSolutionsChecks
 from gateway_infra.config import GatewayConfig, _as_bool, _as_list
 from gateway_infra.functions import (
-    CHAT_ENV_NAMES,
     CHAT_HANDLER,
     SUBSCRIBE_AUTHORIZER_HANDLER,
 )
@@ -31,6 +30,8 @@ from gateway_infra.monitoring import GATEWAY_METRICS
 from gateway_infra.outputs import ENV_OUTPUTS, env_lines, output_id
 from gateway_infra.tables import TTL_ATTRIBUTE
 
+from dataplane.config import GatewayConfig as DataPlaneConfig
+from dataplane.settings_table import DATA_PLANE_SETTINGS
 from dataplane.telemetry.schema import LAKE_COLUMNS, PARTITION_KEYS
 from tests.deploy.synth import CDK_JSON, Synth
 
@@ -310,6 +311,10 @@ def test_handlers_run_python_312_on_arm(synth: Synth, handler: str, memory: int,
     assert synth.json["Resources"][log_group_id]["Properties"]["RetentionInDays"] == 30
 
 
+# What the settings table says the stack sets for the chat Lambda.
+CHAT_ENV_NAMES = [setting.name for setting in DATA_PLANE_SETTINGS if setting.stack is not None]
+
+
 def test_chat_handler_environment_names_and_fixed_values(synth: Synth) -> None:
     env = function(synth, CHAT_HANDLER)["Environment"]["Variables"]
     assert sorted(env) == sorted(CHAT_ENV_NAMES)
@@ -330,23 +335,15 @@ def test_chat_handler_environment_names_and_fixed_values(synth: Synth) -> None:
 
 
 def test_data_plane_reads_every_variable_the_stack_sets() -> None:
-    # The names are a contract with dataplane/config.py; a rename on either side breaks here.
-    from dataplane.config import GatewayConfig as DataPlaneConfig
-
-    read: set[str] = set()
-
-    class ReadRecorder(dict):
-        def get(self, name: str, default: object = None) -> object:
-            read.add(name)
-            return super().get(name, default)
-
-        def __getitem__(self, name: str) -> object:
-            read.add(name)
-            return super().__getitem__(name)
-
-    DataPlaneConfig.from_mapping(ReadRecorder())
-    missing = [name for name in CHAT_ENV_NAMES if name.startswith("GATEWAY_") and name not in read]
-    assert missing == []
+    # Each GATEWAY_* value the stack sets must land in the data plane's config (the Powertools
+    # ones are read by Powertools); a name the config ignored would be silently lost.
+    names = [name for name in CHAT_ENV_NAMES if name.startswith("GATEWAY_")]
+    values = {name: f"value-of-{name.lower()}" for name in names} | {
+        "GATEWAY_STORE": "dynamodb", "GATEWAY_TELEMETRY_SINK": "firehose", "GATEWAY_MONTH_TIMEZONE": "Asia/Seoul",
+    }
+    config = DataPlaneConfig.from_mapping(values)
+    read = {str(value) for value in vars(config).values()} | set(config.telemetry_sinks)
+    assert [name for name in names if values[name] not in read] == []
 
 
 def test_chat_turns_are_never_retried_by_lambda(synth: Synth) -> None:

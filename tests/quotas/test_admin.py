@@ -128,7 +128,7 @@ def test_user_page_shows_effective_policy_and_live_usage_bars(client, admin_user
     html = client.get(f"/admin/accounts/user/{alice.pk}/change/").content.decode()
     assert "Effective policy" in html and "The default policy (no override, no group policy)." in html
     ten = _window(html, "10m")
-    assert 'class="gw-window gw-warning"' in ten and "15,500 / 20,000 tokens (78%)" in ten and "resets" in ten
+    assert 'class="gw-window gw-warn"' in ten and "15,500 / 20,000 tokens (78%)" in ten and "resets" in ten
     month = _window(html, "month")
     assert 'class="gw-window gw-ok"' in month and "15,500 / 1,000,000 tokens (2%)" in month
     assert "Cache: per user" in html and "Bedrock guardrail: the stack's default (sync)" in html
@@ -138,7 +138,7 @@ def test_red_bar_at_ninety_percent(client, admin_user, alice, default_policy, ga
     _use_tokens(gateway_store, alice, input_tokens=18_000, output_tokens=100)
     client.force_login(admin_user)
     html = client.get(f"/admin/accounts/user/{alice.pk}/change/").content.decode()
-    assert 'class="gw-window gw-danger"' in _window(html, "10m")
+    assert 'class="gw-window gw-bad"' in _window(html, "10m")
 
 
 def test_store_down_pages_render_and_changes_are_saved_pending(

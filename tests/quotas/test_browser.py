@@ -27,7 +27,7 @@ def test_admin_sees_live_usage_bars_on_a_users_page(live_server, admin_user, ali
 
         ten_minute = page.locator('.gw-window[data-window="10m"]')
         month = page.locator('.gw-window[data-window="month"]')
-        assert "gw-warning" in ten_minute.get_attribute("class")
+        assert "gw-warn" in ten_minute.get_attribute("class")
         assert "16,100 / 20,000 tokens (80%)" in ten_minute.inner_text()
         assert "gw-ok" in month.get_attribute("class")
         bar = ten_minute.locator(".gw-bar > span")

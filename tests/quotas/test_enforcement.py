@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from dataplane.channels import inbound_channel
 from dataplane.config import GatewayConfig
 from dataplane.gateway import Gateway, PolicyCache
 from dataplane.outbound import ListOutbound
-from dataplane.pipeline import Identity, chat_turn, inbound_channel
+from dataplane.pipeline import Identity, chat_turn
 from dataplane.providers import provider_for
 from dataplane.telemetry.sinks import MemorySink
 from quotas import services

@@ -8,8 +8,8 @@ from django.forms import modelform_factory
 
 from quotas import services
 from quotas.admin_forms import PreparedResponseAdminForm, QuotaPolicyAdminForm
+from dataplane.model_ids import model_id_problem
 from quotas.models import GroupPolicy, ModelCatalogueEntry, PreparedResponse, QuotaPolicy, UserPolicyOverride
-from quotas.validators import model_id_problem
 
 pytestmark = pytest.mark.django_db
 

@@ -167,10 +167,11 @@ def test_an_admin_change_is_enforced_by_the_data_plane_through_a_real_worker_and
     celery_app, dynamodb_store, use_store, default_policy, client, admin_user
 ):
     """The whole loop: admin form → outbox → Celery worker on Redis → DynamoDB → pipeline."""
+    from dataplane.channels import inbound_channel
     from dataplane.config import GatewayConfig
     from dataplane.gateway import Gateway
     from dataplane.outbound import ListOutbound
-    from dataplane.pipeline import Identity, chat_turn, inbound_channel
+    from dataplane.pipeline import Identity, chat_turn
     from dataplane.providers import provider_for
     from dataplane.telemetry.sinks import MemorySink
     from quotas.models import ModelCatalogueEntry

@@ -7,7 +7,7 @@ import pytest
 
 from dataplane.errors import ModelThrottled, ModelUnavailable, UpstreamError, ValidationError
 from dataplane.providers.base import ModelCall, StreamEnd, TextDelta
-from dataplane.providers.bedrock import BedrockProvider, default_client_config, error_for_code
+from dataplane.providers.bedrock import BedrockProvider, bedrock_client_settings, error_for_code
 
 
 def _call(model_id: str, text: str = "Hello", **kwargs) -> ModelCall:
@@ -189,8 +189,9 @@ def test_closed_port_is_unavailable(aws_test_credentials):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     provider = BedrockProvider(
-        endpoint_url=f"http://127.0.0.1:{port}",
-        client_config=default_client_config(connect_timeout=0.5, read_timeout=0.5, max_attempts=1),
+        client_settings=bedrock_client_settings(
+            endpoint_url=f"http://127.0.0.1:{port}", connect_timeout=0.5, read_timeout=0.5, max_attempts=1
+        ),
     )
 
     with pytest.raises(ModelUnavailable, match="could not be reached"):
@@ -198,11 +199,12 @@ def test_closed_port_is_unavailable(aws_test_credentials):
 
 
 def test_builds_its_own_client_lazily_with_explicit_timeouts(bedrock_server, aws_test_credentials, unique):
-    provider = BedrockProvider(region="eu-west-1", endpoint_url=bedrock_server.url)
+    settings = bedrock_client_settings(region="eu-west-1", endpoint_url=bedrock_server.url)
+    provider = BedrockProvider(client_settings=settings)
 
     client = provider.client
 
-    assert provider.client is client  # cached per provider
+    assert provider.client is client  # created once, then shared
     assert client.meta.region_name == "eu-west-1"
     assert (client.meta.config.connect_timeout, client.meta.config.read_timeout) == (5.0, 60.0)
     assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 3}

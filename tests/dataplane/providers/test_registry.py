@@ -5,8 +5,11 @@ import pytest
 
 from dataplane.config import GatewayConfig
 from dataplane.errors import ModelUnavailable
+from dataplane.gateway import Gateway
 from dataplane.policy import AllowedModel
 from dataplane.providers import (
+    DEMO_MODEL_ID,
+    DEMO_MODEL_NAME,
     BedrockProvider,
     DemoProvider,
     OpenAICompatibleProvider,
@@ -16,7 +19,7 @@ from dataplane.providers.base import ModelCall, StreamEnd, TextDelta
 
 
 def test_demo_model_uses_the_configured_delay():
-    model = AllowedModel(model_id="demo.echo-v1", display_name="Demo (offline)", provider="demo")
+    model = AllowedModel(model_id=DEMO_MODEL_ID, display_name=DEMO_MODEL_NAME, provider="demo")
 
     assert provider_for(model, GatewayConfig(extra={"demo_chunk_delay": "0"})).chunk_delay == 0
     default = provider_for(model, GatewayConfig())
@@ -37,16 +40,21 @@ def test_openai_model_carries_its_endpoint(openai_server, unique):
                       StreamEnd(stop_reason="end_turn", input_tokens=4, output_tokens=2)]
 
 
-def test_bedrock_provider_is_shared_per_configuration():
-    model = AllowedModel(model_id="anthropic.claude-3-5-haiku-20241022-v1:0", display_name="Haiku", provider="bedrock")
+def test_bedrock_providers_share_one_client_per_configuration(aws_test_credentials):
+    haiku = AllowedModel(model_id="anthropic.claude-3-5-haiku-20241022-v1:0", display_name="Haiku", provider="bedrock")
+    nova = AllowedModel(model_id="us.amazon.nova-pro-v1:0", display_name="Nova", provider="bedrock")
     config = GatewayConfig(region="eu-central-1", bedrock_endpoint_url="http://127.0.0.1:9")
+    gateway = Gateway(config=config, store=None, telemetry=None, provider_factory=provider_for)  # type: ignore[arg-type]
 
-    first = provider_for(model, config)
+    first = gateway.provider_for(haiku)
 
     assert isinstance(first, BedrockProvider)
     assert (first.region, first.endpoint_url) == ("eu-central-1", "http://127.0.0.1:9")
-    assert provider_for(model, GatewayConfig(region="eu-central-1", bedrock_endpoint_url="http://127.0.0.1:9")) is first
-    assert provider_for(model, GatewayConfig(region="us-west-2")) is not first
+    assert gateway.provider_for(haiku) is first  # the gateway keeps what it built
+    assert gateway.provider_for(nova).client is first.client  # one boto3 client per settings
+    other = provider_for(haiku, GatewayConfig(region="us-west-2"))
+    assert other.client is not first.client
+    assert other.client.meta.region_name == "us-west-2"
 
 
 def test_bedrock_through_the_registry_reaches_the_local_server(bedrock_server, aws_test_credentials, unique):

@@ -1,4 +1,9 @@
-"""Model identifiers the gateway accepts, per provider, with messages an admin can act on.
+"""Model identifiers the gateway accepts: their common shape and each provider's rules.
+
+`MODEL_ID_PATTERN` is what any model id looks like (the chat request and the report filters
+check it: printable, no spaces or quotes, at most `MODEL_ID_MAX_CHARS`, which is what the
+catalogue stores); `model_id_problem` adds the provider's rules for the admin's catalogue,
+with messages an admin can act on.
 
 Bedrock ids come in three shapes: foundation model ids (`anthropic.claude-3-5-haiku-20241022-v1:0`),
 cross-region inference profiles (the same with a geography prefix, `us.amazon.nova-pro-v1:0`) and
@@ -8,9 +13,17 @@ Bedrock adds model providers often, and a stale list would refuse real models.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+
+from dataplane.providers.demo import DEMO_MODEL_ID
 
 # Geography prefixes of Bedrock's system-defined cross-region inference profiles.
 INFERENCE_PROFILE_PREFIXES: tuple[str, ...] = ("us", "eu", "apac", "global", "us-gov", "jp", "au", "ca")
+
+MODEL_ID_MAX_CHARS = 255
+# Bedrock model ids, inference-profile ids and ARNs, demo and OpenAI-style names.
+MODEL_ID_PATTERN = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{{0,{MODEL_ID_MAX_CHARS - 1}}}$")
+MODEL_ID_CHARACTERS = "letters, digits and . _ : / @ + -"
 
 _NAME = r"[a-z0-9][a-z0-9-]*(?::[a-z0-9]+){0,2}"
 _FOUNDATION = re.compile(rf"^(?P<vendor>[a-z0-9][a-z0-9-]*)\.{_NAME}$")
@@ -27,29 +40,33 @@ _ARN = re.compile(
     r"(?P<type>[a-z-]+)/(?P<resource>[A-Za-z0-9][A-Za-z0-9._:/-]*)$"
 )
 _DEMO = re.compile(r"^demo\.[a-z0-9][a-z0-9._-]*$")
-_OPENAI = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
 
 
 def model_id_problem(*, provider: str, model_id: str) -> str | None:
     """Why `model_id` is not a valid id for `provider`, or None when it is."""
     if not model_id:
         return "Enter a model id."
+    if len(model_id) > MODEL_ID_MAX_CHARS:
+        return f"A model id has at most {MODEL_ID_MAX_CHARS} characters."
     if model_id != model_id.strip():
         return "The model id must not start or end with spaces."
-    if provider == "demo":
-        if _DEMO.match(model_id):
-            return None
-        return "Demo model ids start with “demo.”, e.g. “demo.echo-v1”."
-    if provider == "openai":
-        if _OPENAI.match(model_id):
-            return None
-        return (
-            "Use letters, digits and . _ : / @ + - only (at most 200 characters), "
-            "e.g. “gpt-4o-mini” or “meta-llama/Llama-3.1-8B-Instruct”."
-        )
-    if provider == "bedrock":
-        return _bedrock_problem(model_id)
-    return f"Unknown provider “{provider}”."
+    rule = _PROVIDER_RULES.get(provider)
+    return rule(model_id) if rule else f"Unknown provider “{provider}”."
+
+
+def _demo_problem(model_id: str) -> str | None:
+    if _DEMO.match(model_id):
+        return None
+    return f"Demo model ids start with “demo.”, e.g. “{DEMO_MODEL_ID}”."
+
+
+def _openai_problem(model_id: str) -> str | None:
+    if MODEL_ID_PATTERN.match(model_id):
+        return None
+    return (
+        f"Use {MODEL_ID_CHARACTERS} only (at most {MODEL_ID_MAX_CHARS} characters), "
+        "e.g. “gpt-4o-mini” or “meta-llama/Llama-3.1-8B-Instruct”."
+    )
 
 
 def _bedrock_problem(model_id: str) -> str | None:
@@ -77,3 +94,10 @@ def _bedrock_problem(model_id: str) -> str | None:
         "Not a Bedrock model id. Use a foundation model id (anthropic.claude-3-5-haiku-20241022-v1:0), "
         "an inference profile (us.amazon.nova-pro-v1:0) or an ARN."
     )
+
+
+_PROVIDER_RULES: dict[str, Callable[[str], str | None]] = {
+    "demo": _demo_problem,
+    "openai": _openai_problem,
+    "bedrock": _bedrock_problem,
+}
