@@ -3,11 +3,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 
 class ChartKind(models.TextChoices):
-    LINE = "line", "Line over time"
-    BAR = "bar", "Bars by category"
+    LINE = "line", _("Line over time")
+    BAR = "bar", _("Bars by category")
 
 
 class ReportDefinition(models.Model):
@@ -46,9 +47,9 @@ class ReportDefinition(models.Model):
 
 
 class ScheduleFrequency(models.TextChoices):
-    DAILY = "daily", "Daily"
-    WEEKLY = "weekly", "Weekly (Mondays)"
-    MONTHLY = "monthly", "Monthly (1st)"
+    DAILY = "daily", _("Daily")
+    WEEKLY = "weekly", _("Weekly (Mondays)")
+    MONTHLY = "monthly", _("Monthly (1st)")
 
 
 class ReportSchedule(models.Model):
@@ -70,10 +71,10 @@ class ReportSchedule(models.Model):
 
 
 class RunStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
 
 
 class ReportRun(models.Model):

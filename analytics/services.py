@@ -88,9 +88,13 @@ def report_run_request(
 
 
 def _enqueue_run(run_id: int) -> None:
+    from analytics.background import report_run_submit, runs_in_background
     from analytics.tasks import report_run_task
 
-    report_run_task.delay(run_id)
+    if runs_in_background():
+        report_run_submit(run_id=run_id)
+    else:
+        report_run_task.delay(run_id)
 
 
 def report_run_execute(*, run_id: int) -> ReportRun:

@@ -23,6 +23,7 @@ from django.utils.translation import gettext
 from accounts.admin import UserAdmin as AccountsUserAdmin
 from dataplane.errors import StoreUnavailable
 from quotas import selectors, services
+from quotas.admin_views import test_selected_models
 from quotas.models import (
     RESOLUTION_RULE,
     GroupModelAccess,
@@ -111,7 +112,7 @@ class ModelCatalogueEntryAdmin(admin.ModelAdmin):
         ("Availability", {"fields": ("enabled", "available_to_all")}),
         ("Requests and prices", {"fields": ("default_max_tokens", "price_in_per_1k", "price_out_per_1k")}),
     )
-    actions = ("enable_selected", "disable_selected")
+    actions = ("enable_selected", "disable_selected", test_selected_models)
 
     class Media:
         css = ADMIN_CSS

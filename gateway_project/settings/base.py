@@ -234,6 +234,9 @@ GATEWAY_LAKE_PREFIX = env("GATEWAY_LAKE_PREFIX", default="lake/")
 GATEWAY_BASE_URL = env("GATEWAY_BASE_URL", default="http://127.0.0.1:8000")
 # Reports count calendar days in this zone unless a run names another one.
 GATEWAY_REPORT_TIMEZONE = env("GATEWAY_REPORT_TIMEZONE", default=GATEWAY_MONTH_TIMEZONE or TIME_ZONE)
+# With eager Celery (the embedded default), run "Run now" reports on a background thread so the
+# request returns at once and the page polls progress. Ignored when a worker runs tasks.
+GATEWAY_REPORT_RUNS_IN_BACKGROUND = env.bool("GATEWAY_REPORT_RUNS_IN_BACKGROUND", default=True)
 
 LOGGING = {
     "version": 1,
