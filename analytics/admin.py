@@ -47,6 +47,10 @@ class ReportScheduleAdmin(admin.ModelAdmin):
     form = ReportScheduleForm
     list_display = ("definition", "frequency", "hour_utc", "enabled", "periodic_task")
     list_editable = ("frequency", "hour_utc", "enabled")
+    # The beat task's name shows its schedule, which reads each kind of schedule it may have.
+    list_select_related = (
+        "definition", "periodic_task__crontab", "periodic_task__interval", "periodic_task__solar", "periodic_task__clocked",
+    )
     readonly_fields = ("periodic_task",)
 
     def save_model(self, request: HttpRequest, obj: ReportSchedule, form, change: bool) -> None:
@@ -65,9 +69,14 @@ class ReportScheduleAdmin(admin.ModelAdmin):
 class ReportRunAdmin(admin.ModelAdmin):
     list_display = ("id", "definition", "status", "trigger", "requested_by", "created_at", "duration_ms", "row_count", "engine")
     list_filter = ("status", "trigger", "engine", "definition")
+    list_select_related = ("definition", "requested_by")
     date_hierarchy = "created_at"
     exclude = ("rows",)
     readonly_fields = [f.name for f in ReportRun._meta.fields if f.name != "rows"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ReportRun]:
+        # The stored rows can be 10,000 cells: the list never shows them.
+        return super().get_queryset(request).defer("rows", "columns")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # runs are made by requesting one, not typed in

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.models import Group
@@ -23,6 +24,7 @@ from django.utils.translation import gettext
 from accounts.admin import UserAdmin as AccountsUserAdmin
 from dataplane.errors import StoreUnavailable
 from quotas import selectors, services
+from quotas.admin_lists import groups_for_list, policies_for_list, policy_names_for_users, prepared_for_list
 from quotas.admin_views import test_selected_models
 from quotas.models import (
     RESOLUTION_RULE,
@@ -167,22 +169,22 @@ class QuotaPolicyAdmin(admin.ModelAdmin):
             return False  # there must always be a default policy
         return super().has_delete_permission(request, obj)
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return policies_for_list(super().get_queryset(request))  # list columns without per-row queries
+
     @admin.display(description="assigned to")
     def assigned_to(self, policy: QuotaPolicy) -> str:
         if policy.is_default:
             return "everyone else (default)"
-        groups = policy.group_assignments.count()
-        users = policy.user_overrides.count()
-        return f"{groups} group(s), {users} user override(s)"
+        return f"{policy.list_group_count} group(s), {policy.list_override_count} user override(s)"
 
     @admin.display(description="sync")
     def sync_summary(self, policy: QuotaPolicy) -> str:
-        status = selectors.policy_sync_status(policy=policy)
-        if status.failed:
-            return f"{status.failed} failed"
-        if status.pending:
-            return f"{status.pending} pending"
-        return f"v{status.published_version}" if status.published_version else "—"
+        if policy.list_failed:
+            return f"{policy.list_failed} failed"
+        if policy.list_pending:
+            return f"{policy.list_pending} pending"
+        return f"v{policy.list_published_version}" if policy.list_published_version else "—"
 
     @admin.display(description="sync status")
     def sync_panel(self, policy: QuotaPolicy) -> SafeString:
@@ -237,14 +239,17 @@ class GroupAdmin(DjangoGroupAdmin):
         fields = tuple(super().get_readonly_fields(request, obj))
         return fields if request.user.is_superuser else (*fields, "permissions")
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return groups_for_list(super().get_queryset(request))  # list columns without per-row queries
+
     @admin.display(description="quota policy")
     def quota_policy(self, group: Group) -> str:
-        assignment = GroupPolicy.objects.filter(group=group).select_related("policy").first()
+        assignment = getattr(group, "quota_policy_assignment", None)
         return assignment.policy.name if assignment else "—"
 
-    @admin.display(description="members")
+    @admin.display(description="members", ordering="list_member_count")
     def member_count(self, group: Group) -> int:
-        return group.user_set.count()
+        return group.list_member_count
 
 
 # -- users (accounts' admin plus governance) ------------------------------------------------------
@@ -268,10 +273,17 @@ class GovernedUserAdmin(AccountsUserAdmin):
         panel = ("Gateway governance: effective policy and live usage", {"fields": ("governance_panel",)})
         return (fieldsets[0], panel, *fieldsets[1:])
 
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type:
+        return PolicyNamedChangeList
+
     @admin.display(description="policy")
     def effective_policy_name(self, user: Any) -> str:
-        policy = selectors.policy_resolve(user=user)
-        return policy.name if policy else "—"
+        # Resolved for the whole page by PolicyNamedChangeList; one by one elsewhere.
+        name = getattr(user, "list_policy_name", None)
+        if name is None:
+            policy = selectors.policy_resolve(user=user)
+            name = policy.name if policy else ""
+        return name or "—"
 
     @admin.display(description="effective policy and live usage")
     def governance_panel(self, user: Any) -> SafeString:
@@ -301,6 +313,16 @@ class GovernedUserAdmin(AccountsUserAdmin):
             return
         label = "10-minute window" if window == "10m" else "month"
         self.message_user(request, f"Reset the current {label} ({keys[0] if keys else '—'}) of {len(keys)} user(s).")
+
+
+class PolicyNamedChangeList(ChangeList):
+    """The user list, with every listed user's effective policy resolved in one go."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        names = policy_names_for_users(self.result_list)
+        for user in self.result_list:
+            user.list_policy_name = names.get(user.pk, "")
 
 
 def governance_context(*, user: Any) -> dict[str, Any]:
@@ -363,18 +385,22 @@ class PreparedResponseAdmin(admin.ModelAdmin):
     def short_question(self, prepared: PreparedResponse) -> str:
         return prepared.question if len(prepared.question) <= 80 else prepared.question[:79] + "…"
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return prepared_for_list(super().get_queryset(request))  # list columns without per-row queries
+
     @admin.display(description="model")
     def scope(self, prepared: PreparedResponse) -> str:
         return prepared.model.display_name if prepared.model else "every model"
 
     @admin.display(description="in store")
     def store_status(self, prepared: PreparedResponse) -> str:
-        last = prepared.outbox.order_by("-id").first()
-        if last is None:
+        status, action = prepared.list_outbox_status, prepared.list_outbox_action
+        if status is None:
             return "—"
-        if last.status == OutboxStatus.PENDING:
+        if status == OutboxStatus.PENDING:
             return "pending"
-        return f"{last.get_action_display().lower()} {last.get_status_display().lower()}"
+        action_label = PreparedOutbox.Action(action).label if action in PreparedOutbox.Action.values else action
+        return f"{str(action_label).lower()} {str(OutboxStatus(status).label).lower()}"
 
     @admin.action(description="Purge from the gateway store (and disable)", permissions=["change"])
     def purge_from_store(self, request: HttpRequest, queryset: QuerySet) -> None:
