@@ -4,6 +4,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from analytics import services
 from analytics.delivery import RecipientsInvalid, recipients_parse
@@ -19,15 +21,15 @@ class ReportDefinitionAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("title",)}
     actions = ["run_now"]
 
-    @admin.action(description="Run now with default parameters", permissions=["change"])
+    @admin.action(description=_("Run now with default parameters"), permissions=["change"])
     def run_now(self, request: HttpRequest, queryset: QuerySet[ReportDefinition]) -> None:
         for definition in queryset:
             try:
                 services.report_run_request(definition=definition, params=definition.default_params, requested_by=request.user)
             except ReportParamsInvalid as error:
-                self.message_user(request, f"{definition}: {error}", messages.ERROR)
+                self.message_user(request, f"{definition}: {error}", messages.ERROR)  # the error is the service's words
                 return
-        self.message_user(request, f"Queued {queryset.count()} report run(s).")
+        self.message_user(request, gettext("Queued %(count)s report run(s).") % {"count": queryset.count()})
 
 
 class ReportScheduleForm(forms.ModelForm):

@@ -18,7 +18,7 @@ class ReportDefinition(models.Model):
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     sql = models.TextField(
-        "SQL (Athena dialect)",
+        _("SQL (Athena dialect)"),
         help_text=(
             "Reads the table `requests` (and may join `users`, `group_members`); placeholders :first_dt, :last_dt, "
             ":start_ts, :end_ts, :time_zone, :start_date, :end_date, :model_id, :all_users, :group_name."
@@ -27,7 +27,7 @@ class ReportDefinition(models.Model):
     chart_kind = models.CharField(max_length=8, choices=ChartKind.choices, default=ChartKind.BAR)
     x_column = models.CharField(max_length=64)
     y_column = models.CharField(max_length=64)
-    series_column = models.CharField(max_length=64, blank=True, help_text="Optional: one line per value.")
+    series_column = models.CharField(max_length=64, blank=True, help_text=_("Optional: one line per value."))
     default_params = models.JSONField(
         default=dict,
         blank=True,
@@ -57,10 +57,11 @@ class ReportSchedule(models.Model):
 
     definition = models.OneToOneField(ReportDefinition, on_delete=models.CASCADE, related_name="schedule")
     frequency = models.CharField(max_length=8, choices=ScheduleFrequency.choices, default=ScheduleFrequency.DAILY)
-    hour_utc = models.PositiveSmallIntegerField(default=2, help_text="Hour of day (UTC) it runs, 0-23.")
+    hour_utc = models.PositiveSmallIntegerField(default=2, help_text=_("Hour of day (UTC) it runs, 0-23."))
     enabled = models.BooleanField(default=True)
     recipients = models.TextField(
-        blank=True, help_text="E-mail addresses that get each scheduled run (CSV attached), separated by commas or lines."
+        blank=True,
+        help_text=_("E-mail addresses that get each scheduled run (CSV attached), separated by commas or lines."),
     )
     periodic_task = models.OneToOneField(
         "django_celery_beat.PeriodicTask", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -96,8 +97,8 @@ class ReportRun(models.Model):
     error = models.TextField(blank=True)
     engine = models.CharField(max_length=16, blank=True)
     engine_query_id = models.CharField(max_length=128, blank=True)
-    delivered_at = models.DateTimeField(null=True, blank=True, help_text="When a scheduled run was mailed.")
-    sql = models.TextField("SQL as run", blank=True, help_text="Athena SQL with every parameter as a literal.")
+    delivered_at = models.DateTimeField(null=True, blank=True, help_text=_("When a scheduled run was mailed."))
+    sql = models.TextField(_("SQL as run"), blank=True, help_text=_("Athena SQL with every parameter as a literal."))
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="report_runs"
     )

@@ -139,13 +139,14 @@ def test_a_korean_analyst_session_on_the_reports_pages(live_server, password, ru
         }
         statuses = watch_statuses(page)
         click_run_now(page)
+        page.wait_for_function("document.querySelector('#run-state').dataset.status === 'queued'")
         queued = (page.inner_text("#run-status"), page.inner_text("#run-phase"))
         release.set()
         page.wait_for_selector("#chart svg.report-chart polyline.series")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "analytics-run-korean.png"), full_page=True)
         done = (page.inner_text("#run-status"), page.inner_text("a.button[href$='.csv']"))
-        chart_title = page.inner_text("#chart svg > title")
+        chart_title = page.text_content("#chart svg > title")
         page.goto(f"{live_server.url}/reports/{SLUG}/")
         detail = (page.inner_text("button.primary"), page.inner_text("h2"), page.inner_text("label:has(input[name=time_zone])"))
 
