@@ -156,7 +156,7 @@ class QuotaPolicyAdmin(admin.ModelAdmin):
     search_fields = ("name", "description")
     readonly_fields = ("sync_panel",)
     fieldsets = (
-        (None, {"fields": ("name", "description", "is_default"), "description": RESOLUTION_RULE}),
+        (None, {"fields": ("name", "description", "is_default", "unlimited"), "description": RESOLUTION_RULE}),
         (_("10-minute window"), {"fields": ("ten_minute_total", "ten_minute_input", "ten_minute_output")}),
         (_("Calendar month"), {"fields": ("monthly_total", "monthly_input", "monthly_output", "monthly_budget_usd")}),
         (_("Requests and privacy"), {"fields": ("max_tokens_cap", "never_cache", "cache_scope", "log_prompts")}),

@@ -77,3 +77,24 @@ def test_recipients_are_validated_with_the_bad_address_named():
         recipients_parse("a@example.com, not-an-address")
     with pytest.raises(RecipientsInvalid):
         schedule_with("nobody")
+
+
+def test_each_recipient_gets_the_mail_in_the_language_they_chose(lake_records, django_capture_on_commit_callbacks):
+    from tests.factories import UserFactory
+
+    UserFactory(username="min", email="min@example.com", language="ko")
+    schedule_with("min@example.com, lead@example.com")
+    run = ReportRun.objects.create(
+        definition=ReportDefinition.objects.get(slug="errors-by-type"), trigger="schedule",
+        params={"start_date": "2026-11-20", "end_date": "2026-11-24", "time_zone": "Asia/Seoul"},
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert report_run_task(run.pk) == RunStatus.SUCCEEDED
+    by_recipient = {tuple(message.to): message for message in mail.outbox}
+    korean, english = by_recipient[("min@example.com",)], by_recipient[("lead@example.com",)]
+    run.refresh_from_db()
+    assert korean.subject == "유형별 오류: 2026-11-20 → 2026-11-24 (Asia/Seoul)"
+    assert korean.body.startswith(f"2026-11-20 → 2026-11-24 (Asia/Seoul) 기간의 {run.row_count}행을 CSV로 첨부했습니다.")
+    assert "차트와 표: " in korean.body
+    assert english.subject == "Errors by type: 2026-11-20 → 2026-11-24 (Asia/Seoul)"
+    assert len(korean.attachments) == len(english.attachments) == 1
