@@ -51,7 +51,11 @@ class ReportScheduleAdmin(admin.ModelAdmin):
     list_editable = ("frequency", "hour_utc", "enabled")
     # The beat task's name shows its schedule, which reads each kind of schedule it may have.
     list_select_related = (
-        "definition", "periodic_task__crontab", "periodic_task__interval", "periodic_task__solar", "periodic_task__clocked",
+        "definition",
+        "periodic_task__crontab",
+        "periodic_task__interval",
+        "periodic_task__solar",
+        "periodic_task__clocked",
     )
     readonly_fields = ("periodic_task",)
 

@@ -6,11 +6,12 @@ eager Celery, `.delay` would run the whole query inside the analyst's "Run now" 
 small thread pool instead, so the request returns at once and the run page polls the run's
 status (queued → running → succeeded/failed) like it does with a worker.
 """
+
 from __future__ import annotations
 
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
-from threading import Lock
+from functools import cache
 
 from django.conf import settings
 from django.db import connections
@@ -20,8 +21,6 @@ logger = logging.getLogger(__name__)
 # Two runs at once at most: the embedded default is one process on a small machine, and a
 # third run waits "queued", which the page shows.
 MAX_BACKGROUND_RUNS = 2
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = Lock()
 
 
 def runs_in_background() -> bool:
@@ -31,11 +30,12 @@ def runs_in_background() -> bool:
 
 def report_run_submit(*, run_id: int) -> Future:
     """Execute the eager task for `run_id` on the pool; return its future (tests wait on it)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=MAX_BACKGROUND_RUNS, thread_name_prefix="report-run")
-    return _pool.submit(_execute, run_id)
+    return _pool().submit(_execute, run_id)
+
+
+@cache  # one pool per process, made on first use (cache is thread-safe for this)
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=MAX_BACKGROUND_RUNS, thread_name_prefix="report-run")
 
 
 def _execute(run_id: int) -> str:

@@ -46,7 +46,9 @@ REPORTS: tuple[dict[str, Any], ...] = (
     {
         "slug": "tokens-cost-by-model",
         "title": gettext_noop("Tokens and cost by model per day"),
-        "description": gettext_noop("Requests, input/output/total tokens and cost in USD for each model, day by day."),
+        "description": gettext_noop(
+            "Requests, input/output/total tokens and cost in USD for each model, day by day."
+        ),
         "chart_kind": "line",
         "x_column": "day",
         "y_column": "total_tokens",
@@ -110,7 +112,9 @@ ORDER BY requests DESC, s.user_sub
     {
         "slug": "cost-by-group",
         "title": gettext_noop("Cost by group"),
-        "description": gettext_noop("Users, requests, tokens and cost of each group's members (a member of two groups counts in both)."),
+        "description": gettext_noop(
+            "Users, requests, tokens and cost of each group's members (a member of two groups counts in both)."
+        ),
         "chart_kind": "bar",
         "x_column": "group_name",
         "y_column": "cost_usd",
@@ -131,7 +135,9 @@ ORDER BY cost_usd DESC, group_name
     {
         "slug": "latency-by-model",
         "title": gettext_noop("Latency by model (p50 / p95 / p99)"),
-        "description": gettext_noop("Time to first token and total latency of answered turns, in milliseconds."),
+        "description": gettext_noop(
+            "Time to first token and total latency of answered turns, in milliseconds."
+        ),
         "chart_kind": "bar",
         "x_column": "model_id",
         "y_column": "latency_p95_ms",
@@ -155,7 +161,9 @@ ORDER BY model_id
     {
         "slug": "cache-hit-rate",
         "title": gettext_noop("Cache and prepared-answer savings"),
-        "description": gettext_noop("Share of answered turns served from the cache or a prepared answer, and the model tokens they saved."),
+        "description": gettext_noop(
+            "Share of answered turns served from the cache or a prepared answer, and the model tokens they saved."
+        ),
         "chart_kind": "line",
         "x_column": "day",
         "y_column": "hit_rate",
@@ -177,7 +185,9 @@ ORDER BY day
     {
         "slug": "error-refusal-rates",
         "title": gettext_noop("Error and refusal rates per day"),
-        "description": gettext_noop("Share of chat turns that ended in an error or were refused, day by day."),
+        "description": gettext_noop(
+            "Share of chat turns that ended in an error or were refused, day by day."
+        ),
         "chart_kind": "line",
         "x_column": "day",
         "y_column": "error_rate",
@@ -198,7 +208,10 @@ ORDER BY day
     {
         "slug": "active-users",
         "title": gettext_noop("Daily, weekly and monthly active users"),
-        "description": gettext_noop("Distinct users with at least one chat turn per day, ISO week and month (weeks and months cut to the period)."),
+        "description": gettext_noop(
+            "Distinct users with at least one chat turn per day, ISO week and month "
+            "(weeks and months cut to the period)."
+        ),
         "chart_kind": "line",
         "x_column": "period_start",
         "y_column": "active_users",
@@ -223,7 +236,9 @@ ORDER BY granularity, period_start
     {
         "slug": "refusals-by-reason",
         "title": gettext_noop("Refusals by reason"),
-        "description": gettext_noop("Turns refused before the model was called: a quota window (10m or month) or another rule."),
+        "description": gettext_noop(
+            "Turns refused before the model was called: a quota window (10m or month) or another rule."
+        ),
         "chart_kind": "bar",
         "x_column": "reason",
         "y_column": "refusals",

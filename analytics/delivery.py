@@ -35,10 +35,12 @@ def recipients_parse(text: str) -> list[str]:
         try:
             validate_email(address)
         except ValidationError:
-            raise RecipientsInvalid(gettext("%(address)s is not an e-mail address.") % {"address": repr(address)}) from None
+            text = gettext("%(address)s is not an e-mail address.") % {"address": repr(address)}
+            raise RecipientsInvalid(text) from None
     unique = list(dict.fromkeys(addresses))
     if len(unique) > MAX_RECIPIENTS:
-        raise RecipientsInvalid(gettext("A schedule may mail at most %(count)s recipients.") % {"count": MAX_RECIPIENTS})
+        text = gettext("A schedule may mail at most %(count)s recipients.")
+        raise RecipientsInvalid(text % {"count": MAX_RECIPIENTS})
     return unique
 
 
@@ -101,14 +103,17 @@ def _message_in_active_language(run: ReportRun, recipients: list[str]) -> EmailM
     if run.status == RunStatus.SUCCEEDED:
         subject = f"{title}: {period}"
         body = ngettext(
-            "%(count)s row for %(period)s, attached as CSV.", "%(count)s rows for %(period)s, attached as CSV.", run.row_count
+            "%(count)s row for %(period)s, attached as CSV.",
+            "%(count)s rows for %(period)s, attached as CSV.",
+            run.row_count,
         ) % {"count": run.row_count, "period": period}
         body += "\n\n" + gettext("Chart and table: %(link)s") % {"link": link} + "\n"
         if run.rows_truncated:
             body += gettext("Only the first %(count)s rows are stored and attached.") % {"count": len(run.rows)} + "\n"
     else:
         subject = gettext("%(title)s failed: %(period)s") % {"title": title, "period": period}
-        body = gettext("The scheduled run failed:") + f"\n\n{run.error}\n\n" + gettext("Details: %(link)s") % {"link": link} + "\n"
+        details = gettext("Details: %(link)s") % {"link": link}
+        body = gettext("The scheduled run failed:") + f"\n\n{run.error}\n\n{details}\n"
     message = EmailMessage(subject=subject, body=body, to=recipients)
     if run.status == RunStatus.SUCCEEDED:
         message.attach(f"{run.definition.slug}-run-{run.pk}.csv", run_csv_text(run), "text/csv")

@@ -1,9 +1,10 @@
-"""Who can use which model: users and groups × enabled models, each cell naming why.
+"""Who can use which model: users and groups by enabled models, each cell naming why.
 
 A fixed number of queries whatever the number of users, groups and models: every relation is
 read once into memory and joined here, and the policy of each listed user is resolved with the
 same rule as `selectors.policy_resolve` (a test holds the two to the same answers).
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -16,7 +17,14 @@ from django.contrib.auth.models import Group
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 
-from quotas.models import GroupModelAccess, GroupPolicy, ModelCatalogueEntry, QuotaPolicy, UserModelAccess, UserPolicyOverride
+from quotas.models import (
+    GroupModelAccess,
+    GroupPolicy,
+    ModelCatalogueEntry,
+    QuotaPolicy,
+    UserModelAccess,
+    UserPolicyOverride,
+)
 
 User = get_user_model()
 OPEN_TO_ALL = "all"
@@ -62,6 +70,58 @@ class AccessMatrix:
     user_rows: list[AccessRow]
 
 
+@dataclass
+class _Relations:
+    """Every relation the matrix joins, each read in one query."""
+
+    group_models: dict[int, set[int]]
+    direct_models: dict[int, set[int]]
+    memberships: dict[int, list[int]]
+    group_names: dict[int, str]
+    policies: dict[int, QuotaPolicy]
+    group_policy: dict[int, int]
+    overrides: dict[int, int]
+
+    @classmethod
+    def load(cls, *, user_ids: list[int]) -> _Relations:
+        group_models: dict[int, set[int]] = defaultdict(set)
+        for group_id, model_id in GroupModelAccess.objects.values_list("group_id", "model_id"):
+            group_models[group_id].add(model_id)
+        direct_models: dict[int, set[int]] = defaultdict(set)
+        for user_id, model_id in UserModelAccess.objects.filter(user_id__in=user_ids).values_list(
+            "user_id", "model_id"
+        ):
+            direct_models[user_id].add(model_id)
+        memberships: dict[int, list[int]] = defaultdict(list)
+        members = User.groups.through.objects.filter(user_id__in=user_ids)
+        for user_id, group_id in members.values_list("user_id", "group_id"):
+            memberships[user_id].append(group_id)
+        return cls(
+            group_models=group_models,
+            direct_models=direct_models,
+            memberships=memberships,
+            group_names=dict(Group.objects.values_list("pk", "name")),
+            policies={policy.pk: policy for policy in QuotaPolicy.objects.all()},
+            group_policy=dict(GroupPolicy.objects.values_list("group_id", "policy_id")),
+            overrides=dict(UserPolicyOverride.objects.filter(user_id__in=user_ids).values_list("user_id", "policy_id")),
+        )
+
+    def group_grants(self, group_id: int, entry: ModelCatalogueEntry) -> tuple[Grant, ...]:
+        return (Grant(GROUP, self.group_names[group_id]),) if entry.pk in self.group_models[group_id] else ()
+
+    def user_policy(self, user_id: int, user_groups: list[int]) -> QuotaPolicy | None:
+        default = next((policy for policy in self.policies.values() if policy.is_default), None)
+        return _policy_for(
+            override=self.policies.get(self.overrides.get(user_id)),
+            group_policies=[self.policies[self.group_policy[pk]] for pk in user_groups if pk in self.group_policy],
+            default=default,
+        )
+
+
+def _open(entry: ModelCatalogueEntry) -> tuple[Grant, ...]:
+    return (Grant(OPEN_TO_ALL),) if entry.available_to_all else ()
+
+
 def access_matrix_build(
     *,
     users: QuerySet | Iterable[Any],
@@ -70,57 +130,37 @@ def access_matrix_build(
 ) -> AccessMatrix:
     """The matrix for the given users and groups (already filtered and paged by the caller)."""
     catalogue = list(models if models is not None else ModelCatalogueEntry.objects.filter(enabled=True))
-    users, groups = list(users), list(groups)
-    user_ids = [user.pk for user in users]
-
-    group_models: dict[int, set[int]] = defaultdict(set)
-    for group_id, model_id in GroupModelAccess.objects.values_list("group_id", "model_id"):
-        group_models[group_id].add(model_id)
-    direct_models: dict[int, set[int]] = defaultdict(set)
-    for user_id, model_id in UserModelAccess.objects.filter(user_id__in=user_ids).values_list("user_id", "model_id"):
-        direct_models[user_id].add(model_id)
-    memberships: dict[int, list[int]] = defaultdict(list)
-    for user_id, group_id in User.groups.through.objects.filter(user_id__in=user_ids).values_list("user_id", "group_id"):
-        memberships[user_id].append(group_id)
-    group_names = dict(Group.objects.values_list("pk", "name"))
-    policies = {policy.pk: policy for policy in QuotaPolicy.objects.all()}
-    group_policy = dict(GroupPolicy.objects.values_list("group_id", "policy_id"))
-    overrides = dict(UserPolicyOverride.objects.filter(user_id__in=user_ids).values_list("user_id", "policy_id"))
-    default = next((policy for policy in policies.values() if policy.is_default), None)
-
-    def group_grants(group_id: int, entry: ModelCatalogueEntry) -> tuple[Grant, ...]:
-        return (Grant(GROUP, group_names[group_id]),) if entry.pk in group_models[group_id] else ()
-
-    group_rows = []
-    for group in groups:
-        row = AccessRow(kind="group", name=group.name, pk=group.pk, policy=policies.get(group_policy.get(group.pk)))
-        row.cells = [
-            ((Grant(OPEN_TO_ALL),) if entry.available_to_all else ()) + group_grants(group.pk, entry) for entry in catalogue
-        ]
-        group_rows.append(row)
-
-    user_rows = []
-    for user in users:
-        user_groups = sorted(memberships[user.pk], key=lambda pk: group_names[pk])
-        policy = _policy_for(
-            override=policies.get(overrides.get(user.pk)),
-            group_policies=[policies[group_policy[pk]] for pk in user_groups if pk in group_policy],
-            default=default,
+    users = list(users)
+    relations = _Relations.load(user_ids=[user.pk for user in users])
+    group_rows = [
+        AccessRow(
+            kind="group",
+            name=group.name,
+            pk=group.pk,
+            policy=relations.policies.get(relations.group_policy.get(group.pk)),
+            cells=[_open(entry) + relations.group_grants(group.pk, entry) for entry in catalogue],
         )
-        row = AccessRow(kind="user", name=user.get_username(), pk=user.pk, policy=policy)
-        if not user.is_active:
-            row.denied = _("account disabled")
-        elif policy is None:
-            row.denied = _("no policy: access denied")
-        for entry in catalogue:
-            grants: tuple[Grant, ...] = (Grant(OPEN_TO_ALL),) if entry.available_to_all else ()
-            if entry.pk in direct_models[user.pk]:
-                grants += (Grant(DIRECT),)
-            for group_id in user_groups:
-                grants += group_grants(group_id, entry)
-            row.cells.append(grants)
-        user_rows.append(row)
-    return AccessMatrix(models=catalogue, group_rows=group_rows, user_rows=user_rows)
+        for group in groups
+    ]
+    return AccessMatrix(
+        models=catalogue, group_rows=group_rows, user_rows=[_user_row(user, catalogue, relations) for user in users]
+    )
+
+
+def _user_row(user: Any, catalogue: list[ModelCatalogueEntry], relations: _Relations) -> AccessRow:
+    user_groups = sorted(relations.memberships[user.pk], key=lambda pk: relations.group_names[pk])
+    policy = relations.user_policy(user.pk, user_groups)
+    row = AccessRow(kind="user", name=user.get_username(), pk=user.pk, policy=policy)
+    if not user.is_active:
+        row.denied = _("account disabled")
+    elif policy is None:
+        row.denied = _("no policy: access denied")
+    for entry in catalogue:
+        grants = _open(entry) + ((Grant(DIRECT),) if entry.pk in relations.direct_models[user.pk] else ())
+        for group_id in user_groups:
+            grants += relations.group_grants(group_id, entry)
+        row.cells.append(grants)
+    return row
 
 
 def _policy_for(

@@ -46,7 +46,8 @@ ADMIN_CSS = {"all": ("quotas/admin.css",)}
 
 
 def _store_error_message(error: StoreUnavailable) -> str:
-    return gettext("The gateway store is unavailable (%(error)s). Nothing was changed in the store.") % {"error": error.message}
+    text = gettext("The gateway store is unavailable (%(error)s). Nothing was changed in the store.")
+    return text % {"error": error.message}
 
 
 # -- inlines ------------------------------------------------------------------------------------
@@ -198,7 +199,7 @@ class QuotaPolicyAdmin(admin.ModelAdmin):
     @admin.display(description=_("sync status"))
     def sync_panel(self, policy: QuotaPolicy) -> SafeString:
         if policy.pk is None:
-            return mark_safe(gettext("Published when saved."))
+            return gettext("Published when saved.")
         status = selectors.policy_sync_status(policy=policy)
         return mark_safe(render_to_string("admin/quotas/sync_status.html", {"status": status}))
 
@@ -426,7 +427,9 @@ class PreparedResponseAdmin(admin.ModelAdmin):
             services.prepared_purge(prepared=prepared)
             count += 1
         self.message_user(
-            request, gettext("Disabled %(count)s prepared response(s); their deletion from the store is queued.") % {"count": count}
+            request,
+            gettext("Disabled %(count)s prepared response(s); their deletion from the store is queued.")
+            % {"count": count},
         )
 
     @admin.action(description=_("Republish to the gateway store"), permissions=["change"])
@@ -454,7 +457,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         try:
             result = services.outbox_drain()
         except StoreUnavailable as error:
-            self.message_user(request, _store_error_message(error) + " " + gettext("Rows stay pending."), messages.ERROR)
+            text = _store_error_message(error) + " " + gettext("Rows stay pending.")
+            self.message_user(request, text, messages.ERROR)
             return
         self.message_user(request, gettext("Published: %(result)s") % {"result": result.as_dict()})
 
@@ -518,7 +522,8 @@ def _purge_cache(request: HttpRequest) -> HttpResponse:
     except StoreUnavailable as error:
         messages.error(request, _store_error_message(error))
     else:
-        messages.success(request, gettext("Purged %(count)s cached answer(s). Prepared responses are kept.") % {"count": purged})
+        text = gettext("Purged %(count)s cached answer(s). Prepared responses are kept.")
+        messages.success(request, text % {"count": purged})
     return HttpResponseRedirect(reverse("admin:quotas_live_usage"))
 
 

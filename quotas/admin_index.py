@@ -5,6 +5,7 @@ and allauth's `account` (e-mail addresses) showed up as three sections, two of t
 "Accounts", between the gateway's own. Here they become one section, and the sections that
 only support the gateway (schedules of Celery beat, allauth's social sign-in) come last.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -5,6 +5,7 @@ annotate the list's queryset (one query for the page) or, where the rule is Pyth
 effective policy of a user), resolve the page's rows together in a fixed number of queries.
 `tests/quotas/test_list_queries.py` holds every list page to a count that does not grow with rows.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -38,12 +39,8 @@ def policies_for_list(queryset: QuerySet) -> QuerySet:
     )
     return queryset.annotate(
         # Subqueries rather than joins: two Counts over two joins would multiply each other.
-        list_group_count=Coalesce(
-            Subquery(_count_of("group_assignments", "policy"), output_field=IntegerField()), 0
-        ),
-        list_override_count=Coalesce(
-            Subquery(_count_of("user_overrides", "policy"), output_field=IntegerField()), 0
-        ),
+        list_group_count=Coalesce(Subquery(_count_of("group_assignments", "policy"), output_field=IntegerField()), 0),
+        list_override_count=Coalesce(Subquery(_count_of("user_overrides", "policy"), output_field=IntegerField()), 0),
         list_pending=_outbox_count(OutboxStatus.PENDING),
         list_failed=_outbox_count(OutboxStatus.FAILED),
         list_published_version=Subquery(published),
@@ -55,7 +52,11 @@ def _count_of(relation: str, field: str) -> QuerySet:
 
     model = {"group_assignments": GroupPolicy, "user_overrides": UserPolicyOverride}[relation]
     return (
-        model.objects.filter(**{field: OuterRef("pk")}).order_by().values(field).annotate(count=Count("id")).values("count")
+        model.objects.filter(**{field: OuterRef("pk")})
+        .order_by()
+        .values(field)
+        .annotate(count=Count("id"))
+        .values("count")
     )
 
 

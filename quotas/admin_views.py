@@ -4,6 +4,7 @@ Routed in `gateway_project/urls.py` under /admin/ and wrapped in `admin.site.adm
 they have the admin's sign-in, "staff only" check and CSRF; each view then checks the one
 permission it needs.
 """
+
 from __future__ import annotations
 
 from django.contrib import admin, messages
@@ -36,7 +37,7 @@ def _int_or_none(value: str | None) -> int | None:
 
 
 def model_access_view(request: HttpRequest) -> HttpResponse:
-    """Users and groups × enabled models; each cell names the grants that allow it."""
+    """Users and groups by enabled models; each cell names the grants that allow it."""
     if not request.user.has_perm("quotas.view_modelcatalogueentry"):
         raise PermissionDenied
     user_query = request.GET.get("q", "").strip()[:150]
@@ -45,7 +46,9 @@ def model_access_view(request: HttpRequest) -> HttpResponse:
 
     enabled = ModelCatalogueEntry.objects.filter(enabled=True).order_by("display_name", "model_id")
     columns = enabled.filter(pk=model_id) if model_id is not None else enabled
-    users_page = Paginator(access_users_filter(user_query=user_query, group_id=group_id, model_id=model_id), USERS_PER_PAGE)
+    users_page = Paginator(
+        access_users_filter(user_query=user_query, group_id=group_id, model_id=model_id), USERS_PER_PAGE
+    )
     page = users_page.get_page(request.GET.get("page"))
     # A search for a person lists people; the groups would only be noise then.
     groups = Group.objects.none() if user_query else access_groups_filter(group_id=group_id, model_id=model_id)
@@ -74,12 +77,18 @@ def model_test_message(result: ModelTestResult) -> tuple[int, str]:
             "output": "?" if result.output_tokens is None else result.output_tokens,
         }
         text = _("%(model)s answered in %(ms)s ms (%(tokens)s tokens): “%(excerpt)s”") % {
-            "model": result.model_id, "ms": result.latency_ms, "tokens": tokens, "excerpt": result.excerpt,
+            "model": result.model_id,
+            "ms": result.latency_ms,
+            "tokens": tokens,
+            "excerpt": result.excerpt,
         }
         return messages.SUCCESS, text
     # The data plane's own words (English, Django-free) name the action and the model.
     text = _("%(model)s failed the test after %(ms)s ms: %(error_type)s: %(error)s") % {
-        "model": result.model_id, "ms": result.latency_ms, "error_type": result.error_type, "error": result.error,
+        "model": result.model_id,
+        "ms": result.latency_ms,
+        "error_type": result.error_type,
+        "error": result.error,
     }
     return messages.ERROR, text
 

@@ -1,10 +1,11 @@
-""""Test this model": one small real call to a catalogue model through the data plane's provider.
+""" "Test this model": one small real call to a catalogue model through the data plane's provider.
 
 The call goes through the same `provider_for` the chat pipeline uses (Bedrock ConverseStream,
 an OpenAI-compatible server, or the demo model), with the gateway's own configuration and
 credentials, so a missing credential, a denied model or a wrong endpoint shows here before a
 user meets it. No quota is charged and nothing is logged to the lake: it is an admin's probe.
 """
+
 from __future__ import annotations
 
 import time

@@ -81,7 +81,10 @@ class ModelCatalogueEntry(models.Model):
     display_name = models.CharField(max_length=120, help_text=_("What users see in the model dropdown."))
     visibility = models.CharField(max_length=8, choices=Visibility.choices, default=Visibility.PUBLIC)
     endpoint_url = EndpointURLField(
-        _("endpoint URL"), blank=True, help_text=_("Base URL of the OpenAI-compatible server (required for that provider)."))
+        _("endpoint URL"),
+        blank=True,
+        help_text=_("Base URL of the OpenAI-compatible server (required for that provider)."),
+    )
     enabled = models.BooleanField(default=True, help_text=_("Disabled models are removed from every user's list."))
     available_to_all = models.BooleanField(
         default=False, help_text=_("Every user may use this model, whatever the allow-lists say."))
@@ -89,10 +92,12 @@ class ModelCatalogueEntry(models.Model):
         _("default maxTokens"), default=1024, validators=[MinValueValidator(1, message=_("At least 1 token."))]
     )
     price_in_per_1k = models.DecimalField(
-        _("USD per 1k input tokens"), max_digits=12, decimal_places=6, default=Decimal("0"), validators=[PRICE_NOT_NEGATIVE]
+        _("USD per 1k input tokens"),
+        max_digits=12, decimal_places=6, default=Decimal("0"), validators=[PRICE_NOT_NEGATIVE],
     )
     price_out_per_1k = models.DecimalField(
-        _("USD per 1k output tokens"), max_digits=12, decimal_places=6, default=Decimal("0"), validators=[PRICE_NOT_NEGATIVE]
+        _("USD per 1k output tokens"),
+        max_digits=12, decimal_places=6, default=Decimal("0"), validators=[PRICE_NOT_NEGATIVE],
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -190,7 +195,9 @@ class QuotaPolicy(models.Model):
         validators=[MinValueValidator(1, message=_("At least 1 token; leave it empty for no cap."))],
         help_text=_("Upper bound on one request's maxTokens."),
     )
-    never_cache = models.BooleanField(default=False, help_text=_("Never read or write the answer cache for these users."))
+    never_cache = models.BooleanField(
+        default=False, help_text=_("Never read or write the answer cache for these users.")
+    )
     log_prompts = models.BooleanField(
         default=False,
         help_text=_("Keep redacted, truncated prompt previews in the logs. Never for private requests or requests "
@@ -256,10 +263,18 @@ class QuotaPolicy(models.Model):
         """“Unlimited” is a choice an admin makes, never what an empty form falls back to."""
         limits = [getattr(self, name) for name in self.LIMIT_FIELDS]
         if self.unlimited and any(limit is not None for limit in limits):
-            return {"unlimited": gettext("A policy with no token limits cannot also set limits: clear them, or untick this.")}
+            return {
+                "unlimited": gettext(
+                    "A policy with no token limits cannot also set limits: clear them, or untick this."
+                )
+            }
         if not self.unlimited and self.ten_minute_total is None and self.monthly_total is None:
-            return {"ten_minute_total": gettext("Set a 10-minute or a monthly total, or tick “no token limits” to let these "
-                    "users use tokens without limit.")}
+            return {
+                "ten_minute_total": gettext(
+                    "Set a 10-minute or a monthly total, or tick “no token limits” to let these users use tokens "
+                    "without limit."
+                )
+            }
         return {}
 
     def _month_below_ten_minutes(self) -> dict[str, str]:
@@ -350,7 +365,11 @@ class UserPolicyOverride(models.Model):
 
 class PreparedResponse(models.Model):
     question = models.TextField(
-        help_text=_("Matched up to case, spacing and trailing punctuation (“What is the AI gateway?” = “what is the ai gateway”)."))
+        help_text=_(
+            "Matched up to case, spacing and trailing punctuation "
+            "(“What is the AI gateway?” = “what is the ai gateway”)."
+        ),
+    )
     answer = models.TextField()
     model = models.ForeignKey(
         ModelCatalogueEntry,
@@ -397,9 +416,9 @@ class PreparedResponse(models.Model):
         key = prepared_question_key(self.question)
         clash = PreparedResponse.objects.filter(question_key=key, model=self.model).exclude(pk=self.pk).first()
         if clash is not None:
-            scope = (
-                gettext("for %(model)s") % {"model": self.model.display_name} if self.model else gettext("for every model")
-            )
+            scope = gettext("for every model")
+            if self.model:
+                scope = gettext("for %(model)s") % {"model": self.model.display_name}
             raise ValidationError(
                 {"question": gettext("A prepared response to this question already exists %(scope)s: “%(question)s”.")
                  % {"scope": scope, "question": clash.question}}

@@ -1,4 +1,4 @@
-""""Run now" in a real browser: the click returns at once with the run queued, the page polls
+""" "Run now" in a real browser: the click returns at once with the run queued, the page polls
 its status (queued → running → succeeded) and then shows the result; also in Korean.
 
 The run executes on the embedded default's background pool (eager Celery). To see the queued
@@ -6,6 +6,7 @@ state for certain, a second connection holds a row lock on the report definition
 `FOR UPDATE` on the run-with-definition join waits for it), so the run cannot start until the
 test lets it go: no timing, no sleeping.
 """
+
 from __future__ import annotations
 
 import threading
@@ -116,9 +117,11 @@ def test_run_now_returns_at_once_and_the_page_follows_the_run(live_server, passw
 
     run = ReportRun.objects.get()
     assert run.status == RunStatus.SUCCEEDED, run.error
-    assert first_state == ("false", "Queued") and progress_shown == 1
+    assert first_state == ("false", "Queued")
+    assert progress_shown == 1
     assert phase_queued == "Waiting to start…"
-    assert statuses[0] == "queued" and statuses[-1] == "succeeded"
+    assert statuses[0] == "queued"
+    assert statuses[-1] == "succeeded"
     assert final == ("Succeeded", 0, f"Done: {run.row_count} rows.")
 
 
@@ -148,11 +151,23 @@ def test_a_korean_analyst_session_on_the_reports_pages(live_server, password, ru
         done = (page.inner_text("#run-status"), page.inner_text("a.button[href$='.csv']"))
         chart_title = page.text_content("#chart svg > title")
         page.goto(f"{live_server.url}/reports/{SLUG}/")
-        detail = (page.inner_text("button.primary"), page.inner_text("h2"), page.inner_text("label:has(input[name=time_zone])"))
+        detail = (
+            page.inner_text("button.primary"),
+            page.inner_text("h2"),
+            page.inner_text("label:has(input[name=time_zone])"),
+        )
 
-    assert list_page == {"lang": "ko", "heading": "사용량 보고서", "title": "모델별 일일 토큰과 비용", "button": "지금 실행"}
+    assert list_page == {
+        "lang": "ko",
+        "heading": "사용량 보고서",
+        "title": "모델별 일일 토큰과 비용",
+        "button": "지금 실행",
+    }
     assert queued == ("대기 중", "시작을 기다리는 중…")
-    assert statuses[0] == "queued" and statuses[-1] == "succeeded"
+    assert statuses[0] == "queued"
+    assert statuses[-1] == "succeeded"
     assert done == ("완료", "CSV 다운로드")
     assert chart_title == f"{runs_in_background.x_column}별 {runs_in_background.y_column}"
-    assert detail[0] == "보고서 실행" and detail[1] == "실행 기록" and detail[2].startswith("시간대")
+    assert detail[0] == "보고서 실행"
+    assert detail[1] == "실행 기록"
+    assert detail[2].startswith("시간대")

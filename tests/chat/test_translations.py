@@ -94,7 +94,11 @@ def missing_in_korean(msgids: list[str | tuple[str, str]]) -> list[str | tuple[s
         return [
             msgid
             for msgid in msgids
-            if (translation.ngettext(*msgid, 2) == msgid[1] if isinstance(msgid, tuple) else translation.gettext(msgid) == msgid)
+            if (
+                translation.ngettext(*msgid, 2) == msgid[1]
+                if isinstance(msgid, tuple)
+                else translation.gettext(msgid) == msgid
+            )
         ]
 
 
@@ -115,9 +119,12 @@ def test_every_template_string_has_a_korean_translation(template):
 
 
 def test_the_msgid_reader_understands_plural_blocks():
-    source = "{% blocktranslate count counter=n %}{{ counter }} row{% plural %}{{ counter }} rows{% endblocktranslate %}"
+    source = (
+        "{% blocktranslate count counter=n %}{{ counter }} row{% plural %}{{ counter }} rows{% endblocktranslate %}"
+    )
     assert template_msgids(source) == [("%(counter)s row", "%(counter)s rows")]
-    assert missing_in_korean([("%(counter)s apple", "%(counter)s apples")]) == [("%(counter)s apple", "%(counter)s apples")]
+    untranslated = ("%(counter)s apple", "%(counter)s apples")
+    assert missing_in_korean([untranslated]) == [untranslated]
 
 
 def test_the_chat_script_puts_no_english_on_the_page_without_translation():
@@ -130,7 +137,8 @@ def test_every_chat_script_string_has_a_korean_translation():
     with KO_JS_CATALOGUE.open("rb") as compiled:
         korean = gettext.GNUTranslations(compiled)
     missing = [msgid for msgid in msgids if korean.gettext(msgid) == msgid]
-    assert len(msgids) > 30 and missing == []
+    assert len(msgids) > 30
+    assert missing == []
 
 
 @pytest.mark.parametrize("script", REPORT_JS, ids=lambda path: path.name)

@@ -1,4 +1,5 @@
 """The admin index a gateway admin sees: the gateway's sections first, one "Accounts"."""
+
 from __future__ import annotations
 
 import re
@@ -26,10 +27,12 @@ def test_a_superuser_gets_the_same_order_with_the_other_apps_after(client, super
     assert sections.count("Accounts") == 1
     assert set(sections[3:]) == {"Schedules (Celery beat)", "Sign-in providers"}
     # Users, groups (the roles) and e-mail addresses all live under the one "Accounts".
-    accounts = html[html.index(">Accounts</a>"):]
+    accounts = html[html.index(">Accounts</a>") :]
     accounts = accounts[: accounts.index("</table>")]
     assert re.findall(r'<th scope="row" id="[\w-]+">\s*<a href="[^"]+"[^>]*>([^<]+)</a>', accounts) == [
-        "Email addresses", "Groups", "Users",
+        "Email addresses",
+        "Groups",
+        "Users",
     ]
 
 

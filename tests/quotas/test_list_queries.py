@@ -3,6 +3,7 @@
 Each page is read with 2 rows of its kind (plus what they hang on), then with 20, and the
 second read may run no more queries than the first.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -31,7 +32,9 @@ pytestmark = pytest.mark.django_db
 
 
 def _model(n: int) -> ModelCatalogueEntry:
-    return ModelCatalogueEntry.objects.create(provider="demo", model_id=f"demo.list-{n}", display_name=f"List model {n}")
+    return ModelCatalogueEntry.objects.create(
+        provider="demo", model_id=f"demo.list-{n}", display_name=f"List model {n}"
+    )
 
 
 def add_models(n: int) -> None:
@@ -57,11 +60,15 @@ def add_groups(n: int) -> None:
 
 
 def add_group_policies(n: int) -> None:
-    GroupPolicy.objects.create(group=Group.objects.create(name=f"Assigned {n}"), policy=QuotaPolicy.objects.get(is_default=True))
+    GroupPolicy.objects.create(
+        group=Group.objects.create(name=f"Assigned {n}"), policy=QuotaPolicy.objects.get(is_default=True)
+    )
 
 
 def add_overrides(n: int) -> None:
-    UserPolicyOverride.objects.create(user=UserFactory(username=f"over{n}"), policy=QuotaPolicy.objects.get(is_default=True))
+    UserPolicyOverride.objects.create(
+        user=UserFactory(username=f"over{n}"), policy=QuotaPolicy.objects.get(is_default=True)
+    )
 
 
 def add_users(n: int) -> None:
@@ -72,7 +79,9 @@ def add_users(n: int) -> None:
 
 
 def add_prepared(n: int) -> None:
-    prepared = PreparedResponse.objects.create(question=f"What is list question {n}?", answer="An answer.", model=_model(n))
+    prepared = PreparedResponse.objects.create(
+        question=f"What is list question {n}?", answer="An answer.", model=_model(n)
+    )
     PreparedOutbox.objects.create(action="put", question_key=f"k{n}", prepared=prepared, status=OutboxStatus.DONE)
 
 
@@ -87,12 +96,19 @@ def add_prepared_outbox(n: int) -> None:
 
 def add_runs(n: int) -> None:
     definition = ReportDefinition.objects.order_by("pk")[n % 3]
-    ReportRun.objects.create(definition=definition, params={"start_date": "2026-11-01", "end_date": "2026-11-02"},
-                             requested_by=UserFactory(username=f"runner{n}"), rows=[[n]] * 100, columns=["n"])
+    ReportRun.objects.create(
+        definition=definition,
+        params={"start_date": "2026-11-01", "end_date": "2026-11-02"},
+        requested_by=UserFactory(username=f"runner{n}"),
+        rows=[[n]] * 100,
+        columns=["n"],
+    )
 
 
 def add_definitions(n: int) -> None:
-    ReportDefinition.objects.create(slug=f"list-{n}", title=f"List report {n}", sql="SELECT 1", x_column="a", y_column="b")
+    ReportDefinition.objects.create(
+        slug=f"list-{n}", title=f"List report {n}", sql="SELECT 1", x_column="a", y_column="b"
+    )
 
 
 LIST_PAGES: dict[str, tuple[str, Callable[[int], None]]] = {

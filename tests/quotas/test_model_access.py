@@ -1,4 +1,5 @@
-"""The "who can use which model" admin page: users and groups × models, each cell naming why."""
+"""The "who can use which model" admin page: users and groups by models, each cell naming why."""
+
 from __future__ import annotations
 
 import re
@@ -9,7 +10,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from quotas.access_matrix import access_matrix_build
-from quotas.models import GroupModelAccess, GroupPolicy, ModelCatalogueEntry, QuotaPolicy, UserModelAccess, UserPolicyOverride
+from quotas.models import (
+    GroupModelAccess,
+    GroupPolicy,
+    ModelCatalogueEntry,
+    QuotaPolicy,
+    UserModelAccess,
+    UserPolicyOverride,
+)
 from quotas.selectors import allowed_models, policy_resolve
 from tests.factories import UserFactory
 
@@ -20,10 +28,18 @@ URL = "/admin/quotas/model-access/"
 @pytest.fixture
 def catalogue(default_policy):
     models = {
-        "open": ModelCatalogueEntry.objects.create(provider="demo", model_id="demo.open", display_name="Open model", available_to_all=True),
-        "research": ModelCatalogueEntry.objects.create(provider="demo", model_id="demo.research", display_name="Research model"),
-        "direct": ModelCatalogueEntry.objects.create(provider="demo", model_id="demo.direct", display_name="Direct model"),
-        "off": ModelCatalogueEntry.objects.create(provider="demo", model_id="demo.off", display_name="Disabled model", enabled=False),
+        "open": ModelCatalogueEntry.objects.create(
+            provider="demo", model_id="demo.open", display_name="Open model", available_to_all=True
+        ),
+        "research": ModelCatalogueEntry.objects.create(
+            provider="demo", model_id="demo.research", display_name="Research model"
+        ),
+        "direct": ModelCatalogueEntry.objects.create(
+            provider="demo", model_id="demo.direct", display_name="Direct model"
+        ),
+        "off": ModelCatalogueEntry.objects.create(
+            provider="demo", model_id="demo.off", display_name="Disabled model", enabled=False
+        ),
     }
     research = Group.objects.create(name="Research")
     GroupModelAccess.objects.create(group=research, model=models["research"])
@@ -87,7 +103,6 @@ def test_filters_by_user_group_and_model(client, admin_user, alice, bob, catalog
 
 
 def test_the_page_runs_the_same_queries_for_2_or_20_users(client, admin_user, catalogue):
-    research = Group.objects.get(name="Research")
     client.force_login(admin_user)
     for number in range(2):
         UserFactory(username=f"few{number}", groups=["Research"])

@@ -1,6 +1,7 @@
-""""Test this model" in the admin: one small real call through the data plane's provider, to the
+""" "Test this model" in the admin: one small real call through the data plane's provider, to the
 local OpenAI-style and Bedrock-style servers and the demo model, with the result or the error
 shown as an admin message."""
+
 from __future__ import annotations
 
 import itertools
@@ -21,7 +22,11 @@ def model_id() -> str:
 
 @pytest.fixture
 def aws_credentials(monkeypatch) -> None:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
 
@@ -37,7 +42,9 @@ def messages_of(response) -> list[tuple[str, str]]:
     return [(message.level_tag, message.message) for message in response.context["messages"]]
 
 
-def test_the_button_calls_the_openai_compatible_server_and_shows_the_answer(client, admin_user, openai_server, model_id):
+def test_the_button_calls_the_openai_compatible_server_and_shows_the_answer(
+    client, admin_user, openai_server, model_id
+):
     openai_server.script(model_id, chunks=["Yes, ", "I am working."], usage=(14, 5))
     entry = ModelCatalogueEntry.objects.create(
         provider="openai", model_id=model_id, display_name="Local", endpoint_url=openai_server.url
@@ -46,7 +53,7 @@ def test_the_button_calls_the_openai_compatible_server_and_shows_the_answer(clie
 
     response = client.post(f"/admin/quotas/model-test/{entry.pk}/", follow=True)
 
-    (level, text), = messages_of(response)
+    ((level, text),) = messages_of(response)
     assert level == "success"
     assert text.startswith(f"{model_id} answered in ")
     assert text.endswith("ms (14 in / 5 out tokens): “Yes, I am working.”")
@@ -71,13 +78,17 @@ def test_bedrock_access_denied_names_the_action_and_the_model(client, admin_user
     client.force_login(admin_user)
 
     response = client.post(
-        "/admin/quotas/modelcatalogueentry/", {"action": "test_selected_models", "_selected_action": [entry.pk]}, follow=True
+        "/admin/quotas/modelcatalogueentry/",
+        {"action": "test_selected_models", "_selected_action": [entry.pk]},
+        follow=True,
     )
 
-    (level, text), = messages_of(response)
+    ((level, text),) = messages_of(response)
     assert level == "error"
     assert f"{model_id} failed the test after" in text
-    assert "ModelUnavailable" in text and "bedrock:InvokeModelWithResponseStream" in text and model_id in text
+    assert "ModelUnavailable" in text
+    assert "bedrock:InvokeModelWithResponseStream" in text
+    assert model_id in text
 
 
 def test_bedrock_without_credentials_says_so(settings, bedrock_server, monkeypatch, tmp_path, model_id):
@@ -103,7 +114,10 @@ def test_the_demo_model_answers_offline(settings):
 
     result = catalogue_model_test(entry=entry)
 
-    assert result.ok and result.excerpt and result.output_tokens and result.output_tokens <= TEST_MAX_TOKENS
+    assert result.ok
+    assert result.excerpt
+    assert result.output_tokens
+    assert result.output_tokens <= TEST_MAX_TOKENS
 
 
 def test_an_unreachable_endpoint_is_an_error_not_a_traceback(client, admin_user, model_id):
@@ -111,8 +125,9 @@ def test_an_unreachable_endpoint_is_an_error_not_a_traceback(client, admin_user,
         provider="openai", model_id=model_id, display_name="Gone", endpoint_url="http://127.0.0.1:9/v1"
     )
     client.force_login(admin_user)
-    (level, text), = messages_of(client.post(f"/admin/quotas/model-test/{entry.pk}/", follow=True))
-    assert level == "error" and model_id in text
+    ((level, text),) = messages_of(client.post(f"/admin/quotas/model-test/{entry.pk}/", follow=True))
+    assert level == "error"
+    assert model_id in text
 
 
 def test_analysts_cannot_spend_a_call(client, analyst_user, model_id):

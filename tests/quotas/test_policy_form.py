@@ -1,4 +1,5 @@
 """The policy form offers "no token limits" as the explicit choice the model requires."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,4 +18,6 @@ def test_an_admin_can_choose_unlimited_in_the_form(client, admin_user, default_p
     chosen = client.post("/admin/quotas/quotapolicy/add/", {**FORM, "unlimited": "on"})
     assert chosen.status_code == 302
     policy = QuotaPolicy.objects.get(name="Research")
-    assert policy.unlimited and policy.ten_minute_total is None and policy.monthly_total is None
+    assert policy.unlimited
+    assert policy.ten_minute_total is None
+    assert policy.monthly_total is None
