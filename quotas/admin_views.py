@@ -76,7 +76,7 @@ def model_test_message(result: ModelTestResult) -> tuple[int, str]:
             "input": "?" if result.input_tokens is None else result.input_tokens,
             "output": "?" if result.output_tokens is None else result.output_tokens,
         }
-        text = _("%(model)s answered in %(ms)s ms (%(tokens)s tokens): “%(excerpt)s”") % {
+        text = _("Test of %(model)s: answered in %(ms)s ms (%(tokens)s tokens): “%(excerpt)s”") % {
             "model": result.model_id,
             "ms": result.latency_ms,
             "tokens": tokens,
@@ -84,7 +84,7 @@ def model_test_message(result: ModelTestResult) -> tuple[int, str]:
         }
         return messages.SUCCESS, text
     # The data plane's own words (English, Django-free) name the action and the model.
-    text = _("%(model)s failed the test after %(ms)s ms: %(error_type)s: %(error)s") % {
+    text = _("Test of %(model)s failed after %(ms)s ms: %(error_type)s: %(error)s") % {
         "model": result.model_id,
         "ms": result.latency_ms,
         "error_type": result.error_type,

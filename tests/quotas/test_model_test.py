@@ -55,7 +55,7 @@ def test_the_button_calls_the_openai_compatible_server_and_shows_the_answer(
 
     ((level, text),) = messages_of(response)
     assert level == "success"
-    assert text.startswith(f"{model_id} answered in ")
+    assert text.startswith(f"Test of {model_id}: answered in ")
     assert text.endswith("ms (14 in / 5 out tokens): “Yes, I am working.”")
     sent = openai_server.requests_for(model_id)[-1].body
     assert sent["max_tokens"] == TEST_MAX_TOKENS
@@ -85,7 +85,7 @@ def test_bedrock_access_denied_names_the_action_and_the_model(client, admin_user
 
     ((level, text),) = messages_of(response)
     assert level == "error"
-    assert f"{model_id} failed the test after" in text
+    assert f"Test of {model_id} failed after" in text
     assert "ModelUnavailable" in text
     assert "bedrock:InvokeModelWithResponseStream" in text
     assert model_id in text
