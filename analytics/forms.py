@@ -29,7 +29,7 @@ class ReportParamsForm(forms.Form):
         try:
             params = report_params_validate(params=self.report_params_raw(cleaned))
         except ReportParamsInvalid as error:
-            raise forms.ValidationError(str(error)) from error
+            raise forms.ValidationError(error.localized()) from error
         cleaned["params"] = params.to_json()
         return cleaned
 

@@ -23,6 +23,7 @@ from analytics.params import (
     BoundFilters,
     ReportParams,
     ReportParamsInvalid,
+    gettext_noop,
     local_today,
     report_params_parse,
     report_sql_bind,
@@ -62,7 +63,7 @@ def _parse(params: Mapping[str, Any]) -> ReportParams:
 def report_params_validate(*, params: Mapping[str, Any]) -> ReportParams:
     parsed = _parse(params)
     if parsed.group is not None and not Group.objects.filter(name=parsed.group).exists():
-        raise ReportParamsInvalid(f"There is no group named {parsed.group!r}.")
+        raise ReportParamsInvalid(gettext_noop("There is no group named %(group)s."), group=repr(parsed.group))
     return parsed
 
 

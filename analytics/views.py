@@ -66,7 +66,7 @@ def report_run_now(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         run = services.report_run_request(definition=definition, params=params, requested_by=request.user)
     except ReportParamsInvalid as error:
-        messages.error(request, str(error))
+        messages.error(request, error.localized())
         return redirect(definition)
     return redirect(run)
 
