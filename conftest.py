@@ -103,3 +103,14 @@ def _channel_layer_per_test():
         from channels.layers import channel_layers
 
         channel_layers._reset_backends(setting="CHANNEL_LAYERS")
+
+
+@pytest.fixture(autouse=True)
+def _english_after_each_test():
+    """LocaleMiddleware activates a request's language on the thread and never deactivates it:
+    after a test client request in Korean, the next test's plain `gettext` would answer in
+    Korean. Each test starts in the default language."""
+    yield
+    from django.utils import translation
+
+    translation.deactivate()

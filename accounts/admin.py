@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from accounts.roles import GATEWAY_ADMINS
@@ -13,7 +14,7 @@ class UserAdmin(DjangoUserAdmin):
     # Staff status follows role membership (accounts.services.user_staff_sync): put someone in
     # Analysts or Gateway admins instead of ticking it, so no hidden second step exists.
     readonly_fields = ("sub", "last_login", "date_joined", "is_staff")
-    fieldsets = (*DjangoUserAdmin.fieldsets, ("Gateway identity", {"fields": ("sub",)}))
+    fieldsets = (*DjangoUserAdmin.fieldsets, (_("Gateway identity"), {"fields": ("sub", "language")}))
     # Only a superuser may hand out superuser status or raw permissions; a gateway admin who
     # could would be one click from every power in the site.
     superuser_only_fields = ("is_superuser", "user_permissions")

@@ -3,6 +3,7 @@ import uuid
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 def new_sub() -> str:
@@ -19,19 +20,19 @@ class User(AbstractUser):
     """
 
     sub = models.CharField(
-        "subject id",
+        _("subject id"),
         max_length=64,
         unique=True,
         default=new_sub,
         editable=False,
-        help_text="Stable id used by the data plane (Cognito sub or a generated UUID).",
+        help_text=_("Stable id used by the data plane (Cognito sub or a generated UUID)."),
     )
 
     # The language the user chose with the switch; blank follows the browser's Accept-Language.
     # Kept on the user, not only in a cookie, so it follows them to another browser.
     language = models.CharField(
-        "language", max_length=10, blank=True, default="", choices=settings.LANGUAGES,
-        help_text="Blank: the browser's language.",
+        _("language"), max_length=10, blank=True, default="", choices=settings.LANGUAGES,
+        help_text=_("Blank: the browser's language."),
     )
 
     class Meta(AbstractUser.Meta):

@@ -4,6 +4,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from analytics import services
 from analytics.delivery import RecipientsInvalid, recipients_parse
@@ -19,15 +21,15 @@ class ReportDefinitionAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("title",)}
     actions = ["run_now"]
 
-    @admin.action(description="Run now with default parameters", permissions=["change"])
+    @admin.action(description=_("Run now with default parameters"), permissions=["change"])
     def run_now(self, request: HttpRequest, queryset: QuerySet[ReportDefinition]) -> None:
         for definition in queryset:
             try:
                 services.report_run_request(definition=definition, params=definition.default_params, requested_by=request.user)
             except ReportParamsInvalid as error:
-                self.message_user(request, f"{definition}: {error}", messages.ERROR)
+                self.message_user(request, f"{definition}: {error}", messages.ERROR)  # the error is the service's words
                 return
-        self.message_user(request, f"Queued {queryset.count()} report run(s).")
+        self.message_user(request, gettext("Queued %(count)s report run(s).") % {"count": queryset.count()})
 
 
 class ReportScheduleForm(forms.ModelForm):
@@ -47,6 +49,14 @@ class ReportScheduleAdmin(admin.ModelAdmin):
     form = ReportScheduleForm
     list_display = ("definition", "frequency", "hour_utc", "enabled", "periodic_task")
     list_editable = ("frequency", "hour_utc", "enabled")
+    # The beat task's name shows its schedule, which reads each kind of schedule it may have.
+    list_select_related = (
+        "definition",
+        "periodic_task__crontab",
+        "periodic_task__interval",
+        "periodic_task__solar",
+        "periodic_task__clocked",
+    )
     readonly_fields = ("periodic_task",)
 
     def save_model(self, request: HttpRequest, obj: ReportSchedule, form, change: bool) -> None:
@@ -65,9 +75,14 @@ class ReportScheduleAdmin(admin.ModelAdmin):
 class ReportRunAdmin(admin.ModelAdmin):
     list_display = ("id", "definition", "status", "trigger", "requested_by", "created_at", "duration_ms", "row_count", "engine")
     list_filter = ("status", "trigger", "engine", "definition")
+    list_select_related = ("definition", "requested_by")
     date_hierarchy = "created_at"
     exclude = ("rows",)
     readonly_fields = [f.name for f in ReportRun._meta.fields if f.name != "rows"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ReportRun]:
+        # The stored rows can be 10,000 cells: the list never shows them.
+        return super().get_queryset(request).defer("rows", "columns")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # runs are made by requesting one, not typed in

@@ -1,10 +1,11 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
 
 
 class AnalyticsConfig(AppConfig):
     name = "analytics"
-    verbose_name = "Usage analytics"
+    verbose_name = _("Usage analytics")
 
     def ready(self) -> None:
         # Re-seed after every migrate and flush (tests flush between transactional tests).

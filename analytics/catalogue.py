@@ -23,6 +23,10 @@ from __future__ import annotations
 
 from typing import Any
 
+# Marked for the catalogue only: rows keep the English text (admins may edit it); the pages
+# translate a title or description that is still the built-in one.
+from django.utils.translation import gettext_noop
+
 # Shared WHERE clause: the parameters every report accepts.
 REPORT_FILTERS = """
     dt BETWEEN :first_dt AND :last_dt
@@ -41,8 +45,10 @@ DEFAULT_PARAMS: dict[str, Any] = {"days": 7}
 REPORTS: tuple[dict[str, Any], ...] = (
     {
         "slug": "tokens-cost-by-model",
-        "title": "Tokens and cost by model per day",
-        "description": "Requests, input/output/total tokens and cost in USD for each model, day by day.",
+        "title": gettext_noop("Tokens and cost by model per day"),
+        "description": gettext_noop(
+            "Requests, input/output/total tokens and cost in USD for each model, day by day."
+        ),
         "chart_kind": "line",
         "x_column": "day",
         "y_column": "total_tokens",
@@ -63,8 +69,8 @@ ORDER BY day, model_id
     },
     {
         "slug": "top-users-by-tokens",
-        "title": "Top users by tokens",
-        "description": "The 25 users who used the most model tokens in the period.",
+        "title": gettext_noop("Top users by tokens"),
+        "description": gettext_noop("The 25 users who used the most model tokens in the period."),
         "chart_kind": "bar",
         "x_column": "username",
         "y_column": "total_tokens",
@@ -85,8 +91,8 @@ LIMIT 25
     },
     {
         "slug": "conversations-per-user",
-        "title": "Conversations and requests per user",
-        "description": "Distinct conversations and chat turns of each user.",
+        "title": gettext_noop("Conversations and requests per user"),
+        "description": gettext_noop("Distinct conversations and chat turns of each user."),
         "chart_kind": "bar",
         "x_column": "username",
         "y_column": "requests",
@@ -105,8 +111,10 @@ ORDER BY requests DESC, s.user_sub
     },
     {
         "slug": "cost-by-group",
-        "title": "Cost by group",
-        "description": "Users, requests, tokens and cost of each group's members (a member of two groups counts in both).",
+        "title": gettext_noop("Cost by group"),
+        "description": gettext_noop(
+            "Users, requests, tokens and cost of each group's members (a member of two groups counts in both)."
+        ),
         "chart_kind": "bar",
         "x_column": "group_name",
         "y_column": "cost_usd",
@@ -126,8 +134,10 @@ ORDER BY cost_usd DESC, group_name
     },
     {
         "slug": "latency-by-model",
-        "title": "Latency by model (p50 / p95 / p99)",
-        "description": "Time to first token and total latency of answered turns, in milliseconds.",
+        "title": gettext_noop("Latency by model (p50 / p95 / p99)"),
+        "description": gettext_noop(
+            "Time to first token and total latency of answered turns, in milliseconds."
+        ),
         "chart_kind": "bar",
         "x_column": "model_id",
         "y_column": "latency_p95_ms",
@@ -150,8 +160,10 @@ ORDER BY model_id
     },
     {
         "slug": "cache-hit-rate",
-        "title": "Cache and prepared-answer savings",
-        "description": "Share of answered turns served from the cache or a prepared answer, and the model tokens they saved.",
+        "title": gettext_noop("Cache and prepared-answer savings"),
+        "description": gettext_noop(
+            "Share of answered turns served from the cache or a prepared answer, and the model tokens they saved."
+        ),
         "chart_kind": "line",
         "x_column": "day",
         "y_column": "hit_rate",
@@ -172,8 +184,10 @@ ORDER BY day
     },
     {
         "slug": "error-refusal-rates",
-        "title": "Error and refusal rates per day",
-        "description": "Share of chat turns that ended in an error or were refused, day by day.",
+        "title": gettext_noop("Error and refusal rates per day"),
+        "description": gettext_noop(
+            "Share of chat turns that ended in an error or were refused, day by day."
+        ),
         "chart_kind": "line",
         "x_column": "day",
         "y_column": "error_rate",
@@ -193,8 +207,11 @@ ORDER BY day
     },
     {
         "slug": "active-users",
-        "title": "Daily, weekly and monthly active users",
-        "description": "Distinct users with at least one chat turn per day, ISO week and month (weeks and months cut to the period).",
+        "title": gettext_noop("Daily, weekly and monthly active users"),
+        "description": gettext_noop(
+            "Distinct users with at least one chat turn per day, ISO week and month "
+            "(weeks and months cut to the period)."
+        ),
         "chart_kind": "line",
         "x_column": "period_start",
         "y_column": "active_users",
@@ -218,8 +235,10 @@ ORDER BY granularity, period_start
     },
     {
         "slug": "refusals-by-reason",
-        "title": "Refusals by reason",
-        "description": "Turns refused before the model was called: a quota window (10m or month) or another rule.",
+        "title": gettext_noop("Refusals by reason"),
+        "description": gettext_noop(
+            "Turns refused before the model was called: a quota window (10m or month) or another rule."
+        ),
         "chart_kind": "bar",
         "x_column": "reason",
         "y_column": "refusals",
@@ -239,8 +258,8 @@ ORDER BY refusals DESC, reason
     },
     {
         "slug": "errors-by-type",
-        "title": "Errors by type",
-        "description": "Turns that ended in an error, by the error type clients saw.",
+        "title": gettext_noop("Errors by type"),
+        "description": gettext_noop("Turns that ended in an error, by the error type clients saw."),
         "chart_kind": "bar",
         "x_column": "error_type",
         "y_column": "errors",

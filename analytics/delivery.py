@@ -15,7 +15,8 @@ from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.core.validators import validate_email
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext, ngettext
 
 from analytics.models import ReportRun, ReportSchedule, RunStatus
 
@@ -34,10 +35,12 @@ def recipients_parse(text: str) -> list[str]:
         try:
             validate_email(address)
         except ValidationError:
-            raise RecipientsInvalid(f"{address!r} is not an e-mail address.") from None
+            text = gettext("%(address)s is not an e-mail address.") % {"address": repr(address)}
+            raise RecipientsInvalid(text) from None
     unique = list(dict.fromkeys(addresses))
     if len(unique) > MAX_RECIPIENTS:
-        raise RecipientsInvalid(f"A schedule may mail at most {MAX_RECIPIENTS} recipients.")
+        text = gettext("A schedule may mail at most %(count)s recipients.")
+        raise RecipientsInvalid(text % {"count": MAX_RECIPIENTS})
     return unique
 
 
@@ -64,24 +67,53 @@ def report_run_deliver(*, run_id: int) -> bool:
             return False
         run.delivered_at = timezone.now()
         run.save(update_fields=["delivered_at"])
-        message = _message(run, recipients)
-        transaction.on_commit(lambda: message.send(fail_silently=False))
+        mails = [_message(run, group, language) for language, group in recipients_by_language(recipients).items()]
+        transaction.on_commit(lambda: [mail.send(fail_silently=False) for mail in mails])
     logger.info("report run %s mailed to %d recipient(s)", run_id, len(recipients))
     return True
 
 
-def _message(run: ReportRun, recipients: list[str]) -> EmailMessage:
+def recipients_by_language(recipients: list[str]) -> dict[str, list[str]]:
+    """Each address in the language its user chose (the switch), else the site's default."""
+    from django.contrib.auth import get_user_model
+
+    chosen = {
+        email.lower(): language
+        for email, language in get_user_model()
+        .objects.filter(email__in=recipients)
+        .exclude(language="")
+        .values_list("email", "language")
+    }
+    groups: dict[str, list[str]] = {}
+    for address in recipients:
+        groups.setdefault(chosen.get(address.lower(), settings.LANGUAGE_CODE), []).append(address)
+    return groups
+
+
+def _message(run: ReportRun, recipients: list[str], language: str) -> EmailMessage:
+    with translation.override(language):
+        return _message_in_active_language(run, recipients)
+
+
+def _message_in_active_language(run: ReportRun, recipients: list[str]) -> EmailMessage:
     params = run.params
     period = f"{params.get('start_date')} → {params.get('end_date')} ({params.get('time_zone') or 'UTC'})"
     link = settings.GATEWAY_BASE_URL.rstrip("/") + run.get_absolute_url()
+    title = gettext(run.definition.title)  # a built-in report's title is in the catalogue
     if run.status == RunStatus.SUCCEEDED:
-        subject = f"{run.definition.title}: {period}"
-        body = f"{run.row_count} row(s) for {period}, attached as CSV.\n\nChart and table: {link}\n"
+        subject = f"{title}: {period}"
+        body = ngettext(
+            "%(count)s row for %(period)s, attached as CSV.",
+            "%(count)s rows for %(period)s, attached as CSV.",
+            run.row_count,
+        ) % {"count": run.row_count, "period": period}
+        body += "\n\n" + gettext("Chart and table: %(link)s") % {"link": link} + "\n"
         if run.rows_truncated:
-            body += f"Only the first {len(run.rows)} rows are stored and attached.\n"
+            body += gettext("Only the first %(count)s rows are stored and attached.") % {"count": len(run.rows)} + "\n"
     else:
-        subject = f"{run.definition.title} failed: {period}"
-        body = f"The scheduled run failed:\n\n{run.error}\n\nDetails: {link}\n"
+        subject = gettext("%(title)s failed: %(period)s") % {"title": title, "period": period}
+        details = gettext("Details: %(link)s") % {"link": link}
+        body = gettext("The scheduled run failed:") + f"\n\n{run.error}\n\n{details}\n"
     message = EmailMessage(subject=subject, body=body, to=recipients)
     if run.status == RunStatus.SUCCEEDED:
         message.attach(f"{run.definition.slug}-run-{run.pk}.csv", run_csv_text(run), "text/csv")

@@ -4,20 +4,22 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.models import Group
+from django.utils.translation import gettext_lazy as _
 
 from analytics.params import ReportParamsInvalid
 from analytics.services import report_params_validate
 
 
 class ReportParamsForm(forms.Form):
-    start_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-    end_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-    model_id = forms.CharField(required=False, max_length=200, label="Model (optional)")
+    start_date = forms.DateField(label=_("Start date"), widget=forms.DateInput(attrs={"type": "date"}))
+    end_date = forms.DateField(label=_("End date"), widget=forms.DateInput(attrs={"type": "date"}))
+    model_id = forms.CharField(required=False, max_length=200, label=_("Model (optional)"))
     group = forms.ModelChoiceField(
-        queryset=Group.objects.order_by("name"), required=False, to_field_name="name", label="Group (optional)"
+        queryset=Group.objects.order_by("name"), required=False, to_field_name="name", label=_("Group (optional)")
     )
     time_zone = forms.CharField(
-        required=False, max_length=64, label="Time zone", help_text="Days are calendar days here, e.g. Asia/Seoul or UTC."
+        required=False, max_length=64, label=_("Time zone"),
+        help_text=_("Days are calendar days here, e.g. Asia/Seoul or UTC."),
     )
 
     def clean(self) -> dict[str, Any]:
@@ -27,7 +29,7 @@ class ReportParamsForm(forms.Form):
         try:
             params = report_params_validate(params=self.report_params_raw(cleaned))
         except ReportParamsInvalid as error:
-            raise forms.ValidationError(str(error)) from error
+            raise forms.ValidationError(error.localized()) from error
         cleaned["params"] = params.to_json()
         return cleaned
 

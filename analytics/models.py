@@ -3,11 +3,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 
 class ChartKind(models.TextChoices):
-    LINE = "line", "Line over time"
-    BAR = "bar", "Bars by category"
+    LINE = "line", _("Line over time")
+    BAR = "bar", _("Bars by category")
 
 
 class ReportDefinition(models.Model):
@@ -17,7 +18,7 @@ class ReportDefinition(models.Model):
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     sql = models.TextField(
-        "SQL (Athena dialect)",
+        _("SQL (Athena dialect)"),
         help_text=(
             "Reads the table `requests` (and may join `users`, `group_members`); placeholders :first_dt, :last_dt, "
             ":start_ts, :end_ts, :time_zone, :start_date, :end_date, :model_id, :all_users, :group_name."
@@ -26,7 +27,7 @@ class ReportDefinition(models.Model):
     chart_kind = models.CharField(max_length=8, choices=ChartKind.choices, default=ChartKind.BAR)
     x_column = models.CharField(max_length=64)
     y_column = models.CharField(max_length=64)
-    series_column = models.CharField(max_length=64, blank=True, help_text="Optional: one line per value.")
+    series_column = models.CharField(max_length=64, blank=True, help_text=_("Optional: one line per value."))
     default_params = models.JSONField(
         default=dict,
         blank=True,
@@ -46,9 +47,9 @@ class ReportDefinition(models.Model):
 
 
 class ScheduleFrequency(models.TextChoices):
-    DAILY = "daily", "Daily"
-    WEEKLY = "weekly", "Weekly (Mondays)"
-    MONTHLY = "monthly", "Monthly (1st)"
+    DAILY = "daily", _("Daily")
+    WEEKLY = "weekly", _("Weekly (Mondays)")
+    MONTHLY = "monthly", _("Monthly (1st)")
 
 
 class ReportSchedule(models.Model):
@@ -56,10 +57,11 @@ class ReportSchedule(models.Model):
 
     definition = models.OneToOneField(ReportDefinition, on_delete=models.CASCADE, related_name="schedule")
     frequency = models.CharField(max_length=8, choices=ScheduleFrequency.choices, default=ScheduleFrequency.DAILY)
-    hour_utc = models.PositiveSmallIntegerField(default=2, help_text="Hour of day (UTC) it runs, 0-23.")
+    hour_utc = models.PositiveSmallIntegerField(default=2, help_text=_("Hour of day (UTC) it runs, 0-23."))
     enabled = models.BooleanField(default=True)
     recipients = models.TextField(
-        blank=True, help_text="E-mail addresses that get each scheduled run (CSV attached), separated by commas or lines."
+        blank=True,
+        help_text=_("E-mail addresses that get each scheduled run (CSV attached), separated by commas or lines."),
     )
     periodic_task = models.OneToOneField(
         "django_celery_beat.PeriodicTask", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -70,10 +72,10 @@ class ReportSchedule(models.Model):
 
 
 class RunStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
 
 
 class ReportRun(models.Model):
@@ -95,8 +97,8 @@ class ReportRun(models.Model):
     error = models.TextField(blank=True)
     engine = models.CharField(max_length=16, blank=True)
     engine_query_id = models.CharField(max_length=128, blank=True)
-    delivered_at = models.DateTimeField(null=True, blank=True, help_text="When a scheduled run was mailed.")
-    sql = models.TextField("SQL as run", blank=True, help_text="Athena SQL with every parameter as a literal.")
+    delivered_at = models.DateTimeField(null=True, blank=True, help_text=_("When a scheduled run was mailed."))
+    sql = models.TextField(_("SQL as run"), blank=True, help_text=_("Athena SQL with every parameter as a literal."))
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="report_runs"
     )

@@ -24,15 +24,33 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import sqlglot
 from sqlglot import exp
 
-from dataplane.model_ids import MODEL_ID_CHARACTERS, MODEL_ID_PATTERN
+from dataplane.model_ids import MODEL_ID_PATTERN
 
 MAX_RANGE_DAYS = 366
 # Calendar periods a schedule (or a person) can ask for instead of explicit dates.
 PERIODS = ("today", "previous_day", "previous_week", "previous_month", "this_week", "this_month")
 
 
+def gettext_noop(message: str) -> str:
+    """Marks a message for the translation catalogue; this module stays importable without Django."""
+    return message
+
+
 class ReportParamsInvalid(ValueError):
-    """The parameters of a report run are not acceptable; the message says why."""
+    """The parameters of a report run are not acceptable; the message says why.
+
+    `str(error)` is English; `localized()` is the same sentence in the active language (pages
+    and forms use it). A `label` value names a form field and is translated too."""
+
+    def __init__(self, message: str, **values: Any) -> None:
+        super().__init__(message % values if values else message)
+        self.message, self.values = message, values
+
+    def localized(self) -> str:
+        from django.utils.translation import gettext
+
+        values = {key: gettext(value) if key == "label" else value for key, value in self.values.items()}
+        return gettext(self.message) % values if values else gettext(self.message)
 
 
 @dataclass(frozen=True)
@@ -85,22 +103,22 @@ def report_params_parse(raw: Mapping[str, Any], *, now: datetime, default_time_z
     elif raw.get("days") not in (None, "") and not raw.get("start_date"):
         days = _parse_int(raw["days"], "days")
         if not 1 <= days <= MAX_RANGE_DAYS:
-            raise ReportParamsInvalid(f"days must be between 1 and {MAX_RANGE_DAYS}.")
+            raise ReportParamsInvalid(gettext_noop("days must be between 1 and %(most)s."), most=MAX_RANGE_DAYS)
         # Up to today: a new installation's first run shows today's turns, not an empty page.
         start, end = today - timedelta(days=days - 1), today
     else:
-        start = _parse_date(raw.get("start_date"), "start date")
-        end = _parse_date(raw.get("end_date"), "end date")
+        start = _parse_date(raw.get("start_date"), gettext_noop("start date"))
+        end = _parse_date(raw.get("end_date"), gettext_noop("end date"))
     if start > end:
-        raise ReportParamsInvalid("The start date must be on or before the end date.")
+        raise ReportParamsInvalid(gettext_noop("The start date must be on or before the end date."))
     if (end - start).days + 1 > MAX_RANGE_DAYS:
-        raise ReportParamsInvalid(f"The date range may span at most {MAX_RANGE_DAYS} days.")
+        raise ReportParamsInvalid(gettext_noop("The date range may span at most %(most)s days."), most=MAX_RANGE_DAYS)
     model_id = (raw.get("model_id") or "").strip() or None
     if model_id is not None and not MODEL_ID_PATTERN.match(model_id):
-        raise ReportParamsInvalid(f"The model id may contain only {MODEL_ID_CHARACTERS}.")
+        raise ReportParamsInvalid(gettext_noop("The model id may contain only letters, digits and . _ : / @ + -"))
     group = (raw.get("group") or "").strip() or None
     if group is not None and len(group) > 150:
-        raise ReportParamsInvalid("The group name is too long.")
+        raise ReportParamsInvalid(gettext_noop("The group name is too long."))
     return ReportParams(start_date=start, end_date=end, model_id=model_id, group=group, time_zone=time_zone)
 
 
@@ -120,7 +138,11 @@ def period_dates(period: str, *, today: date) -> tuple[date, date]:
     if period == "previous_month":
         last = today.replace(day=1) - timedelta(days=1)
         return last.replace(day=1), last
-    raise ReportParamsInvalid(f"Unknown period {period!r}: use one of {', '.join(PERIODS)}.")
+    raise ReportParamsInvalid(
+        gettext_noop("Unknown period %(period)s: use one of %(periods)s."),
+        period=repr(period),
+        periods=", ".join(PERIODS),
+    )
 
 
 def report_sql_bind(sql: str, filters: BoundFilters) -> str:
@@ -158,22 +180,24 @@ def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ReportParamsInvalid(f"Unknown time zone {name!r}: use an IANA name like Asia/Seoul or UTC.") from None
+        raise ReportParamsInvalid(
+            gettext_noop("Unknown time zone %(zone)s: use an IANA name like Asia/Seoul or UTC."), zone=repr(name)
+        ) from None
 
 
 def _parse_date(value: Any, label: str) -> date:
     if isinstance(value, date):
         return value
     if not value:
-        raise ReportParamsInvalid(f"The {label} is required.")
+        raise ReportParamsInvalid(gettext_noop("The %(label)s is required."), label=label)
     try:
         return date.fromisoformat(str(value).strip())
     except ValueError:
-        raise ReportParamsInvalid(f"The {label} must be a date like 2026-11-29.") from None
+        raise ReportParamsInvalid(gettext_noop("The %(label)s must be a date like 2026-11-29."), label=label) from None
 
 
 def _parse_int(value: Any, label: str) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise ReportParamsInvalid(f"{label} must be a whole number.") from None
+        raise ReportParamsInvalid(gettext_noop("%(label)s must be a whole number."), label=label) from None

@@ -23,6 +23,7 @@ from analytics.params import (
     BoundFilters,
     ReportParams,
     ReportParamsInvalid,
+    gettext_noop,
     local_today,
     report_params_parse,
     report_sql_bind,
@@ -62,7 +63,7 @@ def _parse(params: Mapping[str, Any]) -> ReportParams:
 def report_params_validate(*, params: Mapping[str, Any]) -> ReportParams:
     parsed = _parse(params)
     if parsed.group is not None and not Group.objects.filter(name=parsed.group).exists():
-        raise ReportParamsInvalid(f"There is no group named {parsed.group!r}.")
+        raise ReportParamsInvalid(gettext_noop("There is no group named %(group)s."), group=repr(parsed.group))
     return parsed
 
 
@@ -88,9 +89,13 @@ def report_run_request(
 
 
 def _enqueue_run(run_id: int) -> None:
+    from analytics.background import report_run_submit, runs_in_background
     from analytics.tasks import report_run_task
 
-    report_run_task.delay(run_id)
+    if runs_in_background():
+        report_run_submit(run_id=run_id)
+    else:
+        report_run_task.delay(run_id)
 
 
 def report_run_execute(*, run_id: int) -> ReportRun:

@@ -9,13 +9,14 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.selectors import user_is_analyst
 from analytics import selectors, services
 from analytics.delivery import run_csv_text
 from analytics.forms import ReportParamsForm
-from analytics.models import ReportDefinition, ReportRun
+from analytics.models import ReportDefinition, ReportRun, RunStatus
 from analytics.params import ReportParamsInvalid
 
 
@@ -26,7 +27,7 @@ def analyst_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
     @wraps(view)
     def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if not user_is_analyst(request.user):
-            raise PermissionDenied("Reports are for analysts and gateway admins.")
+            raise PermissionDenied(gettext("Reports are for analysts and gateway admins."))
         return view(request, *args, **kwargs)
 
     return guarded
@@ -65,7 +66,7 @@ def report_run_now(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         run = services.report_run_request(definition=definition, params=params, requested_by=request.user)
     except ReportParamsInvalid as error:
-        messages.error(request, str(error))
+        messages.error(request, error.localized())
         return redirect(definition)
     return redirect(run)
 
@@ -84,7 +85,8 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         "rows": run.rows,
         "labels": names,
     }
-    return render(request, "analytics/run_detail.html", {"run": run, "chart": chart, "names": names})
+    context = {"run": run, "chart": chart, "names": names, "phase": run_phase_text(run)}
+    return render(request, "analytics/run_detail.html", context)
 
 
 def _user_names(run: ReportRun) -> dict[str, str]:
@@ -97,11 +99,14 @@ def _user_names(run: ReportRun) -> dict[str, str]:
 @require_GET
 @analyst_required
 def run_status(request: HttpRequest, run_id: int) -> JsonResponse:
-    run = get_object_or_404(ReportRun.objects.defer("rows"), pk=run_id)
+    run = get_object_or_404(ReportRun.objects.defer("rows", "columns"), pk=run_id)
     return JsonResponse(
         {
             "id": run.pk,
             "status": run.status,
+            # What the page shows, in the analyst's language: the script adds no words of its own.
+            "status_label": str(run.get_status_display()),
+            "phase": str(run_phase_text(run)),
             "progress": run.progress,
             "finished": run.is_finished,
             "error": run.error,
@@ -110,12 +115,23 @@ def run_status(request: HttpRequest, run_id: int) -> JsonResponse:
     )
 
 
+def run_phase_text(run: ReportRun) -> str:
+    """One line under the status saying what is happening now."""
+    if run.status == RunStatus.QUEUED:
+        return gettext("Waiting to start…")
+    if run.status == RunStatus.RUNNING:
+        return gettext("Running the query: %(percent)s%% done") % {"percent": run.progress}
+    if run.status == RunStatus.SUCCEEDED:
+        return ngettext("Done: %(count)s row.", "Done: %(count)s rows.", run.row_count) % {"count": run.row_count}
+    return gettext("The run failed.")
+
+
 @require_GET
 @analyst_required
 def run_csv(request: HttpRequest, run_id: int) -> HttpResponse:
     run = get_object_or_404(ReportRun.objects.select_related("definition"), pk=run_id)
     if run.status != "succeeded":
-        return HttpResponse("This run has no results.", status=409, content_type="text/plain")
+        return HttpResponse(gettext("This run has no results."), status=409, content_type="text/plain")
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{run.definition.slug}-run-{run.pk}.csv"'
     response.write(run_csv_text(run))

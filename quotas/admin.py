@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.models import Group
@@ -19,13 +20,16 @@ from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import UserAdmin as AccountsUserAdmin
 from dataplane.errors import StoreUnavailable
 from dataplane.windows import MONTH, TEN_MINUTE, WINDOW_LABELS, usage_level
 from quotas import selectors, services
 from quotas.admin_forms import PreparedResponseAdminForm, QuotaPolicyAdminForm
+from quotas.admin_lists import groups_for_list, policies_for_list, policy_names_for_users, prepared_for_list
+from quotas.admin_views import test_selected_models
 from quotas.models import (
     RESOLUTION_RULE,
     GroupModelAccess,
@@ -45,7 +49,8 @@ ADMIN_CSS = {"all": ("quotas/admin.css",)}
 
 
 def _store_error_message(error: StoreUnavailable) -> str:
-    return f"The gateway store is unavailable ({error.message}). Nothing was changed in the store."
+    text = gettext("The gateway store is unavailable (%(error)s). Nothing was changed in the store.")
+    return text % {"error": error.message}
 
 
 # -- inlines ------------------------------------------------------------------------------------
@@ -54,16 +59,16 @@ class GroupModelAccessByGroupInline(admin.TabularInline):
     fk_name = "group"
     extra = 0
     autocomplete_fields = ("model",)
-    verbose_name = "allowed model"
-    verbose_name_plural = "Allowed models (members may use these)"
+    verbose_name = _("allowed model")
+    verbose_name_plural = _("Allowed models (members may use these)")
 
 
 class GroupModelAccessByModelInline(admin.TabularInline):
     model = GroupModelAccess
     fk_name = "model"
     extra = 0
-    verbose_name = "group allowed to use this model"
-    verbose_name_plural = "Groups allowed to use this model"
+    verbose_name = _("group allowed to use this model")
+    verbose_name_plural = _("Groups allowed to use this model")
 
 
 class GroupPolicyInline(admin.StackedInline):
@@ -71,24 +76,24 @@ class GroupPolicyInline(admin.StackedInline):
     extra = 0
     max_num = 1
     can_delete = True
-    verbose_name = "quota policy of this group"
-    verbose_name_plural = "Quota policy of this group"
+    verbose_name = _("quota policy of this group")
+    verbose_name_plural = _("Quota policy of this group")
 
 
 class UserPolicyOverrideInline(admin.StackedInline):
     model = UserPolicyOverride
     extra = 0
     max_num = 1
-    verbose_name = "policy override"
-    verbose_name_plural = "Policy override (wins over group and default policies)"
+    verbose_name = _("policy override")
+    verbose_name_plural = _("Policy override (wins over group and default policies)")
 
 
 class UserModelAccessInline(admin.TabularInline):
     model = UserModelAccess
     extra = 0
     autocomplete_fields = ("model",)
-    verbose_name = "allowed model"
-    verbose_name_plural = "Allowed models (in addition to the user's groups and models open to all)"
+    verbose_name = _("allowed model")
+    verbose_name_plural = _("Allowed models (in addition to the user's groups and models open to all)")
 
 
 # -- model catalogue ------------------------------------------------------------------------------
@@ -111,10 +116,10 @@ class ModelCatalogueEntryAdmin(admin.ModelAdmin):
     inlines = (GroupModelAccessByModelInline,)
     fieldsets = (
         (None, {"fields": ("provider", "model_id", "display_name", "visibility", "endpoint_url")}),
-        ("Availability", {"fields": ("enabled", "available_to_all")}),
-        ("Requests and prices", {"fields": ("default_max_tokens", "price_in_per_1k", "price_out_per_1k")}),
+        (_("Availability"), {"fields": ("enabled", "available_to_all")}),
+        (_("Requests and prices"), {"fields": ("default_max_tokens", "price_in_per_1k", "price_out_per_1k")}),
     )
-    actions = ("enable_selected", "disable_selected")
+    actions = ("enable_selected", "disable_selected", test_selected_models)
 
     class Media:
         css = ADMIN_CSS
@@ -130,15 +135,21 @@ class ModelCatalogueEntryAdmin(admin.ModelAdmin):
         for entry in queryset:
             services.catalogue_entry_delete(entry=entry)
 
-    @admin.action(description="Enable selected models", permissions=["change"])
+    @admin.action(description=_("Enable selected models"), permissions=["change"])
     def enable_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         changed = services.catalogue_enabled_set(entries=queryset, enabled=True)
-        self.message_user(request, f"Enabled {changed} model(s); every user's policy is being republished.")
+        self.message_user(request, ngettext(
+            "Enabled %(count)s model; every user's policy is being republished.",
+            "Enabled %(count)s models; every user's policy is being republished.", changed,
+        ) % {"count": changed})
 
-    @admin.action(description="Disable selected models", permissions=["change"])
+    @admin.action(description=_("Disable selected models"), permissions=["change"])
     def disable_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         changed = services.catalogue_enabled_set(entries=queryset, enabled=False)
-        self.message_user(request, f"Disabled {changed} model(s); every user's policy is being republished.")
+        self.message_user(request, ngettext(
+            "Disabled %(count)s model; every user's policy is being republished.",
+            "Disabled %(count)s models; every user's policy is being republished.", changed,
+        ) % {"count": changed})
 
 
 # -- quota policies -------------------------------------------------------------------------------
@@ -161,15 +172,15 @@ class QuotaPolicyAdmin(admin.ModelAdmin):
     search_fields = ("name", "description")
     readonly_fields = ("sync_panel",)
     fieldsets = (
-        (None, {"fields": ("name", "description", "is_default"), "description": RESOLUTION_RULE}),
-        ("10-minute window", {"fields": ("ten_minute_total", "ten_minute_input", "ten_minute_output")}),
-        ("Calendar month", {"fields": ("monthly_total", "monthly_input", "monthly_output", "monthly_budget_usd")}),
-        ("Requests and privacy", {"fields": ("max_tokens_cap", "never_cache", "cache_scope", "log_prompts")}),
+        (None, {"fields": ("name", "description", "is_default", "unlimited"), "description": RESOLUTION_RULE}),
+        (_("10-minute window"), {"fields": ("ten_minute_total", "ten_minute_input", "ten_minute_output")}),
+        (_("Calendar month"), {"fields": ("monthly_total", "monthly_input", "monthly_output", "monthly_budget_usd")}),
+        (_("Requests and privacy"), {"fields": ("max_tokens_cap", "never_cache", "cache_scope", "log_prompts")}),
         (
-            "Bedrock guardrail",
+            _("Bedrock guardrail"),
             {"fields": ("guardrail", "guardrail_identifier", "guardrail_version", "guardrail_stream_mode")},
         ),
-        ("Sync to the gateway store", {"fields": ("sync_panel",)}),
+        (_("Sync to the gateway store"), {"fields": ("sync_panel",)}),
     )
     actions = ("make_default", "republish_selected")
 
@@ -200,43 +211,47 @@ class QuotaPolicyAdmin(admin.ModelAdmin):
         )
         return [live_usage, *super().get_urls()]
 
-    @admin.display(description="assigned to")
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return policies_for_list(super().get_queryset(request))  # list columns without per-row queries
+
+    @admin.display(description=_("assigned to"))
     def assigned_to(self, policy: QuotaPolicy) -> str:
         if policy.is_default:
-            return "everyone else (default)"
-        groups = policy.group_assignments.count()
-        users = policy.user_overrides.count()
-        return f"{groups} group(s), {users} user override(s)"
+            return gettext("everyone else (default)")
+        return gettext("%(groups)s group(s), %(users)s user override(s)") % {
+            "groups": policy.list_group_count, "users": policy.list_override_count,
+        }
 
-    @admin.display(description="sync")
+    @admin.display(description=_("sync"))
     def sync_summary(self, policy: QuotaPolicy) -> str:
-        status = selectors.policy_sync_status(policy=policy)
-        if status.failed:
-            return f"{status.failed} failed"
-        if status.pending:
-            return f"{status.pending} pending"
-        return f"v{status.published_version}" if status.published_version else "—"
+        if policy.list_failed:
+            return gettext("%(count)s failed") % {"count": policy.list_failed}
+        if policy.list_pending:
+            return gettext("%(count)s pending") % {"count": policy.list_pending}
+        return f"v{policy.list_published_version}" if policy.list_published_version else "—"
 
-    @admin.display(description="sync status")
+    @admin.display(description=_("sync status"))
     def sync_panel(self, policy: QuotaPolicy) -> SafeString:
         if policy.pk is None:
-            return mark_safe("Published when saved.")
+            return gettext("Published when saved.")
         status = selectors.policy_sync_status(policy=policy)
         return mark_safe(render_to_string("admin/quotas/sync_status.html", {"status": status}))
 
-    @admin.action(description="Make the selected policy the default", permissions=["change"])
+    @admin.action(description=_("Make the selected policy the default"), permissions=["change"])
     def make_default(self, request: HttpRequest, queryset: QuerySet) -> None:
         if queryset.count() != 1:
-            self.message_user(request, "Select exactly one policy to make it the default.", messages.ERROR)
+            self.message_user(request, gettext("Select exactly one policy to make it the default."), messages.ERROR)
             return
         policy = queryset.get()
         services.policy_default_set(policy=policy)
-        self.message_user(request, f"“{policy.name}” is now the default policy.")
+        self.message_user(request, gettext("“%(name)s” is now the default policy.") % {"name": policy.name})
 
-    @admin.action(description="Republish to the gateway store", permissions=["change"])
+    @admin.action(description=_("Republish to the gateway store"), permissions=["change"])
     def republish_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         count = services.policies_republish(policies=list(queryset))
-        self.message_user(request, f"Queued {count} user polic{'y' if count == 1 else 'ies'} for publishing.")
+        self.message_user(request, ngettext(
+            "Queued %(count)s user policy for publishing.", "Queued %(count)s user policies for publishing.", count
+        ) % {"count": count})
 
 
 class AssignmentAdmin(admin.ModelAdmin):
@@ -308,14 +323,17 @@ class GroupAdmin(DjangoGroupAdmin):
         for group in queryset:
             services.group_delete(group=group)
 
-    @admin.display(description="quota policy")
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return groups_for_list(super().get_queryset(request))  # list columns without per-row queries
+
+    @admin.display(description=_("quota policy"))
     def quota_policy(self, group: Group) -> str:
-        assignment = GroupPolicy.objects.filter(group=group).select_related("policy").first()
+        assignment = getattr(group, "quota_policy_assignment", None)
         return assignment.policy.name if assignment else "—"
 
-    @admin.display(description="members")
+    @admin.display(description=_("members"), ordering="list_member_count")
     def member_count(self, group: Group) -> int:
-        return group.user_set.count()
+        return group.list_member_count
 
 
 # -- users (accounts' admin plus governance) ------------------------------------------------------
@@ -342,28 +360,37 @@ class GovernedUserAdmin(AccountsUserAdmin):
         fieldsets = super().get_fieldsets(request, obj)
         if obj is None:
             return fieldsets
-        panel = ("Gateway governance: effective policy and live usage", {"fields": ("governance_panel",)})
+        panel = (_("Gateway governance: effective policy and live usage"), {"fields": ("governance_panel",)})
         return (fieldsets[0], panel, *fieldsets[1:])
 
-    @admin.display(description="policy")
-    def effective_policy_name(self, user: Any) -> str:
-        policy = selectors.policy_resolve(user=user)
-        return policy.name if policy else "—"
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type:
+        return PolicyNamedChangeList
 
-    @admin.display(description="effective policy and live usage")
+    @admin.display(description=_("policy"))
+    def effective_policy_name(self, user: Any) -> str:
+        # Resolved for the whole page by PolicyNamedChangeList; one by one elsewhere.
+        name = getattr(user, "list_policy_name", None)
+        if name is None:
+            policy = selectors.policy_resolve(user=user)
+            name = policy.name if policy else ""
+        return name or "—"
+
+    @admin.display(description=_("effective policy and live usage"))
     def governance_panel(self, user: Any) -> SafeString:
         return mark_safe(render_to_string("admin/quotas/governance_panel.html", governance_context(user=user)))
 
-    @admin.action(description="Republish policy to the gateway store", permissions=["change"])
+    @admin.action(description=_("Republish policy to the gateway store"), permissions=["change"])
     def republish_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         count = services.policy_publish_request(users=queryset, force=True)
-        self.message_user(request, f"Queued {count} polic{'y' if count == 1 else 'ies'} for publishing.")
+        self.message_user(request, ngettext(
+            "Queued %(count)s policy for publishing.", "Queued %(count)s policies for publishing.", count
+        ) % {"count": count})
 
-    @admin.action(description="Reset current 10-minute window", permissions=["reset_usage"])
+    @admin.action(description=_("Reset current 10-minute window"), permissions=["reset_usage"])
     def reset_ten_minute_window(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._reset(request, queryset, window=TEN_MINUTE)
 
-    @admin.action(description="Reset current month's usage", permissions=["reset_usage"])
+    @admin.action(description=_("Reset current month's usage"), permissions=["reset_usage"])
     def reset_month_window(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._reset(request, queryset, window=MONTH)
 
@@ -376,9 +403,22 @@ class GovernedUserAdmin(AccountsUserAdmin):
         except StoreUnavailable as error:
             self.message_user(request, _store_error_message(error), messages.ERROR)
             return
-        label = WINDOW_LABELS[window].adjective
-        key = keys[0] if keys else "—"
-        self.message_user(request, f"Reset the current {label} window ({key}) of {len(keys)} user(s).")
+        text = (
+            gettext("Reset the current 10-minute window (%(key)s) of %(count)s user(s).")
+            if window == "10m"
+            else gettext("Reset the current month (%(key)s) of %(count)s user(s).")
+        )
+        self.message_user(request, text % {"key": keys[0] if keys else "—", "count": len(keys)})
+
+
+class PolicyNamedChangeList(ChangeList):
+    """The user list, with every listed user's effective policy resolved in one go."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        names = policy_names_for_users(self.result_list)
+        for user in self.result_list:
+            user.list_policy_name = names.get(user.pk, "")
 
 
 def governance_context(*, user: Any) -> dict[str, Any]:
@@ -438,38 +478,46 @@ class PreparedResponseAdmin(admin.ModelAdmin):
         for prepared in queryset.select_related("model"):
             services.prepared_delete(prepared=prepared)
 
-    @admin.display(description="question")
+    @admin.display(description=_("question"))
     def short_question(self, prepared: PreparedResponse) -> str:
         return prepared.question if len(prepared.question) <= 80 else prepared.question[:79] + "…"
 
-    @admin.display(description="model")
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return prepared_for_list(super().get_queryset(request))  # list columns without per-row queries
+
+    @admin.display(description=_("model"))
     def scope(self, prepared: PreparedResponse) -> str:
-        return prepared.model.display_name if prepared.model else "every model"
+        return prepared.model.display_name if prepared.model else gettext("every model")
 
-    @admin.display(description="in store")
+    @admin.display(description=_("in store"))
     def store_status(self, prepared: PreparedResponse) -> str:
-        last = prepared.outbox.order_by("-id").first()
-        if last is None:
+        status, action = prepared.list_outbox_status, prepared.list_outbox_action
+        if status is None:
             return "—"
-        if last.status == OutboxStatus.PENDING:
-            return "pending"
-        return f"{last.get_action_display().lower()} {last.get_status_display().lower()}"
+        if status == OutboxStatus.PENDING:
+            return gettext("pending")
+        action_label = PreparedOutbox.Action(action).label if action in PreparedOutbox.Action.values else action
+        return f"{str(action_label).lower()} {str(OutboxStatus(status).label).lower()}"
 
-    @admin.action(description="Purge from the gateway store (and disable)", permissions=["change"])
+    @admin.action(description=_("Purge from the gateway store (and disable)"), permissions=["change"])
     def purge_from_store(self, request: HttpRequest, queryset: QuerySet) -> None:
         count = 0
         for prepared in queryset:
             services.prepared_purge(prepared=prepared)
             count += 1
-        self.message_user(request, f"Disabled {count} prepared response(s); their deletion from the store is queued.")
+        self.message_user(
+            request,
+            gettext("Disabled %(count)s prepared response(s); their deletion from the store is queued.")
+            % {"count": count},
+        )
 
-    @admin.action(description="Republish to the gateway store", permissions=["change"])
+    @admin.action(description=_("Republish to the gateway store"), permissions=["change"])
     def republish_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         count = 0
         for prepared in queryset.select_related("model"):
             services.prepared_publish_request(prepared=prepared)
             count += 1
-        self.message_user(request, f"Queued {count} prepared response(s) for publishing.")
+        self.message_user(request, gettext("Queued %(count)s prepared response(s) for publishing.") % {"count": count})
 
 
 # -- outboxes (read-only: rows are written by services) ------------------------------------------
@@ -483,14 +531,15 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     def has_drain_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("quotas.change_policyoutbox")
 
-    @admin.action(description="Publish pending rows now", permissions=["drain"])
+    @admin.action(description=_("Publish pending rows now"), permissions=["drain"])
     def drain_now(self, request: HttpRequest, queryset: QuerySet) -> None:
         try:
             result = services.outbox_drain()
         except StoreUnavailable as error:
-            self.message_user(request, _store_error_message(error) + " Rows stay pending.", messages.ERROR)
+            text = _store_error_message(error) + " " + gettext("Rows stay pending.")
+            self.message_user(request, text, messages.ERROR)
             return
-        self.message_user(request, f"Published: {result.as_dict()}")
+        self.message_user(request, gettext("Published: %(result)s") % {"result": result.as_dict()})
 
 
 @admin.register(PolicyOutbox)
@@ -501,14 +550,16 @@ class PolicyOutboxAdmin(ReadOnlyAdmin):
     list_select_related = ("user", "policy")
     actions = ("drain_now", "retry_failed")
 
-    @admin.display(description="last error")
+    @admin.display(description=_("last error"))
     def error(self, row: PolicyOutbox) -> str:
         return row.last_error[:120]
 
-    @admin.action(description="Retry failed rows (republish their users)", permissions=["drain"])
+    @admin.action(description=_("Retry failed rows (republish their users)"), permissions=["drain"])
     def retry_failed(self, request: HttpRequest, queryset: QuerySet) -> None:
         count = services.outbox_failed_retry(rows=queryset)
-        self.message_user(request, f"Queued {count} polic{'y' if count == 1 else 'ies'} for publishing.")
+        self.message_user(request, ngettext(
+            "Queued %(count)s policy for publishing.", "Queued %(count)s policies for publishing.", count
+        ) % {"count": count})
 
 
 @admin.register(PreparedOutbox)
@@ -550,6 +601,7 @@ def _purge_cache(request: HttpRequest) -> HttpResponse:
     except StoreUnavailable as error:
         messages.error(request, _store_error_message(error))
     else:
-        messages.success(request, f"Purged {purged} cached answer(s). Prepared responses are kept.")
+        text = gettext("Purged %(count)s cached answer(s). Prepared responses are kept.")
+        messages.success(request, text % {"count": purged})
     return HttpResponseRedirect(reverse("admin:quotas_live_usage"))
 

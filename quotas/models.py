@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -11,15 +12,20 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from dataplane.model_ids import model_id_problem
 from dataplane.providers.demo import DEMO_PROVIDER_NAME
 from dataplane.windows import MONTH, TEN_MINUTE, WINDOW_LABELS
 
-NOT_NEGATIVE = MinValueValidator(0, message="A limit cannot be negative; leave it empty for no limit.")
-PRICE_NOT_NEGATIVE = MinValueValidator(Decimal("0"), message="A price cannot be negative.")
+NOT_NEGATIVE = MinValueValidator(0, message=_("A limit cannot be negative; leave it empty for no limit."))
+PRICE_NOT_NEGATIVE = MinValueValidator(Decimal("0"), message=_("A price cannot be negative."))
 
-RESOLUTION_RULE = (
+# The limit parts as a sentence names them ("the monthly input limit").
+_PARTS = {"total": _("total"), "input": _("input"), "output": _("output")}
+
+RESOLUTION_RULE = _(
     "Which policy applies to a user: their own override if they have one; otherwise the most "
     "generous policy among their groups (the highest monthly total, then the highest 10-minute "
     "total; an empty limit means unlimited and is the most generous); otherwise the default policy."
@@ -27,19 +33,19 @@ RESOLUTION_RULE = (
 
 
 class CacheScope(models.TextChoices):
-    PER_USER = "per_user", "Per user: an answer is replayed only to the user who asked"
-    SHARED = "shared", "Shared: an answer is replayed to anyone who asks exactly the same"
+    PER_USER = "per_user", _("Per user: an answer is replayed only to the user who asked")
+    SHARED = "shared", _("Shared: an answer is replayed to anyone who asks exactly the same")
 
 
 class GuardrailOption(models.TextChoices):
-    NONE = "none", "None"
-    STACK_DEFAULT = "default", "The stack's default guardrail"
-    NAMED = "named", "A named guardrail (identifier and version)"
+    NONE = "none", _("None")
+    STACK_DEFAULT = "default", _("The stack's default guardrail")
+    NAMED = "named", _("A named guardrail (identifier and version)")
 
 
 class GuardrailStreamMode(models.TextChoices):
-    SYNC = "sync", "Synchronous: every chunk is checked before the user sees it"
-    ASYNC = "async", "Asynchronous: chunks stream at once and are checked alongside"
+    SYNC = "sync", _("Synchronous: every chunk is checked before the user sees it")
+    ASYNC = "async", _("Asynchronous: chunks stream at once and are checked alongside")
 
 
 # Bedrock's guardrail identifier is its id or ARN; a version is a number or DRAFT.
@@ -56,17 +62,17 @@ class EndpointURLField(models.URLField):
 
 class ModelCatalogueEntry(models.Model):
     class Provider(models.TextChoices):
-        BEDROCK = "bedrock", "Amazon Bedrock"
-        OPENAI = "openai", "OpenAI-compatible endpoint"
-        DEMO = "demo", DEMO_PROVIDER_NAME
+        BEDROCK = "bedrock", _("Amazon Bedrock")
+        OPENAI = "openai", _("OpenAI-compatible endpoint")
+        DEMO = "demo", _(DEMO_PROVIDER_NAME)  # noqa: INT001 - the demo's one name, translated in the catalogue
 
     class Visibility(models.TextChoices):
-        PUBLIC = "public", "Public (foundation model or inference profile)"
-        PRIVATE = "private", "Private (imported, custom or provisioned)"
+        PUBLIC = "public", _("Public (foundation model or inference profile)")
+        PRIVATE = "private", _("Private (imported, custom or provisioned)")
 
     provider = models.CharField(max_length=16, choices=Provider.choices, default=Provider.BEDROCK)
     model_id = models.CharField(
-        "model id or ARN",
+        _("model id or ARN"),
         max_length=255,
         unique=True,
         help_text=(
@@ -74,31 +80,34 @@ class ModelCatalogueEntry(models.Model):
             "(us.amazon.nova-pro-v1:0) or an ARN. Demo: demo.*. OpenAI-compatible: the served model name."
         ),
     )
-    display_name = models.CharField(max_length=120, help_text="What users see in the model dropdown.")
+    display_name = models.CharField(max_length=120, help_text=_("What users see in the model dropdown."))
     visibility = models.CharField(max_length=8, choices=Visibility.choices, default=Visibility.PUBLIC)
     endpoint_url = EndpointURLField(
-        "endpoint URL", blank=True, help_text="Base URL of the OpenAI-compatible server (required for that provider)."
+        _("endpoint URL"),
+        blank=True,
+        help_text=_("Base URL of the OpenAI-compatible server (required for that provider)."),
     )
-    enabled = models.BooleanField(default=True, help_text="Disabled models are removed from every user's list.")
+    enabled = models.BooleanField(default=True, help_text=_("Disabled models are removed from every user's list."))
     available_to_all = models.BooleanField(
-        default=False, help_text="Every user may use this model, whatever the allow-lists say."
-    )
+        default=False, help_text=_("Every user may use this model, whatever the allow-lists say."))
     default_max_tokens = models.PositiveIntegerField(
-        "default maxTokens", default=1024, validators=[MinValueValidator(1, message="At least 1 token.")]
+        _("default maxTokens"), default=1024, validators=[MinValueValidator(1, message=_("At least 1 token."))]
     )
     price_in_per_1k = models.DecimalField(
-        "USD per 1k input tokens", max_digits=12, decimal_places=6, default=Decimal("0"), validators=[PRICE_NOT_NEGATIVE]
+        _("USD per 1k input tokens"),
+        max_digits=12, decimal_places=6, default=Decimal("0"), validators=[PRICE_NOT_NEGATIVE],
     )
     price_out_per_1k = models.DecimalField(
-        "USD per 1k output tokens", max_digits=12, decimal_places=6, default=Decimal("0"), validators=[PRICE_NOT_NEGATIVE]
+        _("USD per 1k output tokens"),
+        max_digits=12, decimal_places=6, default=Decimal("0"), validators=[PRICE_NOT_NEGATIVE],
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ("display_name",)
-        verbose_name = "catalogue model"
-        verbose_name_plural = "model catalogue"
+        verbose_name = _("catalogue model")
+        verbose_name_plural = _("model catalogue")
 
     def __str__(self) -> str:
         return f"{self.display_name} ({self.model_id})"
@@ -109,7 +118,7 @@ class ModelCatalogueEntry(models.Model):
         if problem:
             errors["model_id"] = problem
         if self.provider == self.Provider.OPENAI and not self.endpoint_url:
-            errors["endpoint_url"] = "An OpenAI-compatible model needs the URL of its endpoint."
+            errors["endpoint_url"] = gettext("An OpenAI-compatible model needs the URL of its endpoint.")
         if errors:
             raise ValidationError(errors)
 
@@ -122,8 +131,8 @@ class GroupModelAccess(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["group", "model"], name="quotas_group_model_once")]
-        verbose_name = "group allow-list entry"
-        verbose_name_plural = "group allow-list"
+        verbose_name = _("group allow-list entry")
+        verbose_name_plural = _("group allow-list")
 
     def __str__(self) -> str:
         return f"{self.group} → {self.model.display_name}"
@@ -137,107 +146,106 @@ class UserModelAccess(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "model"], name="quotas_user_model_once")]
-        verbose_name = "user allow-list entry"
-        verbose_name_plural = "user allow-list"
+        verbose_name = _("user allow-list entry")
+        verbose_name_plural = _("user allow-list")
 
     def __str__(self) -> str:
         return f"{self.user} → {self.model.display_name}"
 
 
-def _limit(verbose: str) -> models.BigIntegerField:
+def _limit(verbose: Any) -> models.BigIntegerField:
     # BigIntegerField (not Positive…) so the form shows our message rather than Django's generic one.
     return models.BigIntegerField(
-        verbose, null=True, blank=True, validators=[NOT_NEGATIVE], help_text="Tokens; empty = no limit."
-    )
+        verbose, null=True, blank=True, validators=[NOT_NEGATIVE], help_text=_("Tokens; empty = no limit."))
 
 
 class QuotaPolicy(models.Model):
     name = models.CharField(max_length=80, unique=True)
     description = models.TextField(blank=True)
     is_default = models.BooleanField(
-        "default policy",
+        _("default policy"),
         default=False,
-        help_text="Applies to users without an override or a group policy. Exactly one policy is the default; "
-        "use the “Make default” action to move it.",
+        help_text=_("Applies to users without an override or a group policy. Exactly one policy is the default; "
+        "use the “Make default” action to move it."),
     )
     unlimited = models.BooleanField(
-        "no token limits",
+        _("no token limits"),
         default=False,
-        help_text="Tick to let these users use tokens without any limit. Without it, a policy needs at least one "
-        "total limit: an empty form is not taken to mean “unlimited”.",
+        help_text=_("Tick to let these users use tokens without any limit. Without it, a policy needs at least one "
+        "total limit: an empty form is not taken to mean “unlimited”."),
     )
-    ten_minute_total = _limit("10-minute total")
-    ten_minute_input = _limit("10-minute input")
-    ten_minute_output = _limit("10-minute output")
-    monthly_total = _limit("monthly total")
-    monthly_input = _limit("monthly input")
-    monthly_output = _limit("monthly output")
+    ten_minute_total = _limit(_("10-minute total"))
+    ten_minute_input = _limit(_("10-minute input"))
+    ten_minute_output = _limit(_("10-minute output"))
+    monthly_total = _limit(_("monthly total"))
+    monthly_input = _limit(_("monthly input"))
+    monthly_output = _limit(_("monthly output"))
     monthly_budget_usd = models.DecimalField(
-        "monthly budget (USD)",
+        _("monthly budget (USD)"),
         max_digits=12,
         decimal_places=2,
         null=True,
         blank=True,
-        validators=[MinValueValidator(Decimal("0"), message="A budget cannot be negative.")],
-        help_text="Shown against an estimate of spend (usage × model prices) in the admin; not enforced. "
-        "Token limits are what the gateway enforces.",
+        validators=[MinValueValidator(Decimal("0"), message=_("A budget cannot be negative."))],
+        help_text=_("Shown against an estimate of spend (usage × model prices) in the admin; not enforced. "
+        "Token limits are what the gateway enforces."),
     )
     max_tokens_cap = models.PositiveIntegerField(
-        "maxTokens cap",
+        _("maxTokens cap"),
         null=True,
         blank=True,
-        validators=[MinValueValidator(1, message="At least 1 token; leave it empty for no cap.")],
-        help_text="Upper bound on one request's maxTokens.",
+        validators=[MinValueValidator(1, message=_("At least 1 token; leave it empty for no cap."))],
+        help_text=_("Upper bound on one request's maxTokens."),
     )
-    never_cache = models.BooleanField(default=False, help_text="Never read or write the answer cache for these users.")
+    never_cache = models.BooleanField(
+        default=False, help_text=_("Never read or write the answer cache for these users.")
+    )
     log_prompts = models.BooleanField(
         default=False,
-        help_text="Keep redacted, truncated prompt previews in the logs. Never for private requests or requests "
-        "with personal data: those leave no preview at all.",
+        help_text=_("Keep redacted, truncated prompt previews in the logs. Never for private requests or requests "
+        "with personal data: those leave no preview at all."),
     )
     cache_scope = models.CharField(
         max_length=16,
         choices=CacheScope.choices,
         default=CacheScope.PER_USER,
-        help_text="Who may get a cached answer. Per user (the safe default): only the user who asked the same "
+        help_text=_("Who may get a cached answer. Per user (the safe default): only the user who asked the same "
         "question. Shared: anyone asking exactly the same request with the same model, which saves more tokens "
         "but replays one user's answer to others. Requests and answers with personal data are never cached "
-        "either way.",
+        "either way."),
     )
     guardrail = models.CharField(
         max_length=16,
         choices=GuardrailOption.choices,
         default=GuardrailOption.STACK_DEFAULT,
-        help_text="Amazon Bedrock Guardrail applied to Bedrock models: content filters, prompt-attack filter and "
+        help_text=_("Amazon Bedrock Guardrail applied to Bedrock models: content filters, prompt-attack filter and "
         "personal-data masking. The stack's default is created by the CDK stack; where none is deployed (the "
-        "embedded default) no guardrail applies.",
+        "embedded default) no guardrail applies."),
     )
     guardrail_identifier = models.CharField(
-        max_length=200, blank=True, help_text="Only for a named guardrail: its id or ARN."
-    )
+        max_length=200, blank=True, help_text=_("Only for a named guardrail: its id or ARN."))
     guardrail_version = models.CharField(
-        max_length=16, blank=True, help_text="Only for a named guardrail: a version number, or DRAFT."
-    )
+        max_length=16, blank=True, help_text=_("Only for a named guardrail: a version number, or DRAFT."))
     guardrail_stream_mode = models.CharField(
         max_length=8,
         choices=GuardrailStreamMode.choices,
         default=GuardrailStreamMode.SYNC,
-        help_text="How the guardrail checks a streamed answer. Asynchronous gives a faster first token, but a "
-        "user may see text before the guardrail blocks it.",
+        help_text=_("How the guardrail checks a streamed answer. Asynchronous gives a faster first token, but a "
+        "user may see text before the guardrail blocks it."),
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ("name",)
-        verbose_name = "quota policy"
-        verbose_name_plural = "quota policies"
+        verbose_name = _("quota policy")
+        verbose_name_plural = _("quota policies")
         constraints = [
             models.UniqueConstraint(
                 fields=["is_default"],
                 condition=Q(is_default=True),
                 name="quotas_one_default_policy",
-                violation_error_message="Only one policy can be the default.",
+                violation_error_message=_("Only one policy can be the default."),
             )
         ]
         permissions = [
@@ -257,10 +265,18 @@ class QuotaPolicy(models.Model):
         """“Unlimited” is a choice an admin makes, never what an empty form falls back to."""
         limits = [getattr(self, name) for name in self.LIMIT_FIELDS]
         if self.unlimited and any(limit is not None for limit in limits):
-            return {"unlimited": "A policy with no token limits cannot also set limits: clear them, or untick this."}
+            return {
+                "unlimited": gettext(
+                    "A policy with no token limits cannot also set limits: clear them, or untick this."
+                )
+            }
         if not self.unlimited and self.ten_minute_total is None and self.monthly_total is None:
-            return {"ten_minute_total": "Set a 10-minute or a monthly total, or tick “no token limits” to let these "
-                    "users use tokens without limit."}
+            return {
+                "ten_minute_total": gettext(
+                    "Set a 10-minute or a monthly total, or tick “no token limits” to let these users use tokens "
+                    "without limit."
+                )
+            }
         return {}
 
     def _month_below_ten_minutes(self) -> dict[str, str]:
@@ -269,23 +285,26 @@ class QuotaPolicy(models.Model):
         for part in ("total", "input", "output"):
             ten_minute, monthly = getattr(self, f"ten_minute_{part}"), getattr(self, f"monthly_{part}")
             if ten_minute is not None and monthly is not None and monthly < ten_minute:
-                errors[f"monthly_{part}"] = (
-                    f"The monthly {part} limit ({monthly:,}) is below the 10-minute {part} limit ({ten_minute:,}). "
+                errors[f"monthly_{part}"] = gettext(
+                    "The monthly %(part)s limit (%(monthly)s) is below the 10-minute %(part)s limit (%(ten_minute)s). "
                     "Raise the monthly limit or lower the 10-minute one."
-                )
+                ) % {"part": _PARTS[part], "monthly": f"{monthly:,}", "ten_minute": f"{ten_minute:,}"}
         return errors
 
     def clean(self) -> None:
         errors: dict[str, str] = self._unlimited_problems() | self._month_below_ten_minutes()
-        labels = {"ten_minute": WINDOW_LABELS[TEN_MINUTE].adjective, "monthly": WINDOW_LABELS[MONTH].adjective}
+        labels = {
+            "ten_minute": gettext(WINDOW_LABELS[TEN_MINUTE].adjective),  # noqa: INT001 - the window's one label
+            "monthly": gettext(WINDOW_LABELS[MONTH].adjective),  # noqa: INT001 - the window's one label
+        }
         for window, label in labels.items():
             total = getattr(self, f"{window}_total")
             for part in ("input", "output"):
                 cap = getattr(self, f"{window}_{part}")
                 if total is not None and cap is not None and cap > total:
-                    errors[f"{window}_{part}"] = (
-                        f"The {label} {part} limit ({cap:,}) is above the {label} total ({total:,})."
-                    )
+                    errors[f"{window}_{part}"] = gettext(
+                        "The %(window)s %(part)s limit (%(cap)s) is above the %(window)s total (%(total)s)."
+                    ) % {"window": label, "part": _PARTS[part], "cap": f"{cap:,}", "total": f"{total:,}"}
         errors.update(self._guardrail_problems())
         # The one-default rule reads other rows: `quotas.admin_forms.QuotaPolicyAdminForm` checks it.
         if errors:
@@ -296,12 +315,12 @@ class QuotaPolicy(models.Model):
             return {}
         problems: dict[str, str] = {}
         if not re.match(GUARDRAIL_IDENTIFIER, self.guardrail_identifier or ""):
-            problems["guardrail_identifier"] = (
+            problems["guardrail_identifier"] = gettext(
                 "A named guardrail needs its id (lower-case letters and digits) or its ARN "
                 "(arn:aws:bedrock:<region>:<account>:guardrail/<id>)."
             )
         if not re.match(GUARDRAIL_VERSION, self.guardrail_version or ""):
-            problems["guardrail_version"] = "A named guardrail needs a version: a number such as 1, or DRAFT."
+            problems["guardrail_version"] = gettext("A named guardrail needs a version: a number such as 1, or DRAFT.")
         return problems
 
     @property
@@ -319,8 +338,8 @@ class GroupPolicy(models.Model):
     policy = models.ForeignKey(QuotaPolicy, on_delete=models.PROTECT, related_name="group_assignments")
 
     class Meta:
-        verbose_name = "group policy"
-        verbose_name_plural = "group policies"
+        verbose_name = _("group policy")
+        verbose_name_plural = _("group policies")
 
     def __str__(self) -> str:
         return f"{self.group} → {self.policy}"
@@ -332,8 +351,8 @@ class UserPolicyOverride(models.Model):
     reason = models.CharField(max_length=200, blank=True)
 
     class Meta:
-        verbose_name = "user policy override"
-        verbose_name_plural = "user policy overrides"
+        verbose_name = _("user policy override")
+        verbose_name_plural = _("user policy overrides")
 
     def __str__(self) -> str:
         return f"{self.user} → {self.policy}"
@@ -341,7 +360,10 @@ class UserPolicyOverride(models.Model):
 
 class PreparedResponse(models.Model):
     question = models.TextField(
-        help_text="Matched up to case, spacing and trailing punctuation (“What is the AI gateway?” = “what is the ai gateway”)."
+        help_text=_(
+            "Matched up to case, spacing and trailing punctuation "
+            "(“What is the AI gateway?” = “what is the ai gateway”)."
+        ),
     )
     answer = models.TextField()
     model = models.ForeignKey(
@@ -350,10 +372,10 @@ class PreparedResponse(models.Model):
         null=True,
         blank=True,
         related_name="prepared_responses",
-        help_text="Only for this model; empty = for every model.",
+        help_text=_("Only for this model; empty = for every model."),
     )
     enabled = models.BooleanField(default=True)
-    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty = never expires.")
+    expires_at = models.DateTimeField(null=True, blank=True, help_text=_("Empty = never expires."))
     question_key = models.CharField(max_length=64, editable=False, db_index=True)
     # What the store holds for this row, so a changed question or scope deletes the old item.
     published_question_key = models.CharField(max_length=64, blank=True, editable=False)
@@ -378,7 +400,7 @@ class PreparedResponse(models.Model):
     # `question_key` is derived, and duplicates refused, by `quotas.services.prepared_save`.
     def clean(self) -> None:
         if not (self.question or "").strip():
-            raise ValidationError({"question": "Enter a question."})
+            raise ValidationError({"question": gettext("Enter a question.")})
 
     @property
     def store_model_id(self) -> str:
@@ -386,9 +408,9 @@ class PreparedResponse(models.Model):
 
 
 class OutboxStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    DONE = "done", "Done"
-    FAILED = "failed", "Failed"
+    PENDING = "pending", _("Pending")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
 
 
 class PolicySyncState(models.Model):
@@ -409,10 +431,10 @@ class PolicyOutbox(models.Model):
     """One effective-policy document to publish (or, with no document, a deletion)."""
 
     class Result(models.TextChoices):
-        NONE = "", "—"
-        WRITTEN = "written", "Written"
-        SUPERSEDED = "superseded", "Superseded by a newer version"
-        DELETED = "deleted", "Deleted from the store"
+        NONE = "", _("—")
+        WRITTEN = "written", _("Written")
+        SUPERSEDED = "superseded", _("Superseded by a newer version")
+        DELETED = "deleted", _("Deleted from the store")
 
     sub = models.CharField(max_length=64, db_index=True)
     user = models.ForeignKey(
@@ -430,8 +452,8 @@ class PolicyOutbox(models.Model):
 
     class Meta:
         ordering = ("-id",)
-        verbose_name = "policy outbox row"
-        verbose_name_plural = "policy outbox"
+        verbose_name = _("policy outbox row")
+        verbose_name_plural = _("policy outbox")
         indexes = [models.Index(fields=["status", "version"], name="quotas_outbox_pending")]
 
     def __str__(self) -> str:
@@ -442,8 +464,8 @@ class PreparedOutbox(models.Model):
     """One prepared-response write or deletion to carry to the store, in order."""
 
     class Action(models.TextChoices):
-        PUT = "put", "Put"
-        DELETE = "delete", "Delete"
+        PUT = "put", _("Put")
+        DELETE = "delete", _("Delete")
 
     action = models.CharField(max_length=8, choices=Action.choices)
     question_key = models.CharField(max_length=64)
@@ -460,8 +482,8 @@ class PreparedOutbox(models.Model):
 
     class Meta:
         ordering = ("-id",)
-        verbose_name = "prepared-response outbox row"
-        verbose_name_plural = "prepared-response outbox"
+        verbose_name = _("prepared-response outbox row")
+        verbose_name_plural = _("prepared-response outbox")
 
     def __str__(self) -> str:
         return f"{self.action} {self.question_key[:12]}… ({self.status})"

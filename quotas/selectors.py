@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from dataplane.policy import AllowedModel, EffectivePolicy, GuardrailChoice, WindowLimits
 from dataplane.stores.base import TokenCount, WindowCharge, WindowUsage
@@ -46,13 +47,15 @@ def policy_explain(*, user: Any) -> tuple[QuotaPolicy | None, str]:
     """The policy that applies and, in words, why (for the admin's user page)."""
     policy = policy_resolve(user=user)
     if policy is None:
-        return None, "No default policy exists, so this user is refused (fails closed)."
+        return None, gettext("No default policy exists, so this user is refused (fails closed).")
     if QuotaPolicy.objects.filter(user_overrides__user=user, pk=policy.pk).exists():
-        return policy, "This user's own override."
+        return policy, gettext("This user's own override.")
     groups = list(user.groups.filter(quota_policy_assignment__policy=policy).values_list("name", flat=True))
     if groups:
-        return policy, f"The most generous policy among the user's groups (from: {', '.join(sorted(groups))})."
-    return policy, "The default policy (no override, no group policy)."
+        return policy, gettext("The most generous policy among the user's groups (from: %(groups)s).") % {
+            "groups": ", ".join(sorted(groups))
+        }
+    return policy, gettext("The default policy (no override, no group policy).")
 
 
 def allowed_models(*, user: Any) -> QuerySet[ModelCatalogueEntry]:

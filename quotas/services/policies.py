@@ -19,6 +19,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.utils.translation import gettext
 from django.utils import timezone
 
 from quotas.models import OutboxStatus, PolicyOutbox, PolicySyncState, QuotaPolicy
@@ -149,12 +150,12 @@ def policy_default_problem(*, policy: QuotaPolicy, is_default: bool) -> str | No
     if is_default:
         other = QuotaPolicy.objects.filter(is_default=True).exclude(pk=policy.pk).first()
         if other is not None:
-            return (
-                f"“{other.name}” is already the default policy, and only one can be. "
+            return gettext(
+                "“%(name)s” is already the default policy, and only one can be. "
                 "Use the “Make default” action on the policy list to move it."
-            )
+            ) % {"name": other.name}
     elif policy.pk and QuotaPolicy.objects.filter(pk=policy.pk, is_default=True).exists():
-        return (
+        return gettext(
             "There must always be a default policy. Make another policy the default instead "
             "(the “Make default” action on the policy list)."
         )

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext
 from django.utils import timezone
 
 from dataplane.cache_keys import prepared_question_key
@@ -19,7 +20,7 @@ def prepared_question_problem(
     """Why `question` cannot be added for `model`, if it cannot: one answer per question
     (up to case, spacing and punctuation) and scope."""
     if not (question or "").strip():
-        return "Enter a question."
+        return gettext("Enter a question.")
     clash = (
         PreparedResponse.objects.filter(question_key=prepared_question_key(question), model=model)
         .exclude(pk=exclude_pk)
@@ -27,8 +28,10 @@ def prepared_question_problem(
     )
     if clash is None:
         return None
-    scope = f"for {model.display_name}" if model else "for every model"
-    return f"A prepared response to this question already exists {scope}: “{clash.question}”."
+    scope = gettext("for %(model)s") % {"model": model.display_name} if model else gettext("for every model")
+    return gettext("A prepared response to this question already exists %(scope)s: “%(question)s”.") % {
+        "scope": scope, "question": clash.question,
+    }
 
 
 @transaction.atomic

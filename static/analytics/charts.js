@@ -5,6 +5,11 @@
   var SVG = "http://www.w3.org/2000/svg";
   var COLORS = ["#2f6fed", "#e2a100", "#2e9d5b", "#d92d20", "#7a5af8", "#0ba5ec", "#ee46bc", "#667085"];
   var W = 860, H = 320, M = { top: 16, right: 16, bottom: 64, left: 72 };
+  // Django's JavaScript catalogue (/jsi18n/, loaded by the page) translates; without it, English.
+  var _ = window.gettext || function (text) { return text; };
+  var fill = window.interpolate || function (text, values) {
+    return text.replace(/%\((\w+)\)s/g, function (whole, name) { return values[name]; });
+  };
 
   function el(name, attrs, text) {
     var node = document.createElementNS(SVG, name);
@@ -135,11 +140,11 @@
   function draw(container, data) {
     var xi = data.columns.indexOf(data.x), yi = data.columns.indexOf(data.y);
     if (xi < 0 || yi < 0 || !data.rows.length) {
-      container.textContent = "Nothing to chart (columns " + data.x + " / " + data.y + ").";
+      container.textContent = fill(_("Nothing to chart (columns %(x)s / %(y)s)."), { x: data.x, y: data.y }, true);
       return null;
     }
     var svg = el("svg", { viewBox: "0 0 " + W + " " + H, role: "img", class: "report-chart chart-" + data.kind });
-    svg.appendChild(el("title", {}, data.y + " by " + data.x));
+    svg.appendChild(el("title", {}, fill(_("%(y)s by %(x)s"), { x: data.x, y: data.y }, true)));
     (data.kind === "line" ? drawLines : drawBars)(svg, data, xi, yi);
     container.appendChild(svg);
     return svg;

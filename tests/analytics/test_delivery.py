@@ -35,11 +35,13 @@ def test_a_scheduled_run_is_mailed_with_its_csv_and_link(settings, lake_records,
     ((name, content, kind),) = message.attachments
     assert (name, kind) == (f"errors-by-type-run-{run.pk}.csv", "text/csv")
     lines = content.strip().splitlines()
-    assert lines[0] == "error_type,errors" and len(lines) == run.row_count + 1
+    assert lines[0] == "error_type,errors"
+    assert len(lines) == run.row_count + 1
     # A redelivered task (acks_late) finds the run delivered and mails nothing more.
     with django_capture_on_commit_callbacks(execute=True):
         assert report_run_deliver(run_id=run.pk) is False
-    assert len(mail.outbox) == 1 and run.delivered_at is not None
+    assert len(mail.outbox) == 1
+    assert run.delivered_at is not None
 
 
 def test_a_failed_scheduled_run_mails_its_error_without_an_attachment(django_capture_on_commit_callbacks, lake_dir):
@@ -51,7 +53,8 @@ def test_a_failed_scheduled_run_mails_its_error_without_an_attachment(django_cap
     with django_capture_on_commit_callbacks(execute=True):
         assert report_run_task(run.pk) == RunStatus.FAILED
     (message,) = mail.outbox
-    assert message.subject.startswith("Errors by type failed") and "no longer exists" in message.body
+    assert message.subject.startswith("Errors by type failed")
+    assert "no longer exists" in message.body
     assert message.attachments == []
 
 
@@ -77,3 +80,25 @@ def test_recipients_are_validated_with_the_bad_address_named():
         recipients_parse("a@example.com, not-an-address")
     with pytest.raises(RecipientsInvalid):
         schedule_with("nobody")
+
+
+def test_each_recipient_gets_the_mail_in_the_language_they_chose(lake_records, django_capture_on_commit_callbacks):
+    from tests.factories import UserFactory
+
+    UserFactory(username="min", email="min@example.com", language="ko")
+    schedule_with("min@example.com, lead@example.com")
+    run = ReportRun.objects.create(
+        definition=ReportDefinition.objects.get(slug="errors-by-type"), trigger="schedule",
+        params={"start_date": "2026-11-20", "end_date": "2026-11-24", "time_zone": "Asia/Seoul"},
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert report_run_task(run.pk) == RunStatus.SUCCEEDED
+    by_recipient = {tuple(message.to): message for message in mail.outbox}
+    korean, english = by_recipient[("min@example.com",)], by_recipient[("lead@example.com",)]
+    run.refresh_from_db()
+    assert korean.subject == "유형별 오류: 2026-11-20 → 2026-11-24 (Asia/Seoul)"
+    period = "2026-11-20 → 2026-11-24 (Asia/Seoul)"
+    assert korean.body.startswith(f"{period} 기간의 {run.row_count}행을 CSV로 첨부했습니다.")
+    assert "차트와 표: " in korean.body
+    assert english.subject == "Errors by type: 2026-11-20 → 2026-11-24 (Asia/Seoul)"
+    assert len(korean.attachments) == len(english.attachments) == 1

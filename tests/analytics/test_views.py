@@ -146,7 +146,8 @@ def test_status_json_reports_progress(client, analyst_user, finished_run):
     ReportRun.objects.filter(pk=finished_run.pk).update(status=RunStatus.RUNNING, progress=40)
     client.force_login(analyst_user)
     assert client.get(reverse("analytics:run_status", args=[finished_run.pk])).json() == {
-        "id": finished_run.pk, "status": "running", "progress": 40, "finished": False, "error": "", "row_count": 2,
+        "id": finished_run.pk, "status": "running", "status_label": "Running", "phase": "Running the query: 40% done",
+        "progress": 40, "finished": False, "error": "", "row_count": 2,
     }
     assert 'id="run-progress"' in client.get(reverse("analytics:run_detail", args=[finished_run.pk])).content.decode()
 

@@ -1,6 +1,7 @@
-"""Every string a person reads on the chat page is translatable and translated into Korean.
+"""Every string a person reads is translatable and translated into Korean: the chat page, the
+reports pages and the gateway's admin pages.
 
-Fails on a new English string in the chat page's templates or JS that is not marked for
+Fails on a new English string in those templates or scripts that is not marked for
 translation, or marked but missing from the committed (compiled) Korean catalogues.
 """
 from __future__ import annotations
@@ -19,8 +20,15 @@ TEMPLATES = [
     "templates/chat/chat.html", "templates/base.html", "templates/language_switch.html",
     "templates/admin/index.html", "templates/admin/quotas/live_usage.html",
     "templates/admin/quotas/live_usage_table.html", "templates/admin/quotas/sync_status.html",
+    "templates/admin/quotas/governance_panel.html", "templates/admin/quotas/model_access.html",
+    "templates/admin/quotas/model_access_row.html", "templates/admin/quotas/modelcatalogueentry/change_form.html",
+    "templates/admin/quotas/modelcatalogueentry/change_list.html",
+    "templates/analytics/report_list.html", "templates/analytics/report_detail.html",
+    "templates/analytics/run_detail.html",
 ]
 CHAT_JS = ROOT / "static/chat/chat.js"
+# The reports' scripts: run.js shows only words the server sent (already translated).
+REPORT_JS = [ROOT / "static/analytics/charts.js", ROOT / "static/analytics/run.js"]
 KO_JS_CATALOGUE = ROOT / "locale/ko/LC_MESSAGES/djangojs.mo"
 # Names, not words: the product's name stays as it is in every language.
 NOT_TRANSLATED = {"AI Gateway", "v"}  # "v" before a version number
@@ -68,12 +76,30 @@ def untranslated_text(source: str) -> list[str]:
     return [text for text in words if text not in NOT_TRANSLATED]
 
 
-def template_msgids(source: str) -> list[str]:
-    blocks = [
-        re.sub(r"{{\s*(\w+)\s*}}", r"%(\1)s", block).replace("%%", "%").replace("%", "%%").replace("%%(", "%(")
-        for block in BLOCK_TRANSLATE.findall(source)
-    ]
+def template_msgids(source: str) -> list[str | tuple[str, str]]:
+    """Each msgid a template asks for; a plural block gives (singular, plural)."""
+
+    def msgid(text: str) -> str:
+        return re.sub(r"{{\s*(\w+)\s*}}", r"%(\1)s", text).replace("%%", "%").replace("%", "%%").replace("%%(", "%(")
+
+    blocks: list[str | tuple[str, str]] = []
+    for block in BLOCK_TRANSLATE.findall(source):
+        singular, plural_mark, plural = block.partition("{% plural %}")
+        blocks.append((msgid(singular), msgid(plural)) if plural_mark else msgid(block))
     return [match[1] for match in TRANSLATE_TAG.findall(source)] + blocks
+
+
+def missing_in_korean(msgids: list[str | tuple[str, str]]) -> list[str | tuple[str, str]]:
+    with translation.override("ko"):
+        return [
+            msgid
+            for msgid in msgids
+            if (
+                translation.ngettext(*msgid, 2) == msgid[1]
+                if isinstance(msgid, tuple)
+                else translation.gettext(msgid) == msgid
+            )
+        ]
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
@@ -89,9 +115,16 @@ def test_the_checker_finds_untranslated_template_text():
 def test_every_template_string_has_a_korean_translation(template):
     msgids = template_msgids((ROOT / template).read_text())
     assert msgids
-    with translation.override("ko"):
-        missing = [msgid for msgid in msgids if translation.gettext(msgid) == msgid]
-    assert missing == []
+    assert missing_in_korean(msgids) == []
+
+
+def test_the_msgid_reader_understands_plural_blocks():
+    source = (
+        "{% blocktranslate count counter=n %}{{ counter }} row{% plural %}{{ counter }} rows{% endblocktranslate %}"
+    )
+    assert template_msgids(source) == [("%(counter)s row", "%(counter)s rows")]
+    untranslated = ("%(counter)s apple", "%(counter)s apples")
+    assert missing_in_korean([untranslated]) == [untranslated]
 
 
 def test_the_chat_script_puts_no_english_on_the_page_without_translation():
@@ -104,4 +137,25 @@ def test_every_chat_script_string_has_a_korean_translation():
     with KO_JS_CATALOGUE.open("rb") as compiled:
         korean = gettext.GNUTranslations(compiled)
     missing = [msgid for msgid in msgids if korean.gettext(msgid) == msgid]
-    assert len(msgids) > 30 and missing == []
+    assert len(msgids) > 30
+    assert missing == []
+
+
+@pytest.mark.parametrize("script", REPORT_JS, ids=lambda path: path.name)
+def test_the_report_scripts_put_no_english_on_the_page_without_translation(script):
+    assert JS_BARE_TEXT.findall(script.read_text()) == []
+
+
+def test_every_report_script_string_has_a_korean_translation():
+    msgids = [msgid.replace('\\"', '"') for script in REPORT_JS for msgid in JS_MSGID.findall(script.read_text())]
+    with KO_JS_CATALOGUE.open("rb") as compiled:
+        korean = gettext.GNUTranslations(compiled)
+    assert msgids
+    assert [msgid for msgid in msgids if korean.gettext(msgid) == msgid] == []
+
+
+def test_report_titles_of_the_catalogue_are_translated():
+    from analytics.catalogue import REPORTS
+
+    texts = [report[key] for report in REPORTS for key in ("title", "description")]
+    assert missing_in_korean(texts) == []
