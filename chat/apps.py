@@ -6,4 +6,7 @@ class ChatConfig(AppConfig):
     verbose_name = "Chat"
 
     def ready(self) -> None:
-        from chat import checks  # noqa: F401 - registers the transport check
+        from chat import (
+            checks,  # noqa: F401 - registers the transport check
+            signals,  # noqa: F401 - private conversations end at sign-out
+        )

@@ -4,12 +4,14 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.cognito_tokens import CognitoTokenError, CognitoUnavailable, id_token_for
 from chat import protocol
+from chat.history.retention import retention_for
 from chat.flood import publish_allowed
 from chat.protocol import BAD_REQUEST, THROTTLED, UNAUTHORIZED, ProtocolError
 from chat.selectors import me_for, transport_for
@@ -21,12 +23,15 @@ from dataplane.requests import parse_json
 @ensure_csrf_cookie  # the page's JS sends it back in X-CSRFToken on POST /event
 def chat_page(request: HttpRequest) -> HttpResponse:
     sub = request.user.sub
+    retention = retention_for(user=request.user)
     chat_config = {
         "sub": sub, "inbound": f"/inbound/{sub}", "outbound": f"/outbound/{sub}", "meUrl": "/api/me",
+        "history": {"url": reverse("chat:conversations"), **retention.as_wire()},
         **transport_for(user=request.user),
     }
     usage_windows = [("10m", _("10 minutes")), ("month", _("This month"))]
-    return render(request, "chat/chat.html", {"chat_config": chat_config, "usage_windows": usage_windows})
+    context = {"chat_config": chat_config, "usage_windows": usage_windows, "retention": retention}
+    return render(request, "chat/chat.html", context)
 
 
 @require_GET
