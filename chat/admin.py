@@ -36,6 +36,10 @@ class HistoryOwnerAdmin(admin.ModelAdmin):
             .order_by("-last_activity_at")
         )
 
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The list only: a user's own page would show their account, which is not this admin's to show.
+        return obj is None and super().has_view_permission(request, obj)
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
