@@ -70,7 +70,8 @@ def test_a_conversation_is_created_listed_opened_continued_renamed_and_deleted(a
     created = create(alice_client, "What is a token?", "A piece of a word.")
     assert created["title"] == "What is a token?"  # from the first question when no title is given
     assert [m["role"] for m in created["messages"]] == ["user", "assistant"]
-    assert created["messages"][1]["source"] == "model" and created["private"] is False
+    assert created["messages"][1]["source"] == "model"
+    assert created["private"] is False
 
     appended = post(alice_client, f"{URL}{created['id']}/turns", {"messages": turn(
         "And a cached one?", "From the cache.", source="cache", inputTokens=12, outputTokens=5, stopReason="end_turn")})
@@ -83,7 +84,8 @@ def test_a_conversation_is_created_listed_opened_continued_renamed_and_deleted(a
         "inputTokens": 12, "outputTokens": 5, "source": "cache", "stopReason": "end_turn"}
 
     renamed = post(alice_client, f"{URL}{created['id']}", {"title": "  Tokens,   explained "}, method="patch")
-    assert renamed.status_code == 200 and renamed.json()["title"] == "Tokens, explained"
+    assert renamed.status_code == 200
+    assert renamed.json()["title"] == "Tokens, explained"
 
     listed = alice_client.get(URL).json()
     assert [c["title"] for c in listed["conversations"]] == ["Tokens, explained"]
@@ -100,7 +102,9 @@ def test_the_list_is_newest_first_and_paginated(alice, alice_client):
     # Activity, not creation, orders the list: the first conversation gets a new turn.
     post(alice_client, f"{URL}{ids[0]}/turns", {"messages": turn("Back to this one")})
     first = alice_client.get(URL).json()
-    assert first["total"] == 23 and first["hasNext"] is True and len(first["conversations"]) == 20
+    assert first["total"] == 23
+    assert first["hasNext"] is True
+    assert len(first["conversations"]) == 20
     assert first["conversations"][0]["id"] == ids[0]
     assert first["conversations"][1]["id"] == ids[22]
     second = alice_client.get(URL, {"page": 2}).json()
@@ -145,14 +149,16 @@ def test_another_users_conversation_is_not_found_by_any_route(alice_client, bob_
     assert "secret" not in bob_client.get(URL).content.decode()
     assert "secret" not in bob_client.get(f"{URL}export").content.decode()
     conversation = Conversation.objects.get()
-    assert conversation.title == "Alice's secret plan" and conversation.messages.count() == 2
+    assert conversation.title == "Alice's secret plan"
+    assert conversation.messages.count() == 2
     assert alice_client.get(f"{URL}not-a-uuid").status_code == 404
 
 
 def test_signed_out_callers_get_401_and_forms_without_the_csrf_token_are_refused(alice, standard):
     anonymous = Client()
     response = anonymous.get(URL)
-    assert response.status_code == 401 and error_of(response)["errorType"] == "Unauthorized"
+    assert response.status_code == 401
+    assert error_of(response)["errorType"] == "Unauthorized"
     strict = signed_in(alice, enforce_csrf_checks=True)
     assert post(strict, URL, {"messages": turn("Forged")}).status_code == 403
     assert not Conversation.objects.exists()
@@ -187,18 +193,22 @@ def test_bad_bodies_get_a_400_that_says_what_is_wrong(alice_client, body, messag
 
 def test_what_is_not_json_or_too_large_is_refused_in_words(alice_client):
     not_json = alice_client.post(URL, data="{oops", content_type="application/json")
-    assert not_json.status_code == 400 and error_of(not_json)["message"] == "The body is not valid JSON."
+    assert not_json.status_code == 400
+    assert error_of(not_json)["message"] == "The body is not valid JSON."
     form = alice_client.post(URL, data={"title": "form"})
-    assert form.status_code == 400 and error_of(form)["message"] == "Send the body as application/json."
+    assert form.status_code == 400
+    assert error_of(form)["message"] == "Send the body as application/json."
     huge = post(alice_client, URL, {"messages": turn("q", "a" * 600_000)})
-    assert huge.status_code == 413 and error_of(huge)["errorType"] == "TooLarge"
+    assert huge.status_code == 413
+    assert error_of(huge)["errorType"] == "TooLarge"
     long_message = post(alice_client, URL, {"messages": turn("q" * 200_001)})
     assert long_message.status_code == 413
     assert error_of(long_message)["message"] == "content is too long (at most 200000 characters)."
     assert alice_client.get(URL, {"page": "0"}).status_code == 400
     assert alice_client.get(URL, {"pageSize": "1000"}).status_code == 400
     wrong_method = alice_client.put(URL)
-    assert wrong_method.status_code == 405 and wrong_method["Allow"] == "GET, POST"
+    assert wrong_method.status_code == 405
+    assert wrong_method["Allow"] == "GET, POST"
     assert not Conversation.objects.exists()
 
 
@@ -222,7 +232,8 @@ def test_one_conversation_exports_as_json_and_markdown_and_all_of_them_as_json(a
     assert as_json["Content-Type"].startswith("application/json")
     assert as_json["Content-Disposition"].startswith('attachment; filename="conversation-')
     exported = json.loads(as_json.content)
-    assert exported["format"] == "ai-gateway-conversations" and exported["version"] == 1
+    assert exported["format"] == "ai-gateway-conversations"
+    assert exported["version"] == 1
     assert [m["content"] for m in exported["conversations"][0]["messages"]] == [
         "한국어로 인사해 줘", "안녕하세요!", "Prepared?", "Yes."]
 
@@ -259,7 +270,9 @@ def test_a_policy_that_keeps_no_history_stores_nothing_and_the_page_says_so(alic
     assert '"kept": false' in page
 
 
-def test_conversations_past_the_policys_retention_are_hidden_then_purged(alice, bob, alice_client, bob_client, standard):
+def test_conversations_past_the_policys_retention_are_hidden_then_purged(
+    alice, bob, alice_client, bob_client, standard
+):
     standard.history_retention_days = 7
     standard.save()
     old = create(alice_client, "Old question")
@@ -311,7 +324,9 @@ def test_the_daily_purge_is_scheduled_with_beat():
     from django_celery_beat.models import PeriodicTask
 
     task = PeriodicTask.objects.get(task="chat.history_expired_purge")
-    assert task.enabled and task.crontab is not None and task.crontab.hour == "3"
+    assert task.enabled
+    assert task.crontab is not None
+    assert task.crontab.hour == "3"
 
 
 # --- the admin -----------------------------------------------------------------------------
@@ -329,7 +344,8 @@ def test_admins_see_counts_and_last_activity_never_titles_text_or_private_conver
     assert page.status_code == 200
     html = page.content.decode()
     assert "alice" in html
-    assert ">2<" in html and ">4<" in html  # two conversations, four messages (the private one not counted)
+    assert ">2<" in html
+    assert ">4<" in html
     for content in ("confidential", "Second one", "Another answer", "Private one", "Hidden from the admin"):
         assert content not in html
     assert ">bob<" not in html  # Bob keeps only a private conversation: not even a count
