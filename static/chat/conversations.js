@@ -114,6 +114,12 @@ export class ConversationHistory {
 
   wire() {
     const { search, more, exportAll } = this.elements;
+    // An open actions menu closes when the user clicks anywhere else.
+    document.addEventListener("click", (event) => {
+      this.elements.list.querySelectorAll(".conversation-actions[open]").forEach((menu) => {
+        if (!menu.contains(event.target)) menu.open = false;
+      });
+    });
     if (!this.kept) {
       [search, more, exportAll].forEach((node) => { if (node) node.hidden = true; });
       return;
