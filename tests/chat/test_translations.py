@@ -20,7 +20,7 @@ TEMPLATES = [
     "templates/admin/index.html", "templates/admin/quotas/live_usage.html",
     "templates/admin/quotas/live_usage_table.html", "templates/admin/quotas/sync_status.html",
 ]
-CHAT_JS = ROOT / "static/chat/chat.js"
+CHAT_SCRIPTS = [ROOT / "static/chat/chat.js", ROOT / "static/chat/conversations.js"]
 KO_JS_CATALOGUE = ROOT / "locale/ko/LC_MESSAGES/djangojs.mo"
 # Names, not words: the product's name stays as it is in every language.
 NOT_TRANSLATED = {"AI Gateway", "v"}  # "v" before a version number
@@ -68,12 +68,25 @@ def untranslated_text(source: str) -> list[str]:
     return [text for text in words if text not in NOT_TRANSLATED]
 
 
-def template_msgids(source: str) -> list[str]:
-    blocks = [
-        re.sub(r"{{\s*(\w+)\s*}}", r"%(\1)s", block).replace("%%", "%").replace("%", "%%").replace("%%(", "%(")
-        for block in BLOCK_TRANSLATE.findall(source)
-    ]
+PLURAL_TAG = re.compile(r"{%\s*plural\s*%}")
+
+
+def template_msgids(source: str) -> list[str | tuple[str, str]]:
+    """Each msgid; a plural block's as (singular, plural)."""
+    blocks: list[str | tuple[str, str]] = []
+    for block in BLOCK_TRANSLATE.findall(source):
+        forms = [
+            re.sub(r"{{\s*(\w+)\s*}}", r"%(\1)s", form).replace("%%", "%").replace("%", "%%").replace("%%(", "%(")
+            for form in PLURAL_TAG.split(block)
+        ]
+        blocks.append(forms[0] if len(forms) == 1 else (forms[0], forms[1]))
     return [match[1] for match in TRANSLATE_TAG.findall(source)] + blocks
+
+
+def _translated(msgid: str | tuple[str, str]) -> bool:
+    if isinstance(msgid, tuple):
+        return translation.ngettext(msgid[0], msgid[1], 2) != msgid[1]
+    return translation.gettext(msgid) != msgid
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
@@ -90,18 +103,25 @@ def test_every_template_string_has_a_korean_translation(template):
     msgids = template_msgids((ROOT / template).read_text())
     assert msgids
     with translation.override("ko"):
-        missing = [msgid for msgid in msgids if translation.gettext(msgid) == msgid]
+        missing = [msgid for msgid in msgids if not _translated(msgid)]
     assert missing == []
 
 
-def test_the_chat_script_puts_no_english_on_the_page_without_translation():
-    assert JS_BARE_TEXT.findall(CHAT_JS.read_text()) == []
+@pytest.mark.parametrize("script", CHAT_SCRIPTS, ids=lambda path: path.name)
+def test_the_chat_scripts_put_no_english_on_the_page_without_translation(script):
+    assert JS_BARE_TEXT.findall(script.read_text()) == []
     assert JS_BARE_TEXT.findall('showNotice("Oops", "bad"); node.textContent = "Hi";')  # the check can fail
 
 
-def test_every_chat_script_string_has_a_korean_translation():
-    msgids = [msgid.replace('\\"', '"') for msgid in JS_MSGID.findall(CHAT_JS.read_text())]
+# How many strings each script holds at least: an empty match would pass without checking.
+SCRIPT_MINIMUMS = [(CHAT_SCRIPTS[0], 30), (CHAT_SCRIPTS[1], 15)]
+
+
+@pytest.mark.parametrize(("script", "at_least"), SCRIPT_MINIMUMS, ids=lambda v: getattr(v, "name", v))
+def test_every_chat_script_string_has_a_korean_translation(script, at_least):
+    msgids = [msgid.replace('\\"', '"') for msgid in JS_MSGID.findall(script.read_text())]
     with KO_JS_CATALOGUE.open("rb") as compiled:
         korean = gettext.GNUTranslations(compiled)
     missing = [msgid for msgid in msgids if korean.gettext(msgid) == msgid]
-    assert len(msgids) > 30 and missing == []
+    assert len(msgids) > at_least
+    assert missing == []
