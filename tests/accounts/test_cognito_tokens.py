@@ -142,6 +142,7 @@ def test_the_page_connects_where_the_transport_says(client, alice, hosted_ui):
         config = chat_config(client)
     assert config == {
         "sub": alice.sub, "inbound": f"/inbound/{alice.sub}", "outbound": f"/outbound/{alice.sub}", "meUrl": "/api/me",
+        "history": {"url": "/api/conversations/", "kept": False, "days": 0},  # no Django policy: history not kept
         "transport": "appsync", "realtimeUrl": APPSYNC["GATEWAY_EVENTS_REALTIME_ENDPOINT"],
         "httpUrl": APPSYNC["GATEWAY_EVENTS_HTTP_ENDPOINT"], "tokenUrl": "/api/token",
     }
