@@ -104,7 +104,8 @@ export class ConversationHistory {
     this.currentId = currentId;
     this.onOpen = onOpen;
     this.onNotice = onNotice;
-    this.conversations = [];
+    this.conversations = []; // what the list shows (a search shows its matches only)
+    this.known = new Map(); // every conversation this page has seen, by id, listed or not
     this.query = "";
     this.page = 0;
     this.hasNext = false;
@@ -138,7 +139,12 @@ export class ConversationHistory {
   }
 
   find(id) {
-    return this.conversations.find((c) => c.id === id) || null;
+    return this.known.get(id) || null;
+  }
+
+  register(conversation) {
+    this.known.set(conversation.id, conversation);
+    return conversation;
   }
 
   // The first page of the list (or of a search). Conversations started on this page and not
@@ -150,7 +156,7 @@ export class ConversationHistory {
     try {
       const page = await this.api.list({ query: this.query, page: 1 });
       if (seq !== this.loadSeq) return; // a newer search answered first
-      const unsaved = this.query ? [] : this.conversations.filter((c) => !c.serverId);
+      const unsaved = this.query ? [] : [...this.known.values()].filter((c) => !c.serverId && c.messages && c.messages.length);
       const loaded = page.conversations.map((summary) => this.merged(summary));
       this.conversations = [...unsaved, ...loaded];
       this.page = 1;
@@ -164,8 +170,8 @@ export class ConversationHistory {
   async loadMore() {
     try {
       const page = await this.api.list({ query: this.query, page: this.page + 1 });
-      const known = new Set(this.conversations.map((c) => c.serverId));
-      this.conversations.push(...page.conversations.filter((s) => !known.has(s.id)).map((s) => this.merged(s)));
+      const listed = new Set(this.conversations.map((c) => c.serverId));
+      this.conversations.push(...page.conversations.filter((s) => !listed.has(s.id)).map((s) => this.merged(s)));
       this.page += 1;
       this.hasNext = page.hasNext;
     } catch (error) {
@@ -174,10 +180,13 @@ export class ConversationHistory {
     this.render();
   }
 
-  // A summary from the server, keeping the messages already loaded for it.
+  // A summary from the server: the conversation this page already holds for it (with its
+  // messages), brought up to date, or a new one.
   merged(summary) {
-    const known = this.conversations.find((c) => c.serverId === summary.id);
-    return known ? { ...known, title: summary.title, updatedAt: Date.parse(summary.updatedAt), private: summary.private } : fromSummary(summary);
+    const known = [...this.known.values()].find((c) => c.serverId === summary.id);
+    if (!known) return this.register(fromSummary(summary));
+    Object.assign(known, { title: summary.title, updatedAt: Date.parse(summary.updatedAt), private: summary.private });
+    return known;
   }
 
   // The conversation with its messages, fetched when it was only listed so far.
@@ -190,6 +199,7 @@ export class ConversationHistory {
       conversation.modelId = detail.modelId;
     } catch (error) {
       if (error.status === 404) {
+        this.known.delete(conversation.id);
         this.conversations = this.conversations.filter((c) => c !== conversation);
         this.render();
       }
@@ -201,8 +211,8 @@ export class ConversationHistory {
 
   // A new conversation, on this page until its first turn is saved.
   start({ title, modelId, isPrivate }) {
-    const conversation = { id: localId(), serverId: null, title: title.slice(0, 60), modelId, private: isPrivate,
-      updatedAt: Date.now(), messages: [] };
+    const conversation = this.register({ id: localId(), serverId: null, title: title.slice(0, 60), modelId,
+      private: isPrivate, updatedAt: Date.now(), messages: [] });
     this.conversations.unshift(conversation);
     return conversation;
   }
@@ -273,6 +283,7 @@ export class ConversationHistory {
         return false;
       }
     }
+    this.known.delete(conversation.id);
     this.conversations = this.conversations.filter((c) => c !== conversation);
     this.render();
     return true;
