@@ -353,3 +353,35 @@ def test_admins_see_counts_and_last_activity_never_titles_text_or_private_conver
     assert admin.get(f"/admin/chat/historyowner/{alice.pk}/change/").status_code == 403
     assert admin.get("/admin/chat/historyowner/add/").status_code == 403
     assert "/admin/chat/conversation/" not in admin.get("/admin/").content.decode()
+
+
+def test_the_history_admin_runs_the_same_queries_for_one_user_or_many(admin_user, standard):
+    from tests.factories import UserFactory
+
+    admin = signed_in(admin_user)
+
+    def queries_for_list() -> int:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as captured:
+            assert admin.get("/admin/chat/historyowner/").status_code == 200
+        return len(captured)
+
+    create(signed_in(UserFactory(username="one")), "First")
+    with_one = queries_for_list()
+    for n in range(5):
+        create(signed_in(UserFactory(username=f"many{n}")), f"Question {n}")
+    assert queries_for_list() == with_one
+
+
+def test_the_policy_admin_offers_retention_with_its_help_text(admin_user, standard):
+    page = signed_in(admin_user).get(f"/admin/quotas/quotapolicy/{standard.pk}/change/").content.decode()
+    assert 'name="history_retention_days"' in page
+    assert "Empty = kept until the user deletes them; 0 = not kept at all" in page
+
+
+def test_errors_are_worded_in_the_users_language(alice_client):
+    response = alice_client.post(URL, data="{oops", content_type="application/json", headers={"Accept-Language": "ko"})
+    assert response.status_code == 400
+    assert error_of(response)["message"] == "본문이 올바른 JSON이 아닙니다."
