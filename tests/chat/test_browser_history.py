@@ -196,3 +196,32 @@ def test_a_policy_that_keeps_no_history_says_so_and_sends_nothing(alice, passwor
             assert json.dumps(listed["retention"]) == '{"kept": false, "days": 0}'
     finally:
         server.stop()
+
+
+def test_older_conversations_load_on_demand(alice, password, tmp_path):
+    from chat.history.payloads import MessageInput
+    from chat.history.services import conversation_create
+
+    QuotaPolicy.objects.create(name="Standard", is_default=True, ten_minute_total=100_000, monthly_total=1_000_000)
+    for n in range(23):
+        conversation_create(user=alice, title=f"Conversation {n:02d}",
+                            messages=(MessageInput(role="user", content=f"Question {n}"),))
+    publish_policy(alice)
+    server = LiveDaphne(tmp_path)
+    try:
+        with chromium() as browser:
+            page = browser.new_page(viewport={"width": 1200, "height": 800})
+            page.set_default_timeout(TIMEOUT_MS)
+            with evidence(page, server, "older"):
+                sign_in(page, server, password)
+                page.wait_for_selector(".conversation-item")
+                assert page.locator(".conversation-item").count() == 20
+                assert page.inner_text(".conversation-item .conversation >> nth=0") == "Conversation 22"
+                page.click("#conversation-more")
+                page.wait_for_function("document.querySelectorAll('.conversation-item').length === 23")
+                assert page.is_hidden("#conversation-more")
+                page.click(".conversation >> text=Conversation 00")
+                page.wait_for_selector(".message.user")
+                assert page.inner_text(".message.user") == "Question 0"
+    finally:
+        server.stop()
