@@ -190,9 +190,11 @@ def conversation_export(request: HttpRequest, conversation_id: str) -> HttpRespo
 @history_endpoint("GET")
 def conversations_export(request: HttpRequest) -> HttpResponse:
     everything = [
-        serialize.conversation_detail(c, sorted(c.messages.all(), key=lambda m: (m.created_at, m.pk)))
-        for c in selectors.conversations_export_all(user=request.user)
+        {**serialize.conversation_summary(conversation), "messages": [serialize.message_row_wire(row) for row in rows]}
+        for conversation, rows in selectors.conversations_export_all(user=request.user)
     ]
     return _attachment(
-        serialize.export_json(everything), filename="conversations.json", content_type="application/json; charset=utf-8"
+        serialize.export_json(everything, indent=None),
+        filename="conversations.json",
+        content_type="application/json; charset=utf-8",
     )

@@ -58,13 +58,45 @@ def conversation_list(*, user: Any, query: str = "", page: int = 1, page_size: i
         conversations = conversations.filter(Q(title__icontains=query) | Q(pk__in=matching))
     total = conversations.count()
     start = (page - 1) * page_size
-    rows = list(
-        conversations.annotate(message_count=Count("messages")).order_by("-updated_at", "-created_at")[
-            start : start + page_size
-        ]
+    rows = list(conversations.order_by("-updated_at", "-created_at")[start : start + page_size])
+    # Counted for this page's rows only: annotating the whole history would count every
+    # conversation's messages to show twenty.
+    counts = dict(
+        Message.objects.filter(conversation__in=[row.pk for row in rows])
+        .values_list("conversation")
+        .annotate(count=Count("id"))
+        .values_list("conversation", "count")
     )
+    for row in rows:
+        row.message_count = counts.get(row.pk, 0)
     return ConversationPage(conversations=rows, number=page, size=page_size, total=total)
 
 
-def conversations_export_all(*, user: Any) -> list[Conversation]:
-    return list(conversations_visible(user=user).prefetch_related("messages").order_by("-updated_at"))
+MESSAGE_EXPORT_FIELDS = (
+    "conversation_id",
+    "id",
+    "role",
+    "content",
+    "model_id",
+    "input_tokens",
+    "output_tokens",
+    "source",
+    "stop_reason",
+    "created_at",
+)
+
+
+def conversations_export_all(*, user: Any) -> list[tuple[Conversation, list[dict[str, Any]]]]:
+    """Every visible conversation with its messages as plain rows (in order): a long history
+    exports without building a model instance per message."""
+    conversations = list(conversations_visible(user=user).order_by("-updated_at"))
+    messages: dict[Any, list[dict[str, Any]]] = {conversation.pk: [] for conversation in conversations}
+    rows = (
+        Message.objects.filter(conversation__in=conversations_visible(user=user))
+        .order_by("conversation_id", "created_at", "id")
+        .values(*MESSAGE_EXPORT_FIELDS)
+    )
+    for row in rows.iterator(chunk_size=2_000):
+        if row["conversation_id"] in messages:
+            messages[row["conversation_id"]].append(row)
+    return [(conversation, messages[conversation.pk]) for conversation in conversations]
