@@ -9,5 +9,6 @@ ANALYSTS = "Analysts"
 # Apps whose models the roles govern. Admins get every permission on them, analysts `view_`.
 GOVERNED_APPS: tuple[str, ...] = ("accounts", "quotas", "analytics", "django_celery_beat")
 # Single models of other apps the roles govern too: admins manage groups (and the policies
-# and allow-lists inlined on them); analysts see them.
-GOVERNED_MODELS: tuple[tuple[str, str], ...] = (("auth", "group"),)
+# and allow-lists inlined on them); analysts see them. Both see chat history as counts per
+# user (its admin is read-only and never shows a title or a message).
+GOVERNED_MODELS: tuple[tuple[str, str], ...] = (("auth", "group"), ("chat", "historyowner"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
@@ -11,6 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.cognito_tokens import CognitoTokenError, CognitoUnavailable, id_token_for
 from chat import protocol
 from chat.flood import publish_allowed
+from chat.history.retention import retention_for
 from chat.protocol import BAD_REQUEST, THROTTLED, UNAUTHORIZED, ProtocolError
 from chat.selectors import me_for, transport_for
 from chat.turns import publish_inbound
@@ -29,13 +31,16 @@ def chat_page(request: HttpRequest) -> HttpResponse:
         kind: {"title": _(WINDOW_LABELS[kind].title), "adjective": _(WINDOW_LABELS[kind].adjective)}
         for kind in WINDOW_KINDS
     }
+    retention = retention_for(user=request.user)
     chat_config = {
         "sub": sub, "inbound": inbound_channel(sub), "outbound": outbound_channel(sub), "meUrl": "/api/me",
         "windows": windows, "usageLevels": usage_thresholds(),
+        "history": {"url": reverse("chat:conversations"), **retention.as_wire()},
         **transport_for(user=request.user),
     }
     usage_windows = [(kind, labels["title"]) for kind, labels in windows.items()]
-    return render(request, "chat/chat.html", {"chat_config": chat_config, "usage_windows": usage_windows})
+    context = {"chat_config": chat_config, "usage_windows": usage_windows, "retention": retention}
+    return render(request, "chat/chat.html", context)
 
 
 @require_GET

@@ -176,6 +176,7 @@ class QuotaPolicyAdmin(admin.ModelAdmin):
         (_("10-minute window"), {"fields": ("ten_minute_total", "ten_minute_input", "ten_minute_output")}),
         (_("Calendar month"), {"fields": ("monthly_total", "monthly_input", "monthly_output", "monthly_budget_usd")}),
         (_("Requests and privacy"), {"fields": ("max_tokens_cap", "never_cache", "cache_scope", "log_prompts")}),
+        (_("Chat history"), {"fields": ("history_retention_days",)}),
         (
             _("Bedrock guardrail"),
             {"fields": ("guardrail", "guardrail_identifier", "guardrail_version", "guardrail_stream_mode")},

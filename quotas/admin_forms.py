@@ -17,6 +17,7 @@ class QuotaPolicyAdminForm(forms.ModelForm):
             "name", "description", "is_default", "unlimited", *QuotaPolicy.LIMIT_FIELDS, "monthly_budget_usd",
             "max_tokens_cap", "never_cache", "log_prompts", "cache_scope",
             "guardrail", "guardrail_identifier", "guardrail_version", "guardrail_stream_mode",
+            "history_retention_days",
         )
 
     def clean(self) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 ACCOUNTS = "accounts"
 # Merged into "Accounts": Django's groups (the roles) and allauth's e-mail addresses.
 MERGED_INTO_ACCOUNTS = ("auth", "account")
-ORDER = ("quotas", "analytics", ACCOUNTS, "django_celery_beat", "socialaccount")
+ORDER = ("quotas", "analytics", "chat", "api", ACCOUNTS, "django_celery_beat", "socialaccount")
 RENAMED = {"django_celery_beat": _("Schedules (Celery beat)"), "socialaccount": _("Sign-in providers")}
 
 

@@ -233,6 +233,15 @@ class QuotaPolicy(models.Model):
         help_text=_("How the guardrail checks a streamed answer. Asynchronous gives a faster first token, but a "
         "user may see text before the guardrail blocks it."),
     )
+    history_retention_days = models.PositiveIntegerField(
+        "keep chat history (days)",
+        null=True,
+        blank=True,
+        help_text="How long these users' conversations are kept on the server after their last message. "
+        "Empty = kept until the user deletes them; 0 = not kept at all (the chat page says so, and existing "
+        "history is deleted by the daily purge). Private conversations are deleted at sign-out whatever this says, "
+        "and admins never see any conversation's title or text, only counts.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

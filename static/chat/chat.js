@@ -1,7 +1,8 @@
-// The chat page: conversations (kept in localStorage), the model picker, streaming answers
+// The chat page: conversations (kept on the server by conversations.js), the model picker, streaming answers
 // rendered as safe Markdown, the token usage bars and inline errors. It speaks AppSync
 // Events through EventsClient; endpoint.js is the one place that says where and how (Django's
 // own WebSocket, or the deployed AppSync Events API with the user's Cognito ID token).
+import { ConversationHistory } from "./conversations.js";
 import { IdTokenSource, appsyncEndpoint, localEndpoint } from "./endpoint.js";
 import { EventsClient } from "./events-client.js";
 import { renderMarkdown } from "./markdown.js";
@@ -14,10 +15,8 @@ const interpolate = window.interpolate || ((text, params) => text.replace(/%\((\
 const _ = (text, params) => (params ? interpolate(gettext(text), params, true) : gettext(text));
 const LOCALE = document.documentElement.lang || undefined;
 const number = (value) => Number(value).toLocaleString(LOCALE);
-const STORE_KEY = `gateway.chat.conversations.${config.sub}`;
 const MODEL_KEY = `gateway.chat.model.${config.sub}`;
 const PRIVATE_KEY = `gateway.chat.private.${config.sub}`;
-const MAX_CONVERSATIONS = 50;
 const $ = (id) => document.getElementById(id);
 
 const ui = {
@@ -27,55 +26,36 @@ const ui = {
   // One bar per window kind the server names in the page config (dataplane/windows.py).
   usage: Object.fromEntries(Object.keys(config.windows).map((kind) => [kind, $(`usage-${kind}`)])), sidebarToggle: $("toggle-sidebar"),
   sidebar: $("sidebar"),
+  search: $("conversation-search"), more: $("conversation-more"), exportAll: $("export-all"),
 };
 
 const state = {
   me: null,
   usage: null, // the windows as the store last reported them
-  conversations: loadConversations(),
   currentId: null,
-  inFlight: null, // {conversationId, message, node, text, timer}
+  inFlight: null, // {conversationId, question, message, node, stopReason}
   reconnectWhenIdle: false, // a renewed token waits for the turn in flight to end
 };
 
-// --- storage ----------------------------------------------------------------------------
+// --- storage ---------------------------------------------------------------------------
+// Conversations live on the server (conversations.js); this page holds the ones it shows.
 
-function loadConversations() {
-  try {
-    const stored = JSON.parse(localStorage.getItem(STORE_KEY) || "[]");
-    return Array.isArray(stored) ? stored : [];
-  } catch { return []; }
-}
-
-function saveConversations() {
-  state.conversations.sort((a, b) => b.updatedAt - a.updatedAt);
-  state.conversations = state.conversations.slice(0, MAX_CONVERSATIONS);
-  try { localStorage.setItem(STORE_KEY, JSON.stringify(state.conversations)); } catch { /* full: keep in memory */ }
-}
-
-function newConversationId() {
-  return "c-" + (crypto.randomUUID ? crypto.randomUUID() : Date.now().toString(36) + Math.random().toString(36).slice(2));
-}
+const chatHistory = new ConversationHistory({
+  config: config.history,
+  elements: { list: ui.list, search: ui.search, more: ui.more, exportAll: ui.exportAll },
+  currentId: () => state.currentId,
+  onOpen: (id) => (id ? openConversation(id) : startNewConversation()),
+  onNotice: (text) => showNotice(text, "bad"),
+});
 
 function current() {
-  return state.conversations.find((c) => c.id === state.currentId) || null;
+  return chatHistory.find(state.currentId);
 }
 
 // --- rendering --------------------------------------------------------------------------
 
 function renderConversationList() {
-  const items = state.conversations.map((conversation) => {
-    const li = document.createElement("li");
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = "conversation" + (conversation.id === state.currentId ? " active" : "");
-    button.textContent = conversation.title || _("New conversation");
-    button.title = new Date(conversation.updatedAt).toLocaleString();
-    button.addEventListener("click", () => openConversation(conversation.id));
-    li.append(button);
-    return li;
-  });
-  ui.list.replaceChildren(...items);
+  chatHistory.render();
 }
 
 function messageNode(message) {
@@ -109,7 +89,7 @@ function noteNode(text) {
 
 function renderMessages() {
   const conversation = current();
-  const nodes = (conversation ? conversation.messages : []).map(messageNode);
+  const nodes = (conversation && conversation.messages ? conversation.messages : []).map(messageNode);
   if (!nodes.length) {
     nodes.push(noteNode(state.me && !state.me.models.length
       ? _("No models are enabled for your account yet. Ask a gateway admin for access.")
@@ -119,7 +99,8 @@ function renderMessages() {
   ui.log.scrollTop = ui.log.scrollHeight;
 }
 
-function openConversation(id) {
+async function openConversation(id) {
+  if (state.currentId !== id && !(await chatHistory.open(id))) return;
   state.currentId = id;
   const conversation = current();
   if (conversation && conversation.modelId && hasModel(conversation.modelId)) ui.model.value = conversation.modelId;
@@ -311,8 +292,7 @@ async function send() {
   if (!text || state.inFlight || !modelId || !client) return;
   let conversation = current();
   if (!conversation) {
-    conversation = { id: newConversationId(), title: text.slice(0, 60), modelId, messages: [], updatedAt: Date.now() };
-    state.conversations.unshift(conversation);
+    conversation = chatHistory.start({ title: text, modelId, isPrivate: ui.privateSwitch.checked });
     state.currentId = conversation.id;
   }
   const request = {
@@ -321,18 +301,18 @@ async function send() {
     messages: [...historyFor(conversation), { role: "user", content: [{ text }] }],
   };
   if (ui.privateSwitch.checked) request.private = true;
-  conversation.messages.push({ role: "user", text });
+  const question = { role: "user", text };
+  conversation.messages.push(question);
   const answer = { role: "assistant", text: "" };
   conversation.messages.push(answer);
   conversation.modelId = modelId;
-  conversation.updatedAt = Date.now();
-  saveConversations();
+  chatHistory.touch(conversation);
   renderConversationList();
   renderMessages();
   ui.input.value = "";
   const node = ui.log.lastElementChild;
   node.classList.add("streaming");
-  state.inFlight = { conversationId: conversation.id, message: answer, node };
+  state.inFlight = { conversationId: conversation.id, question, message: answer, node, isPrivate: Boolean(request.private) };
   setBusy(true);
   try {
     await client.publish(config.inbound, [request]);
@@ -359,14 +339,16 @@ function paintAnswer() {
   ui.log.scrollTop = ui.log.scrollHeight;
 }
 
-function finishTurn({ error = null } = {}) {
+function finishTurn({ error = null, metadata = null } = {}) {
   const turn = state.inFlight;
   if (!turn) return;
   state.inFlight = null;
   if (error) turn.message.error = describeError(error);
-  const conversation = state.conversations.find((c) => c.id === turn.conversationId);
-  if (conversation) conversation.updatedAt = Date.now();
-  saveConversations();
+  const conversation = chatHistory.find(turn.conversationId);
+  if (conversation) {
+    chatHistory.saveTurn(conversation, { question: turn.question, answer: turn.message, metadata,
+      stopReason: turn.message.stopped ? "cancelled" : turn.stopReason, isPrivate: turn.isPrivate });
+  }
   setBusy(false);
   if (state.currentId === turn.conversationId) renderMessages();
   ui.input.focus();
@@ -396,12 +378,13 @@ function onOutboundEvent(event) {
       requestAnimationFrame(paintAnswer);
     }
   } else if (event.messageStop) {
+    turn.stopReason = event.messageStop.stopReason;
     if (event.messageStop.stopReason === "cancelled") turn.message.stopped = true;
     if (event.messageStop.stopReason === "max_tokens") turn.message.error = _("The answer was cut at the maximum length.");
     // The notice itself arrives as text; this marks the message so it reads as a refusal.
     if (event.messageStop.stopReason === "guardrail_intervened") turn.message.error = _("Blocked by the content policy.");
   } else if (event.metadata) {
-    finishTurn();
+    finishTurn({ metadata: event.metadata });
   } else if (event.error) {
     finishTurn({ error: event.error });
   }
@@ -481,4 +464,5 @@ if (client) {
 }
 renderConversationList();
 renderMessages();
+chatHistory.load();
 loadMe().catch(() => showNotice(_("Could not load your models and usage. Reload the page to try again."), "bad"));

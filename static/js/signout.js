@@ -1,5 +1,6 @@
-// Signing out forgets the chat history this browser kept, so the next person at a shared
-// computer does not find it. Runs before the sign-out form posts.
+// Signing out forgets chat history that earlier versions of the chat page kept in this browser
+// (history now lives on the server), so the next person at a shared computer does not find
+// it. Runs before the sign-out form posts.
 document.querySelectorAll("form[data-sign-out]").forEach((form) => {
   form.addEventListener("submit", () => {
     try {

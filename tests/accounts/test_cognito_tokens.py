@@ -145,6 +145,7 @@ def test_the_page_connects_where_the_transport_says(client, alice, hosted_ui):
         "windows": {"10m": {"title": "10 minutes", "adjective": "10-minute"},
                     "month": {"title": "This month", "adjective": "monthly"}},
         "usageLevels": {"warnPercent": 75, "fullPercent": 90},
+        "history": {"url": "/api/conversations/", "kept": False, "days": 0},  # no Django policy: history not kept
         "transport": "appsync", "realtimeUrl": APPSYNC["GATEWAY_EVENTS_REALTIME_ENDPOINT"],
         "httpUrl": APPSYNC["GATEWAY_EVENTS_HTTP_ENDPOINT"], "tokenUrl": "/api/token",
     }

@@ -17,6 +17,7 @@ import time
 import jwt
 import pytest
 
+from quotas.models import QuotaPolicy
 from tests.aws import appsync
 from tests.aws.cognito_hosted_ui import CognitoHostedUi, PoolUser
 from tests.browser import ARTIFACTS, chromium
@@ -56,6 +57,9 @@ def hosted_ui(chat_api):
 def server(chat_api, hosted_ui, aws_twin, monkeypatch, tmp_path):
     # Quota changes reach the Lambda's next turn (its policy cache is read at cold start).
     monkeypatch.setenv("GATEWAY_POLICY_CACHE_SECONDS", "0")
+    # A Django policy that keeps chat history: the page saves each turn through the history
+    # API whichever door streamed it, here AppSync.
+    QuotaPolicy.objects.create(name="Standard", is_default=True, ten_minute_total=100_000, monthly_total=1_000_000)
     emulator = chat_api.emulator
     live = LiveDaphne(tmp_path, extra_env={
         # What a deployer sets (the rest, table names and region, come from the stack outputs
@@ -136,6 +140,16 @@ def test_chat_on_appsync_with_cognito_sign_in_across_token_renewals(chat_api, ho
         # /api/me reads the same DynamoDB window the Lambda wrote.
         me = page.evaluate("fetch('/api/me').then(r => r.json())")
         assert me["usage"]["10m"]["used"] == 60
+        # The turn is in the user's history on the server, with the model's usage from AppSync's metadata.
+        page.wait_for_function("/^[0-9a-f-]{36}$/.test(document.querySelector('.conversation-item')?.dataset.conversationId)")
+        saved = page.evaluate(
+            "fetch('/api/conversations/').then(r => r.json())"
+            ".then(list => fetch('/api/conversations/' + list.conversations[0].id)).then(r => r.json())"
+        )
+        assert [(m["role"], m["content"]) for m in saved["messages"]] == [
+            ("user", "What is a token?"), ("assistant", "Tokens are **word pieces**.")]
+        assert (saved["messages"][1]["inputTokens"], saved["messages"][1]["outputTokens"]) == (40, 20)
+        assert saved["messages"][1]["modelId"] == MODEL
         page.screenshot(path=str(ARTIFACTS / "appsync-answer.png"), full_page=True)
 
         # Over the 10-minute quota: refused inline, saying when it resets; Bedrock is not called.

@@ -26,9 +26,9 @@ TEMPLATES = [
     "templates/analytics/report_list.html", "templates/analytics/report_detail.html",
     "templates/analytics/run_detail.html",
 ]
-CHAT_JS = ROOT / "static/chat/chat.js"
 # The reports' scripts: run.js shows only words the server sent (already translated).
 REPORT_JS = [ROOT / "static/analytics/charts.js", ROOT / "static/analytics/run.js"]
+CHAT_SCRIPTS = [ROOT / "static/chat/chat.js", ROOT / "static/chat/conversations.js"]
 KO_JS_CATALOGUE = ROOT / "locale/ko/LC_MESSAGES/djangojs.mo"
 # Names, not words: the product's name stays as it is in every language.
 NOT_TRANSLATED = {"AI Gateway", "v"}  # "v" before a version number
@@ -127,17 +127,23 @@ def test_the_msgid_reader_understands_plural_blocks():
     assert missing_in_korean([untranslated]) == [untranslated]
 
 
-def test_the_chat_script_puts_no_english_on_the_page_without_translation():
-    assert JS_BARE_TEXT.findall(CHAT_JS.read_text()) == []
+@pytest.mark.parametrize("script", CHAT_SCRIPTS, ids=lambda path: path.name)
+def test_the_chat_scripts_put_no_english_on_the_page_without_translation(script):
+    assert JS_BARE_TEXT.findall(script.read_text()) == []
     assert JS_BARE_TEXT.findall('showNotice("Oops", "bad"); node.textContent = "Hi";')  # the check can fail
 
 
-def test_every_chat_script_string_has_a_korean_translation():
-    msgids = [msgid.replace('\\"', '"') for msgid in JS_MSGID.findall(CHAT_JS.read_text())]
+# How many strings each script holds at least: an empty match would pass without checking.
+SCRIPT_MINIMUMS = [(CHAT_SCRIPTS[0], 30), (CHAT_SCRIPTS[1], 15)]
+
+
+@pytest.mark.parametrize(("script", "at_least"), SCRIPT_MINIMUMS, ids=lambda v: getattr(v, "name", v))
+def test_every_chat_script_string_has_a_korean_translation(script, at_least):
+    msgids = [msgid.replace('\\"', '"') for msgid in JS_MSGID.findall(script.read_text())]
     with KO_JS_CATALOGUE.open("rb") as compiled:
         korean = gettext.GNUTranslations(compiled)
     missing = [msgid for msgid in msgids if korean.gettext(msgid) == msgid]
-    assert len(msgids) > 30
+    assert len(msgids) > at_least
     assert missing == []
 
 
