@@ -15,6 +15,11 @@ from chat.protocol import BAD_REQUEST, THROTTLED, UNAUTHORIZED, ProtocolError
 from chat.selectors import me_for, transport_for
 from chat.turns import publish_inbound
 from dataplane.requests import parse_json
+from dataplane.stores.base import MIN_USEFUL_ANSWER_TOKENS
+
+
+# The answer lengths a user can pick: a shorter maximum reserves less of the quota.
+MAX_TOKEN_CHOICES = (2048, 1024, 512, 256, 128)
 
 
 @login_required
@@ -23,10 +28,13 @@ def chat_page(request: HttpRequest) -> HttpResponse:
     sub = request.user.sub
     chat_config = {
         "sub": sub, "inbound": f"/inbound/{sub}", "outbound": f"/outbound/{sub}", "meUrl": "/api/me",
+        # Below this room a turn is refused rather than fitted: the page says so in a refusal.
+        "minUsefulAnswerTokens": MIN_USEFUL_ANSWER_TOKENS,
         **transport_for(user=request.user),
     }
     usage_windows = [("10m", _("10 minutes")), ("month", _("This month"))]
-    return render(request, "chat/chat.html", {"chat_config": chat_config, "usage_windows": usage_windows})
+    context = {"chat_config": chat_config, "usage_windows": usage_windows, "max_token_choices": MAX_TOKEN_CHOICES}
+    return render(request, "chat/chat.html", context)
 
 
 @require_GET

@@ -3,7 +3,8 @@
 The shape follows Bedrock's Converse API so a client written for Bedrock needs no mapping:
 `{"messages": [{"role": "user", "content": [{"text": "..."}]}], "modelId": "...",
 "conversationId": "...", "system": "...", "inferenceConfig": {"maxTokens": 512,
-"temperature": 0.2}, "private": false}`. Every failure is a `ValidationError` whose message
+"temperature": 0.2}, "private": false, "fresh": false}` (`fresh`: answer from the model, not
+from the cache, as a "regenerate" button wants; the new answer may still be cached). Every failure is a `ValidationError` whose message
 names the field.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataplane.errors import ValidationError
 _CONVERSATION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 # Foundation model ids, inference profiles, ARNs and demo/self-hosted names: printable, no spaces.
 _MODEL_ID = re.compile(r"^[A-Za-z0-9._:/+@-]{1,2048}$")
-_ALLOWED_FIELDS = {"messages", "modelId", "conversationId", "system", "inferenceConfig", "private", "action"}
+_ALLOWED_FIELDS = {"messages", "modelId", "conversationId", "system", "inferenceConfig", "private", "fresh", "action"}
 _INFERENCE_FIELDS = {"maxTokens", "temperature", "topP", "stopSequences"}
 
 
@@ -35,6 +36,7 @@ class ChatRequest:
     top_p: float | None
     stop_sequences: tuple[str, ...]
     private: bool
+    fresh: bool = False
 
     @property
     def last_user_text(self) -> str:
@@ -133,6 +135,9 @@ def parse_chat_request(payload: Any, config: GatewayConfig) -> ChatRequest:
     private = payload.get("private", False)
     if not isinstance(private, bool):
         raise ValidationError("private must be true or false.", field="private")
+    fresh = payload.get("fresh", False)
+    if not isinstance(fresh, bool):
+        raise ValidationError("fresh must be true or false.", field="fresh")
 
     max_tokens, temperature, top_p, stops = _parse_inference(payload.get("inferenceConfig"))
     return ChatRequest(
@@ -145,6 +150,7 @@ def parse_chat_request(payload: Any, config: GatewayConfig) -> ChatRequest:
         top_p=top_p,
         stop_sequences=stops,
         private=private,
+        fresh=fresh,
     )
 
 

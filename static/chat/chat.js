@@ -5,6 +5,10 @@
 import { IdTokenSource, appsyncEndpoint, localEndpoint } from "./endpoint.js";
 import { EventsClient } from "./events-client.js";
 import { renderMarkdown } from "./markdown.js";
+import {
+  addCodeCopyButtons, answerFooter, autoGrow, conversationDrawer, dismissibleBanners, editQuestion, messageActions, sourceBadge,
+} from "./actions.js";
+import { estimateTokens } from "./tokens.js";
 
 const config = JSON.parse(document.getElementById("chat-config").textContent);
 // Strings go through Django's JavaScript catalogue (loaded by the page before this module);
@@ -17,6 +21,7 @@ const number = (value) => Number(value).toLocaleString(LOCALE);
 const STORE_KEY = `gateway.chat.conversations.${config.sub}`;
 const MODEL_KEY = `gateway.chat.model.${config.sub}`;
 const PRIVATE_KEY = `gateway.chat.private.${config.sub}`;
+const MAX_TOKENS_KEY = `gateway.chat.maxTokens.${config.sub}`;
 const MAX_CONVERSATIONS = 50;
 const $ = (id) => document.getElementById(id);
 
@@ -25,7 +30,7 @@ const ui = {
   privateSwitch: $("private"), log: $("messages"), form: $("composer"), input: $("prompt"),
   send: $("send"), stop: $("stop"), status: $("connection-status"), notice: $("notice"),
   usage: { "10m": $("usage-10m"), month: $("usage-month") }, sidebarToggle: $("toggle-sidebar"),
-  sidebar: $("sidebar"),
+  sidebar: $("sidebar"), maxTokens: $("max-tokens"), sidebarClose: $("close-sidebar"), backdrop: $("drawer-backdrop"),
 };
 
 const state = {
@@ -77,18 +82,42 @@ function renderConversationList() {
   ui.list.replaceChildren(...items);
 }
 
-function messageNode(message) {
+function messageNode(message, index, messages) {
   const wrapper = document.createElement("article");
   wrapper.className = `message ${message.role}`;
   const body = document.createElement("div");
   body.className = "body";
-  if (message.role === "assistant") renderMarkdown(body, message.text || "");
-  else body.textContent = message.text;
+  const badge = message.role === "assistant" ? sourceBadge(message.meta) : null;
+  if (badge) {
+    wrapper.classList.add(message.meta.cache === "hit" ? "from-cache" : "from-prepared");
+    wrapper.append(badge);
+  }
+  if (message.role === "assistant") {
+    renderMarkdown(body, message.text || "");
+    addCodeCopyButtons(body);
+  } else body.textContent = message.text;
   wrapper.append(body);
   if (message.note) wrapper.append(noteNode(message.note));
   if (message.error) wrapper.append(errorNode(message.error));
   if (message.stopped) wrapper.append(noteNode(_("Stopped. Tokens streamed so far were counted.")));
+  if (message.meta) wrapper.append(answerFooter(message.meta, modelName(message.meta.modelId)));
+  if (message.text) wrapper.append(messageActions(message, messageActionsFor(message, index, messages, body)));
   return wrapper;
+}
+
+// Edit every question, regenerate the last answer; neither while an answer is streaming.
+function messageActionsFor(message, index, messages, body) {
+  if (state.inFlight || !client) return {};
+  if (message.role === "user") {
+    return {
+      onEdit: () => editQuestion(body, message.text, {
+        onSend: (text) => resendFrom(index, text),
+        onCancel: () => { body.textContent = message.text; },
+      }),
+    };
+  }
+  const last = index === messages.length - 1;
+  return last ? { onRegenerate: regenerate } : {};
 }
 
 function errorNode(text) {
@@ -142,6 +171,11 @@ function hasModel(id) {
   return Boolean(state.me && state.me.models.some((m) => m.id === id));
 }
 
+function modelName(id) {
+  const model = state.me && state.me.models.find((m) => m.id === id);
+  return model ? model.name : id;
+}
+
 function renderModels(models) {
   const byProvider = new Map();
   models.forEach((model) => {
@@ -185,10 +219,14 @@ function formatReset(iso, window) {
   return date.toLocaleString(LOCALE, options);
 }
 
-function withReservation(tokenUsage, reservation) {
+// `streamed`: the answer's estimated tokens so far. They stay inside the reservation (the
+// store holds all of it until the turn settles), but move from "reserved" to "used" on the
+// bar, so it grows as the answer streams and the true figure replaces it at the end.
+function withReservation(tokenUsage, reservation, streamed = 0) {
   const held = {};
+  const spent = Math.min(streamed, reservation.maxTokens);
   for (const [window, usage] of Object.entries(tokenUsage || {})) {
-    held[window] = { ...usage, used: (usage.used || 0) + reservation.totalTokens, reserved: (usage.reserved || 0) + reservation.totalTokens };
+    held[window] = { ...usage, used: (usage.used || 0) + reservation.totalTokens, reserved: (usage.reserved || 0) + reservation.totalTokens - spent };
   }
   return held;
 }
@@ -226,24 +264,50 @@ function windowName(window) {
   return window === "10m" ? _("10-minute") : window === "month" ? _("monthly") : window;
 }
 
+// What to do about a refusal, from what the user can change on this page: the answer's
+// maximum length (the select next to the model), the model, the conversation, the clock.
+function quotaRemedies(error, which, when) {
+  const remedies = [];
+  if (error.maxTokens != null) {
+    remedies.push(_("choose a shorter maximum answer length (now %(max)s tokens)", { max: number(error.maxTokens) }));
+  }
+  if (state.me && state.me.models.length > 1) remedies.push(_("pick another model"));
+  remedies.push(_("start a new conversation (the whole conversation is sent with each question)"));
+  if (error.used != null) remedies.push(_("wait until %(when)s, when the %(window)s quota resets", { when, window: which }));
+  else remedies.push(_("ask a gateway admin for a higher limit"));
+  return _("What you can do: %(remedies)s.", { remedies: remedies.join("; ") });
+}
+
+// The longest answer the refused window still holds, by the counter that refused it.
+function answerRoom(error) {
+  if (error.used == null || error.limit == null) return null;
+  if (error.counter === "input") return 0;
+  if (error.counter === "output") return Math.max(0, error.limit - error.used);
+  return error.inputTokens == null ? null : Math.max(0, error.limit - error.used - error.inputTokens);
+}
+
 function describeQuota(error) {
   const which = windowName(error.window);
   const when = error.resetsAt ? new Date(error.resetsAt).toLocaleString(LOCALE) : _("soon");
   const limit = number(error.limit);
-  if (error.used == null) {
-    return _("This question needs up to %(needed)s tokens, more than your whole %(window)s quota of %(limit)s. Start a new conversation with a shorter question, or ask a gateway admin for a higher limit.",
-      { needed: number(error.needed ?? error.limit), window: which, limit });
-  }
   const parts = [];
   if (error.inputTokens != null && error.maxTokens != null) {
-    parts.push(_("Not sent: this question reserves %(needed)s tokens of your %(window)s quota, about %(input)s for the question and the conversation so far plus up to %(max)s for the answer.",
+    // Why so much: the gateway holds the answer's maximum length before the model writes it.
+    parts.push(_("Not sent: this question reserves %(needed)s tokens of your %(window)s quota, about %(input)s for the question and the conversation so far plus up to %(max)s for the answer (its maximum length, held until the answer ends).",
       { needed: number(error.needed), window: which, input: number(error.inputTokens), max: number(error.maxTokens) }));
   }
-  parts.push(error.reserved
-    ? _("%(used)s of %(limit)s tokens are used, %(reserved)s of them held for answers still running.", { used: number(error.used), limit, reserved: number(error.reserved) })
-    : _("%(used)s of %(limit)s tokens are used.", { used: number(error.used), limit }));
-  parts.push(_("Start a new conversation (the whole conversation is sent with each question), try a shorter question, or wait until %(when)s, when the %(window)s quota resets.",
-    { when, window: which }));
+  if (error.used == null) {
+    parts.push(_("That is more than your whole %(window)s quota of %(limit)s.", { window: which, limit }));
+  } else {
+    parts.push(error.reserved
+      ? _("%(used)s of %(limit)s tokens are used, %(reserved)s of them held for answers still running.", { used: number(error.used), limit, reserved: number(error.reserved) })
+      : _("%(used)s of %(limit)s tokens are used.", { used: number(error.used), limit }));
+    const room = answerRoom(error);
+    if (room != null && room < (config.minUsefulAnswerTokens || 0)) {
+      parts.push(_("That leaves room for an answer of at most %(room)s tokens, too short to be useful.", { room: number(room) }));
+    }
+  }
+  parts.push(quotaRemedies(error, which, when));
   return parts.join(" ");
 }
 
@@ -291,6 +355,7 @@ function historyFor(conversation) {
 function setBusy(busy) {
   ui.send.hidden = busy;
   ui.stop.hidden = !busy;
+  ui.log.classList.toggle("busy", busy); // no edit or regenerate while an answer streams
   ui.input.disabled = false;
 }
 
@@ -304,12 +369,48 @@ async function send() {
     state.conversations.unshift(conversation);
     state.currentId = conversation.id;
   }
+  ui.input.value = "";
+  ui.input.dispatchEvent(new Event("input")); // the composer shrinks back
+  await ask(conversation, text);
+}
+
+// Send the last answer's question again, for a new answer in its place.
+function regenerate() {
+  const conversation = current();
+  if (!conversation || state.inFlight) return;
+  const index = conversation.messages.map((m) => m.role).lastIndexOf("user");
+  if (index < 0) return;
+  const { text } = conversation.messages[index];
+  conversation.messages = conversation.messages.slice(0, index);
+  ask(conversation, text, { fresh: true }); // from the model, not the cached copy of the last answer
+}
+
+// An edited question replaces the one at `index`; the answers after it are dropped, since
+// they answered something else.
+function resendFrom(index, text) {
+  const conversation = current();
+  if (!conversation || state.inFlight) return;
+  conversation.messages = conversation.messages.slice(0, index);
+  ask(conversation, text);
+}
+
+function requestedMaxTokens() {
+  const value = Number.parseInt(ui.maxTokens.value, 10);
+  return Number.isFinite(value) && value > 0 ? value : null;
+}
+
+async function ask(conversation, text, { fresh = false } = {}) {
+  const modelId = ui.model.value;
+  if (!modelId || state.inFlight || !client) return;
   const request = {
     modelId,
     conversationId: conversation.id,
     messages: [...historyFor(conversation), { role: "user", content: [{ text }] }],
   };
   if (ui.privateSwitch.checked) request.private = true;
+  const maxTokens = requestedMaxTokens();
+  if (maxTokens) request.inferenceConfig = { maxTokens };
+  if (fresh) request.fresh = true;
   conversation.messages.push({ role: "user", text });
   const answer = { role: "assistant", text: "" };
   conversation.messages.push(answer);
@@ -318,7 +419,6 @@ async function send() {
   saveConversations();
   renderConversationList();
   renderMessages();
-  ui.input.value = "";
   const node = ui.log.lastElementChild;
   node.classList.add("streaming");
   state.inFlight = { conversationId: conversation.id, message: answer, node };
@@ -346,6 +446,9 @@ function paintAnswer() {
   turn.paintScheduled = false;
   renderMarkdown(turn.node.querySelector(".body"), turn.message.text);
   ui.log.scrollTop = ui.log.scrollHeight;
+  if (turn.reservation) {
+    renderUsage(withReservation(state.usage, turn.reservation, estimateTokens(turn.message.text)), { settled: false });
+  }
 }
 
 function finishTurn({ error = null } = {}) {
@@ -372,6 +475,7 @@ function onOutboundEvent(event) {
   if (!turn || event.conversationId !== turn.conversationId) return;
   if (event.messageStart && event.reservation) {
     const { reservation } = event;
+    turn.reservation = reservation;
     renderUsage(withReservation(state.usage, reservation), { settled: false });
     if (reservation.requestedMaxTokens > reservation.maxTokens) {
       turn.message.note = _("Your quota has room for a shorter answer only: this one may be at most %(max)s tokens long instead of %(requested)s.",
@@ -390,6 +494,11 @@ function onOutboundEvent(event) {
     // The notice itself arrives as text; this marks the message so it reads as a refusal.
     if (event.messageStop.stopReason === "guardrail_intervened") turn.message.error = _("Blocked by the content policy.");
   } else if (event.metadata) {
+    const { usage = {}, metrics = {} } = event.metadata;
+    turn.message.meta = {
+      modelId: event.metadata.modelId, cache: event.metadata.cache, latencyMs: metrics.latencyMs,
+      inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, totalTokens: usage.totalTokens,
+    };
     finishTurn();
   } else if (event.error) {
     finishTurn({ error: event.error });
@@ -452,11 +561,23 @@ ui.input.addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) { event.preventDefault(); send(); }
 });
 ui.stop.addEventListener("click", stop);
+const drawer = conversationDrawer({ sidebar: ui.sidebar, toggle: ui.sidebarToggle, closeButton: ui.sidebarClose, backdrop: ui.backdrop });
+// Escape closes the drawer first, else stops the answer being streamed (an inline edit
+// handles its own Escape).
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape" || event.defaultPrevented) return;
+  if (drawer.isOpen()) drawer.close();
+  else if (state.inFlight) { event.preventDefault(); stop(); }
+});
+autoGrow(ui.input);
+dismissibleBanners();
+const rememberedMax = localStorage.getItem(MAX_TOKENS_KEY);
+if (rememberedMax && [...ui.maxTokens.options].some((o) => o.value === rememberedMax)) ui.maxTokens.value = rememberedMax;
+ui.maxTokens.addEventListener("change", () => localStorage.setItem(MAX_TOKENS_KEY, ui.maxTokens.value));
 ui.newButton.addEventListener("click", startNewConversation);
 ui.model.addEventListener("change", () => localStorage.setItem(MODEL_KEY, ui.model.value));
 ui.privateSwitch.checked = localStorage.getItem(PRIVATE_KEY) === "1";
 ui.privateSwitch.addEventListener("change", () => localStorage.setItem(PRIVATE_KEY, ui.privateSwitch.checked ? "1" : "0"));
-ui.sidebarToggle.addEventListener("click", () => ui.sidebar.classList.toggle("open"));
 
 if (client) {
   client.subscribe(config.outbound, onOutboundEvent);
