@@ -17,7 +17,6 @@ from chat.turns import publish_inbound
 from dataplane.requests import parse_json
 from dataplane.stores.base import MIN_USEFUL_ANSWER_TOKENS
 
-
 # The answer lengths a user can pick: a shorter maximum reserves less of the quota.
 MAX_TOKEN_CHOICES = (2048, 1024, 512, 256, 128)
 

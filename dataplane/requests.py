@@ -4,8 +4,8 @@ The shape follows Bedrock's Converse API so a client written for Bedrock needs n
 `{"messages": [{"role": "user", "content": [{"text": "..."}]}], "modelId": "...",
 "conversationId": "...", "system": "...", "inferenceConfig": {"maxTokens": 512,
 "temperature": 0.2}, "private": false, "fresh": false}` (`fresh`: answer from the model, not
-from the cache, as a "regenerate" button wants; the new answer may still be cached). Every failure is a `ValidationError` whose message
-names the field.
+from the cache, as a "regenerate" button wants; the new answer may still be cached). Every
+failure is a `ValidationError` whose message names the field.
 """
 from __future__ import annotations
 
@@ -132,12 +132,6 @@ def parse_chat_request(payload: Any, config: GatewayConfig) -> ChatRequest:
             raise ValidationError(f"system is longer than {config.max_message_chars} characters.", field="system")
         system = system or None
 
-    private = payload.get("private", False)
-    if not isinstance(private, bool):
-        raise ValidationError("private must be true or false.", field="private")
-    fresh = payload.get("fresh", False)
-    if not isinstance(fresh, bool):
-        raise ValidationError("fresh must be true or false.", field="fresh")
 
     max_tokens, temperature, top_p, stops = _parse_inference(payload.get("inferenceConfig"))
     return ChatRequest(
@@ -149,9 +143,16 @@ def parse_chat_request(payload: Any, config: GatewayConfig) -> ChatRequest:
         temperature=temperature,
         top_p=top_p,
         stop_sequences=stops,
-        private=private,
-        fresh=fresh,
+        private=_flag(payload, "private"),
+        fresh=_flag(payload, "fresh"),
     )
+
+
+def _flag(payload: dict[str, Any], name: str) -> bool:
+    value = payload.get(name, False)
+    if not isinstance(value, bool):
+        raise ValidationError(f"{name} must be true or false.", field=name)
+    return value
 
 
 def _parse_messages(raw: Any, config: GatewayConfig) -> list[dict[str, Any]]:

@@ -116,7 +116,8 @@ function messageActionsFor(message, index, messages, body) {
       }),
     };
   }
-  const last = index === messages.length - 1;
+  // A prepared answer is the organisation's text: asking again returns the same text.
+  const last = index === messages.length - 1 && !(message.meta && message.meta.cache === "prepared");
   return last ? { onRegenerate: regenerate } : {};
 }
 

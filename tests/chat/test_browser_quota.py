@@ -71,6 +71,18 @@ def test_a_small_quota_answers_and_a_refusal_matches_the_bars(alice, password, s
         stated = re.search(r"([\d,]+) of ([\d,]+) tokens are used", error)
         assert stated, error
         assert (int(stated[1].replace(",", "")), int(stated[2].replace(",", ""))) == (bar_used, bar_limit) == (used, used + 30)
-        assert re.search(r"reserves [\d,]+ tokens of your 10-minute quota, about [\d,]+ for the question .* up to 1,024 for the answer", error)
-        assert "wait until" in error and "resets" in error
+        reserved = re.search(
+            r"reserves ([\d,]+) tokens of your 10-minute quota, about ([\d,]+) for the question .* "
+            r"up to 1,024 for the answer \(its maximum length", error,
+        )
+        assert reserved, error
+        # Why it is refused although the bar shows room: the answer that fits is too short.
+        room = re.search(r"room for an answer of at most ([\d,]+) tokens, too short to be useful", error)
+        assert room, error
+        assert int(room[1].replace(",", "")) == bar_limit - bar_used - int(reserved[2].replace(",", ""))
+        # What to do: a shorter maximum (the select on the page), a new conversation, the reset.
+        assert "What you can do: choose a shorter maximum answer length (now 1,024 tokens)" in error
+        assert "start a new conversation" in error
+        assert "wait until" in error
+        assert page.locator("#max-tokens option[value='128']").count() == 1
         page.screenshot(path=str(ARTIFACTS / "chat-quota-honest.png"), full_page=True)

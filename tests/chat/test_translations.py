@@ -20,7 +20,8 @@ TEMPLATES = [
     "templates/admin/index.html", "templates/admin/quotas/live_usage.html",
     "templates/admin/quotas/live_usage_table.html", "templates/admin/quotas/sync_status.html",
 ]
-CHAT_JS = ROOT / "static/chat/chat.js"
+# Every module of the chat page (chat.js and the modules it imports).
+CHAT_SCRIPTS = sorted((ROOT / "static/chat").glob("*.js"))
 KO_JS_CATALOGUE = ROOT / "locale/ko/LC_MESSAGES/djangojs.mo"
 # Names, not words: the product's name stays as it is in every language.
 NOT_TRANSLATED = {"AI Gateway", "v"}  # "v" before a version number
@@ -94,13 +95,16 @@ def test_every_template_string_has_a_korean_translation(template):
     assert missing == []
 
 
-def test_the_chat_script_puts_no_english_on_the_page_without_translation():
-    assert JS_BARE_TEXT.findall(CHAT_JS.read_text()) == []
+@pytest.mark.parametrize("script", CHAT_SCRIPTS, ids=lambda path: path.name)
+def test_the_chat_script_puts_no_english_on_the_page_without_translation(script):
+    assert JS_BARE_TEXT.findall(script.read_text()) == []
     assert JS_BARE_TEXT.findall('showNotice("Oops", "bad"); node.textContent = "Hi";')  # the check can fail
 
 
 def test_every_chat_script_string_has_a_korean_translation():
-    msgids = [msgid.replace('\\"', '"') for msgid in JS_MSGID.findall(CHAT_JS.read_text())]
+    msgids = [
+        msgid.replace('\\"', '"') for script in CHAT_SCRIPTS for msgid in JS_MSGID.findall(script.read_text())
+    ]
     with KO_JS_CATALOGUE.open("rb") as compiled:
         korean = gettext.GNUTranslations(compiled)
     missing = [msgid for msgid in msgids if korean.gettext(msgid) == msgid]

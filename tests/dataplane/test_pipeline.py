@@ -196,21 +196,23 @@ def test_a_fresh_request_asks_the_model_again_and_its_answer_replaces_the_cached
 
     # "Regenerate": the model is called again and billed, although an answer was cached.
     assert len(provider.calls) == 2
-    assert record.cache == "miss" and record.total_tokens == 16
+    assert record.cache == "miss"
+    assert record.total_tokens == 16
     assert out.texts() == "Hello, world."
     assert usage_of(gateway)["10m"].total == 32
     later, _ = run(gateway, chat_request())
-    assert later.cache == "hit" and len(provider.calls) == 2
+    assert later.cache == "hit"
+    assert len(provider.calls) == 2
 
 
 def test_a_fresh_request_still_gets_the_prepared_answer(gateway, provider):
-    gateway.store.prepared_put(
-        PreparedAnswer(question_key=prepared_question_key("what is the ai gateway"), model_id="", text="It governs LLM use.")
-    )
+    question_key = prepared_question_key("what is the ai gateway")
+    gateway.store.prepared_put(PreparedAnswer(question_key=question_key, model_id="", text="It governs LLM use."))
 
-    record, out = run(gateway, chat_request(text="What is the AI gateway?", fresh=True))
+    record, _ = run(gateway, chat_request(text="What is the AI gateway?", fresh=True))
 
-    assert provider.calls == [] and record.cache == "prepared"
+    assert provider.calls == []
+    assert record.cache == "prepared"
 
 
 def test_prepared_responses_win_over_the_model(gateway, provider):
