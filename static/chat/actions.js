@@ -1,8 +1,8 @@
 // What a person does with messages and the page around them: copy a message or a code block,
 // edit a question and send it again, regenerate an answer, read where an answer came from
-// (model, tokens, time; cached and prepared answers marked as such), a composer that grows,
-// banners that can be dismissed and the conversation drawer of narrow screens. chat.js owns
-// the conversation and the turns; this module only builds nodes and calls back.
+// (model, tokens, time; cached and prepared answers marked as such), a composer that grows
+// and the conversation drawer of narrow screens. chat.js owns the conversation and the
+// turns; this module only builds nodes and calls back.
 
 const gettext = window.gettext || ((text) => text);
 const interpolate = window.interpolate || ((text, params) => text.replace(/%\((\w+)\)s/g, (_, name) => String(params[name])));
@@ -74,7 +74,7 @@ export function addCodeCopyButtons(body) {
 export function messageActions(message, actions = {}) {
   const bar = document.createElement("div");
   bar.className = "message-actions";
-  bar.append(copyButton(message.role === "user" ? _("Copy question") : _("Copy answer"), () => message.text || ""));
+  if (message.text) bar.append(copyButton(message.role === "user" ? _("Copy question") : _("Copy answer"), () => message.text));
   if (actions.onEdit) {
     const edit = actionButton(_("Edit"), "edit");
     edit.addEventListener("click", actions.onEdit);
@@ -159,25 +159,7 @@ export function autoGrow(textarea) {
   return fit;
 }
 
-// --- banners and the drawer -----------------------------------------------------------------
-
-// Messages Django shows above the page ("signed in as …") each get a close button.
-export function dismissibleBanners(root = document) {
-  root.querySelectorAll("ul.messages > li").forEach((item) => {
-    if (item.querySelector(".dismiss")) return;
-    const close = document.createElement("button");
-    close.type = "button";
-    close.className = "dismiss";
-    close.setAttribute("aria-label", _("Dismiss"));
-    close.textContent = "×";
-    close.addEventListener("click", () => {
-      const list = item.parentElement;
-      item.remove();
-      if (list && !list.children.length) list.remove();
-    });
-    item.append(close);
-  });
-}
+// --- the drawer -------------------------------------------------------------------------
 
 // The conversation list as a drawer on narrow screens: the toggle opens and closes it (it
 // stays above the backdrop), and the close button, the backdrop and Escape close it.
@@ -188,7 +170,11 @@ export function conversationDrawer({ sidebar, toggle, closeButton, backdrop }) {
     toggle.setAttribute("aria-expanded", String(open));
     document.body.classList.toggle("drawer-open", open);
   };
-  toggle.addEventListener("click", () => setOpen(!sidebar.classList.contains("open")));
+  toggle.addEventListener("click", () => {
+    const open = !sidebar.classList.contains("open");
+    setOpen(open);
+    if (open) closeButton.focus({ preventScroll: true });
+  });
   closeButton.addEventListener("click", () => { setOpen(false); toggle.focus(); });
   backdrop.addEventListener("click", () => setOpen(false));
   // Picking a conversation (or starting one) is done with the drawer.

@@ -6,7 +6,7 @@ import { IdTokenSource, appsyncEndpoint, localEndpoint } from "./endpoint.js";
 import { EventsClient } from "./events-client.js";
 import { renderMarkdown } from "./markdown.js";
 import {
-  addCodeCopyButtons, answerFooter, autoGrow, conversationDrawer, dismissibleBanners, editQuestion, messageActions, sourceBadge,
+  addCodeCopyButtons, answerFooter, autoGrow, conversationDrawer, editQuestion, messageActions, sourceBadge,
 } from "./actions.js";
 import { estimateTokens } from "./tokens.js";
 
@@ -40,6 +40,7 @@ const state = {
   currentId: null,
   inFlight: null, // {conversationId, message, node, text, timer}
   reconnectWhenIdle: false, // a renewed token waits for the turn in flight to end
+  wasConnected: false, // a later "open" is a reconnection
 };
 
 // --- storage ----------------------------------------------------------------------------
@@ -101,7 +102,8 @@ function messageNode(message, index, messages) {
   if (message.error) wrapper.append(errorNode(message.error));
   if (message.stopped) wrapper.append(noteNode(_("Stopped. Tokens streamed so far were counted.")));
   if (message.meta) wrapper.append(answerFooter(message.meta, modelName(message.meta.modelId)));
-  if (message.text) wrapper.append(messageActions(message, messageActionsFor(message, index, messages, body)));
+  const actions = messageActionsFor(message, index, messages, body);
+  if (message.text || actions.onRegenerate) wrapper.append(messageActions(message, actions));
   return wrapper;
 }
 
@@ -226,10 +228,19 @@ function formatReset(iso, window) {
 function withReservation(tokenUsage, reservation, streamed = 0) {
   const held = {};
   const spent = Math.min(streamed, reservation.maxTokens);
-  for (const [window, usage] of Object.entries(tokenUsage || {})) {
+  for (const [window, last] of Object.entries(tokenUsage || {})) {
+    const usage = currentWindow(window, last);
     held[window] = { ...usage, used: (usage.used || 0) + reservation.totalTokens, reserved: (usage.reserved || 0) + reservation.totalTokens - spent };
   }
   return held;
+}
+
+// The bars' last figures belong to a window that may have ended since (a new 10-minute
+// window starts empty): the reservation then lands in an empty window, not on old usage.
+function currentWindow(window, usage) {
+  if (!usage.resetsAt || new Date(usage.resetsAt).getTime() > Date.now()) return usage;
+  const next = window === "10m" ? new Date(Math.ceil((Date.now() + 1) / 600_000) * 600_000).toISOString() : null;
+  return { ...usage, used: 0, reserved: 0, input: 0, output: 0, resetsAt: next };
 }
 
 function renderUsage(tokenUsage, { settled = true } = {}) {
@@ -422,7 +433,7 @@ async function ask(conversation, text, { fresh = false } = {}) {
   renderMessages();
   const node = ui.log.lastElementChild;
   node.classList.add("streaming");
-  state.inFlight = { conversationId: conversation.id, message: answer, node };
+  state.inFlight = { conversationId: conversation.id, message: answer, node, modelId };
   setBusy(true);
   try {
     await client.publish(config.inbound, [request]);
@@ -502,6 +513,7 @@ function onOutboundEvent(event) {
     };
     finishTurn();
   } else if (event.error) {
+    if (event.usage) turn.message.meta = { modelId: turn.modelId, ...event.usage };
     finishTurn({ error: event.error });
   }
 }
@@ -513,6 +525,9 @@ function onConnectionState(status, detail) {
   if (status === "open") {
     ui.status.textContent = _("Connected");
     showNotice("");
+    // Back after a loss: a turn cut off by it settled on the server meanwhile.
+    if (state.wasConnected) refreshUsage();
+    state.wasConnected = true;
   } else if (status === "connecting") {
     ui.status.textContent = _("Connecting…");
   } else if (status === "reconnecting") {
@@ -546,6 +561,11 @@ function chatEndpoint() {
 
 const client = config.transport === "unavailable" ? null : new EventsClient(chatEndpoint(), { onState: onConnectionState });
 
+async function refreshUsage() {
+  const response = await fetch(config.meUrl, { credentials: "same-origin", headers: { Accept: "application/json" } }).catch(() => null);
+  if (response && response.ok && !state.inFlight) renderUsage((await response.json()).usage);
+}
+
 async function loadMe() {
   const response = await fetch(config.meUrl, { credentials: "same-origin", headers: { Accept: "application/json" } });
   if (response.status === 401) { showNotice(_("Your session has ended. Sign in again."), "bad"); return; }
@@ -571,7 +591,6 @@ document.addEventListener("keydown", (event) => {
   else if (state.inFlight) { event.preventDefault(); stop(); }
 });
 autoGrow(ui.input);
-dismissibleBanners();
 const rememberedMax = localStorage.getItem(MAX_TOKENS_KEY);
 if (rememberedMax && [...ui.maxTokens.options].some((o) => o.value === rememberedMax)) ui.maxTokens.value = rememberedMax;
 ui.maxTokens.addEventListener("change", () => localStorage.setItem(MAX_TOKENS_KEY, ui.maxTokens.value));
