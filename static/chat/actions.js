@@ -70,7 +70,8 @@ export function addCodeCopyButtons(body) {
 
 // --- one message's actions and footer ------------------------------------------------------
 
-// `actions`: {onEdit, onRegenerate} when the page allows them for this message (no turn running).
+// `actions`: {onEdit, onRegenerate, onSendShorter with fits} when the page allows them for
+// this message (no turn running).
 export function messageActions(message, actions = {}) {
   const bar = document.createElement("div");
   bar.className = "message-actions";
@@ -80,8 +81,14 @@ export function messageActions(message, actions = {}) {
     edit.addEventListener("click", actions.onEdit);
     bar.append(edit);
   }
+  if (actions.onSendShorter) {
+    const shorter = actionButton(_("Send again with at most %(room)s tokens of answer", { room: number(actions.fits) }), "send-shorter");
+    shorter.addEventListener("click", actions.onSendShorter);
+    bar.append(shorter);
+  }
   if (actions.onRegenerate) {
-    const again = actionButton(_("Regenerate"), "regenerate");
+    // An answer that never came (refused, failed) is tried again; one that came, regenerated.
+    const again = actionButton(message.text ? _("Regenerate") : _("Try again"), "regenerate");
     again.addEventListener("click", actions.onRegenerate);
     bar.append(again);
   }

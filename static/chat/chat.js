@@ -120,7 +120,9 @@ function messageActionsFor(message, index, messages, body) {
   }
   // A prepared answer is the organisation's text: asking again returns the same text.
   const last = index === messages.length - 1 && !(message.meta && message.meta.cache === "prepared");
-  return last ? { onRegenerate: regenerate } : {};
+  if (!last) return {};
+  const fits = message.fitsMaxTokens;
+  return { onRegenerate: () => regenerate(), onSendShorter: fits ? () => regenerate({ maxTokens: fits }) : null, fits };
 }
 
 function errorNode(text) {
@@ -276,15 +278,18 @@ function windowName(window) {
   return window === "10m" ? _("10-minute") : window === "month" ? _("monthly") : window;
 }
 
-// What to do about a refusal, from what the user can change on this page: the answer's
-// maximum length (the select next to the model), the model, the conversation, the clock.
+// What to do about a refusal, from what would get it through. The gateway already lowers a
+// maximum that does not fit to the room left when that room is worth an answer, so a refusal
+// means less room than that: a shorter maximum still fits (offered as a button, the user
+// judges whether so short an answer is worth it), and so does a shorter conversation. Another
+// model would not: the quota is the user's, across models.
 function quotaRemedies(error, which, when) {
   const remedies = [];
-  if (error.maxTokens != null) {
-    remedies.push(_("choose a shorter maximum answer length (now %(max)s tokens)", { max: number(error.maxTokens) }));
+  const room = answerRoom(error);
+  if (room > 0 && error.maxTokens > room) {
+    remedies.push(_("send it again with a shorter maximum answer length: at most %(room)s tokens fit", { room: number(room) }));
   }
-  if (state.me && state.me.models.length > 1) remedies.push(_("pick another model"));
-  remedies.push(_("start a new conversation (the whole conversation is sent with each question)"));
+  remedies.push(_("ask a shorter question or start a new conversation (the whole conversation is sent with each question)"));
   if (error.used != null) remedies.push(_("wait until %(when)s, when the %(window)s quota resets", { when, window: which }));
   else remedies.push(_("ask a gateway admin for a higher limit"));
   return _("What you can do: %(remedies)s.", { remedies: remedies.join("; ") });
@@ -387,14 +392,15 @@ async function send() {
 }
 
 // Send the last answer's question again, for a new answer in its place.
-function regenerate() {
+// `maxTokens`: a shorter maximum than the page's choice (a refusal's "what fits").
+function regenerate({ maxTokens = null } = {}) {
   const conversation = current();
   if (!conversation || state.inFlight) return;
   const index = conversation.messages.map((m) => m.role).lastIndexOf("user");
   if (index < 0) return;
   const { text } = conversation.messages[index];
   conversation.messages = conversation.messages.slice(0, index);
-  ask(conversation, text, { fresh: true }); // from the model, not the cached copy of the last answer
+  ask(conversation, text, { fresh: true, maxTokens }); // from the model, not the cached copy of the last answer
 }
 
 // An edited question replaces the one at `index`; the answers after it are dropped, since
@@ -411,7 +417,7 @@ function requestedMaxTokens() {
   return Number.isFinite(value) && value > 0 ? value : null;
 }
 
-async function ask(conversation, text, { fresh = false } = {}) {
+async function ask(conversation, text, { fresh = false, maxTokens: shorterMax = null } = {}) {
   const modelId = ui.model.value;
   if (!modelId || state.inFlight || !client) return;
   const request = {
@@ -420,7 +426,7 @@ async function ask(conversation, text, { fresh = false } = {}) {
     messages: [...historyFor(conversation), { role: "user", content: [{ text }] }],
   };
   if (ui.privateSwitch.checked) request.private = true;
-  const maxTokens = requestedMaxTokens();
+  const maxTokens = shorterMax || requestedMaxTokens();
   if (maxTokens) request.inferenceConfig = { maxTokens };
   if (fresh) request.fresh = true;
   conversation.messages.push({ role: "user", text });
@@ -468,6 +474,10 @@ function finishTurn({ error = null } = {}) {
   if (!turn) return;
   state.inFlight = null;
   if (error) turn.message.error = describeError(error);
+  if (error && error.type === "QuotaExceeded") {
+    const room = answerRoom(error);
+    if (room > 0 && error.maxTokens > room) turn.message.fitsMaxTokens = room;
+  }
   const conversation = state.conversations.find((c) => c.id === turn.conversationId);
   if (conversation) conversation.updatedAt = Date.now();
   saveConversations();

@@ -67,7 +67,7 @@ def test_a_korean_session(alice, password, server):
         assert (number(stated[2]), number(stated[1])) == (number(bar[1]), number(bar[2])) == (used, used + 30)
         assert "보내지 않았습니다" in error and "초기화되는" in error
         assert "답변의 최대 길이" in error
-        assert "최대 답변 길이를 더 짧게 고르기" in error
+        assert "더 짧게 질문하거나 새 대화 시작하기" in error  # the question alone leaves no room
         page.screenshot(path=str(ARTIFACTS / "chat-korean.png"), full_page=True)
 
         # The switch: English, kept on the user, so another Korean browser shows English too.
