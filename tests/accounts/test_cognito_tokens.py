@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
+from dataplane.stores.base import MIN_USEFUL_ANSWER_TOKENS
 from tests.aws.appsync import CognitoIssuer
 from tests.aws.cognito_hosted_ui import CognitoHostedUi, PoolUser
 
@@ -144,6 +145,7 @@ def test_the_page_connects_where_the_transport_says(client, alice, hosted_ui):
         "sub": alice.sub, "inbound": f"/inbound/{alice.sub}", "outbound": f"/outbound/{alice.sub}", "meUrl": "/api/me",
         "transport": "appsync", "realtimeUrl": APPSYNC["GATEWAY_EVENTS_REALTIME_ENDPOINT"],
         "httpUrl": APPSYNC["GATEWAY_EVENTS_HTTP_ENDPOINT"], "tokenUrl": "/api/token",
+        "minUsefulAnswerTokens": MIN_USEFUL_ANSWER_TOKENS,
     }
 
 
