@@ -51,6 +51,10 @@ def test_a_korean_session(alice, password, server):
         page.wait_for_selector(".message.assistant:not(.streaming)")
         answer = page.locator(".message.assistant").last
         assert re.search(r"1,024 토큰 대신 최대 [\d,]+ 토큰까지입니다", answer.inner_text())
+        # Its actions and figures are Korean too.
+        assert answer.locator("button.copy").inner_text() == "답변 복사"
+        assert answer.locator("button.regenerate").inner_text() == "다시 생성"
+        assert re.search(r"[\d,]+ 토큰 \(입력 [\d,]+, 출력 [\d,]+\) · [\d.]+초$", answer.locator(".answer-meta").inner_text())
         # Korean keeps words whole when a line breaks.
         assert page.eval_on_selector(".message.user", "node => getComputedStyle(node).wordBreak") == "keep-all"
         used = number(re.match(r"([\d,]+) / 300 토큰", page.text_content("#usage-10m .figures"))[1])
