@@ -54,7 +54,8 @@ def test_a_korean_session(alice, password, server):
         # Its actions and figures are Korean too.
         assert answer.locator("button.copy").inner_text() == "답변 복사"
         assert answer.locator("button.regenerate").inner_text() == "다시 생성"
-        assert re.search(r"[\d,]+ 토큰 \(입력 [\d,]+, 출력 [\d,]+\) · [\d.]+초$", answer.locator(".answer-meta").inner_text())
+        footer = answer.locator(".answer-meta").inner_text()
+        assert re.search(r"[\d,]+ 토큰 \(입력 [\d,]+, 출력 [\d,]+\) · [\d.]+초$", footer), footer
         # Korean keeps words whole when a line breaks.
         assert page.eval_on_selector(".message.user", "node => getComputedStyle(node).wordBreak") == "keep-all"
         used = number(re.match(r"([\d,]+) / 300 토큰", page.text_content("#usage-10m .figures"))[1])
