@@ -18,7 +18,11 @@ from chat.selectors import me_for, transport_for
 from chat.turns import publish_inbound
 from dataplane.channels import inbound_channel, outbound_channel
 from dataplane.requests import parse_json
+from dataplane.stores.base import MIN_USEFUL_ANSWER_TOKENS
 from dataplane.windows import WINDOW_KINDS, WINDOW_LABELS, usage_thresholds
+
+# The answer lengths a user can pick: a shorter maximum reserves less of the quota.
+MAX_TOKEN_CHOICES = (2048, 1024, 512, 256, 128)
 
 
 @login_required
@@ -36,10 +40,15 @@ def chat_page(request: HttpRequest) -> HttpResponse:
         "sub": sub, "inbound": inbound_channel(sub), "outbound": outbound_channel(sub), "meUrl": "/api/me",
         "windows": windows, "usageLevels": usage_thresholds(),
         "history": {"url": reverse("chat:conversations"), **retention.as_wire()},
+        # Below this room a turn is refused rather than fitted: the page says so in a refusal.
+        "minUsefulAnswerTokens": MIN_USEFUL_ANSWER_TOKENS,
         **transport_for(user=request.user),
     }
     usage_windows = [(kind, labels["title"]) for kind, labels in windows.items()]
-    context = {"chat_config": chat_config, "usage_windows": usage_windows, "retention": retention}
+    context = {
+        "chat_config": chat_config, "usage_windows": usage_windows, "retention": retention,
+        "max_token_choices": MAX_TOKEN_CHOICES,
+    }
     return render(request, "chat/chat.html", context)
 
 

@@ -219,7 +219,8 @@ def _answer_stored(turn: _Turn, may_cache: bool) -> bool:
     stored = turn.gateway.store.answers_get(
         question_key=prepared_question_key(turn.request.last_user_text),
         model_id=turn.model.model_id,
-        cache_key=_cache_key(turn) if may_cache else None,
+        # A fresh request (regenerate) skips the cache, not the admins' prepared answers.
+        cache_key=_cache_key(turn) if may_cache and not turn.request.fresh else None,
     )
     if stored.prepared is not None:
         turn.record.cache = "prepared"

@@ -3,8 +3,9 @@
 The shape follows Bedrock's Converse API so a client written for Bedrock needs no mapping:
 `{"messages": [{"role": "user", "content": [{"text": "..."}]}], "modelId": "...",
 "conversationId": "...", "system": "...", "inferenceConfig": {"maxTokens": 512,
-"temperature": 0.2}, "private": false}`. Every failure is a `ValidationError` whose message
-names the field.
+"temperature": 0.2}, "private": false, "fresh": false}` (`fresh`: answer from the model, not
+from the cache, as a "regenerate" button wants; the new answer may still be cached). Every
+failure is a `ValidationError` whose message names the field.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from dataplane.inference import inference_config
 from dataplane.model_ids import MODEL_ID_CHARACTERS, MODEL_ID_MAX_CHARS, MODEL_ID_PATTERN
 
 _CONVERSATION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
-_ALLOWED_FIELDS = {"messages", "modelId", "conversationId", "system", "inferenceConfig", "private", "action"}
+_ALLOWED_FIELDS = {"messages", "modelId", "conversationId", "system", "inferenceConfig", "private", "fresh", "action"}
 _INFERENCE_FIELDS = {"maxTokens", "temperature", "topP", "stopSequences"}
 
 
@@ -35,6 +36,7 @@ class ChatRequest:
     top_p: float | None
     stop_sequences: tuple[str, ...]
     private: bool
+    fresh: bool = False
 
     @property
     def last_user_text(self) -> str:
@@ -129,9 +131,6 @@ def parse_chat_request(payload: Any, config: GatewayConfig) -> ChatRequest:
             raise ValidationError(f"system is longer than {config.max_message_chars} characters.", field="system")
         system = system or None
 
-    private = payload.get("private", False)
-    if not isinstance(private, bool):
-        raise ValidationError("private must be true or false.", field="private")
 
     max_tokens, temperature, top_p, stops = _parse_inference(payload.get("inferenceConfig"))
     return ChatRequest(
@@ -143,8 +142,16 @@ def parse_chat_request(payload: Any, config: GatewayConfig) -> ChatRequest:
         temperature=temperature,
         top_p=top_p,
         stop_sequences=stops,
-        private=private,
+        private=_flag(payload, "private"),
+        fresh=_flag(payload, "fresh"),
     )
+
+
+def _flag(payload: dict[str, Any], name: str) -> bool:
+    value = payload.get(name, False)
+    if not isinstance(value, bool):
+        raise ValidationError(f"{name} must be true or false.", field=name)
+    return value
 
 
 def _parse_messages(raw: Any, config: GatewayConfig) -> list[dict[str, Any]]:

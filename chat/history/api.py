@@ -154,8 +154,8 @@ def conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
 @history_endpoint("POST")
 def conversation_turns(request: HttpRequest, conversation_id: str) -> HttpResponse:
     owned = _owned(request, conversation_id)
-    messages, private = turn_parse(_body(request))
-    stored = services.turn_append(conversation=owned, messages=messages, private=private)
+    messages, private, keep = turn_parse(_body(request))
+    stored = services.turn_append(conversation=owned, messages=messages, private=private, keep=keep)
     return JsonResponse(
         {**serialize.conversation_summary(owned), "messages": [serialize.message_wire(m) for m in stored]}, status=201
     )

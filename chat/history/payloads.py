@@ -174,10 +174,15 @@ def conversation_parse(body: Any) -> ConversationInput:
     )
 
 
-def turn_parse(body: Any) -> tuple[tuple[MessageInput, ...], bool]:
+def turn_parse(body: Any) -> tuple[tuple[MessageInput, ...], bool, int | None]:
+    """The turn's messages, its private flag, and `keep`: how many earlier messages stay (a
+    regenerated answer or an edited question replaces what followed; absent: all stay)."""
     body = _object(body)
-    _allowed_keys(body, {"messages", "private"})
-    return messages_parse(body.get("messages"), required=True), private_parse(body.get("private"))
+    _allowed_keys(body, {"messages", "private", "keep"})
+    keep = body.get("keep")
+    if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 0):
+        raise bad_request(_("keep must be a whole number of messages, 0 or more."))
+    return messages_parse(body.get("messages"), required=True), private_parse(body.get("private")), keep
 
 
 def rename_parse(body: Any) -> str:

@@ -65,9 +65,11 @@ def message_append(*, conversation: Conversation, message: MessageInput) -> Mess
 
 @transaction.atomic
 def turn_append(
-    *, conversation: Conversation, messages: tuple[MessageInput, ...], private: bool = False
+    *, conversation: Conversation, messages: tuple[MessageInput, ...], private: bool = False, keep: int | None = None
 ) -> list[Message]:
-    """One exchange (the question and its answer) added to a conversation.
+    """One exchange (the question and its answer) added to a conversation; with `keep`, only
+    the first `keep` messages stay before it (a regenerated answer or an edited question
+    replaces the exchanges that followed).
 
     A private turn makes the whole conversation private, for good: the earlier turns are
     context the private one was sent with.
@@ -75,6 +77,9 @@ def turn_append(
     history_kept_check(user=conversation.owner)
     # Lock the row so two tabs appending at once cannot both slip under the cap.
     locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    if keep is not None:
+        dropped = locked.messages.order_by("created_at", "id").values_list("pk", flat=True)[keep:]
+        Message.objects.filter(pk__in=list(dropped)).delete()
     if locked.messages.count() + len(messages) > MAX_MESSAGES_PER_CONVERSATION:
         raise HistoryError(
             413,

@@ -6,6 +6,10 @@ import { ConversationHistory } from "./conversations.js";
 import { IdTokenSource, appsyncEndpoint, localEndpoint } from "./endpoint.js";
 import { EventsClient } from "./events-client.js";
 import { renderMarkdown } from "./markdown.js";
+import {
+  addCodeCopyButtons, answerFooter, autoGrow, conversationDrawer, editQuestion, messageActions, sourceBadge,
+} from "./actions.js";
+import { estimateTokens } from "./tokens.js";
 
 const config = JSON.parse(document.getElementById("chat-config").textContent);
 // Strings go through Django's JavaScript catalogue (loaded by the page before this module);
@@ -17,6 +21,7 @@ const LOCALE = document.documentElement.lang || undefined;
 const number = (value) => Number(value).toLocaleString(LOCALE);
 const MODEL_KEY = `gateway.chat.model.${config.sub}`;
 const PRIVATE_KEY = `gateway.chat.private.${config.sub}`;
+const MAX_TOKENS_KEY = `gateway.chat.maxTokens.${config.sub}`;
 const $ = (id) => document.getElementById(id);
 
 const ui = {
@@ -25,7 +30,7 @@ const ui = {
   send: $("send"), stop: $("stop"), status: $("connection-status"), notice: $("notice"),
   // One bar per window kind the server names in the page config (dataplane/windows.py).
   usage: Object.fromEntries(Object.keys(config.windows).map((kind) => [kind, $(`usage-${kind}`)])), sidebarToggle: $("toggle-sidebar"),
-  sidebar: $("sidebar"),
+  sidebar: $("sidebar"), maxTokens: $("max-tokens"), sidebarClose: $("close-sidebar"), backdrop: $("drawer-backdrop"),
   search: $("conversation-search"), more: $("conversation-more"), exportAll: $("export-all"),
 };
 
@@ -35,6 +40,7 @@ const state = {
   currentId: null,
   inFlight: null, // {conversationId, question, message, node, stopReason}
   reconnectWhenIdle: false, // a renewed token waits for the turn in flight to end
+  wasConnected: false, // a later "open" is a reconnection
 };
 
 // --- storage ---------------------------------------------------------------------------
@@ -58,18 +64,46 @@ function renderConversationList() {
   chatHistory.render();
 }
 
-function messageNode(message) {
+function messageNode(message, index, messages) {
   const wrapper = document.createElement("article");
   wrapper.className = `message ${message.role}`;
   const body = document.createElement("div");
   body.className = "body";
-  if (message.role === "assistant") renderMarkdown(body, message.text || "");
-  else body.textContent = message.text;
+  const badge = message.role === "assistant" ? sourceBadge(message.meta) : null;
+  if (badge) {
+    wrapper.classList.add(message.meta.cache === "hit" ? "from-cache" : "from-prepared");
+    wrapper.append(badge);
+  }
+  if (message.role === "assistant") {
+    renderMarkdown(body, message.text || "");
+    addCodeCopyButtons(body);
+  } else body.textContent = message.text;
   wrapper.append(body);
   if (message.note) wrapper.append(noteNode(message.note));
   if (message.error) wrapper.append(errorNode(message.error));
   if (message.stopped) wrapper.append(noteNode(_("Stopped. Tokens streamed so far were counted.")));
+  if (message.meta) wrapper.append(answerFooter(message.meta, modelName(message.meta.modelId)));
+  const actions = messageActionsFor(message, index, messages, body);
+  if (message.text || actions.onRegenerate) wrapper.append(messageActions(message, actions));
   return wrapper;
+}
+
+// Edit every question, regenerate the last answer; neither while an answer is streaming.
+function messageActionsFor(message, index, messages, body) {
+  if (state.inFlight || !client) return {};
+  if (message.role === "user") {
+    return {
+      onEdit: () => editQuestion(body, message.text, {
+        onSend: (text) => resendFrom(index, text),
+        onCancel: () => { body.textContent = message.text; },
+      }),
+    };
+  }
+  // A prepared answer is the organisation's text: asking again returns the same text.
+  const last = index === messages.length - 1 && !(message.meta && message.meta.cache === "prepared");
+  if (!last) return {};
+  const fits = message.fitsMaxTokens;
+  return { onRegenerate: () => regenerate(), onSendShorter: fits ? () => regenerate({ maxTokens: fits }) : null, fits };
 }
 
 function errorNode(text) {
@@ -122,6 +156,11 @@ function startNewConversation() {
 
 function hasModel(id) {
   return Boolean(state.me && state.me.models.some((m) => m.id === id));
+}
+
+function modelName(id) {
+  const model = state.me && state.me.models.find((m) => m.id === id);
+  return model ? model.name : id;
 }
 
 function renderModels(models) {
@@ -177,12 +216,25 @@ function usageLevel(used, limit) {
   return percent >= config.usageLevels.fullPercent ? "bad" : percent >= config.usageLevels.warnPercent ? "warn" : "ok";
 }
 
-function withReservation(tokenUsage, reservation) {
+// `streamed`: the answer's estimated tokens so far. They stay inside the reservation (the
+// store holds all of it until the turn settles), but move from "reserved" to "used" on the
+// bar, so it grows as the answer streams and the true figure replaces it at the end.
+function withReservation(tokenUsage, reservation, streamed = 0) {
   const held = {};
-  for (const [window, usage] of Object.entries(tokenUsage || {})) {
-    held[window] = { ...usage, used: (usage.used || 0) + reservation.totalTokens, reserved: (usage.reserved || 0) + reservation.totalTokens };
+  const spent = Math.min(streamed, reservation.maxTokens);
+  for (const [window, last] of Object.entries(tokenUsage || {})) {
+    const usage = currentWindow(window, last);
+    held[window] = { ...usage, used: (usage.used || 0) + reservation.totalTokens, reserved: (usage.reserved || 0) + reservation.totalTokens - spent };
   }
   return held;
+}
+
+// The bars' last figures belong to a window that may have ended since (a new 10-minute
+// window starts empty): the reservation then lands in an empty window, not on old usage.
+function currentWindow(window, usage) {
+  if (!usage.resetsAt || new Date(usage.resetsAt).getTime() > Date.now()) return usage;
+  const next = window === "10m" ? new Date(Math.ceil((Date.now() + 1) / 600_000) * 600_000).toISOString() : null;
+  return { ...usage, used: 0, reserved: 0, input: 0, output: 0, resetsAt: next };
 }
 
 function renderUsage(tokenUsage, { settled = true } = {}) {
@@ -218,24 +270,53 @@ function windowName(window) {
   return config.windows[window]?.adjective ?? window;
 }
 
+// What to do about a refusal, from what would get it through. The gateway already lowers a
+// maximum that does not fit to the room left when that room is worth an answer, so a refusal
+// means less room than that: a shorter maximum still fits (offered as a button, the user
+// judges whether so short an answer is worth it), and so does a shorter conversation. Another
+// model would not: the quota is the user's, across models.
+function quotaRemedies(error, which, when) {
+  const remedies = [];
+  const room = answerRoom(error);
+  if (room > 0 && error.maxTokens > room) {
+    remedies.push(_("send it again with a shorter maximum answer length: at most %(room)s tokens fit", { room: number(room) }));
+  }
+  remedies.push(_("ask a shorter question or start a new conversation (the whole conversation is sent with each question)"));
+  if (error.used != null) remedies.push(_("wait until %(when)s, when the %(window)s quota resets", { when, window: which }));
+  else remedies.push(_("ask a gateway admin for a higher limit"));
+  return _("What you can do: %(remedies)s.", { remedies: remedies.join("; ") });
+}
+
+// The longest answer the refused window still holds, by the counter that refused it.
+function answerRoom(error) {
+  if (error.used == null || error.limit == null) return null;
+  if (error.counter === "input") return 0;
+  if (error.counter === "output") return Math.max(0, error.limit - error.used);
+  return error.inputTokens == null ? null : Math.max(0, error.limit - error.used - error.inputTokens);
+}
+
 function describeQuota(error) {
   const which = windowName(error.window);
   const when = error.resetsAt ? new Date(error.resetsAt).toLocaleString(LOCALE) : _("soon");
   const limit = number(error.limit);
-  if (error.used == null) {
-    return _("This question needs up to %(needed)s tokens, more than your whole %(window)s quota of %(limit)s. Start a new conversation with a shorter question, or ask a gateway admin for a higher limit.",
-      { needed: number(error.needed ?? error.limit), window: which, limit });
-  }
   const parts = [];
   if (error.inputTokens != null && error.maxTokens != null) {
-    parts.push(_("Not sent: this question reserves %(needed)s tokens of your %(window)s quota, about %(input)s for the question and the conversation so far plus up to %(max)s for the answer.",
+    // Why so much: the gateway holds the answer's maximum length before the model writes it.
+    parts.push(_("Not sent: this question reserves %(needed)s tokens of your %(window)s quota, about %(input)s for the question and the conversation so far plus up to %(max)s for the answer (its maximum length, held until the answer ends).",
       { needed: number(error.needed), window: which, input: number(error.inputTokens), max: number(error.maxTokens) }));
   }
-  parts.push(error.reserved
-    ? _("%(used)s of %(limit)s tokens are used, %(reserved)s of them held for answers still running.", { used: number(error.used), limit, reserved: number(error.reserved) })
-    : _("%(used)s of %(limit)s tokens are used.", { used: number(error.used), limit }));
-  parts.push(_("Start a new conversation (the whole conversation is sent with each question), try a shorter question, or wait until %(when)s, when the %(window)s quota resets.",
-    { when, window: which }));
+  if (error.used == null) {
+    parts.push(_("That is more than your whole %(window)s quota of %(limit)s.", { window: which, limit }));
+  } else {
+    parts.push(error.reserved
+      ? _("%(used)s of %(limit)s tokens are used, %(reserved)s of them held for answers still running.", { used: number(error.used), limit, reserved: number(error.reserved) })
+      : _("%(used)s of %(limit)s tokens are used.", { used: number(error.used), limit }));
+    const room = answerRoom(error);
+    if (room != null && room < (config.minUsefulAnswerTokens || 0)) {
+      parts.push(_("That leaves room for an answer of at most %(room)s tokens, too short to be useful.", { room: number(room) }));
+    }
+  }
+  parts.push(quotaRemedies(error, which, when));
   return parts.join(" ");
 }
 
@@ -283,6 +364,7 @@ function historyFor(conversation) {
 function setBusy(busy) {
   ui.send.hidden = busy;
   ui.stop.hidden = !busy;
+  ui.log.classList.toggle("busy", busy); // no edit or regenerate while an answer streams
   ui.input.disabled = false;
 }
 
@@ -295,12 +377,49 @@ async function send() {
     conversation = chatHistory.start({ title: text, modelId, isPrivate: ui.privateSwitch.checked });
     state.currentId = conversation.id;
   }
+  ui.input.value = "";
+  ui.input.dispatchEvent(new Event("input")); // the composer shrinks back
+  await ask(conversation, text);
+}
+
+// Send the last answer's question again, for a new answer in its place.
+// `maxTokens`: a shorter maximum than the page's choice (a refusal's "what fits").
+function regenerate({ maxTokens = null } = {}) {
+  const conversation = current();
+  if (!conversation || state.inFlight) return;
+  const index = conversation.messages.map((m) => m.role).lastIndexOf("user");
+  if (index < 0) return;
+  const { text } = conversation.messages[index];
+  conversation.messages = conversation.messages.slice(0, index);
+  ask(conversation, text, { fresh: true, maxTokens }); // from the model, not the cached copy of the last answer
+}
+
+// An edited question replaces the one at `index`; the answers after it are dropped, since
+// they answered something else.
+function resendFrom(index, text) {
+  const conversation = current();
+  if (!conversation || state.inFlight) return;
+  conversation.messages = conversation.messages.slice(0, index);
+  ask(conversation, text);
+}
+
+function requestedMaxTokens() {
+  const value = Number.parseInt(ui.maxTokens.value, 10);
+  return Number.isFinite(value) && value > 0 ? value : null;
+}
+
+async function ask(conversation, text, { fresh = false, maxTokens: shorterMax = null } = {}) {
+  const modelId = ui.model.value;
+  if (!modelId || state.inFlight || !client) return;
   const request = {
     modelId,
     conversationId: conversation.id,
     messages: [...historyFor(conversation), { role: "user", content: [{ text }] }],
   };
   if (ui.privateSwitch.checked) request.private = true;
+  const maxTokens = shorterMax || requestedMaxTokens();
+  if (maxTokens) request.inferenceConfig = { maxTokens };
+  if (fresh) request.fresh = true;
   const question = { role: "user", text };
   conversation.messages.push(question);
   const answer = { role: "assistant", text: "" };
@@ -309,10 +428,9 @@ async function send() {
   chatHistory.touch(conversation);
   renderConversationList();
   renderMessages();
-  ui.input.value = "";
   const node = ui.log.lastElementChild;
   node.classList.add("streaming");
-  state.inFlight = { conversationId: conversation.id, question, message: answer, node, isPrivate: Boolean(request.private) };
+  state.inFlight = { conversationId: conversation.id, question, message: answer, node, modelId, isPrivate: Boolean(request.private) };
   setBusy(true);
   try {
     await client.publish(config.inbound, [request]);
@@ -337,6 +455,9 @@ function paintAnswer() {
   turn.paintScheduled = false;
   renderMarkdown(turn.node.querySelector(".body"), turn.message.text);
   ui.log.scrollTop = ui.log.scrollHeight;
+  if (turn.reservation) {
+    renderUsage(withReservation(state.usage, turn.reservation, estimateTokens(turn.message.text)), { settled: false });
+  }
 }
 
 function finishTurn({ error = null, metadata = null } = {}) {
@@ -344,6 +465,10 @@ function finishTurn({ error = null, metadata = null } = {}) {
   if (!turn) return;
   state.inFlight = null;
   if (error) turn.message.error = describeError(error);
+  if (error && error.type === "QuotaExceeded") {
+    const room = answerRoom(error);
+    if (room > 0 && error.maxTokens > room) turn.message.fitsMaxTokens = room;
+  }
   const conversation = chatHistory.find(turn.conversationId);
   if (conversation) {
     chatHistory.saveTurn(conversation, { question: turn.question, answer: turn.message, metadata,
@@ -365,6 +490,7 @@ function onOutboundEvent(event) {
   if (!turn || event.conversationId !== turn.conversationId) return;
   if (event.messageStart && event.reservation) {
     const { reservation } = event;
+    turn.reservation = reservation;
     renderUsage(withReservation(state.usage, reservation), { settled: false });
     if (reservation.requestedMaxTokens > reservation.maxTokens) {
       turn.message.note = _("Your quota has room for a shorter answer only: this one may be at most %(max)s tokens long instead of %(requested)s.",
@@ -384,8 +510,14 @@ function onOutboundEvent(event) {
     // The notice itself arrives as text; this marks the message so it reads as a refusal.
     if (event.messageStop.stopReason === "guardrail_intervened") turn.message.error = _("Blocked by the content policy.");
   } else if (event.metadata) {
+    const { usage = {}, metrics = {} } = event.metadata;
+    turn.message.meta = {
+      modelId: event.metadata.modelId, cache: event.metadata.cache, latencyMs: metrics.latencyMs,
+      inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, totalTokens: usage.totalTokens,
+    };
     finishTurn({ metadata: event.metadata });
   } else if (event.error) {
+    if (event.usage) turn.message.meta = { modelId: turn.modelId, ...event.usage };
     finishTurn({ error: event.error });
   }
 }
@@ -397,6 +529,9 @@ function onConnectionState(status, detail) {
   if (status === "open") {
     ui.status.textContent = _("Connected");
     showNotice("");
+    // Back after a loss: a turn cut off by it settled on the server meanwhile.
+    if (state.wasConnected) refreshUsage();
+    state.wasConnected = true;
   } else if (status === "connecting") {
     ui.status.textContent = _("Connecting…");
   } else if (status === "reconnecting") {
@@ -430,6 +565,11 @@ function chatEndpoint() {
 
 const client = config.transport === "unavailable" ? null : new EventsClient(chatEndpoint(), { onState: onConnectionState });
 
+async function refreshUsage() {
+  const response = await fetch(config.meUrl, { credentials: "same-origin", headers: { Accept: "application/json" } }).catch(() => null);
+  if (response && response.ok && !state.inFlight) renderUsage((await response.json()).usage);
+}
+
 async function loadMe() {
   const response = await fetch(config.meUrl, { credentials: "same-origin", headers: { Accept: "application/json" } });
   if (response.status === 401) { showNotice(_("Your session has ended. Sign in again."), "bad"); return; }
@@ -446,11 +586,22 @@ ui.input.addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) { event.preventDefault(); send(); }
 });
 ui.stop.addEventListener("click", stop);
+const drawer = conversationDrawer({ sidebar: ui.sidebar, toggle: ui.sidebarToggle, closeButton: ui.sidebarClose, backdrop: ui.backdrop });
+// Escape closes the drawer first, else stops the answer being streamed (an inline edit
+// handles its own Escape).
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape" || event.defaultPrevented) return;
+  if (drawer.isOpen()) drawer.close();
+  else if (state.inFlight) { event.preventDefault(); stop(); }
+});
+autoGrow(ui.input);
+const rememberedMax = localStorage.getItem(MAX_TOKENS_KEY);
+if (rememberedMax && [...ui.maxTokens.options].some((o) => o.value === rememberedMax)) ui.maxTokens.value = rememberedMax;
+ui.maxTokens.addEventListener("change", () => localStorage.setItem(MAX_TOKENS_KEY, ui.maxTokens.value));
 ui.newButton.addEventListener("click", startNewConversation);
 ui.model.addEventListener("change", () => localStorage.setItem(MODEL_KEY, ui.model.value));
 ui.privateSwitch.checked = localStorage.getItem(PRIVATE_KEY) === "1";
 ui.privateSwitch.addEventListener("change", () => localStorage.setItem(PRIVATE_KEY, ui.privateSwitch.checked ? "1" : "0"));
-ui.sidebarToggle.addEventListener("click", () => ui.sidebar.classList.toggle("open"));
 
 if (client) {
   client.subscribe(config.outbound, onOutboundEvent);

@@ -237,15 +237,18 @@ export class ConversationHistory {
         inputTokens: usage.inputTokens || 0, outputTokens: usage.outputTokens || 0, source: sourceOf(metadata),
         stopReason: stopReason || "" });
     }
+    // What came before this question stays; what followed it (a regenerated answer, the turns
+    // after an edited question) is replaced.
+    const keep = Math.max(0, conversation.messages.indexOf(question));
     const previous = conversation.saving || Promise.resolve();
-    conversation.saving = previous.then(() => this.store(conversation, messages, isPrivate));
+    conversation.saving = previous.then(() => this.store(conversation, messages, isPrivate, keep));
     return conversation.saving;
   }
 
-  async store(conversation, messages, isPrivate) {
+  async store(conversation, messages, isPrivate, keep) {
     try {
       if (conversation.serverId) {
-        await this.api.appendTurn(conversation.serverId, { messages, private: isPrivate });
+        await this.api.appendTurn(conversation.serverId, { messages, private: isPrivate, keep });
       } else {
         const created = await this.api.create({ title: conversation.title, modelId: conversation.modelId || "",
           private: conversation.private, messages });

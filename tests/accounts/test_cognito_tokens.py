@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
+from dataplane.stores.base import MIN_USEFUL_ANSWER_TOKENS
 from tests.aws.appsync import CognitoIssuer
 from tests.aws.cognito_hosted_ui import CognitoHostedUi, PoolUser
 
@@ -148,6 +149,7 @@ def test_the_page_connects_where_the_transport_says(client, alice, hosted_ui):
         "history": {"url": "/api/conversations/", "kept": False, "days": 0},  # no Django policy: history not kept
         "transport": "appsync", "realtimeUrl": APPSYNC["GATEWAY_EVENTS_REALTIME_ENDPOINT"],
         "httpUrl": APPSYNC["GATEWAY_EVENTS_HTTP_ENDPOINT"], "tokenUrl": "/api/token",
+        "minUsefulAnswerTokens": MIN_USEFUL_ANSWER_TOKENS,
     }
 
 

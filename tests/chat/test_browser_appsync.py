@@ -135,7 +135,7 @@ def test_chat_on_appsync_with_cognito_sign_in_across_token_renewals(chat_api, ho
         ask(page, "What is a token?")
         page.wait_for_selector(".message.assistant.streaming")
         page.wait_for_selector(".message.assistant:not(.streaming) strong")
-        assert page.locator(".message.assistant").last.inner_text().strip() == "Tokens are word pieces."
+        assert page.locator(".message.assistant .body").last.inner_text().strip() == "Tokens are word pieces."
         assert page.text_content("#usage-10m .figures") == "60 / 100,000 tokens"
         # /api/me reads the same DynamoDB window the Lambda wrote.
         me = page.evaluate("fetch('/api/me').then(r => r.json())")
@@ -183,7 +183,7 @@ def test_chat_on_appsync_with_cognito_sign_in_across_token_renewals(chat_api, ho
         page.wait_for_selector("#connection-status[data-state=open]")
         ask(page, "And what is a window?")
         page.wait_for_function("document.querySelectorAll('.message.assistant:not(.streaming)').length === 2")
-        assert page.locator(".message.assistant").last.inner_text().strip() == "Tokens are word pieces."
+        assert page.locator(".message.assistant .body").last.inner_text().strip() == "Tokens are word pieces."
         assert page.locator(".messages-log .inline-error").count() == 0
         renewed = jwt.decode(hosted_ui.record.issued_id_tokens[-1], options={"verify_signature": False})
         assert renewed["exp"] > first_expiry

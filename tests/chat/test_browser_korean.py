@@ -51,6 +51,11 @@ def test_a_korean_session(alice, password, server):
         page.wait_for_selector(".message.assistant:not(.streaming)")
         answer = page.locator(".message.assistant").last
         assert re.search(r"1,024 토큰 대신 최대 [\d,]+ 토큰까지입니다", answer.inner_text())
+        # Its actions and figures are Korean too.
+        assert answer.locator("button.copy").inner_text() == "답변 복사"
+        assert answer.locator("button.regenerate").inner_text() == "다시 생성"
+        footer = answer.locator(".answer-meta").inner_text()
+        assert re.search(r"[\d,]+ 토큰 \(입력 [\d,]+, 출력 [\d,]+\) · [\d.]+초$", footer), footer
         # Korean keeps words whole when a line breaks.
         assert page.eval_on_selector(".message.user", "node => getComputedStyle(node).wordBreak") == "keep-all"
         used = number(re.match(r"([\d,]+) / 300 토큰", page.text_content("#usage-10m .figures"))[1])
@@ -66,6 +71,8 @@ def test_a_korean_session(alice, password, server):
         assert stated and bar, error
         assert (number(stated[2]), number(stated[1])) == (number(bar[1]), number(bar[2])) == (used, used + 30)
         assert "보내지 않았습니다" in error and "초기화되는" in error
+        assert "답변의 최대 길이" in error
+        assert "더 짧게 질문하거나 새 대화 시작하기" in error  # the question alone leaves no room
         page.screenshot(path=str(ARTIFACTS / "chat-korean.png"), full_page=True)
 
         # The switch: English, kept on the user, so another Korean browser shows English too.

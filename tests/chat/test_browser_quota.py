@@ -71,6 +71,29 @@ def test_a_small_quota_answers_and_a_refusal_matches_the_bars(alice, password, s
         stated = re.search(r"([\d,]+) of ([\d,]+) tokens are used", error)
         assert stated, error
         assert (int(stated[1].replace(",", "")), int(stated[2].replace(",", ""))) == (bar_used, bar_limit) == (used, used + 30)
-        assert re.search(r"reserves [\d,]+ tokens of your 10-minute quota, about [\d,]+ for the question .* up to 1,024 for the answer", error)
-        assert "wait until" in error and "resets" in error
+        reserved = re.search(
+            r"reserves ([\d,]+) tokens of your 10-minute quota, about ([\d,]+) for the question .* "
+            r"up to 1,024 for the answer \(its maximum length", error,
+        )
+        assert reserved, error
+        # Why it is refused although the bar shows room: the answer that fits is too short.
+        room = re.search(r"room for an answer of at most ([\d,]+) tokens, too short to be useful", error)
+        assert room, error
+        assert int(room[1].replace(",", "")) == bar_limit - bar_used - int(reserved[2].replace(",", ""))
+        # What to do: the shorter maximum that fits, a shorter conversation, the reset.
+        fits = int(room[1].replace(",", ""))
+        assert f"send it again with a shorter maximum answer length: at most {fits} tokens fit" in error
+        assert "start a new conversation" in error
+        assert "wait until" in error
+        page.screenshot(path=str(ARTIFACTS / "chat-quota-refused.png"), full_page=True)
+
+        # The shorter maximum, offered as a button, gets an answer that short, within the limit.
+        page.click(f"button.send-shorter:has-text('at most {fits} tokens')")
+        page.wait_for_selector(".message.assistant:not(.streaming) .answer-meta")
+        answer = page.locator(".message.assistant").last
+        assert answer.locator(".inline-error").inner_text() == "The answer was cut at the maximum length."
+        output = int(re.search(r", ([\d,]+) out\)", answer.locator(".answer-meta").inner_text())[1].replace(",", ""))
+        assert 0 < output <= fits
+        bar_used, bar_limit = bar_figures(page)
+        assert bar_used <= bar_limit == used + 30
         page.screenshot(path=str(ARTIFACTS / "chat-quota-honest.png"), full_page=True)

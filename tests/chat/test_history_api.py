@@ -97,6 +97,21 @@ def test_a_conversation_is_created_listed_opened_continued_renamed_and_deleted(a
     assert not Message.objects.exists()
 
 
+def test_a_regenerated_answer_or_an_edited_question_replaces_what_followed(alice_client):
+    created = create(alice_client, "One?", "First answer.")
+    url = f"{URL}{created['id']}/turns"
+    post(alice_client, url, {"messages": turn("Two?", "Second answer.")})
+    # Regenerate the last answer: the two messages before the question stay.
+    assert post(alice_client, url, {"messages": turn("Two?", "Second answer, again."), "keep": 2}).status_code == 201
+    # Edit the first question: nothing before it stays.
+    post(alice_client, url, {"messages": turn("One, edited?", "Another first answer."), "keep": 0})
+    contents = [m["content"] for m in alice_client.get(f"{URL}{created['id']}").json()["messages"]]
+    assert contents == ["One, edited?", "Another first answer."]
+    refused = post(alice_client, url, {"messages": turn("Three?"), "keep": -1})
+    assert refused.status_code == 400
+    assert "keep" in error_of(refused)["message"]
+
+
 def test_the_list_is_newest_first_and_paginated(alice, alice_client):
     ids = [create(alice_client, f"Question {n}")["id"] for n in range(23)]
     # Activity, not creation, orders the list: the first conversation gets a new turn.

@@ -76,6 +76,7 @@ def test_publishing_to_another_users_channel_is_forbidden_and_costs_nothing(gate
         (chat_request(inferenceConfig={"maxTokens": -5}), "inferenceConfig.maxTokens"),
         (chat_request(conversationId="has spaces"), "conversationId"),
         (chat_request(private="yes"), "private"),
+        (chat_request(fresh=1), "fresh"),
         ({**chat_request(), "messages": [{"role": "system", "content": [{"text": "x"}]}]}, "messages"),
         (chat_request(text="x" * 100_001), "messages"),
     ],
@@ -187,6 +188,31 @@ def test_a_never_cache_policy_bypasses_the_cache(gateway, provider):
     record, _ = run(gateway, chat_request())
 
     assert len(provider.calls) == 2 and record.privacy_reason == "policy"
+
+
+def test_a_fresh_request_asks_the_model_again_and_its_answer_replaces_the_cached_one(gateway, provider):
+    run(gateway, chat_request())
+    record, out = run(gateway, chat_request(fresh=True))
+
+    # "Regenerate": the model is called again and billed, although an answer was cached.
+    assert len(provider.calls) == 2
+    assert record.cache == "miss"
+    assert record.total_tokens == 16
+    assert out.texts() == "Hello, world."
+    assert usage_of(gateway)["10m"].total == 32
+    later, _ = run(gateway, chat_request())
+    assert later.cache == "hit"
+    assert len(provider.calls) == 2
+
+
+def test_a_fresh_request_still_gets_the_prepared_answer(gateway, provider):
+    question_key = prepared_question_key("what is the ai gateway")
+    gateway.store.prepared_put(PreparedAnswer(question_key=question_key, model_id="", text="It governs LLM use."))
+
+    record, _ = run(gateway, chat_request(text="What is the AI gateway?", fresh=True))
+
+    assert provider.calls == []
+    assert record.cache == "prepared"
 
 
 def test_prepared_responses_win_over_the_model(gateway, provider):
