@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "quotas",
     "analytics",
     "chat",
+    "api",
 ]
 
 MIDDLEWARE = [
