@@ -27,7 +27,9 @@ class ApiKey(models.Model):
         blank=True,
         related_name="api_keys",
         verbose_name=_("models"),
-        help_text=_("Empty: every model the user may use. Otherwise only these (and only while the user may use them)."),
+        help_text=_(
+            "Empty: every model the user may use. Otherwise only these (and only while the user may use them)."
+        ),
     )
     expires_at = models.DateTimeField(_("expires"), null=True, blank=True, help_text=_("Empty: never expires."))
     created_at = models.DateTimeField(_("created"), auto_now_add=True)

@@ -21,17 +21,17 @@ class KeyHolder:
     model_ids: frozenset[str]  # empty: every model of the user's policy
 
 
-class KeyRejected(Exception):
+class ApiKeyRejectedError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
 
 
 def api_key_authenticate(*, secret: str) -> KeyHolder:
-    """The holder of a presented key, or `KeyRejected` saying why (in words safe to show: they
+    """The holder of a presented key, or `ApiKeyRejectedError` saying why (in words safe to show: they
     never say whether a key exists for someone else). Marks the key as used."""
     if not secret.startswith(f"{KEY_SCHEME}_"):
-        raise KeyRejected("Incorrect API key provided. Create one on your API keys page.")
+        raise ApiKeyRejectedError("Incorrect API key provided. Create one on your API keys page.")
     key = (
         ApiKey.objects.select_related("user")
         .prefetch_related("allowed_models")
@@ -39,15 +39,15 @@ def api_key_authenticate(*, secret: str) -> KeyHolder:
         .first()
     )
     if key is None:
-        raise KeyRejected("Incorrect API key provided. Create one on your API keys page.")
+        raise ApiKeyRejectedError("Incorrect API key provided. Create one on your API keys page.")
     now = timezone.now()
     state = key.state(now)
     if state == "revoked":
-        raise KeyRejected(f"The API key {key.prefix}… was revoked.")
+        raise ApiKeyRejectedError(f"The API key {key.prefix}… was revoked.")
     if state == "expired":
-        raise KeyRejected(f"The API key {key.prefix}… expired.")
+        raise ApiKeyRejectedError(f"The API key {key.prefix}… expired.")
     if not key.user.is_active:
-        raise KeyRejected("The account this API key belongs to is disabled.")
+        raise ApiKeyRejectedError("The account this API key belongs to is disabled.")
     ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
     return KeyHolder(
         key_id=key.pk,

@@ -39,7 +39,9 @@ def api_key_create(
         if not ApiKey.objects.filter(prefix=prefix).exists():
             break
     secret = f"{prefix}_{secrets.token_urlsafe(32)}"
-    key = ApiKey.objects.create(user=user, name=name, prefix=prefix, key_hash=api_key_hash(secret), expires_at=expires_at)
+    key = ApiKey.objects.create(
+        user=user, name=name, prefix=prefix, key_hash=api_key_hash(secret), expires_at=expires_at
+    )
     if models:
         key.allowed_models.set(models)
     return IssuedKey(key=key, secret=secret)

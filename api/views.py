@@ -24,7 +24,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from api.door import RunningTurn
 from api.forms import ApiKeyForm
 from api.models import ApiKey
-from api.selectors import KeyHolder, KeyRejected, api_key_authenticate, api_keys_of
+from api.selectors import ApiKeyRejectedError, KeyHolder, api_key_authenticate, api_keys_of
 from api.services import api_key_create, api_key_revoke
 from dataplane.errors import ValidationError
 from dataplane.openai_wire import (
@@ -40,7 +40,8 @@ from gateway_project.gateway import gateway
 
 
 def _error(status: int, message: str, *, openai_type: str, code: str, param: str | None = None) -> JsonResponse:
-    return JsonResponse(gateway_error_body(message=message, openai_type=openai_type, code=code, param=param), status=status)
+    body = gateway_error_body(message=message, openai_type=openai_type, code=code, param=param)
+    return JsonResponse(body, status=status)
 
 
 async def _holder(request: HttpRequest) -> KeyHolder | JsonResponse:
@@ -53,7 +54,7 @@ async def _holder(request: HttpRequest) -> KeyHolder | JsonResponse:
         )
     try:
         return await sync_to_async(api_key_authenticate)(secret=secret.strip())
-    except KeyRejected as rejected:
+    except ApiKeyRejectedError as rejected:
         return _error(401, rejected.message, openai_type="invalid_request_error", code="invalid_api_key")
 
 
@@ -65,7 +66,8 @@ async def models_list(request: HttpRequest) -> JsonResponse:
     if isinstance(holder, JsonResponse):
         return holder
     policy = await sync_to_async(gateway().policies.get)(holder.sub)
-    models = [] if policy is None else [m for m in policy.models if not holder.model_ids or m.model_id in holder.model_ids]
+    allowed = policy.models if policy is not None else ()
+    models = [m for m in allowed if not holder.model_ids or m.model_id in holder.model_ids]
     return JsonResponse(
         {
             "object": "list",
@@ -79,19 +81,60 @@ async def models_list(request: HttpRequest) -> JsonResponse:
 
 @csrf_exempt
 async def chat_completions(request: HttpRequest) -> HttpResponse:
+    accepted = await _accept(request)
+    if isinstance(accepted, JsonResponse):
+        return accepted
+    holder, completion = accepted
+    turn = RunningTurn(holder=holder, payload=completion.payload)
+    builder = CompletionBuilder(
+        model=completion.model, created=int(time.time()), include_usage=completion.include_usage
+    )
+    events = turn.events()
+    # The first event decides the status: a refusal (quota, model, validation) is an HTTP
+    # error, not a stream that starts and then fails.
+    first = await anext(events, None)
+    unanswered = {"error": {"type": "InternalError", "message": "The turn ended unanswered."}}
+    first_chunks = builder.chunks(first or unanswered)
+    if builder.error is not None:
+        return _pipeline_error(builder.error)
+    if completion.stream:
+        stream = _stream(turn, events, first_chunks, builder)
+        response = StreamingHttpResponse(stream, content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # a proxy must pass chunks on as they come
+        return response
+    async for event in events:
+        builder.chunks(event)
+    if builder.error is not None:
+        return _pipeline_error(builder.error)
+    return JsonResponse(builder.completion())
+
+
+async def _accept(request: HttpRequest) -> tuple[KeyHolder, CompletionRequest] | JsonResponse:
+    """Who calls and what they ask, or the 401/405/400/403 that says what is wrong."""
     if request.method != "POST":
-        return _error(405, "Use POST for chat completions.", openai_type="invalid_request_error", code="method_not_allowed")
+        return _error(
+            405, "Use POST for chat completions.", openai_type="invalid_request_error", code="method_not_allowed"
+        )
     holder = await _holder(request)
     if isinstance(holder, JsonResponse):
         return holder
+    completion = _completion_of(request, holder)
+    if isinstance(completion, JsonResponse):
+        return completion
+    return holder, completion
+
+
+def _completion_of(request: HttpRequest, holder: KeyHolder) -> CompletionRequest | JsonResponse:
+    """The body as a pipeline request, or the 400/403 that says what is wrong with it."""
+    if request.content_type != "application/json":
+        return _error(400, "Send the request as application/json.", openai_type="invalid_request_error",
+                      code="invalid_request")
     try:
-        if request.content_type != "application/json":
-            raise ValidationError("Send the request as application/json.")
-        try:
-            body = parse_json(request.body)
-        except ValueError:
-            raise ValidationError("The request body is not valid JSON.") from None
-        completion = completion_request(body)
+        completion = completion_request(parse_json(request.body))
+    except ValueError:  # not JSON (UnicodeDecodeError is one too)
+        return _error(400, "The request body is not valid JSON.", openai_type="invalid_request_error",
+                      code="invalid_request")
     except ValidationError as error:
         return _error(400, error.message, openai_type="invalid_request_error", code="invalid_request",
                       param=error.details.get("field"))
@@ -100,26 +143,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
             403, f"This API key may not use the model {completion.model}.", openai_type="permission_error",
             code="model_not_allowed_for_key", param="model",
         )
-    turn = RunningTurn(holder=holder, payload=completion.payload)
-    builder = CompletionBuilder(model=completion.model, created=int(time.time()), include_usage=completion.include_usage)
-    events = turn.events()
-    # The first event decides the status: a refusal (quota, model, validation) is an HTTP
-    # error, not a stream that starts and then fails.
-    first = await anext(events, None)
-    if first is None or "error" in first:
-        builder.chunks(first or {"error": {"type": "InternalError", "message": "The turn ended without an answer."}})
-        return _pipeline_error(builder.error or {})
-    if completion.stream:
-        response = StreamingHttpResponse(_stream(turn, events, first, builder), content_type="text/event-stream")
-        response["Cache-Control"] = "no-cache"
-        response["X-Accel-Buffering"] = "no"  # a proxy must pass chunks on as they come
-        return response
-    builder.chunks(first)
-    async for event in events:
-        builder.chunks(event)
-    if builder.error is not None:
-        return _pipeline_error(builder.error)
-    return JsonResponse(builder.completion())
+    return completion
 
 
 def _pipeline_error(error: dict[str, Any]) -> JsonResponse:
@@ -131,11 +155,12 @@ def _pipeline_error(error: dict[str, Any]) -> JsonResponse:
 
 
 async def _stream(
-    turn: RunningTurn, events: AsyncIterator[dict[str, Any]], first: dict[str, Any], builder: CompletionBuilder
+    turn: RunningTurn, events: AsyncIterator[dict[str, Any]], first_chunks: list[dict[str, Any]],
+    builder: CompletionBuilder,
 ) -> AsyncIterator[bytes]:
     finished = False
     try:
-        for chunk in builder.chunks(first):
+        for chunk in first_chunks:
             yield sse(chunk)
         async for event in events:
             for chunk in builder.chunks(event):

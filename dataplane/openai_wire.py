@@ -40,6 +40,7 @@ ERROR_STATUS = {
 }
 # A throttled model gives no reset time: a short wait is the honest advice.
 THROTTLED_RETRY_AFTER_SECONDS = 5
+MAX_STOP_SEQUENCES = 4  # Bedrock's limit, and OpenAI's
 
 _SYSTEM_ROLES = ("system", "developer")
 _CONVERSATION_ROLES = ("user", "assistant")
@@ -191,7 +192,8 @@ def _inference(body: dict[str, Any]) -> dict[str, Any]:
     stop = body.get("stop")
     if stop is not None:
         stops = [stop] if isinstance(stop, str) else stop
-        if not isinstance(stops, list) or len(stops) > 4 or not all(isinstance(s, str) and s for s in stops):
+        well_formed = isinstance(stops, list) and all(isinstance(s, str) and s for s in stops)
+        if not well_formed or len(stops) > MAX_STOP_SEQUENCES:
             raise ValidationError("stop must be a string or up to 4 strings.", field="stop")
         if stops:
             inference["stopSequences"] = stops
@@ -213,14 +215,12 @@ class CompletionBuilder:
     finish_reason: str | None = None
     usage: dict[str, int] | None = None
     error: dict[str, Any] | None = None
-    started: bool = False
 
     def chunks(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         """The chunks one pipeline event becomes (often none)."""
         if "messageStart" in event:
             if event.get("requestId"):
                 self.completion_id = f"chatcmpl-{event['requestId']}"
-            self.started = True
             return [self._chunk({"role": "assistant", "content": ""})]
         if "contentBlockDelta" in event:
             text = event["contentBlockDelta"]["delta"].get("text", "")

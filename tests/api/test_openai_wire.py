@@ -74,7 +74,8 @@ def test_events_become_chunks_and_a_completion():
         {"metadata": {"usage": {"inputTokens": 7, "outputTokens": 2, "totalTokens": 9}}},
     ]:
         chunks.extend(builder.chunks(event))
-    assert [c["choices"][0]["delta"] for c in chunks[:3]] == [{"role": "assistant", "content": ""}, {"content": "Hel"}, {"content": "lo"}]
+    deltas = [c["choices"][0]["delta"] for c in chunks[:3]]
+    assert deltas == [{"role": "assistant", "content": ""}, {"content": "Hel"}, {"content": "lo"}]
     assert chunks[3]["choices"][0]["finish_reason"] == "length"
     assert chunks[4] == {"id": "chatcmpl-r1", "object": "chat.completion.chunk", "created": 1, "model": "m",
                          "choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}}
@@ -86,7 +87,7 @@ def test_events_become_chunks_and_a_completion():
 def test_quota_refusal_says_when_to_retry():
     now = datetime(2026, 12, 1, 10, 3, 30, tzinfo=UTC)
     shaped = error_response(
-        {"type": "QuotaExceeded", "message": "Not enough room", "resetsAt": "2026-12-01T10:10:00+00:00", "window": "10m"},
+        {"type": "QuotaExceeded", "message": "Not enough room", "resetsAt": "2026-12-01T10:10:00+00:00"},
         now=now,
     )
     assert (shaped.status, shaped.retry_after) == (429, 390)
