@@ -177,8 +177,9 @@ class QuotaPolicy(models.Model):
         null=True,
         blank=True,
         validators=[MinValueValidator(Decimal("0"), message="A budget cannot be negative.")],
-        help_text="Shown against an estimate of spend (usage × model prices) in the admin; not enforced. "
-        "Token limits are what the gateway enforces.",
+        help_text="Enforced like a token limit: a request is refused when its possible cost (input estimate "
+        "plus maximum answer, at the catalogue's prices) does not fit in what is left this month. "
+        "Empty: no budget.",
     )
     max_tokens_cap = models.PositiveIntegerField(
         "maxTokens cap",

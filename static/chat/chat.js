@@ -226,9 +226,23 @@ function windowName(window) {
   return window === "10m" ? _("10-minute") : window === "month" ? _("monthly") : window;
 }
 
+function money(usd) {
+  return new Intl.NumberFormat(LOCALE, { style: "currency", currency: "USD", maximumFractionDigits: 4 }).format(usd);
+}
+
+function describeBudget(error, which, when) {
+  if (error.usedUsd == null) {
+    return _("This question may cost up to %(needed)s, more than your whole %(window)s budget of %(budget)s. Ask for a shorter answer or pick a cheaper model.",
+      { needed: money(error.neededUsd), window: which, budget: money(error.budgetUsd) });
+  }
+  return _("Your %(window)s budget of %(budget)s is spent: %(used)s used, and this question may cost up to %(needed)s. Pick a cheaper model, ask for a shorter answer, or wait until %(when)s, when the budget resets.",
+    { window: which, budget: money(error.budgetUsd), used: money(error.usedUsd), needed: money(error.neededUsd), when });
+}
+
 function describeQuota(error) {
   const which = windowName(error.window);
   const when = error.resetsAt ? new Date(error.resetsAt).toLocaleString(LOCALE) : _("soon");
+  if (error.counter === "cost") return describeBudget(error, which, when);
   const limit = number(error.limit);
   if (error.used == null) {
     return _("This question needs up to %(needed)s tokens, more than your whole %(window)s quota of %(limit)s. Start a new conversation with a shorter question, or ask a gateway admin for a higher limit.",

@@ -118,6 +118,26 @@ def test_refusals_and_errors_have_openai_shapes(alice, openai_server, serve):
     assert usage_in_store(alice) == {"10m": 0, "month": 0}
 
 
+def test_a_spent_budget_is_a_429_in_dollars(alice, openai_server, serve):
+    from dataclasses import replace
+
+    from dataplane.policy import WindowLimits
+
+    priced = replace(upstream_model(openai_server, "api-priced"), price_in_per_1k=1.0, price_out_per_1k=1.0)
+    policy = publish_policy(alice, models=(priced,))
+    gateway_store().policy_put(replace(policy, version=policy.version + 1,
+                                       monthly=WindowLimits(total=1_000_000, cost=1_000)))  # $0.001
+    secret = api_key_create(user=alice, name="budget").secret
+    server = serve()
+    with pytest.raises(openai.RateLimitError) as refused:
+        client_for(server, secret).chat.completions.create(
+            model="api-priced", messages=[{"role": "user", "content": "hi"}], max_completion_tokens=100,
+        )
+    assert "budget" in refused.value.message
+    assert int(refused.value.response.headers["retry-after"]) > 0  # when the month resets
+    assert openai_server.requests == [] or all(r.body["model"] != "api-priced" for r in openai_server.requests)
+
+
 def test_revoked_expired_and_narrowed_keys(alice, openai_server, serve):
     from quotas.models import ModelCatalogueEntry
 
