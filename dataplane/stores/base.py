@@ -349,7 +349,9 @@ def quota_exceeded(
     )
 
 
-def _budget_exceeded(*, window: Window, cap: CounterCap, used: int | None, estimate: TokenCount | None) -> QuotaExceeded:
+def _budget_exceeded(
+    *, window: Window, cap: CounterCap, used: int | None, estimate: TokenCount | None
+) -> QuotaExceeded:
     """A refusal by the cost budget: its figures are in USD (`budgetUsd`, `usedUsd`,
     `neededUsd`), and `counter` is "cost"."""
     window_name = WINDOW_NAMES.get(window.kind, window.kind)
