@@ -25,6 +25,7 @@ from dataplane.errors import StoreUnavailable
 from quotas import selectors, services
 from quotas.models import (
     RESOLUTION_RULE,
+    BudgetAlert,
     GroupModelAccess,
     GroupPolicy,
     ModelCatalogueEntry,
@@ -487,3 +488,19 @@ def _get_urls() -> list:
 
 
 admin.site.get_urls = _get_urls
+
+
+@admin.register(BudgetAlert)
+class BudgetAlertAdmin(admin.ModelAdmin):
+    """What was alerted, read-only: alerts are written by the budget check, never by hand."""
+
+    list_display = ("user", "month", "threshold", "cost_usd", "budget_usd", "created_at")
+    list_filter = ("month", "threshold")
+    search_fields = ("user__username", "user__email")
+    list_select_related = ("user",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: BudgetAlert | None = None) -> bool:
+        return False

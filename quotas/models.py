@@ -488,3 +488,24 @@ class PreparedOutbox(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.question_key[:12]}… ({self.status})"
+
+
+class BudgetAlert(models.Model):
+    """A user's monthly cost budget crossed a threshold; one row per user, month and threshold,
+    so each alert goes out once however often the check runs."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="budget_alerts")
+    month = models.CharField(max_length=7, help_text="The budget's month, e.g. 2026-12.")
+    threshold = models.PositiveSmallIntegerField(help_text="Percent of the budget: 80 or 100.")
+    cost_usd = models.DecimalField("spent (USD)", max_digits=14, decimal_places=6)
+    budget_usd = models.DecimalField("budget (USD)", max_digits=12, decimal_places=2)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "month", "threshold"], name="one_budget_alert_per_threshold")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.month}: {self.threshold}% of ${self.budget_usd}"

@@ -39,3 +39,16 @@ def prepared_expired_unpublish() -> int:
     from quotas.services import prepared_expired_unpublish as unpublish
 
     return unpublish()
+
+
+@shared_task(name="quotas.budget_alerts_check", soft_time_limit=50, time_limit=60)
+def budget_alerts_check() -> int:
+    """Alert users and admins of monthly budgets 80 % and 100 % spent; a store outage waits
+    for the next minute's run."""
+    from quotas.budget_alerts import budget_alerts_check as check
+
+    try:
+        return len(check())
+    except StoreUnavailable as error:
+        logger.warning("budget alerts skipped, the store is unavailable: %s", error)
+        return 0

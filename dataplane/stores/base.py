@@ -164,7 +164,7 @@ class Store(Protocol):
     def usage_reset(self, *, sub: str, window_key: str) -> None: ...
 
     def usage_list(self, *, window_key: str) -> dict[str, TokenCount]:
-        """Every user's usage in one window (for the admins' live view)."""
+        """Every user's usage in one window (for the admins' live view and budget alerts)."""
 
     # -- answer cache ---------------------------------------------------------------------
     def cache_get(self, key: str) -> CachedAnswer | None: ...

@@ -419,7 +419,10 @@ class DynamoDBStore:
             FilterExpression="sk = :key",
             ExpressionAttributeValues={":key": _s(window_key)},
         )
-        usage = {item["pk"]["S"]: TokenCount(input=_int(item, "input"), output=_int(item, "output")) for item in items}
+        usage = {
+            item["pk"]["S"]: TokenCount(input=_int(item, "input"), output=_int(item, "output"), cost=_int(item, "cost"))
+            for item in items
+        }
         return dict(sorted(usage.items()))
 
     def usage_item(self, *, sub: str, window_key: str) -> dict[str, Any] | None:

@@ -294,10 +294,10 @@ class SQLiteStore:
     def usage_list(self, *, window_key: str) -> dict[str, TokenCount]:
         with self._errors("usage_list"):
             rows = self._connection().execute(
-                "SELECT sub, input, output FROM usage_windows WHERE window_key = ? ORDER BY sub", (window_key,)
+                "SELECT sub, input, output, cost FROM usage_windows WHERE window_key = ? ORDER BY sub", (window_key,)
             ).fetchall()
         self._count("usage_list", "read")
-        return {row["sub"]: TokenCount(input=row["input"], output=row["output"]) for row in rows}
+        return {row["sub"]: TokenCount(input=row["input"], output=row["output"], cost=row["cost"]) for row in rows}
 
     def usage_row(self, *, sub: str, window_key: str) -> dict | None:
         """The raw row of one window (for tests and the drift check)."""

@@ -233,6 +233,8 @@ GATEWAY_LAKE_BUCKET = env("GATEWAY_LAKE_BUCKET", default="")
 GATEWAY_LAKE_PREFIX = env("GATEWAY_LAKE_PREFIX", default="lake/")
 # The address people open the site at: links in e-mailed report runs.
 GATEWAY_BASE_URL = env("GATEWAY_BASE_URL", default="http://127.0.0.1:8000")
+# Budget alerts (80 % and 100 % of a monthly budget) are e-mailed, and published here on AWS.
+GATEWAY_BUDGET_ALERTS_TOPIC_ARN = env("GATEWAY_BUDGET_ALERTS_TOPIC_ARN", default="")
 # Reports count calendar days in this zone unless a run names another one.
 GATEWAY_REPORT_TIMEZONE = env("GATEWAY_REPORT_TIMEZONE", default=GATEWAY_MONTH_TIMEZONE or TIME_ZONE)
 
