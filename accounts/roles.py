@@ -7,7 +7,7 @@ GATEWAY_ADMINS = "Gateway admins"
 ANALYSTS = "Analysts"
 
 # Apps whose models the roles govern. Admins get every permission on them, analysts `view_`.
-GOVERNED_APPS: tuple[str, ...] = ("accounts", "quotas", "analytics", "django_celery_beat")
+GOVERNED_APPS: tuple[str, ...] = ("accounts", "quotas", "analytics", "api", "django_celery_beat")
 # Single models of other apps the roles govern too: admins manage groups (and the policies
 # and allow-lists inlined on them); analysts see them. Both see chat history as counts per
 # user (its admin is read-only and never shows a title or a message).

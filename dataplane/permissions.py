@@ -38,6 +38,7 @@ class Resource(enum.Enum):
     REQUEST_LOG_OBJECTS = "request log objects in the lake"
     QUERY_RESULT_OBJECTS = "Athena result objects"
     DIRECTORY_OBJECTS = "users and group_members tables Django publishes in the lake"
+    BUDGET_ALERTS_TOPIC = "SNS topic for budget alerts"
 
 
 @dataclass(frozen=True)

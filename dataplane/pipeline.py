@@ -42,6 +42,7 @@ from dataplane.stores.base import (
     WindowCharge,
     WindowUsage,
     answer_room,
+    cost_of,
     tightest_refusal,
 )
 from dataplane.telemetry.record import PROMPT_PREVIEW_CHARS, RequestRecord
@@ -282,7 +283,7 @@ def _reserve(turn: _Turn) -> None:
     the figures of one usage read. The happy path stays one conditional write.
     """
     assert turn.policy is not None
-    estimate = TokenCount(input=_input_estimate(turn), output=_max_tokens(turn))
+    estimate = _priced(turn, input_tokens=_input_estimate(turn), output_tokens=_max_tokens(turn))
     ten_minute, month = current_windows(turn.gateway.clock(), turn.gateway.config.month_timezone)
     charges = [WindowCharge(ten_minute, turn.policy.ten_minute), WindowCharge(month, turn.policy.monthly)]
     store, sub = turn.gateway.store, turn.identity.sub
@@ -291,10 +292,10 @@ def _reserve(turn: _Turn) -> None:
         return
     except QuotaExceeded:
         usages = store.usage_read(sub=sub, charges=charges)
-    room = min(answer_room(usages, estimate.input), estimate.output)
+    room = min(answer_room(usages, estimate.input), _budget_room(turn, usages, estimate.input), estimate.output)
     if room >= MIN_USEFUL_ANSWER_TOKENS:
         try:
-            fitted = TokenCount(input=estimate.input, output=room)
+            fitted = _priced(turn, input_tokens=estimate.input, output_tokens=room)
             turn.reservation = store.reserve(sub=sub, charges=charges, estimate=fitted)
             if room < estimate.output:
                 turn.fitted_max_tokens, turn.fitted_from = room, estimate.output
@@ -303,6 +304,33 @@ def _reserve(turn: _Turn) -> None:
             usages = store.usage_read(sub=sub, charges=charges)
     turn.usage_at_refusal = {usage.kind: usage.to_wire() for usage in usages}
     raise tightest_refusal(charges, usages, estimate)
+
+
+def _priced(turn: _Turn, *, input_tokens: int, output_tokens: int) -> TokenCount:
+    """Tokens with their cost at the model's catalogue prices."""
+    assert turn.model is not None
+    cost = cost_of(
+        input_tokens=input_tokens, output_tokens=output_tokens,
+        price_in_per_1k=turn.model.price_in_per_1k, price_out_per_1k=turn.model.price_out_per_1k,
+    )
+    return TokenCount(input=input_tokens, output=output_tokens, cost=cost)
+
+
+def _budget_room(turn: _Turn, usages: list[WindowUsage], input_tokens: int) -> int:
+    """The longest answer the cost budgets still pay for after the input (a large number when
+    no window has a budget or the model's answers are free)."""
+    assert turn.model is not None
+    room = 1 << 31
+    price_per_output_token = turn.model.price_out_per_1k * 1000  # micro-USD
+    for usage in usages:
+        if usage.limits.cost is None:
+            continue
+        left = usage.limits.cost - usage.cost - _priced(turn, input_tokens=input_tokens, output_tokens=0).cost
+        if left < 0:
+            return 0
+        if price_per_output_token > 0:
+            room = min(room, int(left // price_per_output_token))
+    return room
 
 
 def _reservation_event(turn: _Turn) -> dict[str, Any]:
@@ -463,7 +491,10 @@ def _settle(turn: _Turn) -> TokenCount:
         turn.record.input_tokens = _input_estimate(turn)
         turn.record.output_tokens = min(estimate_tokens(turn.streamed_text), reservation.estimate.output)
         turn.record.estimated_usage = True
-    actual = TokenCount(input=turn.record.input_tokens, output=turn.record.output_tokens)
+    if turn.model is None:
+        actual = TokenCount(input=turn.record.input_tokens, output=turn.record.output_tokens)
+    else:
+        actual = _priced(turn, input_tokens=turn.record.input_tokens, output_tokens=turn.record.output_tokens)
     if reservation is None:
         return actual
     if turn.model is not None:

@@ -7,11 +7,13 @@ from typing import Any
 
 @dataclass(frozen=True)
 class WindowLimits:
-    """Token limits of one window kind. `None` means "no cap" for that counter."""
+    """Token limits of one window kind, and its cost budget in micro-USD. `None` means "no
+    cap" for that counter."""
 
     total: int | None = None
     input: int | None = None
     output: int | None = None
+    cost: int | None = None
 
     @classmethod
     def from_document(cls, doc: dict[str, Any] | None) -> WindowLimits:
@@ -20,6 +22,7 @@ class WindowLimits:
             total=_opt_int(doc.get("total")),
             input=_opt_int(doc.get("input")),
             output=_opt_int(doc.get("output")),
+            cost=_opt_int(doc.get("cost")),
         )
 
 

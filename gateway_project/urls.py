@@ -25,5 +25,6 @@ urlpatterns = [
     path("i18n/setlang/", language_set, name="set_language"),  # the language switch
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("reports/", include("analytics.urls")),
+    path("", include("api.urls")),
     path("", include("chat.urls")),
 ]

@@ -32,6 +32,7 @@ from quotas.admin_lists import groups_for_list, policies_for_list, policy_names_
 from quotas.admin_views import test_selected_models
 from quotas.models import (
     RESOLUTION_RULE,
+    BudgetAlert,
     GroupModelAccess,
     GroupPolicy,
     ModelCatalogueEntry,
@@ -606,3 +607,19 @@ def _purge_cache(request: HttpRequest) -> HttpResponse:
         messages.success(request, text % {"count": purged})
     return HttpResponseRedirect(reverse("admin:quotas_live_usage"))
 
+
+
+@admin.register(BudgetAlert)
+class BudgetAlertAdmin(admin.ModelAdmin):
+    """What was alerted, read-only: alerts are written by the budget check, never by hand."""
+
+    list_display = ("user", "month", "threshold", "cost_usd", "budget_usd", "created_at")
+    list_filter = ("month", "threshold")
+    search_fields = ("user__username", "user__email")
+    list_select_related = ("user",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: BudgetAlert | None = None) -> bool:
+        return False

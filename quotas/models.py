@@ -187,8 +187,11 @@ class QuotaPolicy(models.Model):
         null=True,
         blank=True,
         validators=[MinValueValidator(Decimal("0"), message=_("A budget cannot be negative."))],
-        help_text=_("Shown against an estimate of spend (usage × model prices) in the admin; not enforced. "
-        "Token limits are what the gateway enforces."),
+        help_text=_(
+            "Enforced like a token limit: a request is refused when its possible cost (input estimate "
+            "plus maximum answer, at the catalogue's prices) does not fit in what is left this month. "
+            "Empty: no budget."
+        ),
     )
     max_tokens_cap = models.PositiveIntegerField(
         _("maxTokens cap"),
@@ -496,3 +499,24 @@ class PreparedOutbox(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.question_key[:12]}… ({self.status})"
+
+
+class BudgetAlert(models.Model):
+    """A user's monthly cost budget crossed a threshold; one row per user, month and threshold,
+    so each alert goes out once however often the check runs."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="budget_alerts")
+    month = models.CharField(max_length=7, help_text="The budget's month, e.g. 2026-12.")
+    threshold = models.PositiveSmallIntegerField(help_text="Percent of the budget: 80 or 100.")
+    cost_usd = models.DecimalField("spent (USD)", max_digits=14, decimal_places=6)
+    budget_usd = models.DecimalField("budget (USD)", max_digits=12, decimal_places=2)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "month", "threshold"], name="one_budget_alert_per_threshold")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.month}: {self.threshold}% of ${self.budget_usd}"

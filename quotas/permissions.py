@@ -6,7 +6,7 @@ data plane's store; these are the store operations `quotas/` calls.
 """
 from __future__ import annotations
 
-from dataplane.permissions import Need
+from dataplane.permissions import Need, Resource, need
 from dataplane.stores.dynamodb import store_needs
 
 # A test reads `quotas/*.py` and fails when this list and the calls disagree.
@@ -25,3 +25,9 @@ CONTROL_PLANE_STORE_OPERATIONS = (
 
 def control_plane_store_needs() -> tuple[Need, ...]:
     return store_needs(CONTROL_PLANE_STORE_OPERATIONS)
+
+
+# `quotas.budget_alerts` publishes each alert to the stack's topic.
+BUDGET_ALERT_NEEDS: tuple[Need, ...] = (
+    need(Resource.BUDGET_ALERTS_TOPIC, "sns:Publish", why="budget alerts to operators' subscriptions"),
+)

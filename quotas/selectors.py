@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from dataplane.policy import AllowedModel, EffectivePolicy, GuardrailChoice, WindowLimits
-from dataplane.stores.base import TokenCount, WindowCharge, WindowUsage
+from dataplane.stores.base import TokenCount, WindowCharge, WindowUsage, usd_to_micro_usd
 from dataplane.windows import current_windows, usage_level
 from quotas import store as store_port
 from quotas.models import (
@@ -98,7 +98,10 @@ def effective_policy_compute(*, user: Any, version: int = 0) -> EffectivePolicy:
         ten_minute=WindowLimits(
             total=policy.ten_minute_total, input=policy.ten_minute_input, output=policy.ten_minute_output
         ),
-        monthly=WindowLimits(total=policy.monthly_total, input=policy.monthly_input, output=policy.monthly_output),
+        monthly=WindowLimits(
+            total=policy.monthly_total, input=policy.monthly_input, output=policy.monthly_output,
+            cost=None if policy.monthly_budget_usd is None else usd_to_micro_usd(float(policy.monthly_budget_usd)),
+        ),
         max_tokens_cap=policy.max_tokens_cap,
         never_cache=policy.never_cache,
         log_prompts=policy.log_prompts,

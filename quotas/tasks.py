@@ -63,3 +63,16 @@ def catalogue_republish(self, entry_ids: list[int]) -> int:
         if self.request.is_eager:
             raise
         raise self.retry(exc=error, countdown=min(2 ** self.request.retries * 5, MAX_BACKOFF_SECONDS)) from error
+
+
+@shared_task(name="quotas.budget_alerts_check", soft_time_limit=50, time_limit=60)
+def budget_alerts_check() -> int:
+    """Alert users and admins of monthly budgets 80 % and 100 % spent; a store outage waits
+    for the next minute's run."""
+    from quotas.budget_alerts import budget_alerts_check as check
+
+    try:
+        return len(check())
+    except StoreUnavailable as error:
+        logger.warning("budget alerts skipped, the store is unavailable: %s", error)
+        return 0

@@ -10,6 +10,7 @@ condition per counter, and concurrent reservations can never overshoot a limit.
 """
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,8 +23,12 @@ from dataplane.windows import WINDOW_LABELS, Window
 
 @dataclass(frozen=True)
 class TokenCount:
+    """Tokens of one request (or a window's share of them), and what they cost in micro-USD
+    (millionths of a dollar: integers, so DynamoDB's ADD and conditions stay exact)."""
+
     input: int = 0
     output: int = 0
+    cost: int = 0
 
     @property
     def total(self) -> int:
@@ -66,9 +71,10 @@ class WindowUsage:
     reserved: int
     limits: WindowLimits
     resets_at: datetime
+    cost: int = 0  # micro-USD, reservations included like the token counters
 
     def to_wire(self) -> dict:
-        return {
+        wire = {
             "window": self.kind,
             "used": self.total,
             "limit": self.limits.total,
@@ -77,6 +83,10 @@ class WindowUsage:
             "reserved": self.reserved,
             "resetsAt": self.resets_at.isoformat(),
         }
+        if self.limits.cost is not None:
+            wire["costUsd"] = micro_usd_to_usd(self.cost)
+            wire["budgetUsd"] = micro_usd_to_usd(self.limits.cost)
+        return wire
 
 
 @dataclass(frozen=True)
@@ -154,7 +164,7 @@ class Store(Protocol):
     def usage_reset(self, *, sub: str, window_key: str) -> None: ...
 
     def usage_list(self, *, window_key: str) -> dict[str, TokenCount]:
-        """Every user's usage in one window (for the admins' live view)."""
+        """Every user's usage in one window (for the admins' live view and budget alerts)."""
 
     # -- answer cache ---------------------------------------------------------------------
     def cache_get(self, key: str) -> CachedAnswer | None: ...
@@ -202,6 +212,7 @@ def window_usage(charge: WindowCharge, counters: dict[str, int]) -> WindowUsage:
         reserved=int(counters.get("reserved", 0)),
         limits=charge.limits,
         resets_at=charge.window.resets_at,
+        cost=int(counters.get("cost", 0)),
     )
 
 
@@ -228,14 +239,31 @@ def cached_answer_from_document(doc: dict) -> CachedAnswer:
 # Both adapters must refuse the same request for the same reason, so the checks live here and
 # the adapters only differ in how they read counters and apply the change.
 
-COUNTERS = ("total", "input", "output")
+COUNTERS = ("total", "input", "output", "cost")  # each may be capped by a window's limits
+USAGE_ATTRIBUTES = ("input", "output", "total", "reserved", "cost")  # what a window row holds
+MICRO_USD_PER_USD = 1_000_000
+
+
+def micro_usd_to_usd(micro: int) -> float:
+    return round(micro / MICRO_USD_PER_USD, 6)
+
+
+def usd_to_micro_usd(usd: float) -> int:
+    return round(usd * MICRO_USD_PER_USD)
+
+
+def cost_of(*, input_tokens: int, output_tokens: int, price_in_per_1k: float, price_out_per_1k: float) -> int:
+    """What tokens cost at the catalogue's prices, in micro-USD, rounded up (a budget is never
+    under-charged by rounding)."""
+    per_token = MICRO_USD_PER_USD / 1000
+    return math.ceil(input_tokens * price_in_per_1k * per_token + output_tokens * price_out_per_1k * per_token)
 
 
 @dataclass(frozen=True)
 class CounterCap:
     """One capped counter of one window: a reservation fits while `used + needed <= limit`."""
 
-    counter: str  # "total" | "input" | "output"
+    counter: str  # "total" | "input" | "output" | "cost"
     limit: int
     needed: int
 
@@ -246,7 +274,7 @@ class CounterCap:
 
 
 def counter_caps(limits: WindowLimits, estimate: TokenCount) -> list[CounterCap]:
-    needed = {"total": estimate.total, "input": estimate.input, "output": estimate.output}
+    needed = {"total": estimate.total, "input": estimate.input, "output": estimate.output, "cost": estimate.cost}
     caps = []
     for counter in COUNTERS:
         limit = getattr(limits, counter)
@@ -286,6 +314,8 @@ def quota_exceeded(
 ) -> QuotaExceeded:
     """The refusal, carrying every figure of the reservation so a client can explain it and
     show the same numbers its usage bars show (`code` and the figures; `message` is English)."""
+    if cap.counter == "cost":
+        return _budget_exceeded(window=window, cap=cap, used=used, estimate=estimate)
     window_name = WINDOW_LABELS[window.kind].adjective
     tokens = "token" if cap.counter == "total" else f"{cap.counter}-token"
     resets_at = window.resets_at.isoformat()
@@ -318,6 +348,37 @@ def quota_exceeded(
     )
 
 
+def _budget_exceeded(
+    *, window: Window, cap: CounterCap, used: int | None, estimate: TokenCount | None
+) -> QuotaExceeded:
+    """A refusal by the cost budget: its figures are in USD (`budgetUsd`, `usedUsd`,
+    `neededUsd`), and `counter` is "cost"."""
+    window_name = WINDOW_LABELS[window.kind].adjective
+    resets_at = window.resets_at.isoformat()
+    budget, needed = micro_usd_to_usd(cap.limit), micro_usd_to_usd(cap.needed)
+    figures: dict = {"budgetUsd": budget, "neededUsd": needed}
+    if estimate is not None:
+        figures.update(inputTokens=estimate.input, maxTokens=estimate.output)
+    if used is None:
+        message = (
+            f"This request may cost up to ${needed:,.4f}, more than your whole {window_name} budget of "
+            f"${budget:,.2f}. Ask for fewer tokens or use a cheaper model."
+        )
+        code = "request_over_budget"
+    else:
+        figures["usedUsd"] = micro_usd_to_usd(used)
+        message = (
+            f"Your {window_name} budget of ${budget:,.2f} is spent: ${micro_usd_to_usd(used):,.4f} used, and this "
+            f"request may cost up to ${needed:,.4f}. Use a cheaper model, ask for a shorter answer, or wait until "
+            f"{resets_at}, when the budget resets."
+        )
+        code = "budget_spent"
+    return QuotaExceeded(
+        message, code=code, window=window.kind, counter="cost", resetsAt=resets_at, limit=cap.limit, used=used,
+        **figures,
+    )
+
+
 # -- fitting the answer's maximum length to the room left -----------------------------------
 # A reservation is the input estimate plus the answer's maximum length (maxTokens, often a
 # model default of 1,024). Refusing because that maximum does not fit, while the bars show
@@ -345,10 +406,19 @@ def answer_room(usages: list[WindowUsage], input_tokens: int) -> int:
 def tightest_refusal(charges: list[WindowCharge], usages: list[WindowUsage], estimate: TokenCount) -> QuotaExceeded:
     """The refusal for the window with the least room, with the figures read in `usages`
     (the same figures the client's bars are then drawn from)."""
+    for usage in usages:  # a spent budget says so, whatever the token room
+        budget = next((cap for cap in counter_caps(usage.limits, estimate) if cap.counter == "cost"), None)
+        if budget is not None and usage.cost > budget.room:
+            charge = next(charge for charge in charges if charge.window.key == usage.key)
+            # A request costing more than the whole budget is told so, not that the budget is spent.
+            used = None if budget.needed > budget.limit else usage.cost
+            return quota_exceeded(window=charge.window, cap=budget, used=used, estimate=estimate)
     usage = min(usages, key=lambda usage: answer_room([usage], estimate.input))
     charge = next(charge for charge in charges if charge.window.key == usage.key)
-    counters = {"total": usage.total, "input": usage.input, "output": usage.output}
-    caps = counter_caps(usage.limits, estimate)
+    counters = {"total": usage.total, "input": usage.input, "output": usage.output, "cost": usage.cost}
+    caps = [cap for cap in counter_caps(usage.limits, estimate) if cap.counter != "cost"] or counter_caps(
+        usage.limits, estimate
+    )
     cap = next((cap for cap in caps if counters[cap.counter] > cap.room), caps[0])
     return quota_exceeded(
         window=charge.window, cap=cap, used=counters[cap.counter], estimate=estimate, reserved=usage.reserved

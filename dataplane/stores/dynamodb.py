@@ -34,6 +34,7 @@ from dataplane.errors import StoreUnavailable
 from dataplane.permissions import Need, Resource, need
 from dataplane.policy import EffectivePolicy
 from dataplane.stores.base import (
+    USAGE_ATTRIBUTES,
     CachedAnswer,
     PreparedAnswer,
     Reservation,
@@ -102,6 +103,7 @@ COUNTER_NAMES = {
     "#output": "output",
     "#total": "total",
     "#reserved": "reserved",
+    "#cost": "cost",  # micro-USD
     "#requests": "requests",
     "#expires": TTL_ATTRIBUTE,
 }
@@ -291,6 +293,7 @@ class DynamoDBStore:
             ":input": _n(estimate.input),
             ":output": _n(estimate.output),
             ":total": _n(estimate.total),
+            ":cost": _n(estimate.cost),
             ":one": _n(1),
             ":expires": _n(charge.window.expires_at),
         }
@@ -302,7 +305,7 @@ class DynamoDBStore:
             "TableName": self.usage_table,
             "Key": {"pk": _s(sub), "sk": _s(charge.window.key)},
             "UpdateExpression": (
-                "ADD #input :input, #output :output, #total :total, #reserved :total, #requests :one "
+                "ADD #input :input, #output :output, #total :total, #reserved :total, #cost :cost, #requests :one "
                 "SET #expires = :expires"
             ),
             "ExpressionAttributeNames": COUNTER_NAMES,
@@ -324,7 +327,7 @@ class DynamoDBStore:
                 continue
             first_failed = first_failed or charge
             item = reason.get("Item") or {}
-            usage_by_key[charge.window.key] = {name: _int(item, name) for name in ("input", "output", "total", "reserved")}
+            usage_by_key[charge.window.key] = {name: _int(item, name) for name in USAGE_ATTRIBUTES}
         refusal = quota_refusal(charges, estimate, usage_by_key)
         if refusal is not None:
             return refusal
@@ -344,6 +347,7 @@ class DynamoDBStore:
             ":output": _n(actual.output - estimate.output),
             ":total": _n(actual.total - estimate.total),
             ":unreserve": _n(-estimate.total),
+            ":cost": _n(actual.cost - estimate.cost),
         }
         items = []
         for key, expires_at in zip(reservation.window_keys, reservation.expires_at):
@@ -355,11 +359,12 @@ class DynamoDBStore:
                         # if_not_exists: a settle that arrives after TTL removed the row must not
                         # leave a row that never expires.
                         "UpdateExpression": (
-                            "ADD #input :input, #output :output, #total :total, #reserved :unreserve "
+                            "ADD #input :input, #output :output, #total :total, #reserved :unreserve, #cost :cost "
                             "SET #expires = if_not_exists(#expires, :expires)"
                         ),
                         "ExpressionAttributeNames": {
-                            name: COUNTER_NAMES[name] for name in ("#input", "#output", "#total", "#reserved", "#expires")
+                            name: COUNTER_NAMES[name]
+                            for name in ("#input", "#output", "#total", "#reserved", "#cost", "#expires")
                         },
                         "ExpressionAttributeValues": {**values, ":expires": _n(expires_at)},
                     }
@@ -394,7 +399,7 @@ class DynamoDBStore:
         return [
             window_usage(
                 charge,
-                {name: _int(by_key.get(charge.window.key, {}), name) for name in ("input", "output", "total", "reserved")},
+                {name: _int(by_key.get(charge.window.key, {}), name) for name in USAGE_ATTRIBUTES},
             )
             for charge in charges
         ]
@@ -414,7 +419,10 @@ class DynamoDBStore:
             FilterExpression="sk = :key",
             ExpressionAttributeValues={":key": _s(window_key)},
         )
-        usage = {item["pk"]["S"]: TokenCount(input=_int(item, "input"), output=_int(item, "output")) for item in items}
+        usage = {
+            item["pk"]["S"]: TokenCount(input=_int(item, "input"), output=_int(item, "output"), cost=_int(item, "cost"))
+            for item in items
+        }
         return dict(sorted(usage.items()))
 
     def usage_item(self, *, sub: str, window_key: str) -> dict[str, Any] | None:

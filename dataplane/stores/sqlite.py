@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS usage_windows (
     reserved INTEGER NOT NULL DEFAULT 0,
     requests INTEGER NOT NULL DEFAULT 0,
     expires_at INTEGER NOT NULL,
+    cost INTEGER NOT NULL DEFAULT 0,  -- micro-USD
     PRIMARY KEY (sub, window_key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS usage_windows_by_key ON usage_windows (window_key);
@@ -81,16 +82,25 @@ CREATE TABLE IF NOT EXISTS cancel_markers (
 """
 
 ADD_TO_WINDOW = """
-INSERT INTO usage_windows (sub, window_key, input, output, total, reserved, requests, expires_at)
-VALUES (:sub, :key, :input, :output, :total, :reserved, :requests, :expires_at)
+INSERT INTO usage_windows (sub, window_key, input, output, total, reserved, requests, expires_at, cost)
+VALUES (:sub, :key, :input, :output, :total, :reserved, :requests, :expires_at, :cost)
 ON CONFLICT (sub, window_key) DO UPDATE SET
     input = input + excluded.input,
+    cost = cost + excluded.cost,
     output = output + excluded.output,
     total = total + excluded.total,
     reserved = reserved + excluded.reserved,
     requests = requests + excluded.requests,
     expires_at = max(expires_at, excluded.expires_at)
 """
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """A store file from an earlier version lacks the columns added since (CREATE TABLE IF
+    NOT EXISTS leaves an existing table alone)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(usage_windows)")}
+    if "cost" not in columns:
+        conn.execute("ALTER TABLE usage_windows ADD COLUMN cost INTEGER NOT NULL DEFAULT 0")
 
 
 class SQLiteStore:
@@ -125,6 +135,7 @@ class SQLiteStore:
         with self._lock:
             if not self._schema_ready:
                 conn.executescript(SCHEMA)
+                _add_missing_columns(conn)
                 self._schema_ready = True
             self._connections.append(conn)
         self._local.conn = conn
@@ -224,6 +235,7 @@ class SQLiteStore:
                             "output": estimate.output,
                             "total": estimate.total,
                             "reserved": estimate.total,
+                            "cost": estimate.cost,
                             "requests": 1,
                             "expires_at": charge.window.expires_at,
                         },
@@ -249,7 +261,7 @@ class SQLiteStore:
                 # An upsert, so a settle whose row was already swept still records the usage;
                 # RETURNING hands back the counters for the usage bars in the same statement.
                 row = conn.execute(
-                    ADD_TO_WINDOW + " RETURNING window_key, input, output, total, reserved",
+                    ADD_TO_WINDOW + " RETURNING window_key, input, output, total, reserved, cost",
                     {
                         "sub": reservation.sub,
                         "key": key,
@@ -257,6 +269,7 @@ class SQLiteStore:
                         "output": actual.output - estimate.output,
                         "total": actual.total - estimate.total,
                         "reserved": -estimate.total,
+                        "cost": actual.cost - estimate.cost,
                         "requests": 0,
                         "expires_at": expires_at,
                     },
@@ -281,10 +294,10 @@ class SQLiteStore:
     def usage_list(self, *, window_key: str) -> dict[str, TokenCount]:
         with self._errors("usage_list"):
             rows = self._connection().execute(
-                "SELECT sub, input, output FROM usage_windows WHERE window_key = ? ORDER BY sub", (window_key,)
+                "SELECT sub, input, output, cost FROM usage_windows WHERE window_key = ? ORDER BY sub", (window_key,)
             ).fetchall()
         self._count("usage_list", "read")
-        return {row["sub"]: TokenCount(input=row["input"], output=row["output"]) for row in rows}
+        return {row["sub"]: TokenCount(input=row["input"], output=row["output"], cost=row["cost"]) for row in rows}
 
     def usage_row(self, *, sub: str, window_key: str) -> dict | None:
         """The raw row of one window (for tests and the drift check)."""
@@ -300,7 +313,7 @@ class SQLiteStore:
             return {}
         marks = ",".join("?" for _ in keys)
         rows = conn.execute(
-            f"SELECT window_key, input, output, total, reserved FROM usage_windows "
+            f"SELECT window_key, input, output, total, reserved, cost FROM usage_windows "
             f"WHERE sub = ? AND window_key IN ({marks})",
             (sub, *keys),
         ).fetchall()

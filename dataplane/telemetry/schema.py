@@ -26,7 +26,7 @@ LAKE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("conversation_id", "string", "client's conversation id"),
     ("model_id", "string", "model id, inference profile id or ARN"),
     ("provider", "string", "bedrock | openai | demo | cache | prepared"),
-    ("entry", "string", "which door: appsync | channels | http"),
+    ("entry", "string", "which door: appsync | channels | http | openai"),
     ("input_tokens", "bigint", "input tokens billed"),
     ("output_tokens", "bigint", "output tokens billed"),
     ("total_tokens", "bigint", "input + output"),

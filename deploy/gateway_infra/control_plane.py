@@ -6,13 +6,34 @@ come from what that code declares (`quotas.permissions`, `analytics.permissions`
 permissions.py. When a principal ARN is given (context `gateway:controlPlanePrincipalArn`, e.g.
 the role of the host or task running Django), a role it may assume is created with this policy
 attached.
+
+It also owns the budget-alert topic Django publishes to (operators subscribe what they like:
+e-mail, chat webhooks through a Lambda, a ticketing queue).
 """
 from __future__ import annotations
 
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from .nag import acknowledge, resource_finding
+
+
+class BudgetAlertsTopic(Construct):
+    """Where Django publishes budget alerts (80 % and 100 % of a user's monthly budget)."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        # The AWS-managed SNS key: only Django (in this account) publishes, and the managed
+        # key's policy already lets the account's principals use it through SNS.
+        self.topic = sns.Topic(
+            self,
+            "Topic",
+            display_name="AI gateway budget alerts",
+            master_key=kms.Alias.from_alias_name(self, "SnsKey", "alias/aws/sns"),
+            enforce_ssl=True,
+        )
 
 
 class ControlPlaneAccess(Construct):

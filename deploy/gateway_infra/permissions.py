@@ -27,9 +27,9 @@ def role_needs(role: Role) -> tuple[Need, ...]:
 
         return chat_handler_needs()
     from analytics.permissions import DIRECTORY_PUBLISH_NEEDS, REPORT_ENGINE_NEEDS
-    from quotas.permissions import control_plane_store_needs
+    from quotas.permissions import BUDGET_ALERT_NEEDS, control_plane_store_needs
 
-    return (*control_plane_store_needs(), *REPORT_ENGINE_NEEDS, *DIRECTORY_PUBLISH_NEEDS)
+    return (*control_plane_store_needs(), *REPORT_ENGINE_NEEDS, *DIRECTORY_PUBLISH_NEEDS, *BUDGET_ALERT_NEEDS)
 
 
 @dataclass(frozen=True)

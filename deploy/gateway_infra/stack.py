@@ -11,7 +11,7 @@ from dataplane.permissions import Resource, Role
 
 from .auth import GatewayAuth, default_domain_prefix
 from .config import GatewayConfig
-from .control_plane import ControlPlaneAccess
+from .control_plane import BudgetAlertsTopic, ControlPlaneAccess
 from .events_api import ChatEventsApi
 from .functions import ChatHandlerWiring, GatewayFunctions
 from .guardrail import DefaultGuardrail
@@ -81,12 +81,14 @@ class GatewayDataPlaneStack(Stack):
             chat_handler=functions.chat_handler,
             subscribe_authorizer=functions.subscribe_authorizer,
         )
+        budget_alerts = BudgetAlertsTopic(self, "BudgetAlerts")
         # Each role is granted what its code declares, on this stack's resources.
         arns = resource_arns(
             self,
             tables=tables,
             lake=lake,
             events=events,
+            budget_alerts=budget_alerts,
             bedrock=BedrockAccess(
                 inference_regions=config.bedrock_inference_regions,
                 global_inference=config.bedrock_global_inference,
@@ -139,6 +141,7 @@ class GatewayDataPlaneStack(Stack):
                 "GATEWAY_MONTH_TIMEZONE": config.month_timezone,
                 "GATEWAY_GUARDRAIL_ID": guardrail.guardrail_id,
                 "GATEWAY_GUARDRAIL_VERSION": guardrail.version_number,
+                "GATEWAY_BUDGET_ALERTS_TOPIC_ARN": budget_alerts.topic.topic_arn,
             },
         )
 
@@ -149,6 +152,7 @@ def resource_arns(
     tables: GatewayTables,
     lake: AnalyticsLake,
     events: ChatEventsApi,
+    budget_alerts: BudgetAlertsTopic,
     bedrock: BedrockAccess,
 ) -> dict[Resource, list[str]]:
     """Where each resource of the IAM vocabulary lives in this stack."""
@@ -182,4 +186,5 @@ def resource_arns(
         Resource.QUERY_RESULT_OBJECTS: [
             lake.results_bucket.arn_for_objects(f"{ATHENA_RESULTS_PREFIX}*")
         ],
+        Resource.BUDGET_ALERTS_TOPIC: [budget_alerts.topic.topic_arn],
     }

@@ -95,6 +95,9 @@ _AFTER_DATA_PLANE: tuple[Setting, ...] = (
             "BURST/PER_SECOND seconds.", CHAT),
     Setting("CHAT_PUBLISH_PER_SECOND", "float", 2.0, "The sustained publish rate of that allowance.", CHAT),
     Setting("CHAT_ABUSE_STRIKES", "int", 50, "Refused frames in a row that close a connection (code 4429).", CHAT),
+    Setting("GATEWAY_BUDGET_ALERTS_TOPIC_ARN", "str", "",
+            "Budget alerts (80 % and 100 % of a user's monthly budget) go by e-mail to the user and the gateway "
+            "admins, and to this SNS topic when set (the stack's output of the same name).", CHAT),
     Setting("ANALYTICS_ENGINE", "str", "duckdb", "duckdb (the local lake, embedded default) or athena.", ANALYTICS),
     Setting("ATHENA_WORKGROUP", "str", "primary", "", ANALYTICS),
     Setting("ATHENA_DATABASE", "str", "ai_gateway", "", ANALYTICS),

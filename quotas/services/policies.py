@@ -19,8 +19,8 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
-from django.utils.translation import gettext
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from quotas.models import OutboxStatus, PolicyOutbox, PolicySyncState, QuotaPolicy
 from quotas.selectors import effective_policy_compute, policy_document_comparable, policy_resolve

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils.translation import gettext
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from dataplane.cache_keys import prepared_question_key
 from quotas.models import ModelCatalogueEntry, PreparedOutbox, PreparedResponse

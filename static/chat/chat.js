@@ -295,9 +295,23 @@ function answerRoom(error) {
   return error.inputTokens == null ? null : Math.max(0, error.limit - error.used - error.inputTokens);
 }
 
+function money(usd) {
+  return new Intl.NumberFormat(LOCALE, { style: "currency", currency: "USD", maximumFractionDigits: 4 }).format(usd);
+}
+
+function describeBudget(error, which, when) {
+  if (error.usedUsd == null) {
+    return _("This question may cost up to %(needed)s, more than your whole %(window)s budget of %(budget)s. Ask for a shorter answer or pick a cheaper model.",
+      { needed: money(error.neededUsd), window: which, budget: money(error.budgetUsd) });
+  }
+  return _("Your %(window)s budget of %(budget)s is spent: %(used)s used, and this question may cost up to %(needed)s. Pick a cheaper model, ask for a shorter answer, or wait until %(when)s, when the budget resets.",
+    { window: which, budget: money(error.budgetUsd), used: money(error.usedUsd), needed: money(error.neededUsd), when });
+}
+
 function describeQuota(error) {
   const which = windowName(error.window);
   const when = error.resetsAt ? new Date(error.resetsAt).toLocaleString(LOCALE) : _("soon");
+  if (error.counter === "cost") return describeBudget(error, which, when);
   const limit = number(error.limit);
   const parts = [];
   if (error.inputTokens != null && error.maxTokens != null) {

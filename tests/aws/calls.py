@@ -15,6 +15,7 @@ Mapped from the operation and its parameters, before the call is sent:
   for a query what Athena does with the caller's identity: read the Glue catalogue entries
   and write the result object.
 - S3: bucket or object actions on the bucket or object ARN.
+- SNS: `Publish` on the topic.
 
 An operation the twin has no mapping for raises `UnmappedOperation`: a call that nobody
 authorised must fail the test, not slip through.
@@ -202,6 +203,11 @@ class CallMapper:
         if operation == "ListBuckets":
             return [("s3:ListAllMyBuckets", "*")]
         raise UnmappedOperation(f"the twin has no IAM mapping for s3:{operation}")
+
+    def _sns(self, operation: str, params: dict[str, Any], region: str) -> list[IamRequest]:
+        if operation == "Publish" and "TopicArn" in params:
+            return [("sns:Publish", params["TopicArn"])]
+        raise UnmappedOperation(f"the twin has no IAM mapping for sns:{operation}")
 
     def _sts(self, operation: str, params: dict[str, Any], region: str) -> list[IamRequest]:
         if operation == "GetCallerIdentity":

@@ -90,6 +90,8 @@ class Template:
             return self.arn("iam", f"policy/{self.physical_name(logical_id)}", region="")
         if kind == "AWS::AppSync::Api":
             return self.api_id(logical_id)
+        if kind == "AWS::SNS::Topic":  # a topic's Ref is its ARN
+            return self.arn("sns", self.physical_name(logical_id))
         return self.physical_name(logical_id)
 
     def get_att(self, logical_id: str, attribute: str) -> str:

@@ -298,6 +298,9 @@ def _provision(twin: AwsTwin) -> None:
                 if key in destination
             },
         )
+    sns = twin.client("sns")
+    for logical_id in template.of_type("AWS::SNS::Topic"):
+        sns.create_topic(Name=template.physical_name(logical_id))
     athena = twin.client("athena")
     for logical_id, resource in template.of_type("AWS::Athena::WorkGroup").items():
         props = template.resolve(resource["Properties"])

@@ -97,3 +97,32 @@ def test_a_small_quota_answers_and_a_refusal_matches_the_bars(alice, password, s
         bar_used, bar_limit = bar_figures(page)
         assert bar_used <= bar_limit == used + 30
         page.screenshot(path=str(ARTIFACTS / "chat-quota-honest.png"), full_page=True)
+
+
+def test_a_spent_budget_is_refused_in_dollars(alice, password, tmp_path):
+    from dataclasses import replace
+
+    from dataplane.policy import WindowLimits
+    from gateway_project.gateway import gateway_store
+    from tests.chat.conftest import DEMO_MODEL
+
+    priced = replace(DEMO_MODEL, price_in_per_1k=0.01, price_out_per_1k=0.01)  # 10 micro-USD a token
+    policy = publish_policy(alice, models=(priced,))
+    gateway_store().policy_put(replace(policy, version=policy.version + 1,
+                                       monthly=WindowLimits(total=1_000_000, cost=500)))  # $0.0005
+    live = LiveDaphne(tmp_path, extra_env={"GATEWAY_DEMO_CHUNK_DELAY": "0.001"})
+    try:
+        with chromium() as browser:
+            page = browser.new_page(viewport={"width": 1200, "height": 800})
+            page.set_default_timeout(TIMEOUT_MS)
+            sign_in(page, live, password)
+            page.wait_for_selector("#model option[value='demo.echo-v1']", state="attached")
+            # The default maximum (1,024 tokens) would cost more than the whole budget, and what
+            # the budget pays for (under 50 tokens) is too short for an answer: refused.
+            page.fill("#prompt", "Hello")
+            page.press("#prompt", "Enter")
+            error = page.wait_for_selector(".inline-error").inner_text()
+            assert "more than your whole monthly budget of $0.0005" in error, error
+            assert "cheaper model" in error
+    finally:
+        live.stop()

@@ -91,6 +91,9 @@ def sample_arns(resources: TwinResources, template: Template) -> dict[Resource, 
         Resource.REQUEST_LOG_OBJECTS: f"arn:aws:s3:::{resources.lake_bucket}/lake/requests/dt=2026-11-29/x.parquet",
         Resource.DIRECTORY_OBJECTS: f"arn:aws:s3:::{resources.lake_bucket}/lake/group_members/group_members.csv",
         Resource.QUERY_RESULT_OBJECTS: f"arn:aws:s3:::{resources.results_bucket}/athena-results/q-1.csv",
+        Resource.BUDGET_ALERTS_TOPIC: template.ref(
+            next(k for k in template.of_type("AWS::SNS::Topic") if k.startswith("BudgetAlerts"))
+        ),
     }
 
 

@@ -691,7 +691,7 @@ def test_alarms_watch_errors_throttling_and_refusals_and_notify_an_encrypted_top
         and a["Properties"]["MetricName"] == "Errors"
     ]
     assert len(lambda_error_alarms) == 2
-    topic_id, topic = synth.one("AWS::SNS::Topic")
+    topic_id, topic = synth.one("AWS::SNS::Topic", "AlarmTopic")
     assert "KmsMasterKeyId" in topic["Properties"]
     assert all(a["Properties"]["AlarmActions"] == [ref(topic_id)] for a in alarms)
 
@@ -810,3 +810,15 @@ def test_an_explicit_cognito_domain_prefix_wins() -> None:
     synth = Synth(context)
     _, domain = synth.one("AWS::Cognito::UserPoolDomain")
     assert domain["Properties"]["Domain"] == "acme-chat"
+
+
+def test_budget_alerts_have_an_encrypted_topic_django_may_publish_to(synth) -> None:
+    topic_id, topic = synth.one("AWS::SNS::Topic", "BudgetAlerts")
+    assert "KmsMasterKeyId" in topic["Properties"]  # the AWS-managed SNS key
+    policies = synth.resources("AWS::IAM::ManagedPolicy")
+    control_plane = next(p for k, p in policies.items() if k.startswith("ControlPlanePolicy"))
+    statements = control_plane["Properties"]["PolicyDocument"]["Statement"]
+    publish = [s for s in statements if s["Action"] == "sns:Publish"]
+    assert [s["Resource"] for s in publish] == [{"Ref": topic_id}]
+    outputs = synth.json["Outputs"]
+    assert outputs["GATEWAYBUDGETALERTSTOPICARN"]["Value"] == {"Ref": topic_id}

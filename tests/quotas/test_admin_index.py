@@ -16,16 +16,18 @@ def section_names(html: str) -> list[str]:
 def test_a_gateway_admin_sees_the_gateway_first_and_one_accounts_section(client, admin_user):
     client.force_login(admin_user)
     sections = section_names(client.get("/admin/").content.decode())
-    assert sections == ["Gateway governance", "Usage analytics", "Chat history", "Accounts", "Schedules (Celery beat)"]
+    assert sections == [
+        "Gateway governance", "Usage analytics", "Chat history", "API access", "Accounts", "Schedules (Celery beat)",
+    ]
 
 
 def test_a_superuser_gets_the_same_order_with_the_other_apps_after(client, superuser):
     client.force_login(superuser)
     html = client.get("/admin/").content.decode()
     sections = section_names(html)
-    assert sections[:4] == ["Gateway governance", "Usage analytics", "Chat history", "Accounts"]
+    assert sections[:5] == ["Gateway governance", "Usage analytics", "Chat history", "API access", "Accounts"]
     assert sections.count("Accounts") == 1
-    assert set(sections[4:]) == {"Schedules (Celery beat)", "Sign-in providers"}
+    assert set(sections[5:]) == {"Schedules (Celery beat)", "Sign-in providers"}
     # Users, groups (the roles) and e-mail addresses all live under the one "Accounts".
     accounts = html[html.index(">Accounts</a>") :]
     accounts = accounts[: accounts.index("</table>")]

@@ -110,3 +110,13 @@ def test_user_usage_reads_both_windows_with_limits_and_reset_times(alice, defaul
     now = timezone.now()
     assert now < ten_minute.resets_at <= now + timezone.timedelta(minutes=10)
     assert ten_minute.resets_at <= month.resets_at
+
+
+def test_a_monthly_budget_becomes_the_monthly_cost_cap(alice, default_policy):
+    from decimal import Decimal
+
+    assert effective_policy_compute(user=alice).monthly.cost is None  # no budget: no cap
+    default_policy.monthly_budget_usd = Decimal("12.50")
+    default_policy.save()
+    assert effective_policy_compute(user=alice).monthly.cost == 12_500_000  # micro-USD
+    assert effective_policy_compute(user=alice).ten_minute.cost is None

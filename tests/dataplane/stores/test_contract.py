@@ -472,3 +472,21 @@ def test_cancel_markers_are_not_usage(store, store_clock):
 
     assert counters(store, charges) == [(0, 0, 0, 0), (0, 0, 0, 0)]
     assert store.usage_list(window_key=charges[0].window.key) == {}
+
+
+# -- cost budgets ------------------------------------------------------------------------------
+def test_a_cost_budget_is_a_capped_counter_like_tokens(store):
+    now = datetime(2026, 11, 29, 5, 12, 30, tzinfo=UTC)
+    charges = charges_at(now, month=WindowLimits(cost=1_000))
+    first = store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=10, output=10, cost=600))
+    with pytest.raises(QuotaExceeded) as refused:
+        store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=10, output=10, cost=600))
+    assert refused.value.details["counter"] == "cost"
+    assert refused.value.details["used"] == 600
+    settled = store.settle(reservation=first, actual=TokenCount(input=5, output=5, cost=250))
+    assert [usage.cost for usage in settled] == [250, 250]
+    assert [usage.cost for usage in store.usage_read(sub=SUB, charges=charges)] == [250, 250]
+    store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=10, output=10, cost=600))  # fits now
+    with pytest.raises(QuotaExceeded) as too_big:
+        store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=1, output=1, cost=5_000))
+    assert too_big.value.details["code"] == "request_over_budget"
