@@ -200,7 +200,8 @@ def _load_policy(turn: _Turn) -> tuple[EffectivePolicy, AllowedModel]:
 
 def _privacy_decision(turn: _Turn) -> bool:
     """May this request read or write the answer cache? Records why not."""
-    assert turn.request is not None and turn.policy is not None
+    assert turn.request is not None
+    assert turn.policy is not None
     text = turn.request.all_text()
     if turn.policy.never_cache:
         turn.record.privacy_reason = "policy"
@@ -223,7 +224,8 @@ def _answer_stored(turn: _Turn, may_cache: bool) -> bool:
     """Answer from the store when it can: admin-curated answers win over the cache and the
     model (they hold no user data, so privacy allows them); the cache only when privacy lets
     this request touch it. Both are looked up in one read."""
-    assert turn.request is not None and turn.model is not None
+    assert turn.request is not None
+    assert turn.model is not None
     stored = turn.gateway.store.answers_get(
         question_key=prepared_question_key(turn.request.last_user_text),
         model_id=turn.model.model_id,
@@ -243,7 +245,9 @@ def _answer_stored(turn: _Turn, may_cache: bool) -> bool:
 
 
 def _cache_key(turn: _Turn) -> str:
-    assert turn.request is not None and turn.model is not None and turn.policy is not None
+    assert turn.request is not None
+    assert turn.model is not None
+    assert turn.policy is not None
     return canonical_request_key(
         owner=None if turn.policy.cache_scope == "shared" else turn.identity.sub,
         model_id=turn.model.model_id,
@@ -266,7 +270,9 @@ def _replay(turn: _Turn, text: str, *, stop_reason: str, saved: TokenCount) -> N
 
 
 def _max_tokens(turn: _Turn) -> int:
-    assert turn.request is not None and turn.model is not None and turn.policy is not None
+    assert turn.request is not None
+    assert turn.model is not None
+    assert turn.policy is not None
     if turn.fitted_max_tokens is not None:
         return turn.fitted_max_tokens
     wanted = turn.request.max_tokens or turn.model.default_max_tokens
@@ -327,7 +333,8 @@ def _reservation_event(turn: _Turn) -> dict[str, Any]:
 
 
 def _stream(turn: _Turn, stop: TurnStop, may_cache: bool) -> None:
-    assert turn.request is not None and turn.model is not None
+    assert turn.request is not None
+    assert turn.model is not None
     call = ModelCall(
         model_id=turn.model.model_id,
         messages=turn.request.messages,
@@ -398,7 +405,8 @@ _WARNED_NO_DEFAULT_GUARDRAIL: set[str] = set()
 
 def _guardrail(turn: _Turn) -> GuardrailConfig | None:
     """The policy's guardrail, resolved: the stack's default comes from the configuration."""
-    assert turn.policy is not None and turn.model is not None
+    assert turn.policy is not None
+    assert turn.model is not None
     choice = turn.policy.guardrail
     # Bedrock models get it on ConverseStream, OpenAI-compatible ones through ApplyGuardrail;
     # the offline demo model never calls AWS.

@@ -30,7 +30,8 @@ def test_login_round_trip(client, alice, password):
     assert b"AI Gateway" in page.content  # the project's own look
 
     response = client.post("/accounts/login/", {"login": "alice", "password": password})
-    assert response.status_code == 302 and response["Location"] == "/"
+    assert response.status_code == 302
+    assert response["Location"] == "/"
     assert client.get("/").status_code == 200
     assert int(client.session["_auth_user_id"]) == alice.pk
 
@@ -87,7 +88,8 @@ def test_ensure_admin_creates_one_admin_once_and_prints_its_password(client):
     password = re.search(r"password: (\S+)", out.getvalue()).group(1)
     assert client.login(username="admin", password=password)
     admin = get_user_model().objects.get(username="admin")
-    assert admin.is_superuser and admin.groups.filter(name=GATEWAY_ADMINS).exists()
+    assert admin.is_superuser
+    assert admin.groups.filter(name=GATEWAY_ADMINS).exists()
 
     again = StringIO()
     call_command("ensure_admin", stdout=again)
@@ -135,7 +137,8 @@ def test_a_gateway_admin_cannot_make_anyone_superuser_or_grant_raw_permissions(c
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
     alice.refresh_from_db()
     assert alice.first_name == "Alice"  # the save went through...
-    assert not alice.is_superuser and not alice.user_permissions.exists()  # ...without those fields
+    assert not alice.is_superuser
+    assert not alice.user_permissions.exists()
     assert not alice.is_staff  # staff status follows roles, not a checkbox
 
 
@@ -165,7 +168,8 @@ def test_a_gateway_admin_cannot_take_over_a_superuser_or_another_admin(client, a
         assert client.get(pages["delete"]).status_code == 403
         assert client.post(pages["delete"], {"post": "yes"}).status_code == 403
         target.refresh_from_db()
-        assert target.check_password(password) and target.email != "mine@evil.example"
+        assert target.check_password(password)
+        assert target.email != "mine@evil.example"
         assert client.get(pages["change"]).status_code == 200  # still visible, read-only
 
     # Their own account and plain users' stay theirs to manage.
@@ -181,7 +185,8 @@ def test_a_superuser_may_change_another_admins_password(client, superuser, admin
 def test_the_admin_signs_in_through_allauth_which_locks_out_password_guessing(client, admin_user, password):
     """Attack: 156 wrong passwords on /admin/login/, never throttled, then the right one worked."""
     start = client.get("/admin/login/?next=/admin/")
-    assert start.status_code == 302 and start["Location"].startswith("/accounts/login/")
+    assert start.status_code == 302
+    assert start["Location"].startswith("/accounts/login/")
     # Posting credentials to the admin's own form no longer signs anyone in.
     client.post("/admin/login/?next=/admin/", {"username": admin_user.username, "password": password})
     assert "_auth_user_id" not in client.session

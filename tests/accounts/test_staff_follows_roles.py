@@ -32,7 +32,8 @@ def test_membership_changed_from_the_group_side_counts_too(alice, bob):
     analysts = Group.objects.get(name=ANALYSTS)
 
     analysts.user_set.add(alice, bob)
-    assert staff(alice) and staff(bob)
+    assert staff(alice)
+    assert staff(bob)
     analysts.user_set.remove(bob)
     assert not staff(bob)
     analysts.user_set.clear()

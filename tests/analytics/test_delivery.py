@@ -35,11 +35,13 @@ def test_a_scheduled_run_is_mailed_with_its_csv_and_link(settings, lake_records,
     ((name, content, kind),) = message.attachments
     assert (name, kind) == (f"errors-by-type-run-{run.pk}.csv", "text/csv")
     lines = content.strip().splitlines()
-    assert lines[0] == "error_type,errors" and len(lines) == run.row_count + 1
+    assert lines[0] == "error_type,errors"
+    assert len(lines) == run.row_count + 1
     # A redelivered task (acks_late) finds the run delivered and mails nothing more.
     with django_capture_on_commit_callbacks(execute=True):
         assert report_run_deliver(run_id=run.pk) is False
-    assert len(mail.outbox) == 1 and run.delivered_at is not None
+    assert len(mail.outbox) == 1
+    assert run.delivered_at is not None
 
 
 def test_a_failed_scheduled_run_mails_its_error_without_an_attachment(django_capture_on_commit_callbacks, lake_dir):
@@ -51,7 +53,8 @@ def test_a_failed_scheduled_run_mails_its_error_without_an_attachment(django_cap
     with django_capture_on_commit_callbacks(execute=True):
         assert report_run_task(run.pk) == RunStatus.FAILED
     (message,) = mail.outbox
-    assert message.subject.startswith("Errors by type failed") and "no longer exists" in message.body
+    assert message.subject.startswith("Errors by type failed")
+    assert "no longer exists" in message.body
     assert message.attachments == []
 
 

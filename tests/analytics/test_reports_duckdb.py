@@ -76,7 +76,8 @@ def test_report_figures_over_the_whole_lake(slug, time_zone, lake_records, usern
     )
     assert want, "the fixture must give every report something to count"
     assert run.row_count == len(want)
-    assert run.engine == "duckdb" and run.engine_query_id.startswith("duckdb-")
+    assert run.engine == "duckdb"
+    assert run.engine_query_id.startswith("duckdb-")
     assert_rows_match(run, want)
 
 
@@ -99,7 +100,8 @@ def test_report_figures_with_model_group_and_date_filters(slug, time_zone, lake_
     scope = expected.in_scope(
         lake_records, start=start, end=end, model_id=model, subs=[USER_SUBS[0], USER_SUBS[2]], time_zone=time_zone
     )
-    assert scope and len(scope) < len(lake_records) / 4
+    assert scope
+    assert len(scope) < len(lake_records) / 4
     assert_rows_match(run, expected.EXPECTED_BY_SLUG[slug](scope))
 
 
@@ -146,7 +148,8 @@ def test_a_group_without_members_reports_nothing(lake_records, django_capture_on
         {"start_date": FIRST_DAY.isoformat(), "end_date": LAST_DAY.isoformat(), "group": "Nobody"},
         django_capture_on_commit_callbacks,
     )
-    assert run.rows == [] and run.row_count == 0
+    assert run.rows == []
+    assert run.row_count == 0
 
 
 @pytest.mark.django_db

@@ -48,7 +48,8 @@ def test_a_signed_in_user_publishes_and_receives_the_streamed_answer(chat_api, a
     answer = alice.publish(f"/inbound/{ALICE}", chat_request())
     events = list(alice.events(until=is_last))
 
-    assert answer["type"] == "publish_success" and len(answer["successful"]) == 1
+    assert answer["type"] == "publish_success"
+    assert len(answer["successful"]) == 1
     assert "messageStart" in events[0]
     assert texts(events) == "Tokens are word pieces."
     assert events[-1]["metadata"]["usage"] == {"inputTokens": 11, "outputTokens": 5, "totalTokens": 16}
@@ -74,7 +75,8 @@ def test_a_quota_refusal_arrives_as_an_error_event(chat_api, alice, bedrock_serv
     alice.publish(f"/inbound/{ALICE}", chat_request())
     (event,) = list(alice.events(until=is_last))
 
-    assert event["error"]["type"] == "QuotaExceeded" and event["error"]["window"] == "10m"
+    assert event["error"]["type"] == "QuotaExceeded"
+    assert event["error"]["window"] == "10m"
     assert bedrock_server.requests_for(MODEL) == []
 
 
@@ -92,7 +94,8 @@ def test_only_the_callers_own_outbound_channel_can_be_subscribed_and_refusals_ar
 def test_nobody_subscribes_to_inbound_where_every_prompt_arrives(chat_api, alice, channel):
     # A user: refused by the namespace's auth modes, before any handler.
     answer = alice.subscribe(channel)
-    assert answer["type"] == "subscribe_error" and answer["errors"][0]["errorType"] == "UnauthorizedException"
+    assert answer["type"] == "subscribe_error"
+    assert answer["errors"][0]["errorType"] == "UnauthorizedException"
 
     # An IAM principal that was granted EventSubscribe: refused by the authorizer.
     principal = appsync.Caller(
@@ -127,7 +130,8 @@ def _is(client: EventsClient, server_connection) -> bool:
 def test_users_cannot_publish_answers_on_outbound(chat_api, alice):
     answer = alice.publish(f"/outbound/{ALICE}", {"contentBlockDelta": {"delta": {"text": "forged"}}})
 
-    assert answer["type"] == "publish_error" and answer["errors"][0]["errorType"] == "UnauthorizedException"
+    assert answer["type"] == "publish_error"
+    assert answer["errors"][0]["errorType"] == "UnauthorizedException"
 
 
 def test_cancel_stops_the_running_turn_in_another_invocation(chat_api, alice, bedrock_server):
@@ -145,9 +149,11 @@ def test_cancel_stops_the_running_turn_in_another_invocation(chat_api, alice, be
     stops = [e["messageStop"]["stopReason"] for e in streamed if "messageStop" in e]
     assert stops == ["cancelled"]
     assert 0 < len(texts(streamed).split()) < len(chunks)
-    assert len(chat_api.chat_handler.invocations) == 2 and chat_api.chat_handler.errors == []
+    assert len(chat_api.chat_handler.invocations) == 2
+    assert chat_api.chat_handler.errors == []
     (record,) = chat_api.lake_records()
-    assert record["outcome"] == "cancelled" and record["output_tokens"] > 0  # billed as streamed
+    assert record["outcome"] == "cancelled"
+    assert record["output_tokens"] > 0
     assert streamed[-1]["metadata"]["usage"]["outputTokens"] == record["output_tokens"]
 
 
@@ -221,11 +227,13 @@ def test_http_publishes_need_a_valid_signature_and_iam_permission(chat_api, alic
     body = json.dumps({"channel": f"/outbound/{ALICE}", "events": [json.dumps({"note": "hi"})]}).encode()
 
     status, answer = http_publish(emulator, signed(emulator, body), body)
-    assert status == 200 and len(answer["successful"]) == 1
+    assert status == 200
+    assert len(answer["successful"]) == 1
     assert next(alice.events(until=lambda e: True)) == {"note": "hi"}
 
     status, answer = http_publish(emulator, signed(emulator, body, secret="wrong"), body)
-    assert status == 403 and answer["errors"][0]["errorType"] == "UnauthorizedException"
+    assert status == 403
+    assert answer["errors"][0]["errorType"] == "UnauthorizedException"
     tampered = body.replace(b"hi", b"ho")
     assert http_publish(emulator, signed(emulator, body), tampered)[0] == 403
 
@@ -255,7 +263,8 @@ def test_after_unsubscribe_no_more_events_arrive(chat_api, alice, bedrock_server
     chat_api.chat_handler.wait_idle()
 
     delivered_to = {frame["id"] for frame in chat_api.emulator.deliveries_to(lambda connection: True)}
-    assert other["id"] not in delivered_to and len(delivered_to) == 1
+    assert other["id"] not in delivered_to
+    assert len(delivered_to) == 1
 
 
 def tampered(token: str, **changes: str) -> str:
@@ -290,7 +299,8 @@ def test_a_tampered_or_expired_token_is_refused_at_connect_in_frames_and_over_ht
         # HTTP POST /event with the token in Authorization, as a browser may publish.
         body = json.dumps({"channel": f"/inbound/{ALICE}", "events": [json.dumps(chat_request())]}).encode()
         status, answer = http_publish(emulator, {"Authorization": token, "content-type": "application/json"}, body)
-        assert status == 401 and answer["errors"][0]["errorType"] == "UnauthorizedException", why
+        assert status == 401, why
+        assert answer["errors"][0]["errorType"] == "UnauthorizedException", why
     assert chat_api.chat_handler.invocations == []  # nothing refused reached the Lambda
 
 
@@ -301,7 +311,8 @@ def test_a_valid_token_publishes_over_http_too(chat_api, alice, bedrock_server):
 
     status, answer = http_publish(chat_api.emulator, headers, body)
 
-    assert status == 200 and len(answer["successful"]) == 1
+    assert status == 200
+    assert len(answer["successful"]) == 1
     assert texts(list(alice.events(until=is_last))) == "Over HTTP."
 
 
@@ -344,7 +355,8 @@ def test_the_stacks_default_guardrail_blocks_a_prompt_attack_under_the_synthesiz
     # The Lambda sent the template's guardrail (id and version from its environment) and AWS
     # authorised ApplyGuardrail on it against the chat role's synthesized policy.
     sent = bedrock_server.last_request(MODEL).guardrail_config
-    assert sent["guardrailIdentifier"].startswith("twin") and sent["guardrailVersion"] == "1"
+    assert sent["guardrailIdentifier"].startswith("twin")
+    assert sent["guardrailVersion"] == "1"
     applied = [d for d in aws_twin.decisions if d.action == "bedrock:ApplyGuardrail"]
     assert [d.resource.rsplit("/", 1)[1] for d in applied] == [sent["guardrailIdentifier"]]
     assert aws_twin.denials == []

@@ -150,6 +150,7 @@ def test_a_group_report_joining_the_published_tables_runs_as_the_control_plane(
         engine.run(report_sql_bind(report["sql"], BoundFilters(params=params)))
     assert aws_twin.denials == []
     looked_up = {d.resource.rsplit("/", 1)[-1] for d in aws_twin.decisions if d.action == "glue:GetTable"}
-    assert {"requests", "users", "group_members"} <= looked_up and "scoped" not in looked_up
+    assert {"requests", "users", "group_members"} <= looked_up
+    assert "scoped" not in looked_up
     published = aws_twin.client("s3").get_object(Bucket=resources.lake_bucket, Key="lake/group_members/group_members.csv")
     assert f'"{alice.sub}","Pilots"' in published["Body"].read().decode()

@@ -118,7 +118,8 @@ def test_chat_on_appsync_with_cognito_sign_in_across_token_renewals(chat_api, ho
         page.wait_for_selector("#connection-status[data-state=open]")
         # The page connected to the emulator itself, with the Cognito ID token Django handed out.
         first = chat_api.emulator.connected[0]
-        assert first.mode == appsync.USER_POOL and first.identity["sub"] == ALICE
+        assert first.mode == appsync.USER_POOL
+        assert first.identity["sub"] == ALICE
         assert first.identity["claims"]["token_use"] == "id"
         token_response = page.evaluate("fetch('/api/token').then(r => [r.status, r.headers.get('cache-control')])")
         assert token_response == [200, "no-store"]

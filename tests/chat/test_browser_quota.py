@@ -59,7 +59,8 @@ def test_a_small_quota_answers_and_a_refusal_matches_the_bars(alice, password, s
         seen = page.evaluate("window.barTexts")
         assert any(re.fullmatch(r"300 / 300 tokens · 300 reserved for answers in progress", text) for text in seen), seen
         used, limit = bar_figures(page)
-        assert 0 < used < 300 and limit == 300  # settled: what the answer really used
+        assert 0 < used < 300
+        assert limit == 300
 
         # Too little room left for a useful answer: refused, and the message's figures are the bar's.
         publish_policy(alice, ten_minute=used + 30, monthly=1_000_000)
@@ -72,5 +73,6 @@ def test_a_small_quota_answers_and_a_refusal_matches_the_bars(alice, password, s
         assert stated, error
         assert (int(stated[1].replace(",", "")), int(stated[2].replace(",", ""))) == (bar_used, bar_limit) == (used, used + 30)
         assert re.search(r"reserves [\d,]+ tokens of your 10-minute quota, about [\d,]+ for the question .* up to 1,024 for the answer", error)
-        assert "wait until" in error and "resets" in error
+        assert "wait until" in error
+        assert "resets" in error
         page.screenshot(path=str(ARTIFACTS / "chat-quota-honest.png"), full_page=True)

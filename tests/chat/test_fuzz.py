@@ -120,7 +120,8 @@ def hostile_frames(rng: random.Random, sub: str, other: str) -> Iterator[str | b
 
 
 def assert_clean(reply: dict[str, Any]) -> None:
-    assert isinstance(reply, dict) and reply.get("type") in REPLY_TYPES, reply
+    assert isinstance(reply, dict), reply
+    assert reply.get("type") in REPLY_TYPES, reply
     text = json.dumps(reply)
     assert not INTERNAL_DETAIL.search(text), text[:500]
     assert UNHANDLED_FRAME not in text, "a frame reached the consumer's last-resort handler: a bug to fix"
@@ -176,7 +177,8 @@ async def test_websocket_fuzz_never_crashes_never_leaks_and_keeps_chatting(alice
         event = json.loads(frame.get("event", "{}"))
         if event.get("conversationId") == conversation and turn_over(event):
             break
-    assert "metadata" in event and event["metadata"]["modelId"] == DEMO_MODEL.model_id
+    assert "metadata" in event
+    assert event["metadata"]["modelId"] == DEMO_MODEL.model_id
     await session.close()
 
     # Connections that each send a hostile frame and go: none may leave a turn or a task behind.
@@ -215,11 +217,13 @@ async def test_http_publish_fuzz_never_answers_500_or_internal_detail(alice, bob
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
         assert response.status_code in (200, 400, 403, 429), (response.status_code, str(body)[:200])
         assert not INTERNAL_DETAIL.search(response.content.decode("utf-8", "replace")), response.content[:500]
-    assert statuses.get(400, 0) > HTTP_BODIES / 4 and statuses.get(200, 0) > 0, statuses
+    assert statuses.get(400, 0) > HTTP_BODIES / 4, statuses
+    assert statuses.get(200, 0) > 0, statuses
     # Still serving.
     body = {"channel": f"/inbound/{alice.sub}", "events": [json.dumps(chat_request("Still there?"))]}
     response = await client.post("/event", data=json.dumps(body), content_type="application/json")
-    assert response.status_code == 200 and len(response.json()["successful"]) == 1
+    assert response.status_code == 200
+    assert len(response.json()["successful"]) == 1
     # The views' database connections live in asgiref's sync thread; close them there so the
     # test database can be dropped at the end of the run.
     from asgiref.sync import sync_to_async

@@ -32,12 +32,14 @@ async def test_deeply_nested_json_is_an_error_frame_not_a_crash(alice, alice_coo
     session = await connected(alice_cookie)
     await session.send(DEEP)
     answer = await session.receive()
-    assert answer["type"] == "error" and answer["errors"][0]["message"] == "The frame is not valid JSON."
+    assert answer["type"] == "error"
+    assert answer["errors"][0]["message"] == "The frame is not valid JSON."
     # The same inside a published event: that event fails alone.
     await session.subscribe(f"/outbound/{alice.sub}")
     published = await session.publish(f"/inbound/{alice.sub}", DEEP, chat_request())
     assert published["type"] == "publish_success"
-    assert [f["index"] for f in published["failed"]] == [0] and len(published["successful"]) == 1
+    assert [f["index"] for f in published["failed"]] == [0]
+    assert len(published["successful"]) == 1
     assert "metadata" in (await session.events_until(turn_over))[-1]
     await session.close()
 
@@ -53,7 +55,8 @@ async def test_an_unexpected_failure_in_a_frame_answers_an_error_and_keeps_servi
         patch.setattr(protocol, "parse_frame", broken)
         await session.send({"type": "connection_init"})
         answer = await session.receive()
-    assert answer["type"] == "error" and "internal detail" not in json.dumps(answer)
+    assert answer["type"] == "error"
+    assert "internal detail" not in json.dumps(answer)
     assert (await session.init())["type"] == "connection_ack"
     await session.close()
 
@@ -121,7 +124,8 @@ async def test_forty_turns_in_flight_on_one_connection_all_finish(alice, alice_c
                 assert "metadata" in event, event
                 finished.add(event["conversationId"])
         assert acknowledged == 8
-        assert len(set(texts.values())) == 1 and next(iter(texts.values()))  # every answer whole, and alike
+        assert len(set(texts.values())) == 1
+        assert next(iter(texts.values()))
         await session.close()
 
 

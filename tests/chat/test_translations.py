@@ -104,4 +104,5 @@ def test_every_chat_script_string_has_a_korean_translation():
     with KO_JS_CATALOGUE.open("rb") as compiled:
         korean = gettext.GNUTranslations(compiled)
     missing = [msgid for msgid in msgids if korean.gettext(msgid) == msgid]
-    assert len(msgids) > 30 and missing == []
+    assert len(msgids) > 30
+    assert missing == []

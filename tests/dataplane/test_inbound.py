@@ -57,7 +57,8 @@ def test_a_cancel_published_elsewhere_stops_the_running_turn_within_a_chunk_and_
     provider.gate.set()
     turn.join(5)
 
-    assert records == [] and answered.events == []
+    assert records == []
+    assert answered.events == []
     (record,), _ = finished[0]
     assert record.outcome == "cancelled"
     assert streaming.texts() == "chunk0 "
@@ -108,7 +109,8 @@ def test_the_store_is_asked_for_cancels_at_most_twice_a_second():
         reasons.append(stop.reason())
 
     assert asked == [0.5, 1.0, 1.5, 2.0]
-    assert reasons.index("cancelled") == 19 and stop.cancel.is_set()
+    assert reasons.index("cancelled") == 19
+    assert stop.cancel.is_set()
 
 
 def test_no_module_outside_the_handlers_imports_them():
@@ -136,5 +138,6 @@ def test_a_cancel_sent_as_json_text_is_still_a_cancel(gateway, provider):
     since = gateway.clock()
     records, _ = publish(gateway, ['{"action": "cancel", "conversationId": "conv-1"}'])
 
-    assert records == [] and provider.calls == []
+    assert records == []
+    assert provider.calls == []
     assert gateway.store.cancel_requested(sub=ALICE, conversation_id="conv-1", since=since)

@@ -53,7 +53,9 @@ def test_a_turn_streams_converse_events_in_order_and_settles_to_reported_usage(g
     usage = usage_of(gateway)
     assert (usage["10m"].total, usage["10m"].reserved) == (16, 0)
     assert (usage["month"].input, usage["month"].output) == (12, 4)
-    assert record.outcome == "ok" and record.cache == "miss" and not record.estimated_usage
+    assert record.outcome == "ok"
+    assert record.cache == "miss"
+    assert not record.estimated_usage
     assert telemetry.records == [record]
     assert record.cost_usd == pytest.approx(12 / 1000 * 0.0008 + 4 / 1000 * 0.004)
 
@@ -121,7 +123,8 @@ def test_over_quota_is_refused_before_the_model_is_called_naming_window_and_rese
     assert error["limit"] == 50
     assert "10-minute" in error["message"]
     assert provider.calls == []
-    assert record.outcome == "refused" and record.refusal_window == "10m"
+    assert record.outcome == "refused"
+    assert record.refusal_window == "10m"
     assert usage_of(gateway)["10m"].total == 0
 
 
@@ -140,7 +143,9 @@ def test_a_repeated_request_is_answered_from_the_cache_at_no_token_cost(gateway,
 
     assert len(provider.calls) == 1
     assert out.texts() == "Hello, world."
-    assert record.cache == "hit" and record.saved_tokens == 16 and record.total_tokens == 0
+    assert record.cache == "hit"
+    assert record.saved_tokens == 16
+    assert record.total_tokens == 0
     assert out.events[-1]["metadata"]["usage"]["totalTokens"] == 0
     assert usage_of(gateway)["10m"].total == 16
 
@@ -177,7 +182,8 @@ def test_private_requests_are_neither_read_from_nor_written_to_the_cache(gateway
     record, _ = run(gateway, payload)
 
     assert len(provider.calls) == 2
-    assert record.cache == "bypass" and record.privacy_reason == reason
+    assert record.cache == "bypass"
+    assert record.privacy_reason == reason
 
 
 def test_a_never_cache_policy_bypasses_the_cache(gateway, provider):
@@ -186,7 +192,8 @@ def test_a_never_cache_policy_bypasses_the_cache(gateway, provider):
     run(gateway, chat_request())
     record, _ = run(gateway, chat_request())
 
-    assert len(provider.calls) == 2 and record.privacy_reason == "policy"
+    assert len(provider.calls) == 2
+    assert record.privacy_reason == "policy"
 
 
 def test_prepared_responses_win_over_the_model(gateway, provider):
@@ -198,7 +205,8 @@ def test_prepared_responses_win_over_the_model(gateway, provider):
 
     assert provider.calls == []
     assert out.texts() == "It governs LLM use."
-    assert record.cache == "prepared" and record.total_tokens == 0
+    assert record.cache == "prepared"
+    assert record.total_tokens == 0
 
 
 def test_a_client_that_leaves_half_way_is_billed_for_what_streamed(gateway, provider):
@@ -206,10 +214,12 @@ def test_a_client_that_leaves_half_way_is_billed_for_what_streamed(gateway, prov
     record, out = run(gateway, chat_request(), outbound=ListOutbound(gone_after=3))
 
     assert record.outcome == "cancelled"
-    assert record.estimated_usage and record.output_tokens > 0
+    assert record.estimated_usage
+    assert record.output_tokens > 0
     assert provider.closed == 1
     usage = usage_of(gateway)["10m"]
-    assert usage.reserved == 0 and usage.total == record.total_tokens > 0
+    assert usage.reserved == 0
+    assert usage.total == record.total_tokens > 0
 
 
 def test_cancel_stops_the_stream_and_bills_what_streamed(gateway, provider):
@@ -237,10 +247,12 @@ def test_a_model_failing_mid_stream_gives_a_typed_error_and_bills_the_streamed_p
     [error] = out.errors()
     assert error["type"] == "ModelThrottled"
     assert out.texts() == "Hello, "
-    assert record.outcome == "error" and record.error_type == "ModelThrottled"
+    assert record.outcome == "error"
+    assert record.error_type == "ModelThrottled"
     assert record.output_tokens > 0
     usage = usage_of(gateway)["10m"]
-    assert usage.reserved == 0 and usage.total == record.total_tokens
+    assert usage.reserved == 0
+    assert usage.total == record.total_tokens
 
 
 def test_a_store_outage_is_an_internal_error_not_a_crash(gateway, provider, monkeypatch):
@@ -253,7 +265,8 @@ def test_a_store_outage_is_an_internal_error_not_a_crash(gateway, provider, monk
 
     [error] = out.errors()
     assert error["type"] == "InternalError"
-    assert "arn:aws" not in error["message"] and "prod-usage" not in error["message"]
+    assert "arn:aws" not in error["message"]
+    assert "prod-usage" not in error["message"]
     assert record.request_id in error["message"]
     assert provider.calls == []
     assert record.outcome == "error"
@@ -295,7 +308,8 @@ def test_a_failing_cache_write_does_not_fail_a_delivered_answer(gateway, monkeyp
     record, out = run(gateway, chat_request())
 
     assert out.errors() == []
-    assert record.outcome == "ok" and out.texts() == "Hello, world."
+    assert record.outcome == "ok"
+    assert out.texts() == "Hello, world."
 
 
 def test_a_model_that_ignores_max_tokens_is_cut_at_the_reservation_and_billed_within_it(gateway, provider):
@@ -308,9 +322,11 @@ def test_a_model_that_ignores_max_tokens_is_cut_at_the_reservation_and_billed_wi
 
     record, out = run(gateway, chat_request("hi", inferenceConfig={"maxTokens": 200}))
 
-    assert record.outcome == "ok" and record.stop_reason == "max_tokens"
+    assert record.outcome == "ok"
+    assert record.stop_reason == "max_tokens"
     assert provider.closed == 1  # the gateway stopped reading from the model
-    assert record.output_tokens <= 200 and record.total_tokens <= 230
+    assert record.output_tokens <= 200
+    assert record.total_tokens <= 230
     assert usage_of(gateway)["10m"].total == record.total_tokens
     assert out.events[-1]["metadata"]["usage"]["outputTokens"] == record.output_tokens
 

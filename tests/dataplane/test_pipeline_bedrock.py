@@ -41,9 +41,11 @@ def test_a_mid_stream_throttle_gives_the_typed_error_and_bills_the_streamed_part
     assert out.texts() == "one two "
     [error] = out.errors()
     assert error["type"] == "ModelThrottled"
-    assert record.estimated_usage and record.output_tokens > 0
+    assert record.estimated_usage
+    assert record.output_tokens > 0
     usage = usage_of(bedrock_gateway)["10m"]
-    assert usage.reserved == 0 and usage.total == record.total_tokens
+    assert usage.reserved == 0
+    assert usage.total == record.total_tokens
 
 
 def test_a_throttle_before_the_stream_bills_nothing(bedrock_gateway, bedrock_server):
@@ -62,9 +64,11 @@ def test_a_disconnect_half_way_bills_the_streamed_part_and_stops_reading(bedrock
     record, out = turn(bedrock_gateway, chat_request(), outbound=ListOutbound(gone_after=4))
 
     assert record.outcome == "cancelled"
-    assert record.output_tokens > 0 and record.estimated_usage
+    assert record.output_tokens > 0
+    assert record.estimated_usage
     usage = usage_of(bedrock_gateway)["10m"]
-    assert usage.reserved == 0 and usage.total == record.total_tokens
+    assert usage.reserved == 0
+    assert usage.total == record.total_tokens
     sent = bedrock_server.last_request(MODEL)
     assert sent.finished.wait(5)
     assert sent.chunks_sent < 40

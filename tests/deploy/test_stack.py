@@ -144,7 +144,8 @@ def test_the_django_url_sets_the_cognito_urls_and_explicit_lists_win() -> None:
     explicit = GatewayConfig.from_context(
         cdk.App(context={"gateway:djangoUrl": "https://gw.example.com", "gateway:callbackUrls": "https://a/cb"}).node
     )
-    assert explicit.callback_urls == ("https://a/cb",) and explicit.logout_urls == ("https://gw.example.com/",)
+    assert explicit.callback_urls == ("https://a/cb",)
+    assert explicit.logout_urls == ("https://gw.example.com/",)
     for wrong in ("http://gw.example.com", "gw.example.com", "https://gw.example.com/app"):
         with pytest.raises(ConfigError, match="gateway:djangoUrl"):
             GatewayConfig.from_context(cdk.App(context={"gateway:djangoUrl": wrong}).node)
@@ -156,13 +157,15 @@ def test_the_django_url_sets_the_cognito_urls_and_explicit_lists_win() -> None:
 def test_a_regional_web_acl_with_common_rules_and_a_per_ip_rate_limit_guards_the_events_api(synth: Synth) -> None:
     acl_id, acl = synth.one("AWS::WAFv2::WebACL")
     props = acl["Properties"]
-    assert props["Scope"] == "REGIONAL" and props["DefaultAction"] == {"Allow": {}}
+    assert props["Scope"] == "REGIONAL"
+    assert props["DefaultAction"] == {"Allow": {}}
     common, rate = sorted(props["Rules"], key=lambda rule: rule["Priority"])
     group = common["Statement"]["ManagedRuleGroupStatement"]
     assert (group["VendorName"], group["Name"], common["OverrideAction"]) == ("AWS", "AWSManagedRulesCommonRuleSet", {"None": {}})
     # Body rules count only (chat bodies hold code and long histories); the rest block.
     counted = {o["Name"] for o in group["RuleActionOverrides"] if o["ActionToUse"] == {"Count": {}}}
-    assert "CrossSiteScripting_BODY" in counted and "SizeRestrictions_BODY" in counted
+    assert "CrossSiteScripting_BODY" in counted
+    assert "SizeRestrictions_BODY" in counted
     assert all(name.endswith("_BODY") for name in counted)
     limit = rate["Statement"]["RateBasedStatement"]
     assert rate["Action"] == {"Block": {}}
@@ -224,7 +227,8 @@ def data_source_function(synth: Synth, data_source_name: str) -> str:
         for r in synth.resources("AWS::AppSync::DataSource").values()
         if r["Properties"]["Name"] == data_source_name
     ]
-    assert len(sources) == 1 and sources[0]["Type"] == "AWS_LAMBDA"
+    assert len(sources) == 1
+    assert sources[0]["Type"] == "AWS_LAMBDA"
     return sources[0]["LambdaConfig"]["LambdaFunctionArn"]["Fn::GetAtt"][0]
 
 
@@ -319,13 +323,15 @@ def test_chat_handler_environment_names_and_fixed_values(synth: Synth) -> None:
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "AIGateway"
     assert env["GATEWAY_MONTH_TIMEZONE"] == "UTC"
     tables = {k: ref(k) for k in synth.resources("AWS::DynamoDB::Table")}
-    assert env["GATEWAY_POLICIES_TABLE"] in tables.values() and "Policies" in env["GATEWAY_POLICIES_TABLE"]["Ref"]
+    assert env["GATEWAY_POLICIES_TABLE"] in tables.values()
+    assert "Policies" in env["GATEWAY_POLICIES_TABLE"]["Ref"]
     assert "Usage" in env["GATEWAY_USAGE_TABLE"]["Ref"]
     assert "Cache" in env["GATEWAY_CACHE_TABLE"]["Ref"]
     stream_id, _ = synth.one("AWS::KinesisFirehose::DeliveryStream")
     assert env["GATEWAY_FIREHOSE_STREAM"] == ref(stream_id)
     endpoint = env["GATEWAY_EVENTS_HTTP_ENDPOINT"]["Fn::Join"][1]
-    assert endpoint[0] == "https://" and endpoint[-1] == "/event"
+    assert endpoint[0] == "https://"
+    assert endpoint[-1] == "/event"
     assert endpoint[1]["Fn::GetAtt"][1] == "Dns.Http"
 
 
@@ -353,7 +359,8 @@ def test_failed_chat_invocations_land_in_an_encrypted_queue_that_raises_an_alarm
     assert destination == {"Fn::GetAtt": [queue_id, "Arn"]}
     _, queue_policy = synth.one("AWS::SQS::QueuePolicy")
     denies = [s for s in queue_policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
-    assert denies and denies[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert denies
+    assert denies[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     watching = [
         a["Properties"] for a in synth.resources("AWS::CloudWatch::Alarm").values()
         if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
@@ -394,7 +401,8 @@ def test_lambda_asset_bundles_only_the_dataplane_package(synth: Synth) -> None:
     assert sorted(p.name for p in asset_dir.iterdir()) == ["dataplane"]
     bundled = [p for p in asset_dir.rglob("*") if p.is_file()]
     bytecode = [str(p) for p in bundled if p.suffix == ".pyc" or "__pycache__" in p.parts]
-    assert bundled and bytecode == []
+    assert bundled
+    assert bytecode == []
     assert (asset_dir / "dataplane" / "telemetry" / "schema.py").exists()
 
 
@@ -402,7 +410,8 @@ def dependencies_layer(synth: Synth) -> dict[str, Any]:
     """The chat handler's own layer (the other one is Powertools, by its public ARN)."""
     refs = {layer["Ref"] for layer in function(synth, CHAT_HANDLER)["Layers"] if isinstance(layer, dict) and "Ref" in layer}
     own = [synth.json["Resources"][ref] for ref in refs if ref in synth.json["Resources"]]
-    assert len(own) == 1 and own[0]["Type"] == "AWS::Lambda::LayerVersion"
+    assert len(own) == 1
+    assert own[0]["Type"] == "AWS::Lambda::LayerVersion"
     return own[0]
 
 
@@ -413,7 +422,8 @@ def test_the_chat_handler_layer_holds_the_detector_libraries_at_their_pins(synth
     asset_dir = Path(synth.assembly.directory) / f"asset.{layer['Properties']['Content']['S3Key'].removesuffix('.zip')}"
     python = asset_dir / "python"
     assert (python / "phonenumbers" / "phonenumbermatcher.py").exists()
-    assert (python / "stdnum" / "kr" / "rrn.py").exists() and (python / "stdnum" / "iban.py").exists()
+    assert (python / "stdnum" / "kr" / "rrn.py").exists()
+    assert (python / "stdnum" / "iban.py").exists()
     pins = pinned_versions()
     assert (python / f"phonenumberslite-{pins['phonenumberslite']}.dist-info").is_dir()
     assert (python / f"python_stdnum-{pins['python-stdnum']}.dist-info").is_dir()
@@ -576,7 +586,8 @@ def test_glue_projection_template_is_the_firehose_prefix(synth: Synth) -> None:
     firehose_prefix = stream["Properties"]["ExtendedS3DestinationConfiguration"]["Prefix"]
     template = glue_table_input(synth)["Parameters"]["storage.location.template"]
     parts = template["Fn::Join"][1]
-    assert parts[0] == "s3://" and "Ref" in parts[1]
+    assert parts[0] == "s3://"
+    assert "Ref" in parts[1]
     projected_path = parts[2].lstrip("/")
     # Firehose's partition keys, written as Athena's projection placeholders.
     as_placeholders = re.sub(
@@ -666,7 +677,8 @@ def test_dashboard_charts_every_gateway_metric(synth: Synth) -> None:
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
     for metric in GATEWAY_METRICS:
         assert f'MetricName=\\\\\\"{metric}\\\\\\"' in body, metric
-    assert "AIGateway" in body and "ModelId" in body
+    assert "AIGateway" in body
+    assert "ModelId" in body
 
 
 def test_alarms_watch_errors_throttling_and_refusals_and_notify_an_encrypted_topic(
@@ -746,7 +758,8 @@ def test_outputs_are_the_django_env_keys(synth: Synth) -> None:
 
 
 def test_context_values_from_the_command_line_are_parsed() -> None:
-    assert _as_bool("false") is False and _as_bool(True) is True
+    assert _as_bool("false") is False
+    assert _as_bool(True) is True
     assert _as_list("eu-west-1, eu-central-1") == ("eu-west-1", "eu-central-1")
     assert _as_list('["https://a/cb"]') == ("https://a/cb",)
     app = cdk.App(

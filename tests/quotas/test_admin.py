@@ -66,7 +66,8 @@ def test_admin_chooses_a_named_guardrail_and_shared_cache(client, admin_user, al
     assert response.status_code == 302, response.content.decode()[:2000]
     published = gateway_store.policy_get(alice.sub)
     assert published.cache_scope == "shared"
-    assert published.guardrail is not None and not published.guardrail.use_default
+    assert published.guardrail is not None
+    assert not published.guardrail.use_default
     assert (published.guardrail.identifier, published.guardrail.version, published.guardrail.stream_mode) == (
         "abc123xyz", "3", "async")
 
@@ -86,7 +87,9 @@ def test_a_new_policy_is_per_user_cache_with_the_stack_guardrail(alice, default_
 
     policy = effective_policy_compute(user=alice)
     assert policy.cache_scope == "per_user"
-    assert policy.guardrail is not None and policy.guardrail.use_default and policy.guardrail.stream_mode == "sync"
+    assert policy.guardrail is not None
+    assert policy.guardrail.use_default
+    assert policy.guardrail.stream_mode == "sync"
 
 
 def test_admin_sees_field_errors(client, admin_user, default_policy):
@@ -125,12 +128,17 @@ def test_user_page_shows_effective_policy_and_live_usage_bars(client, admin_user
     _use_tokens(gateway_store, alice, input_tokens=15_000, output_tokens=500)  # 77.5 % of 20,000
     client.force_login(admin_user)
     html = client.get(f"/admin/accounts/user/{alice.pk}/change/").content.decode()
-    assert "Effective policy" in html and "The default policy (no override, no group policy)." in html
+    assert "Effective policy" in html
+    assert "The default policy (no override, no group policy)." in html
     ten = _window(html, "10m")
-    assert 'class="gw-window gw-warning"' in ten and "15,500 / 20,000 tokens (78%)" in ten and "resets" in ten
+    assert 'class="gw-window gw-warning"' in ten
+    assert "15,500 / 20,000 tokens (78%)" in ten
+    assert "resets" in ten
     month = _window(html, "month")
-    assert 'class="gw-window gw-ok"' in month and "15,500 / 1,000,000 tokens (2%)" in month
-    assert "Cache: per user" in html and "Bedrock guardrail: the stack's default (sync)" in html
+    assert 'class="gw-window gw-ok"' in month
+    assert "15,500 / 1,000,000 tokens (2%)" in month
+    assert "Cache: per user" in html
+    assert "Bedrock guardrail: the stack's default (sync)" in html
 
 
 def test_red_bar_at_ninety_percent(client, admin_user, alice, default_policy, gateway_store):
@@ -157,7 +165,8 @@ def test_store_down_pages_render_and_changes_are_saved_pending(
     assert re.search(r'class="gw-pending">\d+ pending', html)
     assert "DynamoDB" in html  # the last error, in words
     live = client.get("/admin/quotas/live-usage/").content.decode()
-    assert "Store unavailable:" in live and "pending" in live
+    assert "Store unavailable:" in live
+    assert "pending" in live
 
     use_store(sqlite_store)
     response = client.post(
@@ -196,7 +205,8 @@ def test_user_override_inline_on_the_user_page(client, admin_user, alice, defaul
     strict = QuotaPolicy.objects.create(name="Strict", ten_minute_total=10, monthly_total=100)
     client.force_login(admin_user)
     page = client.get(f"/admin/accounts/user/{alice.pk}/change/").content.decode()
-    assert "policy_override-TOTAL_FORMS" in page and "model_access-TOTAL_FORMS" in page
+    assert "policy_override-TOTAL_FORMS" in page
+    assert "model_access-TOTAL_FORMS" in page
     UserPolicyOverride.objects.create(user=alice, policy=strict)
     page = client.get(f"/admin/accounts/user/{alice.pk}/change/").content.decode()
     assert "This user&#x27;s own override." in page or "This user's own override." in page
@@ -246,11 +256,13 @@ def test_analyst_sees_read_only_pages_and_cannot_post(client, analyst_user, alic
     assert client.post("/admin/quotas/quotapolicy/add/", POLICY_FORM).status_code == 403
 
     user_page = client.get(f"/admin/accounts/user/{alice.pk}/change/").content.decode()
-    assert 'name="_save"' not in user_page and _editable_controls(user_page) == []
+    assert 'name="_save"' not in user_page
+    assert _editable_controls(user_page) == []
     assert "700 / 20,000 tokens" in user_page  # analysts read usage too
 
     live = client.get("/admin/quotas/live-usage/")
-    assert live.status_code == 200 and "Purge the answer cache" not in live.content.decode()
+    assert live.status_code == 200
+    assert "Purge the answer cache" not in live.content.decode()
     assert client.post("/admin/quotas/live-usage/", {"purge_cache": "1"}).status_code == 403
 
     assert "reset_ten_minute_window" not in client.get("/admin/accounts/user/").content.decode()
@@ -263,7 +275,8 @@ def test_plain_users_get_no_admin(client, alice):
     client.force_login(alice)
     for url in ("/admin/", "/admin/quotas/quotapolicy/", "/admin/quotas/live-usage/"):
         response = client.get(url)
-        assert response.status_code == 302 and response["Location"].startswith("/admin/login/"), url
+        assert response.status_code == 302, url
+        assert response["Location"].startswith("/admin/login/"), url
 
 
 def test_gateway_admin_assigns_a_group_policy(client, admin_user, alice, default_policy, gateway_store, drain):

@@ -121,8 +121,10 @@ def test_duplicate_group_and_user_assignments_are_form_errors(default_policy, al
     UserPolicyOverride.objects.create(user=alice, policy=default_policy)
     group_form = modelform_factory(GroupPolicy, fields="__all__")(data={"group": group.pk, "policy": default_policy.pk})
     user_form = modelform_factory(UserPolicyOverride, fields="__all__")(data={"user": alice.pk, "policy": default_policy.pk})
-    assert not group_form.is_valid() and "already exists" in group_form.errors["group"][0]
-    assert not user_form.is_valid() and "already exists" in user_form.errors["user"][0]
+    assert not group_form.is_valid()
+    assert "already exists" in group_form.errors["group"][0]
+    assert not user_form.is_valid()
+    assert "already exists" in user_form.errors["user"][0]
 
 
 def test_duplicate_prepared_question_is_refused_up_to_case_and_punctuation():

@@ -103,7 +103,8 @@ def test_worker_publishes_a_committed_change_to_dynamodb(celery_app, dynamodb_st
         # The solo worker takes tasks in order: once this one is done, so is the one above.
         outbox_drain.delay().get(timeout=60)
     stored = dynamodb_store.policy_get(alice.sub)
-    assert stored.policy_name == "Strict" and stored.ten_minute.total == 100
+    assert stored.policy_name == "Strict"
+    assert stored.ten_minute.total == 100
     assert not PolicyOutbox.objects.filter(status="pending").exists()
     assert set(PolicyOutbox.objects.filter(result="written").values_list("attempts", flat=True)) == {1}
     assert _drift() == 0
@@ -120,7 +121,9 @@ def test_worker_retries_while_the_store_is_down(celery_app, dynamodb_store, use_
     with _worker(celery_app):
         outbox_drain.delay().get(timeout=60)  # fails once, retries after a 1 s back-off, succeeds
     row = PolicyOutbox.objects.get(sub=alice.sub, result="written")
-    assert row.status == "done" and row.attempts == 2 and flaky.failed
+    assert row.status == "done"
+    assert row.attempts == 2
+    assert flaky.failed
     assert dynamodb_store.policy_get(alice.sub).policy_name == "Standard"
 
 
@@ -156,7 +159,8 @@ def test_worker_stopped_mid_sync_then_restarted_ends_clean(celery_app, dynamodb_
             outbox_drain.delay().get(timeout=60)
     assert not PolicyOutbox.objects.filter(status="pending").exists()
     written = PolicyOutbox.objects.filter(result="written")
-    assert written.count() == 10 and set(written.values_list("attempts", flat=True)) == {1}
+    assert written.count() == 10
+    assert set(written.values_list("attempts", flat=True)) == {1}
     assert counting.puts == 10  # every row was published exactly once
     assert _drift() == 0
 
@@ -215,4 +219,6 @@ def test_an_admin_change_is_enforced_by_the_data_plane_through_a_real_worker_and
     record, outbound = ask("What is a window?")
     assert record.outcome == "refused"
     [error] = outbound.errors()
-    assert error["type"] == "QuotaExceeded" and error["limit"] == 50 and "50" in error["message"]
+    assert error["type"] == "QuotaExceeded"
+    assert error["limit"] == 50
+    assert "50" in error["message"]

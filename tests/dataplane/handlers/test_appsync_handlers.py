@@ -196,11 +196,13 @@ def test_a_stream_near_the_lambda_timeout_stops_settles_and_tells_the_user(lambd
     events = published_events(lambda_wired)
     assert events[-1]["error"]["type"] == "TimeLimitReached"
     streamed = "".join(e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e)
-    assert streamed and streamed != "".join(provider.chunks)
+    assert streamed
+    assert streamed != "".join(provider.chunks)
     assert provider.closed == 1  # the model stream was closed, not abandoned
     (record,) = telemetry.records
     assert (record.outcome, record.error_type, record.stop_reason) == ("error", "TimeLimitReached", "time_limit")
-    assert record.output_tokens > 0 and record.estimated_usage  # what streamed is billed
+    assert record.output_tokens > 0
+    assert record.estimated_usage
     assert events[-1]["usage"]["outputTokens"] == record.output_tokens
 
 
@@ -235,10 +237,12 @@ def test_a_failure_outside_the_turn_reaches_the_user_the_logs_the_metrics_and_la
         appsync_chat._publishing.cache_clear()
 
     (error,) = [e["error"] for e in published_events(received)]
-    assert error["type"] == "InternalError" and error["requestId"] in error["message"]
+    assert error["type"] == "InternalError"
+    assert error["requestId"] in error["message"]
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     failures = [line for line in lines if "ChatHandlerFailures" in line]
-    assert failures and failures[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "AIGateway"
+    assert failures
+    assert failures[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "AIGateway"
     (record,) = [line for line in lines if line.get("message") == "chat_turn"]
     assert (record["outcome"], record["error_type"], record["request_id"]) == ("error", "InternalError", error["requestId"])
 
@@ -259,5 +263,6 @@ def test_pipeline_logs_in_lambda_carry_the_invocation_context(lambda_wired, prov
 
     lines = [json.loads(line) for line in written.getvalue().splitlines()]
     (failure,) = [line for line in lines if line["message"].startswith("chat turn ")]  # dataplane.pipeline's
-    assert failure["function_request_id"] == "req-for-the-logs" and failure["level"] == "ERROR"
+    assert failure["function_request_id"] == "req-for-the-logs"
+    assert failure["level"] == "ERROR"
     assert published_events(lambda_wired)[-1]["error"]["type"] == "InternalError"

@@ -20,7 +20,8 @@ def test_demo_model_uses_the_configured_delay():
 
     assert provider_for(model, GatewayConfig(extra={"demo_chunk_delay": "0"})).chunk_delay == 0
     default = provider_for(model, GatewayConfig())
-    assert isinstance(default, DemoProvider) and default.chunk_delay == 0.02
+    assert isinstance(default, DemoProvider)
+    assert default.chunk_delay == 0.02
     assert default.name == "Demo (offline)"
 
 
@@ -29,7 +30,8 @@ def test_openai_model_carries_its_endpoint():
 
     provider = provider_for(model, GatewayConfig())
 
-    assert isinstance(provider, OpenAICompatibleProvider) and provider.endpoint == "http://10.0.0.5:8000"
+    assert isinstance(provider, OpenAICompatibleProvider)
+    assert provider.endpoint == "http://10.0.0.5:8000"
 
 
 def test_bedrock_provider_is_shared_per_configuration():

@@ -71,7 +71,8 @@ def test_a_policy_keeps_its_guardrail_and_cache_scope(store):
     store.policy_put(guarded)
     assert store.policy_get(SUB) == guarded
     store.policy_put(replace(policy(2), guardrail=GuardrailChoice()))
-    assert store.policy_get(SUB).guardrail == GuardrailChoice() and store.policy_get(SUB).cache_scope == "per_user"
+    assert store.policy_get(SUB).guardrail == GuardrailChoice()
+    assert store.policy_get(SUB).cache_scope == "per_user"
 
 
 def test_policy_version_guard_older_never_overwrites_and_equal_is_a_no_op(store):
@@ -343,7 +344,8 @@ def test_cache_purge_deletes_cached_answers_and_keeps_prepared_ones(store):
 
     assert store.cache_purge() == 30
 
-    assert store.cache_get("key-0") is None and store.cache_get("key-29") is None
+    assert store.cache_get("key-0") is None
+    assert store.cache_get("key-29") is None
     assert store.prepared_get(question_key="q-hours", model_id="demo.echo") == prepared
     assert store.cache_purge() == 0
 
@@ -391,7 +393,8 @@ def test_answers_get_finds_the_prepared_and_the_cached_answer_in_one_read(store,
     assert store.answers_get(question_key="q3", model_id="model.b", cache_key="k3") == StoredAnswers(everyone, ANSWER)
     assert store.answers_get(question_key="nope", model_id="model.a", cache_key="k3") == StoredAnswers(None, ANSWER)
     assert store.answers_get(question_key="nope", model_id="model.a", cache_key="other") == StoredAnswers()
-    assert store.stats.by_operation == {"answers_get": 4} and store.stats.reads == 4
+    assert store.stats.by_operation == {"answers_get": 4}
+    assert store.stats.reads == 4
 
 
 def test_answers_get_without_a_cache_key_never_returns_a_cached_answer(store):

@@ -157,5 +157,6 @@ def test_the_files_have_the_lake_schema(tmp_path):
     sink.emit(record(1, datetime(2026, 11, 29, tzinfo=UTC)))
     (path,) = lake_files(tmp_path)
     schema = pq.read_schema(path)
-    assert schema.field("ts").type == pa.timestamp("ms") and schema.field("input_tokens").type == pa.int64()
+    assert schema.field("ts").type == pa.timestamp("ms")
+    assert schema.field("input_tokens").type == pa.int64()
     assert schema.names == parquet.arrow_schema().names
