@@ -16,7 +16,9 @@ _CLEARED_MEMBERS = "_role_members_before_clear"
 
 
 @receiver(m2m_changed, sender=User.groups.through, dispatch_uid="accounts.staff_follows_roles")
-def staff_follows_roles(sender: Any, instance: User | Group, action: str, reverse: bool, pk_set: set[int] | None, **kwargs: Any) -> None:
+def staff_follows_roles(
+    sender: Any, instance: User | Group, action: str, reverse: bool, pk_set: set[int] | None, **kwargs: Any
+) -> None:
     if not reverse:  # user.groups changed
         if action in ("post_add", "post_remove", "post_clear"):
             user_staff_sync(user=instance)

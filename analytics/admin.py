@@ -23,7 +23,9 @@ class ReportDefinitionAdmin(admin.ModelAdmin):
     def run_now(self, request: HttpRequest, queryset: QuerySet[ReportDefinition]) -> None:
         for definition in queryset:
             try:
-                services.report_run_request(definition=definition, params=definition.default_params, requested_by=request.user)
+                services.report_run_request(
+                    definition=definition, params=definition.default_params, requested_by=request.user
+                )
             except ReportParamsInvalid as error:
                 self.message_user(request, f"{definition}: {error}", messages.ERROR)
                 return
@@ -63,7 +65,17 @@ class ReportScheduleAdmin(admin.ModelAdmin):
 
 @admin.register(ReportRun)
 class ReportRunAdmin(admin.ModelAdmin):
-    list_display = ("id", "definition", "status", "trigger", "requested_by", "created_at", "duration_ms", "row_count", "engine")
+    list_display = (
+        "id",
+        "definition",
+        "status",
+        "trigger",
+        "requested_by",
+        "created_at",
+        "duration_ms",
+        "row_count",
+        "engine",
+    )
     list_filter = ("status", "trigger", "engine", "definition")
     date_hierarchy = "created_at"
     exclude = ("rows",)

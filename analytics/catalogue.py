@@ -106,7 +106,9 @@ ORDER BY requests DESC, s.user_sub
     {
         "slug": "cost-by-group",
         "title": "Cost by group",
-        "description": "Users, requests, tokens and cost of each group's members (a member of two groups counts in both).",
+        "description": (
+            "Users, requests, tokens and cost of each group's members (a member of two groups counts in both)."
+        ),
         "chart_kind": "bar",
         "x_column": "group_name",
         "y_column": "cost_usd",
@@ -151,7 +153,9 @@ ORDER BY model_id
     {
         "slug": "cache-hit-rate",
         "title": "Cache and prepared-answer savings",
-        "description": "Share of answered turns served from the cache or a prepared answer, and the model tokens they saved.",
+        "description": (
+            "Share of answered turns served from the cache or a prepared answer, and the model tokens they saved."
+        ),
         "chart_kind": "line",
         "x_column": "day",
         "y_column": "hit_rate",
@@ -194,7 +198,10 @@ ORDER BY day
     {
         "slug": "active-users",
         "title": "Daily, weekly and monthly active users",
-        "description": "Distinct users with at least one chat turn per day, ISO week and month (weeks and months cut to the period).",
+        "description": (
+            "Distinct users with at least one chat turn per day, ISO week and month "
+            "(weeks and months cut to the period)."
+        ),
         "chart_kind": "line",
         "x_column": "period_start",
         "y_column": "active_users",
@@ -208,10 +215,12 @@ WITH active AS (
 SELECT 'daily' AS granularity, day AS period_start, count(DISTINCT user_sub) AS active_users
 FROM active GROUP BY 2
 UNION ALL
-SELECT 'weekly' AS granularity, CAST(date_trunc('week', day) AS date) AS period_start, count(DISTINCT user_sub) AS active_users
+SELECT 'weekly' AS granularity, CAST(date_trunc('week', day) AS date) AS period_start,
+  count(DISTINCT user_sub) AS active_users
 FROM active GROUP BY 2
 UNION ALL
-SELECT 'monthly' AS granularity, CAST(date_trunc('month', day) AS date) AS period_start, count(DISTINCT user_sub) AS active_users
+SELECT 'monthly' AS granularity, CAST(date_trunc('month', day) AS date) AS period_start,
+  count(DISTINCT user_sub) AS active_users
 FROM active GROUP BY 2
 ORDER BY granularity, period_start
 """,

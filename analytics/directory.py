@@ -71,7 +71,9 @@ def _s3_client(region: str):
     from botocore.config import Config
 
     return boto3.client(
-        "s3", region_name=region, config=Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 5, "mode": "standard"})
+        "s3",
+        region_name=region,
+        config=Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 5, "mode": "standard"}),
     )
 
 
@@ -87,4 +89,6 @@ def _publish_s3(files: dict[str, bytes]) -> None:
         try:
             client.put_object(Bucket=bucket, Key=key, Body=body, ContentType="text/csv")
         except (ClientError, BotoCoreError) as error:
-            raise DirectoryPublishError(f"Could not publish the {table} table to s3://{bucket}/{key}: {error}") from error
+            raise DirectoryPublishError(
+                f"Could not publish the {table} table to s3://{bucket}/{key}: {error}"
+            ) from error

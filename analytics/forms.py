@@ -17,7 +17,10 @@ class ReportParamsForm(forms.Form):
         queryset=Group.objects.order_by("name"), required=False, to_field_name="name", label="Group (optional)"
     )
     time_zone = forms.CharField(
-        required=False, max_length=64, label="Time zone", help_text="Days are calendar days here, e.g. Asia/Seoul or UTC."
+        required=False,
+        max_length=64,
+        label="Time zone",
+        help_text="Days are calendar days here, e.g. Asia/Seoul or UTC.",
     )
 
     def clean(self) -> dict[str, Any]:

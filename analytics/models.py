@@ -59,7 +59,8 @@ class ReportSchedule(models.Model):
     hour_utc = models.PositiveSmallIntegerField(default=2, help_text="Hour of day (UTC) it runs, 0-23.")
     enabled = models.BooleanField(default=True)
     recipients = models.TextField(
-        blank=True, help_text="E-mail addresses that get each scheduled run (CSV attached), separated by commas or lines."
+        blank=True,
+        help_text="E-mail addresses that get each scheduled run (CSV attached), separated by commas or lines.",
     )
     periodic_task = models.OneToOneField(
         "django_celery_beat.PeriodicTask", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -46,7 +46,9 @@ def report_detail(request: HttpRequest, slug: str) -> HttpResponse:
     return _render_detail(request, definition, form)
 
 
-def _render_detail(request: HttpRequest, definition: ReportDefinition, form: ReportParamsForm, status: int = 200) -> HttpResponse:
+def _render_detail(
+    request: HttpRequest, definition: ReportDefinition, form: ReportParamsForm, status: int = 200
+) -> HttpResponse:
     context = {"definition": definition, "form": form, "runs": selectors.report_runs_recent(definition=definition)}
     return render(request, "analytics/report_detail.html", context, status=status)
 

@@ -125,7 +125,10 @@ def measure(gateway: Gateway, provider: DemoProvider, kind: str, turns: int) -> 
 
 def run(turns: int) -> None:
     provider = DemoProvider(chunk_delay=0)
-    print(f"pipeline overhead over the bare demo provider, {turns} turns per row (ms; miss = turn - bare call, hit and rejection = whole turn)")
+    print(
+        f"pipeline overhead over the bare demo provider, {turns} turns per row"
+        " (ms; miss = turn - bare call, hit and rejection = whole turn)"
+    )
     print(f"{'store':9} {'turn':10} {'p50':>8} {'p99':>8}  store round trips of one warm turn")
     with tempfile.TemporaryDirectory() as workdir, moto_endpoint() as endpoint:
         for store_kind in ("sqlite", "dynamodb"):
@@ -138,7 +141,10 @@ def run(turns: int) -> None:
             store.policy_put(EffectivePolicy(sub=STINGY, version=1, models=(MODEL,),
                                              ten_minute=WindowLimits(total=300), monthly=WindowLimits(total=10**6)))
             bare = [bare_call(provider, f"Question number {i} about quotas?") * 1000 for i in range(turns)]
-            print(f"{store_kind:9} {'bare call':10} {statistics.median(bare):8.3f} {percentile(bare, 0.99):8.3f}  (baseline)")
+            print(
+                f"{store_kind:9} {'bare call':10} {statistics.median(bare):8.3f}"
+                f" {percentile(bare, 0.99):8.3f}  (baseline)"
+            )
             single = []
             for _ in range(50):
                 started = time.perf_counter()

@@ -85,7 +85,10 @@ def main() -> None:
         spent = timings_us(detect, texts)
         print(f"{name:42} {percentile(spent, 0.5):9.0f} {percentile(spent, 0.99):9.0f} {statistics.mean(spent):9.0f}")
     print("\ncorpus of", len(CASES), "cases:")
-    for name, contains in (("regexes (before)", regex_baseline.contains_pii), ("validators (now)", privacy.contains_pii)):
+    for name, contains in (
+        ("regexes (before)", regex_baseline.contains_pii),
+        ("validators (now)", privacy.contains_pii),
+    ):
         found, personal, kept, clean = corpus_score(contains)
         print(f"  {name:18} personal found {found}/{personal}, clean look-alikes left cacheable {kept}/{clean}")
 

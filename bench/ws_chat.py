@@ -285,7 +285,9 @@ async def run(users: list[tuple[str, str]], port: int, pid: int, turns: int, dea
                 task.cancel()
                 result.timings.append(TurnTiming(error="timeout"))
             for task in done:
-                result.timings.append(task.result() if not task.exception() else TurnTiming(error=repr(task.exception())))
+                result.timings.append(
+                    task.result() if not task.exception() else TurnTiming(error=repr(task.exception()))
+                )
             if not_done:
                 break
     finally:
@@ -325,9 +327,15 @@ def report(result: RunResult, bare_first: float, bare_total: float) -> None:
     print(f"\nN = {result.sessions} sessions, {len(result.timings)} turns in {result.wall_seconds:.2f} s"
           f" ({len(totals) / result.wall_seconds if result.wall_seconds else 0:.1f} turns/s)")
     print(f"  time to first token  p50 {ms(percentile(firsts, .5))} ms   p99 {ms(percentile(firsts, .99))} ms")
-    print(f"  overhead (1st token) p50 {ms(percentile(firsts, .5) - bare_first)} ms   p99 {ms(percentile(firsts, .99) - bare_first)} ms")
+    print(
+        f"  overhead (1st token) p50 {ms(percentile(firsts, 0.5) - bare_first)} ms"
+        f"   p99 {ms(percentile(firsts, 0.99) - bare_first)} ms"
+    )
     print(f"  whole turn           p50 {ms(percentile(totals, .5))} ms   p99 {ms(percentile(totals, .99))} ms")
-    print(f"  overhead (turn)      p50 {ms(percentile(totals, .5) - bare_total)} ms   p99 {ms(percentile(totals, .99) - bare_total)} ms")
+    print(
+        f"  overhead (turn)      p50 {ms(percentile(totals, 0.5) - bare_total)} ms"
+        f"   p99 {ms(percentile(totals, 0.99) - bare_total)} ms"
+    )
     print(f"  errors: connect {result.connect_errors}, turns {errors or 0}")
     print(f"  server CPU per turn: {result.cpu_seconds / len(totals) * 1000 if totals else float('nan'):.1f} ms")
     print(f"  server RSS: {result.idle_rss_mb:.0f} MB with all connected, peak {result.peak_rss_mb:.0f} MB")

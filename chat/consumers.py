@@ -121,7 +121,9 @@ class EventsConsumer(AsyncWebsocketConsumer):
             frame_id = self._fresh_id(frame)
             channel = protocol.channel_path(frame)
             if not may_subscribe(self.sub, channel):
-                raise ProtocolError(UNAUTHORIZED, "You can only subscribe to your own outbound channel, /outbound/<your id>.")
+                raise ProtocolError(
+                    UNAUTHORIZED, "You can only subscribe to your own outbound channel, /outbound/<your id>."
+                )
             if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
                 raise ProtocolError(BAD_REQUEST, f"At most {MAX_SUBSCRIPTIONS} subscriptions per connection.")
         except ProtocolError as error:

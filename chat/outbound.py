@@ -64,10 +64,14 @@ def coalesce(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             previous is not None
             and set(event) == set(previous) == {"contentBlockDelta", "conversationId"}
             and event["conversationId"] == previous["conversationId"]
-            and event["contentBlockDelta"].get("contentBlockIndex") == previous["contentBlockDelta"].get("contentBlockIndex")
+            and event["contentBlockDelta"].get("contentBlockIndex")
+            == previous["contentBlockDelta"].get("contentBlockIndex")
         ):
             merged = dict(previous["contentBlockDelta"])
-            merged["delta"] = {"text": previous["contentBlockDelta"]["delta"].get("text", "") + event["contentBlockDelta"]["delta"].get("text", "")}
+            merged["delta"] = {
+                "text": previous["contentBlockDelta"]["delta"].get("text", "")
+                + event["contentBlockDelta"]["delta"].get("text", "")
+            }
             joined[-1] = {"contentBlockDelta": merged, "conversationId": event["conversationId"]}
         else:
             joined.append(event)

@@ -134,7 +134,9 @@ async def cancel_conversation(*, sub: str, conversation_id: str) -> None:
     )
 
 
-async def publish_inbound(*, sub: str, username: str, channel: str, events: list[PublishedEvent]) -> list[threading.Event]:
+async def publish_inbound(
+    *, sub: str, username: str, channel: str, events: list[PublishedEvent]
+) -> list[threading.Event]:
     """Act on accepted events published to `/inbound/<sub>`: cancels now, turns in the pool."""
     started: list[threading.Event] = []
     for event in events:

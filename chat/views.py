@@ -39,9 +39,13 @@ def api_token(request: HttpRequest) -> JsonResponse:
             token = id_token_for(user=request.user)
         except CognitoTokenError as error:
             status = 503 if isinstance(error, CognitoUnavailable) else 403
-            response = JsonResponse({"errors": [{"errorType": error.error_type, "message": error.message}]}, status=status)
+            response = JsonResponse(
+                {"errors": [{"errorType": error.error_type, "message": error.message}]}, status=status
+            )
         else:
-            response = JsonResponse({"idToken": token.token, "expiresAt": int(token.expires_at), "expiresIn": int(token.seconds_left())})
+            response = JsonResponse(
+                {"idToken": token.token, "expiresAt": int(token.expires_at), "expiresIn": int(token.seconds_left())}
+            )
     response["Cache-Control"] = "no-store"
     return response
 

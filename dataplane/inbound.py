@@ -87,7 +87,9 @@ def _store_cancel_check(gateway: Gateway, identity: Identity, payload: Any) -> C
     return lambda: gateway.store.cancel_requested(sub=identity.sub, conversation_id=conversation_id, since=since)
 
 
-def _request_cancel(gateway: Gateway, identity: Identity, channel: str, conversation_id: str, outbound: Outbound) -> None:
+def _request_cancel(
+    gateway: Gateway, identity: Identity, channel: str, conversation_id: str, outbound: Outbound
+) -> None:
     # A marker is keyed by the caller's own `sub`, so a cancel on someone else's channel
     # could only stop the caller's turns; it is ignored all the same, like any foreign publish.
     if not owns_channel(identity.sub, channel, namespace=INBOUND):

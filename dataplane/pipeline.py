@@ -56,7 +56,9 @@ CACHED_CHUNK_CHARS = 64  # a cache hit streams like a model would, in small chun
 # from the client, unchecked, so it must not become a lake value or a metric dimension.
 NOT_ALLOWED_MODEL = "not-allowed"
 # Bedrock as the guardrail service for models elsewhere (its client serves ApplyGuardrail too).
-GUARDRAIL_SERVICE = AllowedModel(model_id="bedrock-guardrails", display_name="Amazon Bedrock Guardrails", provider="bedrock")
+GUARDRAIL_SERVICE = AllowedModel(
+    model_id="bedrock-guardrails", display_name="Amazon Bedrock Guardrails", provider="bedrock"
+)
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,12 @@ def chat_turn(
     except StoreUnavailable as error:
         # The store's own words (table names, role ARNs) are for operators, not users.
         logger.warning("chat turn %s: store unavailable: %s", record.request_id, error.message)
-        _fail(turn, InternalError(f"The gateway cannot reach its store right now; try again in a moment (reference {record.request_id})."))
+        _fail(
+            turn,
+            InternalError(
+                f"The gateway cannot reach its store right now; try again in a moment (reference {record.request_id})."
+            ),
+        )
     except GatewayError as error:
         _fail(turn, error)
     except Exception:
@@ -192,7 +199,9 @@ def _load_policy(turn: _Turn) -> tuple[EffectivePolicy, AllowedModel]:
     if policy is None:
         raise ModelNotAllowed("No models are enabled for your account yet. Ask a gateway admin for access.")
     if model is None:
-        raise ModelNotAllowed(f"You are not allowed to use the model {turn.request.model_id}.", modelId=turn.request.model_id)
+        raise ModelNotAllowed(
+            f"You are not allowed to use the model {turn.request.model_id}.", modelId=turn.request.model_id
+        )
     turn.record.model_id = model.model_id
     turn.record.provider = model.provider
     return policy, model
@@ -351,7 +360,13 @@ def _stream(turn: _Turn, stop: TurnStop, may_cache: bool) -> None:
     if call.guardrail is not None and turn.model.provider != "bedrock":
         checker = turn.gateway.provider_for(GUARDRAIL_SERVICE)
         provider = GuardedProvider(provider, checker=checker, guardrail=call.guardrail)  # type: ignore[arg-type]
-    turn.send({"messageStart": {"role": "assistant"}, "requestId": turn.record.request_id, "reservation": _reservation_event(turn)})
+    turn.send(
+        {
+            "messageStart": {"role": "assistant"},
+            "requestId": turn.record.request_id,
+            "reservation": _reservation_event(turn),
+        }
+    )
     end: StreamEnd | None = None
     budget = OutputBudget(call.max_tokens)
     stopped: str | None = None
@@ -436,7 +451,9 @@ def _guardrail_acted(turn: _Turn, end: StreamEnd) -> bool:
     if end.guardrail_intervened and GUARDRAIL_BLOCKED_MESSAGE not in turn.streamed_text:
         # Sent, not added to `streamed_text`: the gateway's own words are not billed output.
         separator = "\n\n" if turn.streamed_text else ""
-        turn.send({"contentBlockDelta": {"delta": {"text": separator + GUARDRAIL_BLOCKED_MESSAGE}, "contentBlockIndex": 0}})
+        turn.send(
+            {"contentBlockDelta": {"delta": {"text": separator + GUARDRAIL_BLOCKED_MESSAGE}, "contentBlockIndex": 0}}
+        )
     return False
 
 
@@ -518,7 +535,10 @@ def _token_usage(turn: _Turn) -> dict[str, Any] | None:
     if settled is not None and [usage.key for usage in settled] == [charge.window.key for charge in charges]:
         return {usage.kind: usage.to_wire() for usage in settled}
     try:
-        return {usage.kind: usage.to_wire() for usage in turn.gateway.store.usage_read(sub=turn.identity.sub, charges=charges)}
+        return {
+            usage.kind: usage.to_wire()
+            for usage in turn.gateway.store.usage_read(sub=turn.identity.sub, charges=charges)
+        }
     except StoreUnavailable:
         return None
 

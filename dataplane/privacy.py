@@ -76,7 +76,9 @@ _EMAIL = re.compile(r"[\w.%+'-]+@[\w-]+(?:\.[\w-]+)*\.(?:xn--[a-z0-9-]+|[^\W\d_]
 _DIGIT_GROUPS = re.compile(r"(?<![\d])\d+(?:[ ./-]\d+)*(?![\d])")
 _RRN = re.compile(r"(?<!\d)(\d{6}) ?-? ?([1-8]\d{6})(?!\d)")
 _BRN = re.compile(r"(?<!\d)\d{3}-\d{2}-\d{5}(?!\d)")
-_BRN_CONTEXT = re.compile(r"(?:사업자(?:등록)?\s?번호|business (?:registration )?number|BRN)[^\d\n]{0,20}(\d{10})(?!\d)", re.IGNORECASE)
+_BRN_CONTEXT = re.compile(
+    r"(?:사업자(?:등록)?\s?번호|business (?:registration )?number|BRN)[^\d\n]{0,20}(\d{10})(?!\d)", re.IGNORECASE
+)
 _SSN = re.compile(r"(?<!\d)\d{3}[- ]\d{2}[- ]\d{4}(?!\d)")
 # Nine bare digits are an SSN only when the text says so.
 _SSN_CONTEXT = re.compile(r"(?:SSN|social security(?: number)?|사회보장번호)[^\d\n]{0,20}(\d{9})(?!\d)", re.IGNORECASE)
@@ -135,15 +137,19 @@ _KR_SURNAMES = (
     "김이박최정강조윤장임한오서신권황안송류전홍고문양손배백허유남심노하곽성차주우구민진나지엄변채원천방공현함염여추도소석선설마길연위표명기반왕금옥육인맹제모탁국어은편용예경봉사부"
 )
 _NAME_EN = re.compile(
-    r"(?:\b(?i:my name is|my name's|name\s*:|full name\s*:|signed,?|regards,?|dear)\s+|\b(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+)"
+    r"(?:\b(?i:my name is|my name's|name\s*:|full name\s*:|signed,?|regards,?|dear)\s+"
+    r"|\b(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+)"
     r"([A-Z][a-z]+(?:[ -][A-Z][a-z]+){0,2})"
 )
 _NAME_KR_LABELLED = re.compile(
-    rf"(?:이름은|이름\s*:|성명은?|성명\s*:|성함은?|성함\s*:|받는 ?사람\s*:?|수신인\s*:?)\s*([{_KR_SURNAMES}][가-힣]{{1,2}})"
+    r"(?:이름은|이름\s*:|성명은?|성명\s*:|성함은?|성함\s*:|받는 ?사람\s*:?|수신인\s*:?)"
+    rf"\s*([{_KR_SURNAMES}][가-힣]{{1,2}})"
     r"(?=입니다|이에요|예요|이고|이며|라고|이라고|씨|님|[\s.,!?)]|$)"
 )
 # "저는 …" introduces a name only with a copula ("저는 김민수예요"), not "저는 오늘 바빠요".
-_NAME_KR_SELF = re.compile(rf"(?:저는|나는|전)\s*([{_KR_SURNAMES}][가-힣]{{1,2}})(?=입니다|이에요|예요|이라고 합니다|라고 합니다)")
+_NAME_KR_SELF = re.compile(
+    rf"(?:저는|나는|전)\s*([{_KR_SURNAMES}][가-힣]{{1,2}})(?=입니다|이에요|예요|이라고 합니다|라고 합니다)"
+)
 _NAME_KR_HONORIFIC = re.compile(rf"(?<![가-힣])([{_KR_SURNAMES}][가-힣]{{2}})\s?(?:님|씨)")
 
 # An AWS secret access key is 40 base64 characters; alone (on its own line, say) it has no
@@ -260,7 +266,9 @@ def _ipv6_ok(candidate: str) -> bool:
     return (full_form or short_form) and _ip_ok(candidate)
 
 
-def _in_context(pattern: re.Pattern[str], is_valid: Callable[[str], bool]) -> Callable[[str], Iterator[tuple[int, int]]]:
+def _in_context(
+    pattern: re.Pattern[str], is_valid: Callable[[str], bool]
+) -> Callable[[str], Iterator[tuple[int, int]]]:
     """Bare digits that a label before them names (`SSN: 536221234`), when they validate."""
     def detect(text: str) -> Iterator[tuple[int, int]]:
         for match in pattern.finditer(text):

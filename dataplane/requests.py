@@ -193,15 +193,21 @@ def _parse_inference(raw: Any) -> tuple[int | None, float | None, float | None, 
         raise ValidationError("inferenceConfig must be an object.", field="inferenceConfig")
     unknown = set(raw) - _INFERENCE_FIELDS
     if unknown:
-        raise ValidationError(f"Unknown inferenceConfig field(s): {', '.join(sorted(unknown))}.", field="inferenceConfig")
+        raise ValidationError(
+            f"Unknown inferenceConfig field(s): {', '.join(sorted(unknown))}.", field="inferenceConfig"
+        )
     max_tokens = raw.get("maxTokens")
     if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
-        raise ValidationError("inferenceConfig.maxTokens must be a positive integer.", field="inferenceConfig.maxTokens")
+        raise ValidationError(
+            "inferenceConfig.maxTokens must be a positive integer.", field="inferenceConfig.maxTokens"
+        )
     temperature = _unit_interval(raw.get("temperature"), "temperature")
     top_p = _unit_interval(raw.get("topP"), "topP")
     stops = raw.get("stopSequences") or []
     if not isinstance(stops, list) or len(stops) > 4 or not all(isinstance(s, str) and s for s in stops):
-        raise ValidationError("inferenceConfig.stopSequences must be up to 4 non-empty strings.", field="inferenceConfig.stopSequences")
+        raise ValidationError(
+            "inferenceConfig.stopSequences must be up to 4 non-empty strings.", field="inferenceConfig.stopSequences"
+        )
     return max_tokens, temperature, top_p, tuple(stops)
 
 

@@ -415,7 +415,19 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(PolicyOutbox)
 class PolicyOutboxAdmin(ReadOnlyAdmin):
-    list_display = ("id", "sub", "user", "policy", "version", "status", "result", "attempts", "created_at", "published_at", "error")
+    list_display = (
+        "id",
+        "sub",
+        "user",
+        "policy",
+        "version",
+        "status",
+        "result",
+        "attempts",
+        "created_at",
+        "published_at",
+        "error",
+    )
     list_filter = ("status", "result")
     search_fields = ("sub", "user__username")
     list_select_related = ("user", "policy")
@@ -433,7 +445,17 @@ class PolicyOutboxAdmin(ReadOnlyAdmin):
 
 @admin.register(PreparedOutbox)
 class PreparedOutboxAdmin(ReadOnlyAdmin):
-    list_display = ("id", "action", "question_key", "model_id", "status", "attempts", "created_at", "published_at", "last_error")
+    list_display = (
+        "id",
+        "action",
+        "question_key",
+        "model_id",
+        "status",
+        "attempts",
+        "created_at",
+        "published_at",
+        "last_error",
+    )
     list_filter = ("status", "action")
     actions = ("drain_now",)
 

@@ -85,10 +85,18 @@ class ModelCatalogueEntry(models.Model):
         "default maxTokens", default=1024, validators=[MinValueValidator(1, message="At least 1 token.")]
     )
     price_in_per_1k = models.DecimalField(
-        "USD per 1k input tokens", max_digits=12, decimal_places=6, default=Decimal("0"), validators=[PRICE_NOT_NEGATIVE]
+        "USD per 1k input tokens",
+        max_digits=12,
+        decimal_places=6,
+        default=Decimal("0"),
+        validators=[PRICE_NOT_NEGATIVE],
     )
     price_out_per_1k = models.DecimalField(
-        "USD per 1k output tokens", max_digits=12, decimal_places=6, default=Decimal("0"), validators=[PRICE_NOT_NEGATIVE]
+        "USD per 1k output tokens",
+        max_digits=12,
+        decimal_places=6,
+        default=Decimal("0"),
+        validators=[PRICE_NOT_NEGATIVE],
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -349,7 +357,10 @@ class UserPolicyOverride(models.Model):
 
 class PreparedResponse(models.Model):
     question = models.TextField(
-        help_text="Matched up to case, spacing and trailing punctuation (“What is the AI gateway?” = “what is the ai gateway”)."
+        help_text=(
+            "Matched up to case, spacing and trailing punctuation "
+            "(“What is the AI gateway?” = “what is the ai gateway”)."
+        )
     )
     answer = models.TextField()
     model = models.ForeignKey(
@@ -373,7 +384,9 @@ class PreparedResponse(models.Model):
         ordering = ("question",)
         constraints = [
             models.UniqueConstraint(
-                fields=["question_key", "model"], condition=Q(model__isnull=False), name="quotas_prepared_once_per_model"
+                fields=["question_key", "model"],
+                condition=Q(model__isnull=False),
+                name="quotas_prepared_once_per_model",
             ),
             models.UniqueConstraint(
                 fields=["question_key"], condition=Q(model__isnull=True), name="quotas_prepared_once_for_all"

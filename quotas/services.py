@@ -236,11 +236,16 @@ def prepared_publish_request(*, prepared: PreparedResponse) -> None:
         )
     else:
         PreparedOutbox.objects.create(
-            action=PreparedOutbox.Action.DELETE, question_key=prepared.question_key, model_id=model_id, prepared=prepared
+            action=PreparedOutbox.Action.DELETE,
+            question_key=prepared.question_key,
+            model_id=model_id,
+            prepared=prepared,
         )
     # Remember what the store holds ("" = nothing), so a later change deletes the right item.
     in_store = (prepared.question_key, model_id) if live else ("", "")
-    PreparedResponse.objects.filter(pk=prepared.pk).update(published_question_key=in_store[0], published_model_id=in_store[1])
+    PreparedResponse.objects.filter(pk=prepared.pk).update(
+        published_question_key=in_store[0], published_model_id=in_store[1]
+    )
     prepared.published_question_key, prepared.published_model_id = in_store
     outbox_drain_on_commit()
 
@@ -407,8 +412,12 @@ def _policy_row_finish(row: PolicyOutbox, *, result: str, tally: DrainResult) ->
         tally.superseded += 1
     if row.user_id and result == PolicyOutbox.Result.WRITTEN:
         state = PolicySyncState.objects.filter(user_id=row.user_id)
-        state.filter(published_version__isnull=True).update(published_version=row.version, published_at=now, last_error="")
-        state.filter(published_version__lt=row.version).update(published_version=row.version, published_at=now, last_error="")
+        state.filter(published_version__isnull=True).update(
+            published_version=row.version, published_at=now, last_error=""
+        )
+        state.filter(published_version__lt=row.version).update(
+            published_version=row.version, published_at=now, last_error=""
+        )
 
 
 def _policy_rows_outage(rows: list[PolicyOutbox], error: StoreUnavailable) -> None:

@@ -146,7 +146,9 @@ class AthenaEngine:
         try:
             execution = self.client.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
         except (ClientError, BotoCoreError) as error:
-            raise ReportEngineError(f"Could not read the state of Athena query {query_id}: {error}", query_id=query_id) from error
+            raise ReportEngineError(
+                f"Could not read the state of Athena query {query_id}: {error}", query_id=query_id
+            ) from error
         return execution.get("Status", {})
 
     def _stop(self, query_id: str) -> None:
@@ -168,7 +170,9 @@ class AthenaEngine:
             try:
                 page = self.client.get_query_results(**request)
             except (ClientError, BotoCoreError) as error:
-                raise ReportEngineError(f"Could not read the results of Athena query {query_id}: {error}", query_id=query_id) from error
+                raise ReportEngineError(
+                    f"Could not read the results of Athena query {query_id}: {error}", query_id=query_id
+                ) from error
             result_set = page.get("ResultSet", {})
             page_rows = result_set.get("Rows", [])
             if first_page:

@@ -134,7 +134,9 @@ def _flush(outbound: Outbound | None) -> None:
         flush()
 
 
-def _report_failure(error: Exception, *, identity: Identity, gateway: Gateway | None, outbound: Outbound | None) -> None:
+def _report_failure(
+    error: Exception, *, identity: Identity, gateway: Gateway | None, outbound: Outbound | None
+) -> None:
     """Make a failure outside the turns visible; each step is best effort, none may hide the
     others (the gateway itself may be what failed to build)."""
     reference = str(uuid.uuid4())
@@ -146,7 +148,11 @@ def _report_failure(error: Exception, *, identity: Identity, gateway: Gateway | 
         outcome="error", error_type=InternalError.type,
     )
     try:
-        telemetry = gateway.telemetry if gateway is not None else StdoutSink(namespace=METRICS_NAMESPACE, record_metrics=lambda r: None)
+        telemetry = (
+            gateway.telemetry
+            if gateway is not None
+            else StdoutSink(namespace=METRICS_NAMESPACE, record_metrics=lambda r: None)
+        )
         telemetry.emit(record)
     except Exception:
         logger.exception("failure record not written", extra={"reference": reference})
@@ -157,7 +163,9 @@ def _report_failure(error: Exception, *, identity: Identity, gateway: Gateway | 
             # The gateway (its configuration) may be what failed: reach the user with what
             # the environment says directly.
             outbound = _appsync_outbound(
-                os.environ.get("GATEWAY_EVENTS_HTTP_ENDPOINT", ""), os.environ.get("AWS_REGION", "us-east-1"), identity.sub
+                os.environ.get("GATEWAY_EVENTS_HTTP_ENDPOINT", ""),
+                os.environ.get("AWS_REGION", "us-east-1"),
+                identity.sub,
             )
         failure = InternalError(f"Something went wrong on our side (reference {reference}).")
         outbound.send({"error": failure.to_wire(request_id=reference), "conversationId": None})

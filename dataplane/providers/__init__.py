@@ -2,9 +2,12 @@
 
 | `AllowedModel.provider` | adapter | built from |
 | --- | --- | --- |
-| `bedrock` | `BedrockProvider` | `config.region`, `config.bedrock_endpoint_url`; optional `config.extra` knobs `bedrock_connect_timeout`, `bedrock_read_timeout`, `bedrock_max_attempts` |
+| `bedrock` | `BedrockProvider` | `config.region`, `config.bedrock_endpoint_url`; `config.extra` knobs (below) |
 | `openai` | `OpenAICompatibleProvider` | `model.endpoint` (API key from the environment, see its module) |
 | `demo` | `DemoProvider` | `config.extra["demo_chunk_delay"]` seconds between chunks (default 0.02) |
+
+The optional Bedrock knobs in `config.extra` are `bedrock_connect_timeout`,
+`bedrock_read_timeout` and `bedrock_max_attempts`.
 
 Bedrock providers are cached per configuration: a boto3 client is costly to build and
 thread-safe to share. The others are cheap and stateless.

@@ -63,7 +63,9 @@ def connection_pool() -> urllib3.PoolManager:
         if _pool is None:
             # No retries: a POST that reached the server may have started a generation; a
             # stale pooled connection is detected before reuse (urllib3 checks for EOF).
-            _pool = urllib3.PoolManager(num_pools=64, maxsize=POOLED_CONNECTIONS_PER_ENDPOINT, block=False, retries=False)
+            _pool = urllib3.PoolManager(
+                num_pools=64, maxsize=POOLED_CONNECTIONS_PER_ENDPOINT, block=False, retries=False
+            )
         return _pool
 
 # OpenAI finish_reason → Converse stopReason, so the rest of the gateway sees one vocabulary.

@@ -324,7 +324,9 @@ class DynamoDBStore:
                 continue
             first_failed = first_failed or charge
             item = reason.get("Item") or {}
-            usage_by_key[charge.window.key] = {name: _int(item, name) for name in ("input", "output", "total", "reserved")}
+            usage_by_key[charge.window.key] = {
+                name: _int(item, name) for name in ("input", "output", "total", "reserved")
+            }
         refusal = quota_refusal(charges, estimate, usage_by_key)
         if refusal is not None:
             return refusal
@@ -334,7 +336,10 @@ class DynamoDBStore:
             return StoreUnavailable("DynamoDB cancelled a reservation without naming the window")
         cap = counter_caps(first_failed.limits, estimate)[0]
         return quota_exceeded(
-            window=first_failed.window, cap=cap, used=usage_by_key[first_failed.window.key][cap.counter], estimate=estimate
+            window=first_failed.window,
+            cap=cap,
+            used=usage_by_key[first_failed.window.key][cap.counter],
+            estimate=estimate,
         )
 
     def settle(self, *, reservation: Reservation, actual: TokenCount) -> list[WindowUsage]:
@@ -359,7 +364,8 @@ class DynamoDBStore:
                             "SET #expires = if_not_exists(#expires, :expires)"
                         ),
                         "ExpressionAttributeNames": {
-                            name: COUNTER_NAMES[name] for name in ("#input", "#output", "#total", "#reserved", "#expires")
+                            name: COUNTER_NAMES[name]
+                            for name in ("#input", "#output", "#total", "#reserved", "#expires")
                         },
                         "ExpressionAttributeValues": {**values, ":expires": _n(expires_at)},
                     }
@@ -371,7 +377,9 @@ class DynamoDBStore:
         # DynamoDB applies a repeated token once (for 10 minutes), so the pipeline may retry a
         # settle whose outcome it did not see, where a retried plain ADD would count twice.
         with self._calling("TransactWriteItems", self.usage_table):
-            self.client.transact_write_items(TransactItems=items, ClientRequestToken=f"settle-{reservation.reservation_id}")
+            self.client.transact_write_items(
+                TransactItems=items, ClientRequestToken=f"settle-{reservation.reservation_id}"
+            )
         self._count("settle", "write")
         # TransactWriteItems returns no item values, and the exactly-once token matters more
         # than a round trip, so the counters are read back here (what `usage_read` did after).
@@ -394,7 +402,10 @@ class DynamoDBStore:
         return [
             window_usage(
                 charge,
-                {name: _int(by_key.get(charge.window.key, {}), name) for name in ("input", "output", "total", "reserved")},
+                {
+                    name: _int(by_key.get(charge.window.key, {}), name)
+                    for name in ("input", "output", "total", "reserved")
+                },
             )
             for charge in charges
         ]

@@ -368,12 +368,16 @@ class SQLiteStore:
         params: tuple = (question_key, model_id, now)
         if cache_key is not None:
             # Expired answers are filtered, not purged: the periodic sweep in `cache_put` deletes them.
-            query += " UNION ALL SELECT 1, '', answer, '', expires_at FROM cached_answers WHERE key = ? AND expires_at > ?"
+            query += (
+                " UNION ALL SELECT 1, '', answer, '', expires_at FROM cached_answers WHERE key = ? AND expires_at > ?"
+            )
             params += (cache_key, now)
         with self._errors("answers_get"):
             rows = self._connection().execute(query, params).fetchall()
         self._count("answers_get", "read")
-        prepared_rows = sorted((row for row in rows if not row["cached"]), key=lambda row: row["model_id"], reverse=True)
+        prepared_rows = sorted(
+            (row for row in rows if not row["cached"]), key=lambda row: row["model_id"], reverse=True
+        )
         cached_row = next((row for row in rows if row["cached"]), None)
         prepared = None
         if prepared_rows:

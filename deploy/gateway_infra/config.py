@@ -123,7 +123,9 @@ def _as_rate_limit(value: Any) -> int:
     except (TypeError, ValueError):
         limit = 0
     if limit < WAF_MIN_RATE_LIMIT:
-        raise ConfigError(f"{PREFIX}wafRateLimit must be a whole number of at least {WAF_MIN_RATE_LIMIT}, got {value!r}")
+        raise ConfigError(
+            f"{PREFIX}wafRateLimit must be a whole number of at least {WAF_MIN_RATE_LIMIT}, got {value!r}"
+        )
     return limit
 
 

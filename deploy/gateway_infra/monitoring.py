@@ -141,7 +141,9 @@ class GatewayMonitoring(Construct):
             graph("Cache hits (model calls saved)", [per_model("CacheHits", "Sum")]),
         )
         dashboard.add_widgets(
-            graph("Guardrail interventions (blocked prompts and answers)", [per_model("GuardrailInterventions", "Sum")]),
+            graph(
+                "Guardrail interventions (blocked prompts and answers)", [per_model("GuardrailInterventions", "Sum")]
+            ),
         )
         dashboard.add_widgets(
             graph(

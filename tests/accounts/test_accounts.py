@@ -49,7 +49,12 @@ def test_a_wrong_password_is_refused_with_a_message(client, alice):
 def test_sign_up_gives_a_local_user_a_uuid_sub(client):
     response = client.post(
         "/accounts/signup/",
-        {"username": "carol", "email": "carol@example.com", "password1": "a-long-Pass-phrase-42", "password2": "a-long-Pass-phrase-42"},
+        {
+            "username": "carol",
+            "email": "carol@example.com",
+            "password1": "a-long-Pass-phrase-42",
+            "password2": "a-long-Pass-phrase-42",
+        },
     )
     assert response.status_code == 302
     carol = get_user_model().objects.get(username="carol")
@@ -78,7 +83,9 @@ def test_cognito_users_get_their_cognito_sub(rf):
     cognito_sub = "7d0c5e52-91b1-4a5b-8c43-2c1f0e0d9f11"
     user = get_user_model()()
     login = SocialLogin(user=user, account=SocialAccount(provider="amazon_cognito", uid=cognito_sub))
-    populated = SocialAccountAdapter().populate_user(rf.get("/"), login, {"email": "dana@example.com", "username": "dana"})
+    populated = SocialAccountAdapter().populate_user(
+        rf.get("/"), login, {"email": "dana@example.com", "username": "dana"}
+    )
     assert populated.sub == cognito_sub
 
 
@@ -131,8 +138,17 @@ def test_a_gateway_admin_cannot_make_anyone_superuser_or_grant_raw_permissions(c
         inlines.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
     response = client.post(
         f"/admin/accounts/user/{alice.pk}/change/",
-        {"username": "alice", "first_name": "Alice", "is_superuser": "on", "is_staff": "on", "is_active": "on", "user_permissions": every,
-         "date_joined_0": "2026-11-01", "date_joined_1": "00:00:00", **inlines},
+        {
+            "username": "alice",
+            "first_name": "Alice",
+            "is_superuser": "on",
+            "is_staff": "on",
+            "is_active": "on",
+            "user_permissions": every,
+            "date_joined_0": "2026-11-01",
+            "date_joined_1": "00:00:00",
+            **inlines,
+        },
     )
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
     alice.refresh_from_db()
@@ -164,7 +180,9 @@ def test_a_gateway_admin_cannot_take_over_a_superuser_or_another_admin(client, a
         assert client.get(pages["password"]).status_code == 403
         taken = client.post(pages["password"], {"password1": "Stolen-pass-123!", "password2": "Stolen-pass-123!"})
         assert taken.status_code == 403
-        assert client.post(pages["change"], {"username": target.username, "email": "mine@evil.example"}).status_code == 403
+        assert (
+            client.post(pages["change"], {"username": target.username, "email": "mine@evil.example"}).status_code == 403
+        )
         assert client.get(pages["delete"]).status_code == 403
         assert client.post(pages["delete"], {"post": "yes"}).status_code == 403
         target.refresh_from_db()

@@ -51,7 +51,9 @@ def signed_in_with_cognito(user, hosted_ui: CognitoHostedUi) -> SocialToken:
     tokens = hosted_ui.token({"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK,
                               "client_id": hosted_ui.issuer.client_id, "client_secret": SECRET}, "")
     account = SocialAccount.objects.create(user=user, provider="amazon_cognito", uid=user.sub)
-    return SocialToken.objects.create(account=account, token=tokens["access_token"], token_secret=tokens["refresh_token"])
+    return SocialToken.objects.create(
+        account=account, token=tokens["access_token"], token_secret=tokens["refresh_token"]
+    )
 
 
 def test_a_cognito_user_gets_a_fresh_id_token_that_the_browser_must_not_cache(client, alice, hosted_ui, issuer):
@@ -98,7 +100,10 @@ def test_a_revoked_refresh_token_asks_the_user_to_sign_in_again(client, alice, h
     assert response.status_code == 403
     assert response["Cache-Control"] == "no-store"
     (error,) = response.json()["errors"]
-    assert error == {"errorType": "CognitoSignInRequired", "message": "Your Cognito sign-in has expired. Sign in again."}
+    assert error == {
+        "errorType": "CognitoSignInRequired",
+        "message": "Your Cognito sign-in has expired. Sign in again.",
+    }
 
 
 def test_cognito_out_of_reach_is_a_retryable_error_without_detail(client, alice, hosted_ui):
@@ -155,8 +160,14 @@ def test_the_page_connects_where_the_transport_says(client, alice, hosted_ui):
 
 
 def test_a_misconfigured_appsync_transport_is_named_at_check_time():
-    with override_settings(GATEWAY_CHAT_TRANSPORT="appsync", GATEWAY_EVENTS_REALTIME_ENDPOINT="https://x/event/realtime",
-                           GATEWAY_EVENTS_HTTP_ENDPOINT="", COGNITO_DOMAIN="", COGNITO_CLIENT_ID="", GATEWAY_STORE="sqlite"):
+    with override_settings(
+        GATEWAY_CHAT_TRANSPORT="appsync",
+        GATEWAY_EVENTS_REALTIME_ENDPOINT="https://x/event/realtime",
+        GATEWAY_EVENTS_HTTP_ENDPOINT="",
+        COGNITO_DOMAIN="",
+        COGNITO_CLIENT_ID="",
+        GATEWAY_STORE="sqlite",
+    ):
         with pytest.raises(SystemCheckError) as failed:
             call_command("check")
     message = str(failed.value)

@@ -60,7 +60,13 @@ def moto_api(endpoint: str, path: str, body: dict) -> None:
 def athena(moto_endpoint, monkeypatch):
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
         monkeypatch.setenv(key, value)
-    client = boto3.client("athena", region_name=REGION, endpoint_url=moto_endpoint, aws_access_key_id="testing", aws_secret_access_key="testing")
+    client = boto3.client(
+        "athena",
+        region_name=REGION,
+        endpoint_url=moto_endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     try:
         client.create_work_group(Name="reports-wg", Configuration={})
     except client.exceptions.InvalidRequestException:

@@ -125,12 +125,16 @@ def test_results_are_paged_with_next_token_and_the_header_skipped_once():
     stub.add_response("get_query_execution", {"QueryExecution": {"Status": {"State": "SUCCEEDED"}}})
     header = {"Data": [cell("user_sub"), cell("requests")]}
     page = lambda subs: [{"Data": [cell(s), cell(str(i))]} for i, s in subs]  # noqa: E731
-    stub.add_response("get_query_results",
-                      {"ResultSet": {"Rows": [header, *page([(1, "a"), (2, "b")])], "ResultSetMetadata": meta}, "NextToken": "t1"},
-                      {"QueryExecutionId": "q-1", "MaxResults": 3})
-    stub.add_response("get_query_results",
-                      {"ResultSet": {"Rows": page([(3, "c"), (4, "d"), (5, "e")]), "ResultSetMetadata": meta}, "NextToken": "t2"},
-                      {"QueryExecutionId": "q-1", "MaxResults": 3, "NextToken": "t1"})
+    stub.add_response(
+        "get_query_results",
+        {"ResultSet": {"Rows": [header, *page([(1, "a"), (2, "b")])], "ResultSetMetadata": meta}, "NextToken": "t1"},
+        {"QueryExecutionId": "q-1", "MaxResults": 3},
+    )
+    stub.add_response(
+        "get_query_results",
+        {"ResultSet": {"Rows": page([(3, "c"), (4, "d"), (5, "e")]), "ResultSetMetadata": meta}, "NextToken": "t2"},
+        {"QueryExecutionId": "q-1", "MaxResults": 3, "NextToken": "t1"},
+    )
     stub.add_response("get_query_results",
                       {"ResultSet": {"Rows": page([(6, "f")]), "ResultSetMetadata": meta}},
                       {"QueryExecutionId": "q-1", "MaxResults": 3, "NextToken": "t2"})

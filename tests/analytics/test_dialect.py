@@ -51,4 +51,6 @@ def test_the_bound_athena_sql_round_trips_to_the_same_meaning():
     import sqlglot
 
     stored = sqlglot.transpile("SELECT ts AT TIME ZONE 'Asia/Seoul' FROM requests", read="athena", write="athena")[0]
-    assert "timezone('Asia/Seoul', CAST(ts AS TIMESTAMPTZ))" in athena_to_duckdb(stored).replace("TIMEZONE(", "timezone(")
+    assert "timezone('Asia/Seoul', CAST(ts AS TIMESTAMPTZ))" in athena_to_duckdb(stored).replace(
+        "TIMEZONE(", "timezone("
+    )

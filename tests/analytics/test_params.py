@@ -43,7 +43,9 @@ def test_calendar_periods(period, first, last):
 
 
 def test_the_previous_month_of_january_is_december():
-    params = report_params_parse({"period": "previous_month"}, now=datetime(2027, 1, 1, tzinfo=UTC), default_time_zone="UTC")
+    params = report_params_parse(
+        {"period": "previous_month"}, now=datetime(2027, 1, 1, tzinfo=UTC), default_time_zone="UTC"
+    )
     assert (params.start_date, params.end_date) == (date(2026, 12, 1), date(2026, 12, 31))
 
 
@@ -102,7 +104,9 @@ def test_binding_rejects_an_unknown_placeholder():
         report_sql_bind("SELECT 1 FROM requests WHERE x = :tenant", BoundFilters(params=params))
 
 
-@pytest.mark.parametrize("sql", ["DROP TABLE requests", "INSERT INTO requests SELECT * FROM requests", "DELETE FROM requests"])
+@pytest.mark.parametrize(
+    "sql", ["DROP TABLE requests", "INSERT INTO requests SELECT * FROM requests", "DELETE FROM requests"]
+)
 def test_a_report_sql_that_is_not_a_select_is_refused(sql):
     from analytics.params import ReportParamsInvalid, report_sql_bind
 

@@ -23,7 +23,9 @@ def definition(slug: str = "errors-by-type") -> ReportDefinition:
     return ReportDefinition.objects.get(slug=slug)
 
 
-def test_a_request_is_queued_and_enqueued_only_after_commit(lake_records, analyst_user, django_capture_on_commit_callbacks):
+def test_a_request_is_queued_and_enqueued_only_after_commit(
+    lake_records, analyst_user, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         run = services.report_run_request(definition=definition(), params=WHOLE_LAKE, requested_by=analyst_user)
     assert run.status == RunStatus.QUEUED
@@ -41,21 +43,30 @@ def test_a_request_is_queued_and_enqueued_only_after_commit(lake_records, analys
 def test_invalid_parameters_create_no_run(analyst_user):
     with pytest.raises(ReportParamsInvalid, match="on or before"):
         services.report_run_request(
-            definition=definition(), params={"start_date": "2026-11-02", "end_date": "2026-11-01"}, requested_by=analyst_user
+            definition=definition(),
+            params={"start_date": "2026-11-02", "end_date": "2026-11-01"},
+            requested_by=analyst_user,
         )
     with pytest.raises(ReportParamsInvalid, match="no group named"):
-        services.report_run_request(definition=definition(), params={**WHOLE_LAKE, "group": "Ghosts"}, requested_by=None)
+        services.report_run_request(
+            definition=definition(), params={**WHOLE_LAKE, "group": "Ghosts"}, requested_by=None
+        )
     assert not ReportRun.objects.exists()
 
 
 def queued_run(slug: str = "errors-by-type", **fields) -> ReportRun:
-    return ReportRun.objects.create(definition=definition(slug), params={**WHOLE_LAKE, "model_id": None, "group": None}, **fields)
+    return ReportRun.objects.create(
+        definition=definition(slug), params={**WHOLE_LAKE, "model_id": None, "group": None}, **fields
+    )
 
 
 def test_an_engine_error_fails_the_run_with_its_message(lake_records):
     broken = ReportDefinition.objects.create(
-        slug="broken", title="Broken", sql="SELECT no_such_column FROM requests WHERE date(ts) >= CAST(:start_date AS date)",
-        x_column="a", y_column="b",
+        slug="broken",
+        title="Broken",
+        sql="SELECT no_such_column FROM requests WHERE date(ts) >= CAST(:start_date AS date)",
+        x_column="a",
+        y_column="b",
     )
     run = ReportRun.objects.create(definition=broken, params=WHOLE_LAKE)
     run = services.report_run_execute(run_id=run.pk)
@@ -114,7 +125,10 @@ def test_the_reaper_and_the_run_task_are_wired_for_beat_and_lost_workers():
     run_task = celery_app.tasks["analytics.tasks.report_run_task"]
     assert run_task.acks_late
     assert run_task.reject_on_worker_lost
-    assert (run_task.soft_time_limit, run_task.time_limit) == (services.RUN_SOFT_LIMIT_SECONDS, services.RUN_HARD_LIMIT_SECONDS)
+    assert (run_task.soft_time_limit, run_task.time_limit) == (
+        services.RUN_SOFT_LIMIT_SECONDS,
+        services.RUN_HARD_LIMIT_SECONDS,
+    )
     assert REAP_TASK in celery_app.tasks
 
 
@@ -124,7 +138,12 @@ def test_every_seeded_report_has_a_daily_beat_task():
         assert schedule.frequency == "daily"
         assert task.enabled
         assert task.args == f"[{schedule.definition_id}]"
-        assert (task.crontab.minute, task.crontab.hour, task.crontab.day_of_week, task.crontab.day_of_month) == ("0", "2", "*", "*")
+        assert (task.crontab.minute, task.crontab.hour, task.crontab.day_of_week, task.crontab.day_of_month) == (
+            "0",
+            "2",
+            "*",
+            "*",
+        )
     assert ReportSchedule.objects.count() == ReportDefinition.objects.count() == len(REPORTS)
 
 
@@ -209,7 +228,9 @@ def test_the_demo_lake_command_gives_reports_data(lake_dir, alice, bob, django_c
     call_command("generate_demo_lake", "--if-empty")
     assert sorted(lake_dir.rglob("*.parquet")) == files
     with django_capture_on_commit_callbacks(execute=True):
-        run = services.report_run_request(definition=definition("top-users-by-tokens"), params={"days": 3}, requested_by=None)
+        run = services.report_run_request(
+            definition=definition("top-users-by-tokens"), params={"days": 3}, requested_by=None
+        )
     run.refresh_from_db()
     assert run.status == RunStatus.SUCCEEDED
     # Usernames, not subs; and the demo's model ids are the seeded catalogue's.
@@ -218,13 +239,17 @@ def test_the_demo_lake_command_gives_reports_data(lake_dir, alice, bob, django_c
     from quotas.demo import BEDROCK_MODELS, DEMO_MODEL
 
     catalogue = {DEMO_MODEL["model_id"], *(model[0] for model in BEDROCK_MODELS)}
-    by_model = services.report_run_request(definition=definition("tokens-cost-by-model"), params={"days": 3}, requested_by=None)
+    by_model = services.report_run_request(
+        definition=definition("tokens-cost-by-model"), params={"days": 3}, requested_by=None
+    )
     by_model = services.report_run_execute(run_id=by_model.pk)
     assert by_model.rows
     assert {row[1] for row in by_model.rows} <= catalogue
 
 
-def test_a_run_on_athena_stores_typed_rows(settings, athena, moto_endpoint, monkeypatch, alice, django_capture_on_commit_callbacks):
+def test_a_run_on_athena_stores_typed_rows(
+    settings, athena, moto_endpoint, monkeypatch, alice, django_capture_on_commit_callbacks
+):
     import boto3
 
     from analytics.directory import _s3_client
@@ -240,17 +265,31 @@ def test_a_run_on_athena_stores_typed_rows(settings, athena, moto_endpoint, monk
     settings.ATHENA_WORKGROUP, settings.ATHENA_DATABASE = "reports-wg", "gateway_logs"
     settings.ATHENA_OUTPUT_LOCATION, settings.ATHENA_ENDPOINT_URL = "s3://results/analytics/", moto_endpoint
     settings.AWS_REGION = REGION
-    columns = [{"Name": "day", "Type": "date"}, {"Name": "model_id", "Type": "varchar"}, {"Name": "cost_usd", "Type": "decimal(10,4)"}]
+    columns = [
+        {"Name": "day", "Type": "date"},
+        {"Name": "model_id", "Type": "varchar"},
+        {"Name": "cost_usd", "Type": "decimal(10,4)"},
+    ]
     rows = [{"Data": [{"VarCharValue": c["Name"]} for c in columns]},
             {"Data": [{"VarCharValue": "2026-11-20"}, {"VarCharValue": "demo-echo"}, {"VarCharValue": "1.2500"}]}]
-    moto_api(moto_endpoint, "static/athena/query-results", {"region": REGION, "results": [{"rows": rows, "column_info": columns}]})
+    moto_api(
+        moto_endpoint,
+        "static/athena/query-results",
+        {"region": REGION, "results": [{"rows": rows, "column_info": columns}]},
+    )
 
     with django_capture_on_commit_callbacks(execute=True):
-        run = services.report_run_request(definition=definition("tokens-cost-by-model"), params=WHOLE_LAKE, requested_by=None)
+        run = services.report_run_request(
+            definition=definition("tokens-cost-by-model"), params=WHOLE_LAKE, requested_by=None
+        )
     run.refresh_from_db()
 
     assert run.status == RunStatus.SUCCEEDED, run.error
-    assert (run.engine, run.columns, run.rows) == ("athena", ["day", "model_id", "cost_usd"], [["2026-11-20", "demo-echo", 1.25]])
+    assert (run.engine, run.columns, run.rows) == (
+        "athena",
+        ["day", "model_id", "cost_usd"],
+        [["2026-11-20", "demo-echo", 1.25]],
+    )
     sent = athena.get_query_execution(QueryExecutionId=run.engine_query_id)["QueryExecution"]
     assert sent["WorkGroup"] == "reports-wg"
     assert sent["QueryExecutionContext"] == {"Database": "gateway_logs"}
@@ -278,7 +317,10 @@ def test_an_old_json_lake_converts_once_into_the_parquet_lake(lake_dir, django_c
 
     records = synthetic_records(first_day=FIRST_DAY, days=2, user_subs=["sub-old"], turns_per_day=30, seed=2)
     for record in records:
-        hour = lake_dir / f"year={record['ts'][:4]}/month={record['ts'][5:7]}/day={record['ts'][8:10]}/hour={record['ts'][11:13]}"
+        hour = (
+            lake_dir
+            / f"year={record['ts'][:4]}/month={record['ts'][5:7]}/day={record['ts'][8:10]}/hour={record['ts'][11:13]}"
+        )
         hour.mkdir(parents=True, exist_ok=True)
         with gzip.open(hour / "gateway-old.json.gz", "at") as handle:
             handle.write(json.dumps(record) + "\n")
@@ -286,7 +328,9 @@ def test_an_old_json_lake_converts_once_into_the_parquet_lake(lake_dir, django_c
 
     def turns_reported() -> int:
         with django_capture_on_commit_callbacks(execute=True):
-            run = services.report_run_request(definition=definition("error-refusal-rates"), params=WHOLE_LAKE, requested_by=None)
+            run = services.report_run_request(
+                definition=definition("error-refusal-rates"), params=WHOLE_LAKE, requested_by=None
+            )
         run.refresh_from_db()
         return sum(row[1] for row in run.rows)
 

@@ -78,13 +78,22 @@ def test_run_now_queues_a_run_with_default_parameters_and_shows_it(client, analy
 def test_the_filter_form_runs_the_report_for_the_chosen_period(client, analyst_user, lake_records,
                                                                django_capture_on_commit_callbacks):
     client.force_login(analyst_user)
-    form = {"start_date": FIRST_DAY.isoformat(), "end_date": LAST_DAY.isoformat(), "model_id": "demo-echo", "group": "Analysts"}
+    form = {
+        "start_date": FIRST_DAY.isoformat(),
+        "end_date": LAST_DAY.isoformat(),
+        "model_id": "demo-echo",
+        "group": "Analysts",
+    }
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("analytics:report_run_now", args=["conversations-per-user"]), form)
     run = ReportRun.objects.get()
     assert response.status_code == 302
     assert run.params == {
-        "start_date": "2026-11-20", "end_date": "2026-11-24", "model_id": "demo-echo", "group": "Analysts", "time_zone": "UTC"
+        "start_date": "2026-11-20",
+        "end_date": "2026-11-24",
+        "model_id": "demo-echo",
+        "group": "Analysts",
+        "time_zone": "UTC",
     }
     detail = client.get(reverse("analytics:report_detail", args=["conversations-per-user"])).content.decode()
     assert f"#{run.pk}" in detail

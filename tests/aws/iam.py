@@ -152,7 +152,9 @@ class Enforcer:
     def denials(self) -> list[Decision]:
         return [d for d in self.decisions if not d.allowed]
 
-    def authorize(self, principal: str, action: str, resource: str, context: Mapping[str, str] | None = None) -> Decision:
+    def authorize(
+        self, principal: str, action: str, resource: str, context: Mapping[str, str] | None = None
+    ) -> Decision:
         """Decide (and record) one request; callers outside botocore (the AppSync emulator) use this."""
         found = self.principals[principal]
         decision = Decision(found.name, action, resource, evaluate(found.statements, action, resource, context))
@@ -177,4 +179,6 @@ def denial_message(principal: Principal, decision: Decision) -> str:
         if decision.outcome == EXPLICIT_DENY
         else f"because no identity-based policy allows the {decision.action} action"
     )
-    return f"User: {principal.arn} is not authorized to perform: {decision.action} on resource: {decision.resource} {why}"
+    return (
+        f"User: {principal.arn} is not authorized to perform: {decision.action} on resource: {decision.resource} {why}"
+    )

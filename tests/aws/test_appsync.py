@@ -56,7 +56,12 @@ def test_a_signed_in_user_publishes_and_receives_the_streamed_answer(chat_api, a
     chat_api.chat_handler.wait_idle()
     assert chat_api.chat_handler.errors == []
     (record,) = chat_api.lake_records()
-    assert (record["entry"], record["outcome"], record["user_sub"], record["total_tokens"]) == ("appsync", "ok", ALICE, 16)
+    assert (record["entry"], record["outcome"], record["user_sub"], record["total_tokens"]) == (
+        "appsync",
+        "ok",
+        ALICE,
+        16,
+    )
     # The answer came back through AppSync's HTTP publish, signed by the chat handler's role.
     assert bedrock_server.last_request(MODEL).messages[-1]["content"][0]["text"] == "What is a token?"
     # Every AWS request of the turn was decided against the chat role's synthesized policies
@@ -81,7 +86,9 @@ def test_a_quota_refusal_arrives_as_an_error_event(chat_api, alice, bedrock_serv
 
 
 @pytest.mark.parametrize("channel", [f"/outbound/{BOB}", "/outbound", f"/outbound/{ALICE}/deeper", "/outbound/*"])
-def test_only_the_callers_own_outbound_channel_can_be_subscribed_and_refusals_are_not_lambda_errors(chat_api, alice, channel):
+def test_only_the_callers_own_outbound_channel_can_be_subscribed_and_refusals_are_not_lambda_errors(
+    chat_api, alice, channel
+):
     answer = alice.subscribe(channel)
 
     assert answer["type"] == "subscribe_error"
@@ -99,7 +106,9 @@ def test_nobody_subscribes_to_inbound_where_every_prompt_arrives(chat_api, alice
 
     # An IAM principal that was granted EventSubscribe: refused by the authorizer.
     principal = appsync.Caller(
-        mode=appsync.IAM, identity={"accountId": appsync.ACCOUNT, "userArn": appsync.CHAT_ROLE_ARN}, principal=appsync.CHAT_ROLE_ARN
+        mode=appsync.IAM,
+        identity={"accountId": appsync.ACCOUNT, "userArn": appsync.CHAT_ROLE_ARN},
+        principal=appsync.CHAT_ROLE_ARN,
     )
     with pytest.raises(appsync.AppSyncError) as refused:
         chat_api.emulator.subscribe(principal, None, "iam-subscription", channel)
@@ -172,7 +181,9 @@ def test_a_handler_error_reaches_the_user_and_is_counted(chat_api, alice, monkey
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert any(line.get("ChatHandlerFailures") == [1.0] for line in lines)
     records = [line for line in lines if line.get("message") == "chat_turn"]
-    assert [(r["request_id"], r["outcome"], r["error_type"]) for r in records] == [(reference, "error", "InternalError")]
+    assert [(r["request_id"], r["outcome"], r["error_type"]) for r in records] == [
+        (reference, "error", "InternalError")
+    ]
 
 
 # -- the emulator's own auth ------------------------------------------------------------------
@@ -182,7 +193,9 @@ def connect_with(emulator: AppSyncEventsEmulator, token: str) -> None:
     from websockets.sync.client import connect
 
     headers = {"Authorization": token, "host": emulator.http_host}
-    connect(emulator.realtime_endpoint, subprotocols=[SUBPROTOCOL, header_subprotocol(headers)], proxy=None, legacy=True).close()
+    connect(
+        emulator.realtime_endpoint, subprotocols=[SUBPROTOCOL, header_subprotocol(headers)], proxy=None, legacy=True
+    ).close()
 
 
 def test_connections_need_a_valid_token_of_this_user_pool_client(chat_api):
@@ -217,7 +230,9 @@ def signed(emulator: AppSyncEventsEmulator, body: bytes, *, secret: str = "testi
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
-    request = AWSRequest(method="POST", url=emulator.http_endpoint, data=body, headers={"content-type": "application/json"})
+    request = AWSRequest(
+        method="POST", url=emulator.http_endpoint, data=body, headers={"content-type": "application/json"}
+    )
     SigV4Auth(Credentials("testing", secret, "testing"), "appsync", emulator.region).add_auth(request)
     return dict(request.headers.items())
 
@@ -241,7 +256,9 @@ def test_http_publishes_need_a_valid_signature_and_iam_permission(chat_api, alic
     emulator.authorize_iam = lambda principal, action, resource: asked.append((principal, action, resource)) and False
     status, _ = http_publish(emulator, signed(emulator, body), body)
     assert status == 403
-    assert asked == [(chat_api.emulator.iam_principals["testing"].arn, "appsync:EventPublish", emulator.namespace_arn("outbound"))]
+    assert asked == [
+        (chat_api.emulator.iam_principals["testing"].arn, "appsync:EventPublish", emulator.namespace_arn("outbound"))
+    ]
 
 
 def test_the_emulated_namespaces_are_the_synthesized_templates():

@@ -22,7 +22,9 @@ SONNET = "anthropic.claude-sonnet-4-5-20250929-v1:0"
 def converse(client, model_id: str) -> str:
     response = client.converse_stream(modelId=model_id, messages=[{"role": "user", "content": [{"text": "Hi"}]}])
     return "".join(
-        event["contentBlockDelta"]["delta"].get("text", "") for event in response["stream"] if "contentBlockDelta" in event
+        event["contentBlockDelta"]["delta"].get("text", "")
+        for event in response["stream"]
+        if "contentBlockDelta" in event
     )
 
 
@@ -98,7 +100,9 @@ def converse_guarded(client, model_id: str) -> str:
         modelId=model_id, messages=[{"role": "user", "content": [{"text": "Hi"}]}], guardrailConfig=GUARDRAIL
     )
     return "".join(
-        event["contentBlockDelta"]["delta"].get("text", "") for event in response["stream"] if "contentBlockDelta" in event
+        event["contentBlockDelta"]["delta"].get("text", "")
+        for event in response["stream"]
+        if "contentBlockDelta" in event
     )
 
 
@@ -111,7 +115,9 @@ def test_a_guarded_call_is_authorised_on_the_guardrail_too(aws_twin: AwsTwin, be
     ]
 
 
-def test_negative_control_without_the_guardrail_grant_a_guarded_call_is_denied(aws_twin: AwsTwin, bedrock_client) -> None:
+def test_negative_control_without_the_guardrail_grant_a_guarded_call_is_denied(
+    aws_twin: AwsTwin, bedrock_client
+) -> None:
     without = [s for s in aws_twin.principal(CHAT_HANDLER).statements if s.get("Sid") != "Guardrails"]
     with aws_twin.statements_replaced(CHAT_HANDLER, without), aws_twin.acting_as(CHAT_HANDLER):
         assert converse(bedrock_client, HAIKU) == "Echo: Hi"  # unguarded calls need no guardrail grant

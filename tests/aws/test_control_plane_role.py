@@ -21,7 +21,9 @@ def twin_store(aws_twin: AwsTwin, monkeypatch):
 def standard_policy(db):
     from quotas.models import QuotaPolicy
 
-    return QuotaPolicy.objects.create(name="Standard", is_default=True, ten_minute_total=20_000, monthly_total=1_000_000)
+    return QuotaPolicy.objects.create(
+        name="Standard", is_default=True, ten_minute_total=20_000, monthly_total=1_000_000
+    )
 
 
 def spend(twin: AwsTwin, store, user, tokens: TokenCount) -> None:
@@ -152,5 +154,7 @@ def test_a_group_report_joining_the_published_tables_runs_as_the_control_plane(
     looked_up = {d.resource.rsplit("/", 1)[-1] for d in aws_twin.decisions if d.action == "glue:GetTable"}
     assert {"requests", "users", "group_members"} <= looked_up
     assert "scoped" not in looked_up
-    published = aws_twin.client("s3").get_object(Bucket=resources.lake_bucket, Key="lake/group_members/group_members.csv")
+    published = aws_twin.client("s3").get_object(
+        Bucket=resources.lake_bucket, Key="lake/group_members/group_members.csv"
+    )
     assert f'"{alice.sub}","Pilots"' in published["Body"].read().decode()

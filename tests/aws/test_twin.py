@@ -80,7 +80,12 @@ def test_authorize_serves_non_botocore_callers(aws_twin: AwsTwin) -> None:
 
 def test_python_m_tests_aws_prints_the_twins_endpoint_and_lambda_environment() -> None:
     finished = subprocess.run(
-        [sys.executable, "-m", "tests.aws", "--once"], check=False, cwd=REPO_ROOT, capture_output=True, text=True, timeout=240
+        [sys.executable, "-m", "tests.aws", "--once"],
+        check=False,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert finished.returncode == 0, finished.stderr[-2000:]
     lines = finished.stdout.splitlines()

@@ -71,7 +71,13 @@ def test_chat_in_a_real_browser(alice, password, server, browser):
         assert not used.startswith("0 /")
         assert re.match(r"[\d,]+ / 100,000 tokens", used)
         assert "resets" in page.text_content("#usage-month .reset")
-        assert page.evaluate("localStorage.getItem('gateway.chat.model.' + JSON.parse(document.getElementById('chat-config').textContent).sub)") == "demo.echo-v1"
+        assert (
+            page.evaluate(
+                "localStorage.getItem('gateway.chat.model.'"
+                " + JSON.parse(document.getElementById('chat-config').textContent).sub)"
+            )
+            == "demo.echo-v1"
+        )
         page.screenshot(path=str(ARTIFACTS / "chat-answer.png"), full_page=True)
 
         # A 10-minute limit already used up: refused inline, with the figures and the reset time.
@@ -81,7 +87,9 @@ def test_chat_in_a_real_browser(alice, password, server, browser):
         page.fill("#prompt", "A second question, over the limit")
         page.press("#prompt", "Enter")
         error = page.wait_for_selector(".inline-error")
-        assert re.search(r"[\d,]+ of 5 tokens are used\. .* wait until .*, when the 10-minute quota resets\.", error.inner_text())
+        assert re.search(
+            r"[\d,]+ of 5 tokens are used\. .* wait until .*, when the 10-minute quota resets\.", error.inner_text()
+        )
         assert page.text_content("#usage-10m .figures").endswith("/ 5 tokens")
         assert page.get_attribute("#usage-10m", "data-level") == "bad"  # red from 90 %
         page.screenshot(path=str(ARTIFACTS / "chat-quota.png"), full_page=True)

@@ -57,7 +57,9 @@ def test_a_small_quota_answers_and_a_refusal_matches_the_bars(alice, password, s
         assert re.search(r"at most [\d,]+ tokens long instead of 1,024", answer.inner_text())
         # While it ran, the bar held the whole reservation (the limit's 300) as reserved.
         seen = page.evaluate("window.barTexts")
-        assert any(re.fullmatch(r"300 / 300 tokens · 300 reserved for answers in progress", text) for text in seen), seen
+        assert any(re.fullmatch(r"300 / 300 tokens · 300 reserved for answers in progress", text) for text in seen), (
+            seen
+        )
         used, limit = bar_figures(page)
         assert 0 < used < 300
         assert limit == 300
@@ -71,8 +73,16 @@ def test_a_small_quota_answers_and_a_refusal_matches_the_bars(alice, password, s
         bar_used, bar_limit = bar_figures(page)
         stated = re.search(r"([\d,]+) of ([\d,]+) tokens are used", error)
         assert stated, error
-        assert (int(stated[1].replace(",", "")), int(stated[2].replace(",", ""))) == (bar_used, bar_limit) == (used, used + 30)
-        assert re.search(r"reserves [\d,]+ tokens of your 10-minute quota, about [\d,]+ for the question .* up to 1,024 for the answer", error)
+        assert (
+            (int(stated[1].replace(",", "")), int(stated[2].replace(",", "")))
+            == (bar_used, bar_limit)
+            == (used, used + 30)
+        )
+        assert re.search(
+            r"reserves [\d,]+ tokens of your 10-minute quota, about [\d,]+ for the question"
+            r" .* up to 1,024 for the answer",
+            error,
+        )
         assert "wait until" in error
         assert "resets" in error
         page.screenshot(path=str(ARTIFACTS / "chat-quota-honest.png"), full_page=True)

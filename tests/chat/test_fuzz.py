@@ -56,7 +56,9 @@ def _odd_value(rng: random.Random, depth: int = 0) -> Any:
     if choice == 5 and depth < 3:
         return [_odd_value(rng, depth + 1) for _ in range(rng.randrange(4))]
     if choice == 6 and depth < 3:
-        return {rng.choice(["a", "type", "id", "text", "role"]): _odd_value(rng, depth + 1) for _ in range(rng.randrange(4))}
+        return {
+            rng.choice(["a", "type", "id", "text", "role"]): _odd_value(rng, depth + 1) for _ in range(rng.randrange(4))
+        }
     return "x" * rng.choice([0, 1, 127, 128, 129, 4096])
 
 
@@ -69,7 +71,9 @@ def _nested(rng: random.Random) -> str:
 
 def _hostile_chat_request(rng: random.Random) -> dict[str, Any]:
     request = chat_request(rng.choice(ODD_TEXT[1:]) or "hi", private=True)
-    field = rng.choice(["modelId", "conversationId", "messages", "system", "inferenceConfig", "private", "extra", "action"])
+    field = rng.choice(
+        ["modelId", "conversationId", "messages", "system", "inferenceConfig", "private", "extra", "action"]
+    )
     request[field] = _odd_value(rng)
     return request
 
@@ -94,14 +98,20 @@ def hostile_frames(rng: random.Random, sub: str, other: str) -> Iterator[str | b
         elif kind == 2:
             yield json.dumps({"type": _odd_value(rng), "id": frame_id})
         elif kind == 3:
-            yield json.dumps({"type": rng.choice(["start", "stop", "connection_terminate", "PUBLISH", "ka", "data"]), "id": frame_id})
+            yield json.dumps(
+                {"type": rng.choice(["start", "stop", "connection_terminate", "PUBLISH", "ka", "data"]), "id": frame_id}
+            )
         elif kind == 4:
             yield json.dumps({"type": "subscribe", "id": frame_id, "channel": _channel(rng, sub, other)})
         elif kind == 5:
             yield json.dumps({"type": "unsubscribe", "id": frame_id})
         elif kind == 6:
-            events = rng.choice([None, [], {}, "x", [1, 2], [None], ["{"] * 6, [_nested(rng)], ['"just a string"'], ["[]"]])
-            yield json.dumps({"type": "publish", "id": frame_id, "channel": _channel(rng, sub, other), "events": events})
+            events = rng.choice(
+                [None, [], {}, "x", [1, 2], [None], ["{"] * 6, [_nested(rng)], ['"just a string"'], ["[]"]]
+            )
+            yield json.dumps(
+                {"type": "publish", "id": frame_id, "channel": _channel(rng, sub, other), "events": events}
+            )
         elif kind == 7:
             # Mostly to the caller's own inbound channel, so the hostile request reaches the pipeline.
             channel = f"/inbound/{sub}" if rng.random() < 0.8 else _channel(rng, sub, other)
@@ -110,7 +120,9 @@ def hostile_frames(rng: random.Random, sub: str, other: str) -> Iterator[str | b
         elif kind == 8 and rng.random() < 0.05:  # sizes around the limits, rarely: they are large
             size = rng.choice([MAX_EVENT_BYTES - 2, MAX_EVENT_BYTES - 1, MAX_EVENT_BYTES + 1])
             event = json.dumps("e" * (size - 2))
-            yield json.dumps({"type": "publish", "id": str(uuid.uuid4()), "channel": f"/inbound/{sub}", "events": [event]})
+            yield json.dumps(
+                {"type": "publish", "id": str(uuid.uuid4()), "channel": f"/inbound/{sub}", "events": [event]}
+            )
         elif kind == 9 and rng.random() < 0.02:
             yield "f" * rng.choice([MAX_FRAME_BYTES, MAX_FRAME_BYTES + 1])
         elif kind == 10:
@@ -169,7 +181,9 @@ async def test_websocket_fuzz_never_crashes_never_leaks_and_keeps_chatting(alice
     # The server still chats normally.
     conversation = "after-the-fuzz"
     request = json.dumps(chat_request("Still there?", conversation=conversation))
-    await session.send({"type": "publish", "id": "still-there", "channel": f"/inbound/{alice.sub}", "events": [request]})
+    await session.send(
+        {"type": "publish", "id": "still-there", "channel": f"/inbound/{alice.sub}", "events": [request]}
+    )
     while True:
         frame = await session.receive()
         assert_clean(frame)

@@ -115,7 +115,9 @@ async def test_a_clean_look_alike_is_answered_from_the_cache_the_second_time(ali
     await session.subscribe(f"/outbound/{alice.sub}")
     caches = []
     for _ in range(2):
-        await session.publish(f"/inbound/{alice.sub}", chat_request("주문번호 ORD-20241103-5521 배송 조회", conversation="c1"))
+        await session.publish(
+            f"/inbound/{alice.sub}", chat_request("주문번호 ORD-20241103-5521 배송 조회", conversation="c1")
+        )
         caches.append((await session.events_until(turn_over))[-1]["metadata"]["cache"])
     await session.close()
     assert caches == ["miss", "hit"]

@@ -71,7 +71,9 @@ async def test_subscribe_and_unsubscribe_own_outbound(alice, alice_cookie):
         (42, "BadRequestException"),
     ],
 )
-async def test_subscribe_refuses_channels_that_are_not_the_users_outbound(alice, bob, alice_cookie, channel, error_type):
+async def test_subscribe_refuses_channels_that_are_not_the_users_outbound(
+    alice, bob, alice_cookie, channel, error_type
+):
     if isinstance(channel, str):
         channel = channel.format(own=alice.sub, other=bob.sub)
     session = await connected(alice_cookie)
@@ -100,7 +102,9 @@ async def test_ids_are_unique_per_connection(alice, alice_cookie):
     session = await connected(alice_cookie)
     assert (await session.subscribe(f"/outbound/{alice.sub}", "same"))["type"] == "subscribe_success"
     assert (await session.subscribe(f"/outbound/{alice.sub}", "same"))["type"] == "subscribe_error"
-    refused = await session.publish(f"/inbound/{alice.sub}", {"action": "cancel", "conversationId": "c"}, frame_id="same")
+    refused = await session.publish(
+        f"/inbound/{alice.sub}", {"action": "cancel", "conversationId": "c"}, frame_id="same"
+    )
     assert refused["type"] == "publish_error"
     ok = await session.publish(f"/inbound/{alice.sub}", {"action": "cancel", "conversationId": "c"}, frame_id="p1")
     assert ok["type"] == "publish_success"
@@ -113,7 +117,9 @@ async def test_ids_are_unique_per_connection(alice, alice_cookie):
 async def test_a_published_chat_request_streams_back_as_data_frames(alice, alice_cookie):
     session = await connected(alice_cookie)
     await session.subscribe(f"/outbound/{alice.sub}", "answers")
-    accepted = await session.publish(f"/inbound/{alice.sub}", chat_request("What is two plus two?", conversation="conv-1"), frame_id="p1")
+    accepted = await session.publish(
+        f"/inbound/{alice.sub}", chat_request("What is two plus two?", conversation="conv-1"), frame_id="p1"
+    )
     assert accepted["type"] == "publish_success"
     assert accepted["id"] == "p1"
     assert accepted["failed"] == []
@@ -221,7 +227,11 @@ async def test_binary_frames_and_unknown_types_get_an_error(alice, alice_cookie)
     assert (await session.receive())["type"] == "error"
     await session.send({"type": "start", "id": "x1"})
     error = await session.receive()
-    assert error == {"type": "error", "id": "x1", "errors": [{"errorType": "UnsupportedOperation", "message": "Unknown message type 'start'."}]}
+    assert error == {
+        "type": "error",
+        "id": "x1",
+        "errors": [{"errorType": "UnsupportedOperation", "message": "Unknown message type 'start'."}],
+    }
     assert (await session.init())["type"] == "connection_ack"
     await session.close()
 

@@ -65,7 +65,9 @@ class FixedClock:
         return self.now
 
 
-def make_policy(sub: str, *, version: int = 1, ten_minute: int | None = 10_000, monthly: int | None = 100_000, **kw) -> EffectivePolicy:
+def make_policy(
+    sub: str, *, version: int = 1, ten_minute: int | None = 10_000, monthly: int | None = 100_000, **kw
+) -> EffectivePolicy:
     return EffectivePolicy(
         sub=sub,
         version=version,
@@ -100,7 +102,9 @@ def gateway(tmp_path, provider, clock, telemetry) -> Gateway:
 
     config = GatewayConfig(store="sqlite", sqlite_path=str(tmp_path / "store.sqlite3"), policy_cache_seconds=60)
     store = SQLiteStore(config.sqlite_path, clock=clock)
-    gw = Gateway(config=config, store=store, telemetry=telemetry, provider_factory=lambda model, cfg: provider, clock=clock)
+    gw = Gateway(
+        config=config, store=store, telemetry=telemetry, provider_factory=lambda model, cfg: provider, clock=clock
+    )
     store.policy_put(make_policy(ALICE))
     store.policy_put(make_policy(BOB))
     return gw

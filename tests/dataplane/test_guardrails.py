@@ -39,16 +39,25 @@ def test_a_named_guardrail_goes_out_on_converse_stream(bedrock_gateway, bedrock_
     assert record.outcome == "ok"
     assert record.guardrail_action == "none"
     assert bedrock_server.last_request(MODEL).guardrail_config == {
-        "guardrailIdentifier": "gr7local01", "guardrailVersion": "3", "streamProcessingMode": "async", "trace": "enabled"
+        "guardrailIdentifier": "gr7local01",
+        "guardrailVersion": "3",
+        "streamProcessingMode": "async",
+        "trace": "enabled",
     }
 
 
 def test_the_stack_default_comes_from_the_configuration(bedrock_gateway, bedrock_server):
-    bedrock_gateway.config = dataclasses.replace(bedrock_gateway.config, guardrail_id="stackdefault1", guardrail_version="1")
+    bedrock_gateway.config = dataclasses.replace(
+        bedrock_gateway.config, guardrail_id="stackdefault1", guardrail_version="1"
+    )
     turn(with_policy(bedrock_gateway, guardrail=GuardrailChoice()))
 
     sent = bedrock_server.last_request(MODEL).guardrail_config
-    assert (sent["guardrailIdentifier"], sent["guardrailVersion"], sent["streamProcessingMode"]) == ("stackdefault1", "1", "sync")
+    assert (sent["guardrailIdentifier"], sent["guardrailVersion"], sent["streamProcessingMode"]) == (
+        "stackdefault1",
+        "1",
+        "sync",
+    )
 
 
 def test_the_stack_default_where_none_is_deployed_and_no_guardrail_send_none(bedrock_gateway, bedrock_server):
@@ -146,10 +155,14 @@ def test_a_blocked_prompt_never_reaches_the_openai_model(openai_gateway, bedrock
     assert out.texts() == GUARDRAIL_BLOCKED_MESSAGE
     assert (record.guardrail_action, record.total_tokens) == ("intervened", 0)
     assert openai_server.requests_for(OPENAI_MODEL) == []
-    assert [(c["guardrail"], c["version"], c["source"]) for c in bedrock_server.guardrail_calls] == [("gr7local01", "3", "INPUT")]
+    assert [(c["guardrail"], c["version"], c["source"]) for c in bedrock_server.guardrail_calls] == [
+        ("gr7local01", "3", "INPUT")
+    ]
 
 
-def test_a_masked_prompt_reaches_the_openai_model_masked_and_is_not_cached(openai_gateway, bedrock_server, openai_server):
+def test_a_masked_prompt_reaches_the_openai_model_masked_and_is_not_cached(
+    openai_gateway, bedrock_server, openai_server
+):
     from tests.servers.bedrock import MASKED_NAME
 
     record, out = openai_turn(openai_gateway, f"Write a birthday card for {MASKED_NAME}")

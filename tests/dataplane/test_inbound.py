@@ -88,7 +88,9 @@ def test_a_cancel_on_someone_elses_channel_is_ignored(gateway):
 
 
 def test_chat_requests_and_cancels_run_in_order(gateway, provider):
-    records, outbound = publish(gateway, [chat_request(), {"action": "cancel"}, chat_request("And a second?", conversationId="conv-2")])
+    records, outbound = publish(
+        gateway, [chat_request(), {"action": "cancel"}, chat_request("And a second?", conversationId="conv-2")]
+    )
 
     assert [r.outcome for r in records] == ["ok", "ok"]  # a cancel stops running turns only
     assert len(provider.calls) == 2
@@ -127,10 +129,13 @@ def test_no_module_outside_the_handlers_imports_them():
 def test_django_runs_both_doors_without_powertools_or_the_lambda_handlers():
     probe = (
         "import sys, django; django.setup(); import chat.consumers, chat.turns, gateway_project.asgi; "
-        "print(sorted(m for m in sys.modules if m.startswith(('aws_lambda_powertools', 'aws_xray_sdk', 'dataplane.handlers'))))"
+        "print(sorted(m for m in sys.modules"
+        " if m.startswith(('aws_lambda_powertools', 'aws_xray_sdk', 'dataplane.handlers'))))"
     )
     environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "gateway_project.settings.test"}
-    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO, env=environment)
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO, env=environment
+    )
     assert loaded.stdout.strip() == "[]"
 
 

@@ -34,7 +34,9 @@ def usage_of(gateway, sub=ALICE):
     ten, month = current_windows(gateway.clock(), gateway.config.month_timezone)
     return {
         u.kind: u
-        for u in gateway.store.usage_read(sub=sub, charges=[WindowCharge(ten, policy.ten_minute), WindowCharge(month, policy.monthly)])
+        for u in gateway.store.usage_read(
+            sub=sub, charges=[WindowCharge(ten, policy.ten_minute), WindowCharge(month, policy.monthly)]
+        )
     }
 
 
@@ -198,7 +200,9 @@ def test_a_never_cache_policy_bypasses_the_cache(gateway, provider):
 
 def test_prepared_responses_win_over_the_model(gateway, provider):
     gateway.store.prepared_put(
-        PreparedAnswer(question_key=prepared_question_key("what is the ai gateway"), model_id="", text="It governs LLM use.")
+        PreparedAnswer(
+            question_key=prepared_question_key("what is the ai gateway"), model_id="", text="It governs LLM use."
+        )
     )
 
     record, out = run(gateway, chat_request(text="What is the AI gateway?"))
@@ -257,7 +261,9 @@ def test_a_model_failing_mid_stream_gives_a_typed_error_and_bills_the_streamed_p
 
 def test_a_store_outage_is_an_internal_error_not_a_crash(gateway, provider, monkeypatch):
     def down(**kwargs):
-        raise StoreUnavailable("DynamoDB TransactWriteItems on prod-usage failed: AccessDenied for arn:aws:iam::1:role/x")
+        raise StoreUnavailable(
+            "DynamoDB TransactWriteItems on prod-usage failed: AccessDenied for arn:aws:iam::1:role/x"
+        )
 
     monkeypatch.setattr(gateway.store, "reserve", down)
 

@@ -20,7 +20,9 @@ def test_text_streams_in_order_and_usage_settles_to_the_reported_figures(bedrock
     chunks = ["Tokens ", "are ", "pieces ", "of ", "text."]
     bedrock_server.script(MODEL, chunks=chunks, usage=(21, 9))
 
-    record, out = turn(bedrock_gateway, chat_request(system="Be brief.", inferenceConfig={"maxTokens": 50, "temperature": 0.1}))
+    record, out = turn(
+        bedrock_gateway, chat_request(system="Be brief.", inferenceConfig={"maxTokens": 50, "temperature": 0.1})
+    )
 
     deltas = [e["contentBlockDelta"]["delta"]["text"] for e in out.events if "contentBlockDelta" in e]
     assert deltas == chunks
@@ -34,7 +36,9 @@ def test_text_streams_in_order_and_usage_settles_to_the_reported_figures(bedrock
 
 
 def test_a_mid_stream_throttle_gives_the_typed_error_and_bills_the_streamed_part(bedrock_gateway, bedrock_server):
-    bedrock_server.script(MODEL, chunks=["one ", "two ", "three ", "four "], fail_after=2, error_code="throttlingException")
+    bedrock_server.script(
+        MODEL, chunks=["one ", "two ", "three ", "four "], fail_after=2, error_code="throttlingException"
+    )
 
     record, out = turn(bedrock_gateway, chat_request())
 

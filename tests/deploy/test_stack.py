@@ -161,7 +161,11 @@ def test_a_regional_web_acl_with_common_rules_and_a_per_ip_rate_limit_guards_the
     assert props["DefaultAction"] == {"Allow": {}}
     common, rate = sorted(props["Rules"], key=lambda rule: rule["Priority"])
     group = common["Statement"]["ManagedRuleGroupStatement"]
-    assert (group["VendorName"], group["Name"], common["OverrideAction"]) == ("AWS", "AWSManagedRulesCommonRuleSet", {"None": {}})
+    assert (group["VendorName"], group["Name"], common["OverrideAction"]) == (
+        "AWS",
+        "AWSManagedRulesCommonRuleSet",
+        {"None": {}},
+    )
     # Body rules count only (chat bodies hold code and long histories); the rest block.
     counted = {o["Name"] for o in group["RuleActionOverrides"] if o["ActionToUse"] == {"Count": {}}}
     assert "CrossSiteScripting_BODY" in counted
@@ -408,7 +412,9 @@ def test_lambda_asset_bundles_only_the_dataplane_package(synth: Synth) -> None:
 
 def dependencies_layer(synth: Synth) -> dict[str, Any]:
     """The chat handler's own layer (the other one is Powertools, by its public ARN)."""
-    refs = {layer["Ref"] for layer in function(synth, CHAT_HANDLER)["Layers"] if isinstance(layer, dict) and "Ref" in layer}
+    refs = {
+        layer["Ref"] for layer in function(synth, CHAT_HANDLER)["Layers"] if isinstance(layer, dict) and "Ref" in layer
+    }
     own = [synth.json["Resources"][ref] for ref in refs if ref in synth.json["Resources"]]
     assert len(own) == 1
     assert own[0]["Type"] == "AWS::Lambda::LayerVersion"
@@ -437,8 +443,14 @@ def test_the_privacy_module_imports_from_the_asset_and_layer_alone(synth: Synth,
     import sys
 
     layer = dependencies_layer(synth)
-    layer_python = Path(synth.assembly.directory) / f"asset.{layer['Properties']['Content']['S3Key'].removesuffix('.zip')}" / "python"
-    code_dir = Path(synth.assembly.directory) / f"asset.{function(synth, CHAT_HANDLER)['Code']['S3Key'].removesuffix('.zip')}"
+    layer_python = (
+        Path(synth.assembly.directory)
+        / f"asset.{layer['Properties']['Content']['S3Key'].removesuffix('.zip')}"
+        / "python"
+    )
+    code_dir = (
+        Path(synth.assembly.directory) / f"asset.{function(synth, CHAT_HANDLER)['Code']['S3Key'].removesuffix('.zip')}"
+    )
     probe = ("import sys; sys.path[:] = [p for p in sys.path if 'site-packages' not in p] + sys.argv[1:]; "
              "from dataplane.privacy import pii_kinds; print(pii_kinds('call 010-1234-5678'))")
     result = subprocess.run([sys.executable, "-S", "-c", probe, str(code_dir), str(layer_python)],
@@ -461,7 +473,9 @@ def test_a_dependency_at_another_version_stops_the_synth(tmp_path: Path, monkeyp
 def test_the_default_guardrail_filters_content_prompt_attacks_and_personal_data(synth: Synth) -> None:
     guardrail_id, guardrail = synth.one("AWS::Bedrock::Guardrail")
     props = guardrail["Properties"]
-    filters = {f["Type"]: (f["InputStrength"], f["OutputStrength"]) for f in props["ContentPolicyConfig"]["FiltersConfig"]}
+    filters = {
+        f["Type"]: (f["InputStrength"], f["OutputStrength"]) for f in props["ContentPolicyConfig"]["FiltersConfig"]
+    }
     assert filters["PROMPT_ATTACK"] == ("HIGH", "NONE")
     assert {"HATE", "INSULTS", "SEXUAL", "VIOLENCE", "MISCONDUCT"} <= set(filters)
     pii = {e["Type"]: e["Action"] for e in props["SensitiveInformationPolicyConfig"]["PiiEntitiesConfig"]}

@@ -35,7 +35,9 @@ POLICY_FORM = {
 def _use_tokens(store, user, *, input_tokens: int, output_tokens: int) -> None:
     policy = effective_policy_compute(user=user)
     reservation = store.reserve(
-        sub=user.sub, charges=usage_charges(policy=policy), estimate=TokenCount(input=input_tokens, output=output_tokens)
+        sub=user.sub,
+        charges=usage_charges(policy=policy),
+        estimate=TokenCount(input=input_tokens, output=output_tokens),
     )
     store.settle(reservation=reservation, actual=TokenCount(input=input_tokens, output=output_tokens))
 
@@ -56,7 +58,9 @@ def test_admin_changes_a_policy_and_it_is_published(client, admin_user, alice, d
     assert gateway_store.policy_get(alice.sub).ten_minute.total == 30_000
 
 
-def test_admin_chooses_a_named_guardrail_and_shared_cache(client, admin_user, alice, default_policy, gateway_store, drain):
+def test_admin_chooses_a_named_guardrail_and_shared_cache(
+    client, admin_user, alice, default_policy, gateway_store, drain
+):
     client.force_login(admin_user)
     url = f"/admin/quotas/quotapolicy/{default_policy.pk}/change/"
     form = {**POLICY_FORM, "guardrail": "named", "guardrail_identifier": "abc123xyz", "guardrail_version": "3",
@@ -94,7 +98,9 @@ def test_a_new_policy_is_per_user_cache_with_the_stack_guardrail(alice, default_
 
 def test_admin_sees_field_errors(client, admin_user, default_policy):
     client.force_login(admin_user)
-    response = client.post("/admin/quotas/quotapolicy/add/", {**POLICY_FORM, "name": "Other", "ten_minute_input": "40000"})
+    response = client.post(
+        "/admin/quotas/quotapolicy/add/", {**POLICY_FORM, "name": "Other", "ten_minute_input": "40000"}
+    )
     assert response.status_code == 200
     assert "The 10-minute input limit (40,000) is above the 10-minute total (30,000)." in response.content.decode()
     assert "“Standard” is already the default policy" in response.content.decode()
@@ -184,10 +190,14 @@ def test_reset_actions_zero_one_window_at_a_time(client, admin_user, alice, defa
         "/admin/accounts/user/", {"action": "reset_ten_minute_window", "_selected_action": [alice.pk]}, follow=True
     )
     assert "Reset the current 10-minute window" in response.content.decode()
-    ten, month = gateway_store.usage_read(sub=alice.sub, charges=usage_charges(policy=effective_policy_compute(user=alice)))
+    ten, month = gateway_store.usage_read(
+        sub=alice.sub, charges=usage_charges(policy=effective_policy_compute(user=alice))
+    )
     assert (ten.total, month.total) == (0, 1200)
     client.post("/admin/accounts/user/", {"action": "reset_month_window", "_selected_action": [alice.pk]})
-    ten, month = gateway_store.usage_read(sub=alice.sub, charges=usage_charges(policy=effective_policy_compute(user=alice)))
+    ten, month = gateway_store.usage_read(
+        sub=alice.sub, charges=usage_charges(policy=effective_policy_compute(user=alice))
+    )
     assert month.total == 0
 
 
@@ -195,7 +205,9 @@ def test_republish_action_writes_a_new_version(client, admin_user, alice, defaul
     client.force_login(admin_user)
     before = PolicyOutbox.objects.filter(sub=alice.sub).count()
     with drain():
-        response = client.post("/admin/accounts/user/", {"action": "republish_selected", "_selected_action": [alice.pk]}, follow=True)
+        response = client.post(
+            "/admin/accounts/user/", {"action": "republish_selected", "_selected_action": [alice.pk]}, follow=True
+        )
     assert "Queued 1 policy for publishing." in response.content.decode()
     assert PolicyOutbox.objects.filter(sub=alice.sub).count() == before + 1
     assert gateway_store.policy_get(alice.sub) is not None
@@ -212,10 +224,14 @@ def test_user_override_inline_on_the_user_page(client, admin_user, alice, defaul
     assert "This user&#x27;s own override." in page or "This user's own override." in page
 
 
-def test_live_usage_page_lists_top_users_and_purges_the_cache(client, admin_user, alice, bob, default_policy, gateway_store):
+def test_live_usage_page_lists_top_users_and_purges_the_cache(
+    client, admin_user, alice, bob, default_policy, gateway_store
+):
     _use_tokens(gateway_store, alice, input_tokens=5000, output_tokens=0)
     _use_tokens(gateway_store, bob, input_tokens=100, output_tokens=0)
-    gateway_store.cache_put("k" * 64, CachedAnswer(text="hi", usage=TokenCount(1, 1), model_id="demo.echo-v1"), ttl_seconds=600)
+    gateway_store.cache_put(
+        "k" * 64, CachedAnswer(text="hi", usage=TokenCount(1, 1), model_id="demo.echo-v1"), ttl_seconds=600
+    )
     client.force_login(admin_user)
     html = client.get("/admin/quotas/live-usage/").content.decode()
     assert html.index(">alice</a>") < html.index(">bob</a>")
@@ -231,7 +247,9 @@ def test_purge_prepared_response_action(client, admin_user, gateway_store, drain
         prepared = PreparedResponse.objects.create(question="Hello?", answer="Hi.")
     client.force_login(admin_user)
     with drain():
-        client.post("/admin/quotas/preparedresponse/", {"action": "purge_from_store", "_selected_action": [prepared.pk]})
+        client.post(
+            "/admin/quotas/preparedresponse/", {"action": "purge_from_store", "_selected_action": [prepared.pk]}
+        )
     prepared.refresh_from_db()
     assert prepared.enabled is False
     assert gateway_store.prepared_get(question_key=prepared.question_key, model_id="") is None

@@ -71,8 +71,12 @@ def test_sync_reports_a_store_outage(alice, default_policy, dead_store, use_stor
 def test_seed_demo_is_idempotent_and_publishes_everyone(alice, gateway_store):
     call_command("seed_demo", stdout=StringIO())
     call_command("seed_demo", stdout=StringIO())
-    assert ModelCatalogueEntry.objects.filter(model_id="demo.echo-v1", available_to_all=True, provider="demo").count() == 1
-    assert ModelCatalogueEntry.objects.filter(model_id="us.anthropic.claude-sonnet-4-20250514-v1:0", enabled=True).exists()
+    assert (
+        ModelCatalogueEntry.objects.filter(model_id="demo.echo-v1", available_to_all=True, provider="demo").count() == 1
+    )
+    assert ModelCatalogueEntry.objects.filter(
+        model_id="us.anthropic.claude-sonnet-4-20250514-v1:0", enabled=True
+    ).exists()
     assert QuotaPolicy.objects.filter(is_default=True).count() == 1
     assert Group.objects.filter(name="Demo users").exists()
     assert PreparedResponse.objects.count() == 2
@@ -81,7 +85,9 @@ def test_seed_demo_is_idempotent_and_publishes_everyone(alice, gateway_store):
     assert stored.policy_name == "Standard"
     assert (stored.ten_minute.total, stored.monthly.total) == (20_000, 1_000_000)
     assert [m.model_id for m in stored.models] == ["demo.echo-v1"]
-    answer = gateway_store.prepared_get(question_key=prepared_question_key("what is the AI gateway"), model_id="demo.echo-v1")
+    answer = gateway_store.prepared_get(
+        question_key=prepared_question_key("what is the AI gateway"), model_id="demo.echo-v1"
+    )
     assert answer is not None
     assert "AI gateway" in answer.text
     assert _drift()[0] == 0

@@ -93,7 +93,9 @@ def test_newer_request_supersedes_a_pending_one(alice, default_policy, strict):
     assert PolicyOutbox.objects.filter(sub=alice.sub, status="pending").count() == 1
 
 
-def test_group_policy_and_membership_changes_republish_members(alice, bob, superuser, default_policy, strict, gateway_store, drain):
+def test_group_policy_and_membership_changes_republish_members(
+    alice, bob, superuser, default_policy, strict, gateway_store, drain
+):
     team = Group.objects.create(name="Team")
     with drain():
         alice.groups.add(team)

@@ -80,7 +80,9 @@ def test_disabled_account_fails_closed(alice, default_policy, demo_model):
 
 
 def test_allowed_models_are_the_union_of_user_groups_and_open_models(alice, bob, default_policy, demo_model, haiku):
-    nova = ModelCatalogueEntry.objects.create(provider="bedrock", model_id="us.amazon.nova-pro-v1:0", display_name="Nova Pro")
+    nova = ModelCatalogueEntry.objects.create(
+        provider="bedrock", model_id="us.amazon.nova-pro-v1:0", display_name="Nova Pro"
+    )
     switched_off = ModelCatalogueEntry.objects.create(
         provider="bedrock", model_id="amazon.nova-lite-v1:0", display_name="Nova Lite", enabled=False
     )
@@ -108,7 +110,9 @@ def test_user_usage_reads_both_windows_with_limits_and_reset_times(alice, defaul
 
     charges = usage_charges(policy=effective_policy_compute(user=alice))
     spent = TokenCount(input=300, output=45)
-    gateway_store.settle(reservation=gateway_store.reserve(sub=alice.sub, charges=charges, estimate=spent), actual=spent)
+    gateway_store.settle(
+        reservation=gateway_store.reserve(sub=alice.sub, charges=charges, estimate=spent), actual=spent
+    )
 
     ten_minute, month = user_usage(user=alice)
     assert (ten_minute.kind, ten_minute.total, ten_minute.limits.total) == ("10m", 345, 20_000)

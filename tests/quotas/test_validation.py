@@ -99,7 +99,9 @@ def test_negative_limits_are_refused_on_the_field():
 def test_input_or_output_above_the_total_is_refused():
     form = PolicyForm(data=_policy_data(ten_minute_input="2000", monthly_output="60000"))
     assert not form.is_valid()
-    assert form.errors["ten_minute_input"] == ["The 10-minute input limit (2,000) is above the 10-minute total (1,000)."]
+    assert form.errors["ten_minute_input"] == [
+        "The 10-minute input limit (2,000) is above the 10-minute total (1,000)."
+    ]
     assert "monthly output limit (60,000) is above the monthly total (50,000)" in form.errors["monthly_output"][0]
 
 
@@ -120,7 +122,9 @@ def test_duplicate_group_and_user_assignments_are_form_errors(default_policy, al
     GroupPolicy.objects.create(group=group, policy=default_policy)
     UserPolicyOverride.objects.create(user=alice, policy=default_policy)
     group_form = modelform_factory(GroupPolicy, fields="__all__")(data={"group": group.pk, "policy": default_policy.pk})
-    user_form = modelform_factory(UserPolicyOverride, fields="__all__")(data={"user": alice.pk, "policy": default_policy.pk})
+    user_form = modelform_factory(UserPolicyOverride, fields="__all__")(
+        data={"user": alice.pk, "policy": default_policy.pk}
+    )
     assert not group_form.is_valid()
     assert "already exists" in group_form.errors["group"][0]
     assert not user_form.is_valid()
@@ -145,7 +149,9 @@ def policy_form(**data: str):
 
 
 def test_a_monthly_limit_below_the_ten_minute_limit_is_refused():
-    form = policy_form(**_policy_data(ten_minute_total="5000", monthly_total="1000", ten_minute_output="900", monthly_output="500"))
+    form = policy_form(
+        **_policy_data(ten_minute_total="5000", monthly_total="1000", ten_minute_output="900", monthly_output="500")
+    )
     assert not form.is_valid()
     assert form.errors["monthly_total"] == [
         "The monthly total limit (1,000) is below the 10-minute total limit (5,000). "

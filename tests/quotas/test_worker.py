@@ -62,7 +62,12 @@ def _worker(app, *, ping: bool = True):
     from celery.contrib.testing.worker import start_worker
 
     return start_worker(
-        app, pool="solo", concurrency=1, queues=[app.conf.task_default_queue], shutdown_timeout=30, perform_ping_check=ping
+        app,
+        pool="solo",
+        concurrency=1,
+        queues=[app.conf.task_default_queue],
+        shutdown_timeout=30,
+        perform_ping_check=ping,
     )
 
 
@@ -127,7 +132,9 @@ def test_worker_retries_while_the_store_is_down(celery_app, dynamodb_store, use_
     assert dynamodb_store.policy_get(alice.sub).policy_name == "Standard"
 
 
-def test_worker_stopped_mid_sync_then_restarted_ends_clean(celery_app, dynamodb_store, use_store, default_policy, settings):
+def test_worker_stopped_mid_sync_then_restarted_ends_clean(
+    celery_app, dynamodb_store, use_store, default_policy, settings
+):
     from celery.worker import state
 
     settings.QUOTAS_OUTBOX_BATCH_SIZE = 4

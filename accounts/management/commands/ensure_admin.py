@@ -14,7 +14,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--username", default="admin")
         parser.add_argument(
-            "--site-url", default="http://127.0.0.1:8000", help="where the site is served (make run passes its HOST and PORT)"
+            "--site-url",
+            default="http://127.0.0.1:8000",
+            help="where the site is served (make run passes its HOST and PORT)",
         )
 
     def handle(self, *args, username: str, site_url: str, **options) -> None:

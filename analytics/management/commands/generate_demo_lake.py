@@ -16,15 +16,21 @@ class Command(BaseCommand):
     help = "Write synthetic chat-turn records into GATEWAY_LAKE_DIR (the local log lake) for demo reports."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--days", type=int, default=14, help="How many days, ending today (UTC), today included. Default 14.")
+        parser.add_argument(
+            "--days", type=int, default=14, help="How many days, ending today (UTC), today included. Default 14."
+        )
         parser.add_argument("--turns-per-day", type=int, default=60)
         parser.add_argument("--seed", type=int, default=7, help="Same seed, same records.")
         parser.add_argument("--lake-dir", default=None, help="Default: GATEWAY_LAKE_DIR.")
         parser.add_argument(
-            "--if-empty", action="store_true", help="Write nothing when the lake already holds files (safe to run at every start)."
+            "--if-empty",
+            action="store_true",
+            help="Write nothing when the lake already holds files (safe to run at every start).",
         )
 
-    def handle(self, *args, days: int, turns_per_day: int, seed: int, lake_dir: str | None, if_empty: bool, **options) -> None:
+    def handle(
+        self, *args, days: int, turns_per_day: int, seed: int, lake_dir: str | None, if_empty: bool, **options
+    ) -> None:
         if days < 1 or turns_per_day < 1:
             raise CommandError("--days and --turns-per-day must be at least 1")
         lake_dir = lake_dir or settings.GATEWAY_LAKE_DIR

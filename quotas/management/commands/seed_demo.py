@@ -30,7 +30,9 @@ class Command(BaseCommand):
 
     def _seed(self) -> int:
         created = 0
-        _, new = ModelCatalogueEntry.objects.get_or_create(model_id=demo.DEMO_MODEL["model_id"], defaults=demo.DEMO_MODEL)
+        _, new = ModelCatalogueEntry.objects.get_or_create(
+            model_id=demo.DEMO_MODEL["model_id"], defaults=demo.DEMO_MODEL
+        )
         created += new
         for model_id, name, max_tokens, price_in, price_out in demo.BEDROCK_MODELS:
             _, new = ModelCatalogueEntry.objects.get_or_create(
@@ -47,7 +49,9 @@ class Command(BaseCommand):
             )
             created += new
         if not QuotaPolicy.objects.filter(is_default=True).exists():
-            policy, new = QuotaPolicy.objects.get_or_create(name=demo.DEFAULT_POLICY["name"], defaults=demo.DEFAULT_POLICY)
+            policy, new = QuotaPolicy.objects.get_or_create(
+                name=demo.DEFAULT_POLICY["name"], defaults=demo.DEFAULT_POLICY
+            )
             created += new
             services.policy_default_set(policy=policy)
         _, new = Group.objects.get_or_create(name=demo.DEMO_GROUP)

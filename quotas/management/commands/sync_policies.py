@@ -14,7 +14,9 @@ class Command(BaseCommand):
         try:
             result = services.policy_sync_all()
         except StoreUnavailable as error:
-            raise CommandError(f"The gateway store is unavailable; the outbox rows stay pending. {error.message}") from error
+            raise CommandError(
+                f"The gateway store is unavailable; the outbox rows stay pending. {error.message}"
+            ) from error
         self.stdout.write(
             f"Synced: {result.policies_queued} user policies and {result.prepared_queued} prepared responses "
             f"republished; {result.pending} still pending."

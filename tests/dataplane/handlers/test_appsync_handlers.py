@@ -116,7 +116,10 @@ def test_on_publish_streams_the_answer_back_signed_in_batches_of_at_most_five(la
     assert lambda_wired, "nothing was published back"
     assert all(call["body"]["channel"] == f"/outbound/{ALICE}" for call in lambda_wired)
     assert all(1 <= len(call["body"]["events"]) <= 5 for call in lambda_wired)
-    assert all(call["authorization"].startswith("AWS4-HMAC-SHA256") and "/appsync/aws4_request" in call["authorization"] for call in lambda_wired)
+    assert all(
+        call["authorization"].startswith("AWS4-HMAC-SHA256") and "/appsync/aws4_request" in call["authorization"]
+        for call in lambda_wired
+    )
     events = published_events(lambda_wired)
     text = "".join(e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e)
     assert text == "".join(provider.chunks)
@@ -162,10 +165,16 @@ def test_an_iam_caller_owns_no_outbound_channel():
 def test_the_authorizer_imports_only_the_channel_rules():
     probe = (
         "import sys, json, dataplane.handlers.appsync_subscribe; "
-        "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('dataplane', 'boto', 'aws_lambda_powertools')))))"
+        "print(json.dumps(sorted(m for m in sys.modules"
+        " if m.startswith(('dataplane', 'boto', 'aws_lambda_powertools')))))"
     )
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
-    assert json.loads(loaded) == ["dataplane", "dataplane.channels", "dataplane.handlers", "dataplane.handlers.appsync_subscribe"]
+    assert json.loads(loaded) == [
+        "dataplane",
+        "dataplane.channels",
+        "dataplane.handlers",
+        "dataplane.handlers.appsync_subscribe",
+    ]
 
 
 def test_a_cancel_event_is_not_answered_as_a_bad_chat_request_and_leaves_a_marker(lambda_wired, provider, gateway):
@@ -244,7 +253,11 @@ def test_a_failure_outside_the_turn_reaches_the_user_the_logs_the_metrics_and_la
     assert failures
     assert failures[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "AIGateway"
     (record,) = [line for line in lines if line.get("message") == "chat_turn"]
-    assert (record["outcome"], record["error_type"], record["request_id"]) == ("error", "InternalError", error["requestId"])
+    assert (record["outcome"], record["error_type"], record["request_id"]) == (
+        "error",
+        "InternalError",
+        error["requestId"],
+    )
 
 
 def test_pipeline_logs_in_lambda_carry_the_invocation_context(lambda_wired, provider):

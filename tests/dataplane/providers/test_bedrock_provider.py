@@ -141,7 +141,9 @@ def test_service_quota_is_throttling_by_code(bedrock_server, provider, unique):
 
 
 def test_mid_stream_throttling_yields_the_chunks_then_raises(bedrock_server, provider, unique):
-    bedrock_server.script(unique, chunks=["one ", "two ", "three ", "four"], fail_after=2, error_code="throttlingException")
+    bedrock_server.script(
+        unique, chunks=["one ", "two ", "three ", "four"], fail_after=2, error_code="throttlingException"
+    )
 
     received = []
     with pytest.raises(ModelThrottled):

@@ -211,7 +211,14 @@ def test_turns_to_one_endpoint_reuse_a_kept_alive_connection_but_never_a_cut_one
 
 
 def test_server_sent_events_are_parsed_from_pieces_split_anywhere():
-    pieces = [b'data: {"a"', b": 1}\r", b"\n\r\n: a comment\nevent: x\ndata: multi", b"\ndata: line \xc3", b"\xa9\n\n", b"data: [DONE]"]
+    pieces = [
+        b'data: {"a"',
+        b": 1}\r",
+        b"\n\r\n: a comment\nevent: x\ndata: multi",
+        b"\ndata: line \xc3",
+        b"\xa9\n\n",
+        b"data: [DONE]",
+    ]
     assert list(_server_sent_data(pieces)) == ['{"a": 1}', "multi\nline \u00e9", "[DONE]"]
 
 

@@ -54,7 +54,10 @@ def test_bedrock_through_the_registry_reaches_the_local_server(bedrock_server, a
     events = list(provider_for(model, config).stream(ModelCall(model_id=model.model_id, messages=[
         {"role": "user", "content": [{"text": "hi"}]}])))
 
-    assert events == [TextDelta("ok"), StreamEnd(stop_reason="end_turn", input_tokens=3, output_tokens=1, latency_ms=42)]
+    assert events == [
+        TextDelta("ok"),
+        StreamEnd(stop_reason="end_turn", input_tokens=3, output_tokens=1, latency_ms=42),
+    ]
 
 
 def test_unknown_provider_is_unavailable():

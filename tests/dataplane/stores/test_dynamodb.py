@@ -38,7 +38,9 @@ def test_reserve_is_one_transaction_and_settle_one_write(dynamodb_store, store_c
     dynamodb_store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=100, output=500))
     with pytest.raises(QuotaExceeded) as refusal:
         dynamodb_store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=100, output=500))
-    assert calls == Counter(TransactWriteItems=4, BatchGetItem=1)  # the refusal's `used` came back with the cancellation
+    assert calls == Counter(
+        TransactWriteItems=4, BatchGetItem=1
+    )  # the refusal's `used` came back with the cancellation
     assert refusal.value.details["used"] == 720
 
     with pytest.raises(QuotaExceeded):
@@ -156,7 +158,9 @@ def test_a_retried_settle_carries_the_same_request_token(dynamodb_store, store_c
     assert tokens[2] == f"settle-{second.reservation_id}" != tokens[0]
 
 
-def test_a_settle_whose_read_back_fails_is_still_applied_once_and_returns_no_counters(dynamodb_store, store_clock, monkeypatch):
+def test_a_settle_whose_read_back_fails_is_still_applied_once_and_returns_no_counters(
+    dynamodb_store, store_clock, monkeypatch
+):
     charges = charges_at(store_clock(), ten=WindowLimits(total=10_000), month=WindowLimits(total=100_000))
     reservation = dynamodb_store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=10, output=50))
 
