@@ -6,9 +6,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from analytics import services
-from analytics.delivery import RecipientsInvalid, recipients_parse
+from analytics.delivery import InvalidRecipientsError, recipients_parse
 from analytics.models import ReportDefinition, ReportRun, ReportSchedule
-from analytics.params import ReportParamsInvalid
+from analytics.params import ReportParamsError
 
 
 @admin.register(ReportDefinition)
@@ -26,7 +26,7 @@ class ReportDefinitionAdmin(admin.ModelAdmin):
                 services.report_run_request(
                     definition=definition, params=definition.default_params, requested_by=request.user
                 )
-            except ReportParamsInvalid as error:
+            except ReportParamsError as error:
                 self.message_user(request, f"{definition}: {error}", messages.ERROR)
                 return
         self.message_user(request, f"Queued {queryset.count()} report run(s).")
@@ -40,7 +40,7 @@ class ReportScheduleForm(forms.ModelForm):
     def clean_recipients(self) -> str:
         try:
             return "\n".join(recipients_parse(self.cleaned_data.get("recipients") or ""))
-        except RecipientsInvalid as error:
+        except InvalidRecipientsError as error:
             raise forms.ValidationError(str(error)) from error
 
 

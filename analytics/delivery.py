@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 MAX_RECIPIENTS = 50
 
 
-class RecipientsInvalid(ValueError):
+class InvalidRecipientsError(ValueError):
     """A schedule's recipient list is not a list of e-mail addresses; the message names the bad one."""
 
 
@@ -34,10 +34,10 @@ def recipients_parse(text: str) -> list[str]:
         try:
             validate_email(address)
         except ValidationError:
-            raise RecipientsInvalid(f"{address!r} is not an e-mail address.") from None
+            raise InvalidRecipientsError(f"{address!r} is not an e-mail address.") from None
     unique = list(dict.fromkeys(addresses))
     if len(unique) > MAX_RECIPIENTS:
-        raise RecipientsInvalid(f"A schedule may mail at most {MAX_RECIPIENTS} recipients.")
+        raise InvalidRecipientsError(f"A schedule may mail at most {MAX_RECIPIENTS} recipients.")
     return unique
 
 

@@ -5,7 +5,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth.models import Group
 
-from analytics.params import ReportParamsInvalid
+from analytics.params import ReportParamsError
 from analytics.services import report_params_validate
 
 
@@ -29,7 +29,7 @@ class ReportParamsForm(forms.Form):
             return cleaned
         try:
             params = report_params_validate(params=self.report_params_raw(cleaned))
-        except ReportParamsInvalid as error:
+        except ReportParamsError as error:
             raise forms.ValidationError(str(error)) from error
         cleaned["params"] = params.to_json()
         return cleaned

@@ -32,7 +32,7 @@ MODEL_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
 PERIODS = ("today", "previous_day", "previous_week", "previous_month", "this_week", "this_month")
 
 
-class ReportParamsInvalid(ValueError):
+class ReportParamsError(ValueError):
     """The parameters of a report run are not acceptable; the message says why."""
 
 
@@ -86,22 +86,22 @@ def report_params_parse(raw: Mapping[str, Any], *, now: datetime, default_time_z
     elif raw.get("days") not in (None, "") and not raw.get("start_date"):
         days = _parse_int(raw["days"], "days")
         if not 1 <= days <= MAX_RANGE_DAYS:
-            raise ReportParamsInvalid(f"days must be between 1 and {MAX_RANGE_DAYS}.")
+            raise ReportParamsError(f"days must be between 1 and {MAX_RANGE_DAYS}.")
         # Up to today: a new installation's first run shows today's turns, not an empty page.
         start, end = today - timedelta(days=days - 1), today
     else:
         start = _parse_date(raw.get("start_date"), "start date")
         end = _parse_date(raw.get("end_date"), "end date")
     if start > end:
-        raise ReportParamsInvalid("The start date must be on or before the end date.")
+        raise ReportParamsError("The start date must be on or before the end date.")
     if (end - start).days + 1 > MAX_RANGE_DAYS:
-        raise ReportParamsInvalid(f"The date range may span at most {MAX_RANGE_DAYS} days.")
+        raise ReportParamsError(f"The date range may span at most {MAX_RANGE_DAYS} days.")
     model_id = (raw.get("model_id") or "").strip() or None
     if model_id is not None and not MODEL_ID_PATTERN.match(model_id):
-        raise ReportParamsInvalid("The model id may contain only letters, digits and . _ : / @ + -")
+        raise ReportParamsError("The model id may contain only letters, digits and . _ : / @ + -")
     group = (raw.get("group") or "").strip() or None
     if group is not None and len(group) > 150:
-        raise ReportParamsInvalid("The group name is too long.")
+        raise ReportParamsError("The group name is too long.")
     return ReportParams(start_date=start, end_date=end, model_id=model_id, group=group, time_zone=time_zone)
 
 
@@ -121,7 +121,7 @@ def period_dates(period: str, *, today: date) -> tuple[date, date]:
     if period == "previous_month":
         last = today.replace(day=1) - timedelta(days=1)
         return last.replace(day=1), last
-    raise ReportParamsInvalid(f"Unknown period {period!r}: use one of {', '.join(PERIODS)}.")
+    raise ReportParamsError(f"Unknown period {period!r}: use one of {', '.join(PERIODS)}.")
 
 
 def report_sql_bind(sql: str, filters: BoundFilters) -> str:
@@ -129,10 +129,10 @@ def report_sql_bind(sql: str, filters: BoundFilters) -> str:
     try:
         tree = sqlglot.parse_one(sql, read="athena")
     except sqlglot.errors.ParseError as error:
-        raise ReportParamsInvalid(f"The report's SQL does not parse: {error}") from error
+        raise ReportParamsError(f"The report's SQL does not parse: {error}") from error
     if not isinstance(tree, (exp.Select, exp.Union)):
         # Reports read; a definition edited into DDL or DML must never reach the engine.
-        raise ReportParamsInvalid("A report's SQL must be one SELECT query.")
+        raise ReportParamsError("A report's SQL must be one SELECT query.")
     params = filters.params
     start_ts, end_ts = params.utc_bounds()
     last_instant = end_ts - timedelta(milliseconds=1)
@@ -150,7 +150,7 @@ def report_sql_bind(sql: str, filters: BoundFilters) -> str:
     }
     for placeholder in list(tree.find_all(exp.Placeholder)):
         if placeholder.name not in scalars:
-            raise ReportParamsInvalid(f"The report's SQL uses an unknown parameter :{placeholder.name}")
+            raise ReportParamsError(f"The report's SQL uses an unknown parameter :{placeholder.name}")
         placeholder.replace(scalars[placeholder.name].copy())
     return tree.sql(dialect="athena", pretty=True)
 
@@ -159,22 +159,22 @@ def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ReportParamsInvalid(f"Unknown time zone {name!r}: use an IANA name like Asia/Seoul or UTC.") from None
+        raise ReportParamsError(f"Unknown time zone {name!r}: use an IANA name like Asia/Seoul or UTC.") from None
 
 
 def _parse_date(value: Any, label: str) -> date:
     if isinstance(value, date):
         return value
     if not value:
-        raise ReportParamsInvalid(f"The {label} is required.")
+        raise ReportParamsError(f"The {label} is required.")
     try:
         return date.fromisoformat(str(value).strip())
     except ValueError:
-        raise ReportParamsInvalid(f"The {label} must be a date like 2026-11-29.") from None
+        raise ReportParamsError(f"The {label} must be a date like 2026-11-29.") from None
 
 
 def _parse_int(value: Any, label: str) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise ReportParamsInvalid(f"{label} must be a whole number.") from None
+        raise ReportParamsError(f"{label} must be a whole number.") from None

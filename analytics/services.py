@@ -22,7 +22,7 @@ from analytics.models import ReportDefinition, ReportRun, ReportSchedule, RunSta
 from analytics.params import (
     BoundFilters,
     ReportParams,
-    ReportParamsInvalid,
+    ReportParamsError,
     local_today,
     report_params_parse,
     report_sql_bind,
@@ -62,7 +62,7 @@ def _parse(params: Mapping[str, Any]) -> ReportParams:
 def report_params_validate(*, params: Mapping[str, Any]) -> ReportParams:
     parsed = _parse(params)
     if parsed.group is not None and not Group.objects.filter(name=parsed.group).exists():
-        raise ReportParamsInvalid(f"There is no group named {parsed.group!r}.")
+        raise ReportParamsError(f"There is no group named {parsed.group!r}.")
     return parsed
 
 
@@ -105,7 +105,7 @@ def report_run_execute(*, run_id: int) -> ReportRun:
     began = time.monotonic()
     try:
         result, engine_name = _run_query(run)
-    except (ReportParamsInvalid, ReportEngineError) as error:
+    except (ReportParamsError, ReportEngineError) as error:
         return _run_fail(run, str(error), began=began, query_id=getattr(error, "query_id", ""))
     except SoftTimeLimitExceeded:
         return _run_fail(run, f"The report took longer than {RUN_SOFT_LIMIT_SECONDS} s and was stopped.", began=began)
@@ -121,7 +121,7 @@ def report_run_execute(*, run_id: int) -> ReportRun:
 def _run_query(run: ReportRun) -> tuple[QueryResult, str]:
     params = _parse(run.params)
     if params.group is not None and not Group.objects.filter(name=params.group).exists():
-        raise ReportParamsInvalid(f"The group {params.group!r} no longer exists.")
+        raise ReportParamsError(f"The group {params.group!r} no longer exists.")
     sql = report_sql_bind(run.definition.sql, BoundFilters(params=params))
     engine = engine_from_settings(time_limit_seconds=ENGINE_TIME_LIMIT_SECONDS)
     try:

@@ -16,7 +16,7 @@ from analytics import selectors, services
 from analytics.delivery import run_csv_text
 from analytics.forms import ReportParamsForm
 from analytics.models import ReportDefinition, ReportRun
-from analytics.params import ReportParamsInvalid
+from analytics.params import ReportParamsError
 
 
 def analyst_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -66,7 +66,7 @@ def report_run_now(request: HttpRequest, slug: str) -> HttpResponse:
         params = definition.default_params or {"days": 7}
     try:
         run = services.report_run_request(definition=definition, params=params, requested_by=request.user)
-    except ReportParamsInvalid as error:
+    except ReportParamsError as error:
         messages.error(request, str(error))
         return redirect(definition)
     return redirect(run)

@@ -30,7 +30,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from dataplane.channels import outbound_group_name
-from dataplane.outbound import ClientGone
+from dataplane.outbound import ClientGoneError
 from dataplane.pipeline import outbound_channel
 
 logger = logging.getLogger("chat.outbound")
@@ -97,11 +97,11 @@ class ChannelsGroupOutbound:
     def send(self, event: dict[str, Any]) -> None:
         with self._changed:
             if self._gone:
-                raise ClientGone("the outbound channel stopped taking events")
+                raise ClientGoneError("the outbound channel stopped taking events")
             if not self._changed.wait_for(lambda: len(self._buffer) < MAX_BUFFERED or self._gone, SEND_TIMEOUT_SECONDS):
                 self._gone = True
             if self._gone:
-                raise ClientGone("the outbound channel stopped taking events")
+                raise ClientGoneError("the outbound channel stopped taking events")
             self._buffer.append(event)
             if self._flushing:
                 if self._wake is not None and not is_text_delta(event):
@@ -117,7 +117,7 @@ class ChannelsGroupOutbound:
         except RuntimeError:  # the server's loop is closed: nobody can listen any more
             with self._changed:
                 self._gone = True
-            raise ClientGone("the server is shutting down") from None
+            raise ClientGoneError("the server is shutting down") from None
 
     def wait_until_sent(self, timeout: float = SEND_TIMEOUT_SECONDS) -> bool:
         """For tests and shutdown: True once every buffered event has left."""

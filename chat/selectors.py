@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 
 from accounts.cognito_tokens import user_has_cognito_identity
-from dataplane.errors import StoreUnavailable
+from dataplane.errors import StoreUnavailableError
 from dataplane.pipeline import window_usage
 from gateway_project.gateway import gateway
 
@@ -26,7 +26,7 @@ def me_for(*, user: Any) -> dict[str, Any]:
     if policy is not None:
         try:
             usage = window_usage(current, user.sub, policy)
-        except StoreUnavailable:
+        except StoreUnavailableError:
             usage = {}
     return {
         "sub": user.sub,

@@ -15,7 +15,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from dataplane.errors import StoreUnavailable
+from dataplane.errors import StoreUnavailableError
 
 
 @dataclass(frozen=True)
@@ -77,13 +77,13 @@ def error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
-def store_unavailable(error: Exception, *, service: str, operation: str, resource: str = "") -> StoreUnavailable:
+def store_unavailable(error: Exception, *, service: str, operation: str, resource: str = "") -> StoreUnavailableError:
     """A botocore failure as the project's own error, with a message a person can act on."""
     where = f"{service} {operation}" + (f" on {resource}" if resource else "")
     if isinstance(error, ClientError):
         code = error_code(error)
         detail = error.response.get("Error", {}).get("Message", "") or str(error)
-        return StoreUnavailable(f"{where} failed: {code}: {detail}")
+        return StoreUnavailableError(f"{where} failed: {code}: {detail}")
     if isinstance(error, BotoCoreError):
-        return StoreUnavailable(f"{where} failed: {type(error).__name__}: {error}")
-    return StoreUnavailable(f"{where} failed: {type(error).__name__}: {error}")
+        return StoreUnavailableError(f"{where} failed: {type(error).__name__}: {error}")
+    return StoreUnavailableError(f"{where} failed: {type(error).__name__}: {error}")

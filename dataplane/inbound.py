@@ -18,9 +18,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from dataplane.channels import INBOUND, owns_channel
-from dataplane.errors import InternalError, StoreUnavailable, ValidationError
+from dataplane.errors import InternalError, StoreUnavailableError, ValidationError
 from dataplane.gateway import Gateway
-from dataplane.outbound import ClientGone, Outbound
+from dataplane.outbound import ClientGoneError, Outbound
 from dataplane.pipeline import Identity, chat_turn
 from dataplane.requests import cancel_target, conversation_id_of, decode_payload
 from dataplane.stopping import CANCEL_POLL_SECONDS, TurnStop
@@ -99,11 +99,11 @@ def _request_cancel(
         gateway.store.cancel_request(
             sub=identity.sub, conversation_id=conversation_id, ttl_seconds=CANCEL_MARKER_TTL_SECONDS
         )
-    except StoreUnavailable as error:
+    except StoreUnavailableError as error:
         logger.warning("cancel for %s failed: %s", identity.sub, error.message)
         reference = str(uuid.uuid4())
         failure = InternalError(f"The gateway could not stop the answer; try again (reference {reference}).")
         try:
             outbound.send({"error": failure.to_wire(request_id=reference), "conversationId": conversation_id or None})
-        except ClientGone:
+        except ClientGoneError:
             pass

@@ -23,11 +23,11 @@ from dataplane.errors import (
     InternalError,
     ModelNotAllowed,
     QuotaExceeded,
-    StoreUnavailable,
+    StoreUnavailableError,
     TimeLimitReached,
 )
 from dataplane.gateway import Gateway
-from dataplane.outbound import ClientGone, Outbound
+from dataplane.outbound import ClientGoneError, Outbound
 from dataplane.policy import AllowedModel, EffectivePolicy
 from dataplane.privacy import contains_pii, redact
 from dataplane.providers.base import GUARDRAIL_BLOCKED_MESSAGE, GuardrailConfig, ModelCall, StreamEnd, TextDelta
@@ -108,7 +108,7 @@ class _Turn:
         event["conversationId"] = conversation_id
         try:
             self.outbound.send(event)
-        except ClientGone:
+        except ClientGoneError:
             self.client_gone = True
             raise
 
@@ -151,9 +151,9 @@ def chat_turn(
             raise TimeLimitReached("The gateway has no time left to answer this request; send it again.")
         _reserve(turn)
         _stream(turn, stop, may_cache)
-    except ClientGone:
+    except ClientGoneError:
         record.outcome = "cancelled"
-    except StoreUnavailable as error:
+    except StoreUnavailableError as error:
         # The store's own words (table names, role ARNs) are for operators, not users.
         logger.warning("chat turn %s: store unavailable: %s", record.request_id, error.message)
         _fail(
@@ -464,7 +464,7 @@ def _remember_answer(turn: _Turn, actual: TokenCount, stop_reason: str) -> None:
     answer = CachedAnswer(text=turn.streamed_text, usage=actual, model_id=turn.model.model_id, stop_reason=stop_reason)
     try:
         turn.gateway.store.cache_put(_cache_key(turn), answer, ttl_seconds=turn.gateway.config.cache_ttl_seconds)
-    except StoreUnavailable:
+    except StoreUnavailableError:
         logger.warning("cache write failed for %s", turn.record.request_id)
 
 
@@ -506,7 +506,7 @@ def _settle(turn: _Turn) -> TokenCount:
         try:
             turn.settled_usage = turn.gateway.store.settle(reservation=reservation, actual=actual)
             break
-        except StoreUnavailable:
+        except StoreUnavailableError:
             # The estimate stays counted: the user is over-charged, never under-charged.
             logger.warning("settle failed for %s (attempt %d)", turn.record.request_id, attempt + 1)
     return actual
@@ -539,7 +539,7 @@ def _token_usage(turn: _Turn) -> dict[str, Any] | None:
             usage.kind: usage.to_wire()
             for usage in turn.gateway.store.usage_read(sub=turn.identity.sub, charges=charges)
         }
-    except StoreUnavailable:
+    except StoreUnavailableError:
         return None
 
 
@@ -571,5 +571,5 @@ def _fail(turn: _Turn, error: GatewayError) -> None:
             body["usage"] = {"inputTokens": actual.input, "outputTokens": actual.output, "totalTokens": actual.total}
     try:
         turn.send(body)
-    except ClientGone:
+    except ClientGoneError:
         pass

@@ -21,7 +21,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 
 from accounts.admin import UserAdmin as AccountsUserAdmin
-from dataplane.errors import StoreUnavailable
+from dataplane.errors import StoreUnavailableError
 from quotas import selectors, services
 from quotas.models import (
     RESOLUTION_RULE,
@@ -41,7 +41,7 @@ User = get_user_model()
 ADMIN_CSS = {"all": ("quotas/admin.css",)}
 
 
-def _store_error_message(error: StoreUnavailable) -> str:
+def _store_error_message(error: StoreUnavailableError) -> str:
     return f"The gateway store is unavailable ({error.message}). Nothing was changed in the store."
 
 
@@ -295,7 +295,7 @@ class GovernedUserAdmin(AccountsUserAdmin):
     def _reset(self, request: HttpRequest, queryset: QuerySet, *, window: str) -> None:
         try:
             keys = [services.usage_window_reset(user=user, window=window) for user in queryset]
-        except StoreUnavailable as error:
+        except StoreUnavailableError as error:
             self.message_user(request, _store_error_message(error), messages.ERROR)
             return
         label = "10-minute window" if window == "10m" else "month"
@@ -317,7 +317,7 @@ def governance_context(*, user: Any) -> dict[str, Any]:
     }
     try:
         usage = selectors.user_usage(user=user)
-    except StoreUnavailable as error:
+    except StoreUnavailableError as error:
         context["store_error"] = error.message
         return context
     for window in usage:
@@ -407,7 +407,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     def drain_now(self, request: HttpRequest, queryset: QuerySet) -> None:
         try:
             result = services.outbox_drain()
-        except StoreUnavailable as error:
+        except StoreUnavailableError as error:
             self.message_user(request, _store_error_message(error) + " Rows stay pending.", messages.ERROR)
             return
         self.message_user(request, f"Published: {result.as_dict()}")
@@ -479,7 +479,7 @@ def live_usage_view(request: HttpRequest) -> HttpResponse:
     }
     try:
         context["live"] = selectors.live_usage_top()
-    except StoreUnavailable as error:
+    except StoreUnavailableError as error:
         context["store_error"] = error.message
     return TemplateResponse(request, "admin/quotas/live_usage.html", context)
 
@@ -489,7 +489,7 @@ def _purge_cache(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied
     try:
         purged = services.answer_cache_purge()
-    except StoreUnavailable as error:
+    except StoreUnavailableError as error:
         messages.error(request, _store_error_message(error))
     else:
         messages.success(request, f"Purged {purged} cached answer(s). Prepared responses are kept.")

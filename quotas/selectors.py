@@ -145,7 +145,7 @@ def usage_charges(*, policy: EffectivePolicy, now: datetime | None = None) -> li
 def user_usage(*, user: Any) -> list[WindowUsage]:
     """The user's current 10-minute and monthly usage, with limits and reset times.
 
-    Raises `dataplane.errors.StoreUnavailable` when the store cannot be read.
+    Raises `dataplane.errors.StoreUnavailableError` when the store cannot be read.
     """
     policy = effective_policy_compute(user=user)
     return store_port.store_get().usage_read(sub=user.sub, charges=usage_charges(policy=policy))
@@ -315,7 +315,7 @@ class PolicyDrift:
 def policy_drift_list() -> list[PolicyDrift]:
     """Every difference between the store's policies and what Django computes now.
 
-    Raises `StoreUnavailable` when the store cannot be read.
+    Raises `StoreUnavailableError` when the store cannot be read.
     """
     stored = {policy.sub: policy for policy in store_port.store_get().policy_list()}
     drifts: list[PolicyDrift] = []

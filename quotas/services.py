@@ -30,7 +30,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from dataplane.errors import StoreUnavailable
+from dataplane.errors import StoreUnavailableError
 from dataplane.policy import EffectivePolicy
 from dataplane.stores.base import PreparedAnswer
 from quotas import store as store_port
@@ -295,7 +295,7 @@ def _enqueue_drain() -> None:
 
     try:
         outbox_drain_task.delay()
-    except StoreUnavailable as error:
+    except StoreUnavailableError as error:
         # Only in eager mode (tests, embedded default): the change is saved, the row waits.
         logger.warning("outbox drain deferred: %s", error)
     except Exception:  # the broker is down: the periodic drain or `sync_policies` will publish
@@ -336,7 +336,7 @@ def outbox_drain(*, batch_size: int | None = None, max_batches: int | None = Non
 
     Each batch is its own transaction, so work done before a crash stays done. With
     `max_batches`, stops early and sets `more` (the Celery task then re-enqueues itself, which
-    keeps every task short). Raises `StoreUnavailable` when the store is down; the row it
+    keeps every task short). Raises `StoreUnavailableError` when the store is down; the row it
     stopped at and those after it stay `pending`, with the error and one more attempt recorded.
     """
     size = batch_size or drain_batch_size()
@@ -355,7 +355,7 @@ def outbox_drain(*, batch_size: int | None = None, max_batches: int | None = Non
 def _policy_batch_drain(*, batch_size: int, result: DrainResult) -> bool:
     """Publish one batch; True when a full batch was done (so there may be more)."""
     store = store_port.store_get()
-    outage: StoreUnavailable | None = None
+    outage: StoreUnavailableError | None = None
     with transaction.atomic():
         # skip_locked: two workers never take the same row; SQLite has no row locks and falls
         # back to the conditional update in `_policy_row_finish` plus the store's version guard.
@@ -371,7 +371,7 @@ def _policy_batch_drain(*, batch_size: int, result: DrainResult) -> bool:
                 continue
             try:
                 outcome = _policy_row_publish(store, row)
-            except StoreUnavailable as error:
+            except StoreUnavailableError as error:
                 outage = error
                 _policy_rows_outage(rows[index:], error)
                 break
@@ -420,7 +420,7 @@ def _policy_row_finish(row: PolicyOutbox, *, result: str, tally: DrainResult) ->
         )
 
 
-def _policy_rows_outage(rows: list[PolicyOutbox], error: StoreUnavailable) -> None:
+def _policy_rows_outage(rows: list[PolicyOutbox], error: StoreUnavailableError) -> None:
     now = timezone.now()
     message = str(error)
     for row in rows:
@@ -433,7 +433,7 @@ def _policy_rows_outage(rows: list[PolicyOutbox], error: StoreUnavailable) -> No
 
 def _prepared_batch_drain(*, batch_size: int, result: DrainResult) -> bool:
     store = store_port.store_get()
-    outage: StoreUnavailable | None = None
+    outage: StoreUnavailableError | None = None
     with transaction.atomic():
         # A blocking lock taken in id order: a second worker waits behind the first and then
         # sees its rows done, so a put and a later delete of one key can never swap places.
@@ -446,7 +446,7 @@ def _prepared_batch_drain(*, batch_size: int, result: DrainResult) -> bool:
                     store.prepared_put(PreparedAnswer(**row.document))
                 else:
                     store.prepared_delete(question_key=row.question_key, model_id=row.model_id)
-            except StoreUnavailable as error:
+            except StoreUnavailableError as error:
                 outage = error
                 for pending in rows[index:]:
                     PreparedOutbox.objects.filter(pk=pending.pk).update(
@@ -490,7 +490,7 @@ class SyncResult:
 def policy_sync_all() -> SyncResult:
     """Republish every user's policy and every prepared response, and publish them now.
 
-    Raises `StoreUnavailable` when the store is down (the rows stay pending for a later drain).
+    Raises `StoreUnavailableError` when the store is down (the rows stay pending for a later drain).
     """
     with transaction.atomic():
         policies = policy_publish_request(users=users_everyone(), force=True)

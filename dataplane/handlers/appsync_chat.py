@@ -47,7 +47,7 @@ _gateway: Gateway | None = None
 _gateway_lock = threading.Lock()
 
 
-class InboundPublishFailed(RuntimeError):
+class InboundPublishError(RuntimeError):
     """Raised after the failure was reported, so Lambda counts it and keeps the event."""
 
 
@@ -180,5 +180,5 @@ def handler(event: dict[str, Any], context: Any) -> Any:
     response = app.resolve(event, context)
     if isinstance(response, dict) and "error" in response:
         # Powertools turned an exception into a return value, which AppSync drops in EVENT mode.
-        raise InboundPublishFailed(response["error"])
+        raise InboundPublishError(response["error"])
     return response

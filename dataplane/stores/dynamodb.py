@@ -30,7 +30,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from dataplane import aws
-from dataplane.errors import StoreUnavailable
+from dataplane.errors import StoreUnavailableError
 from dataplane.permissions import Need, Resource, need
 from dataplane.policy import EffectivePolicy
 from dataplane.stores.base import (
@@ -159,7 +159,7 @@ class DynamoDBStore:
 
     @contextmanager
     def _calling(self, operation: str, table: str) -> Iterator[None]:
-        """Every failure to talk to DynamoDB leaves here as `StoreUnavailable`."""
+        """Every failure to talk to DynamoDB leaves here as `StoreUnavailableError`."""
         try:
             yield
         except (BotoCoreError, ClientError) as error:
@@ -263,7 +263,7 @@ class DynamoDBStore:
             if "ConditionalCheckFailed" in codes:
                 raise self._refusal_from(reasons, charges, estimate)
             if "TransactionConflict" not in codes or attempt == CONFLICT_RETRIES:
-                raise StoreUnavailable(
+                raise StoreUnavailableError(
                     f"DynamoDB TransactWriteItems on {self.usage_table} was cancelled: {', '.join(codes)}"
                 )
             time.sleep(random.uniform(0, 0.01 * 2**attempt))  # jitter, so racers do not collide again
@@ -333,7 +333,7 @@ class DynamoDBStore:
         # Not expected (ALL_OLD returns the item as it was checked), but a cancelled
         # transaction took nothing, so the request is refused for the window DynamoDB named.
         if first_failed is None:
-            return StoreUnavailable("DynamoDB cancelled a reservation without naming the window")
+            return StoreUnavailableError("DynamoDB cancelled a reservation without naming the window")
         cap = counter_caps(first_failed.limits, estimate)[0]
         return quota_exceeded(
             window=first_failed.window,
@@ -385,7 +385,7 @@ class DynamoDBStore:
         # than a round trip, so the counters are read back here (what `usage_read` did after).
         try:
             return self._windows_read("settle", reservation.sub, list(reservation.charges))
-        except StoreUnavailable:
+        except StoreUnavailableError:
             # The settle is applied; a failing read must not make the caller settle again.
             # Without counters the turn reads them itself (or shows no bars).
             return []
@@ -584,7 +584,7 @@ class DynamoDBStore:
             request = response.get("UnprocessedKeys") or {}
             if not request:
                 return items
-        raise StoreUnavailable(f"DynamoDB BatchGetItem on {table} left keys unprocessed after 5 attempts")
+        raise StoreUnavailableError(f"DynamoDB BatchGetItem on {table} left keys unprocessed after 5 attempts")
 
     def _batch_delete(self, table: str, keys: list[dict]) -> None:
         request: dict[str, Any] = {table: [{"DeleteRequest": {"Key": key}} for key in keys]}
@@ -595,7 +595,7 @@ class DynamoDBStore:
             request = response.get("UnprocessedItems") or {}
             if not request:
                 return
-        raise StoreUnavailable(f"DynamoDB BatchWriteItem on {table} left items unprocessed after 5 attempts")
+        raise StoreUnavailableError(f"DynamoDB BatchWriteItem on {table} left items unprocessed after 5 attempts")
 
 
 def _prepared_keys(question_key: str, model_id: str) -> list[dict]:

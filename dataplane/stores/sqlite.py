@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from dataplane.errors import StoreUnavailable
+from dataplane.errors import StoreUnavailableError
 from dataplane.policy import EffectivePolicy
 from dataplane.stores.base import (
     CachedAnswer,
@@ -148,9 +148,11 @@ class SQLiteStore:
         try:
             yield
         except sqlite3.Error as error:
-            raise StoreUnavailable(f"SQLite store {self.path!r} failed during {operation}: {error}") from error
+            raise StoreUnavailableError(f"SQLite store {self.path!r} failed during {operation}: {error}") from error
         except OSError as error:
-            raise StoreUnavailable(f"SQLite store {self.path!r} cannot be opened ({operation}): {error}") from error
+            raise StoreUnavailableError(
+                f"SQLite store {self.path!r} cannot be opened ({operation}): {error}"
+            ) from error
 
     def _count(self, operation: str, kind: str) -> None:
         with self._lock:

@@ -10,7 +10,7 @@ from django_celery_beat.models import PeriodicTask
 from analytics import services
 from analytics.catalogue import REPORTS
 from analytics.models import ReportDefinition, ReportRun, ReportSchedule, RunStatus
-from analytics.params import ReportParamsInvalid
+from analytics.params import ReportParamsError
 from analytics.schedules import REAP_TASK, REAP_TASK_NAME
 from gateway_project.celery import app as celery_app
 from tests.analytics.conftest import FIRST_DAY, LAST_DAY, REGION, moto_api
@@ -41,13 +41,13 @@ def test_a_request_is_queued_and_enqueued_only_after_commit(
 
 
 def test_invalid_parameters_create_no_run(analyst_user):
-    with pytest.raises(ReportParamsInvalid, match="on or before"):
+    with pytest.raises(ReportParamsError, match="on or before"):
         services.report_run_request(
             definition=definition(),
             params={"start_date": "2026-11-02", "end_date": "2026-11-01"},
             requested_by=analyst_user,
         )
-    with pytest.raises(ReportParamsInvalid, match="no group named"):
+    with pytest.raises(ReportParamsError, match="no group named"):
         services.report_run_request(
             definition=definition(), params={**WHOLE_LAKE, "group": "Ghosts"}, requested_by=None
         )

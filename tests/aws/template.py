@@ -16,7 +16,7 @@ REGION = "us-east-1"
 PARTITION = "aws"
 
 
-class UnresolvableValue(ValueError):
+class UnresolvableValueError(ValueError):
     """The template holds an intrinsic or attribute the twin does not model (yet)."""
 
 
@@ -83,7 +83,7 @@ class Template:
         if logical_id in self.body.get("Parameters", {}):
             default = self.body["Parameters"][logical_id].get("Default")
             if default is None:
-                raise UnresolvableValue(f"parameter {logical_id} has no default")
+                raise UnresolvableValueError(f"parameter {logical_id} has no default")
             return str(default)
         kind = self.resources[logical_id]["Type"]
         if kind == "AWS::IAM::ManagedPolicy":
@@ -125,7 +125,7 @@ class Template:
             props = self.resources[logical_id]["Properties"]
             api_id = self.resolve(props["ApiId"])
             return self.arn("appsync", f"apis/{api_id}/channelNamespace/{name}")
-        raise UnresolvableValue(f"the twin does not model {kind}.{attribute} ({logical_id})")
+        raise UnresolvableValueError(f"the twin does not model {kind}.{attribute} ({logical_id})")
 
     # -- intrinsics ---------------------------------------------------------------------------
     def resolve(self, value: Any) -> Any:
@@ -163,7 +163,7 @@ class Template:
         if function == "Fn::Split":
             separator, text = argument
             return str(self.resolve(text)).split(separator)
-        raise UnresolvableValue(f"the twin does not model {function}")
+        raise UnresolvableValueError(f"the twin does not model {function}")
 
     # -- what the twin reads ------------------------------------------------------------------
     def function_id(self, handler: str) -> str:
@@ -195,7 +195,7 @@ class Template:
             if isinstance(managed, dict) and "Ref" in managed:
                 documents.append(self.resources[managed["Ref"]]["Properties"]["PolicyDocument"])
             else:  # an AWS-managed policy: the twin does not know its statements
-                raise UnresolvableValue(f"role {role_id} attaches {managed}, which the twin cannot read")
+                raise UnresolvableValueError(f"role {role_id} attaches {managed}, which the twin cannot read")
         return self.statements(documents)
 
     def managed_policy_statements(self, policy_id: str) -> list[dict[str, Any]]:

@@ -149,10 +149,10 @@ def test_negative_control_the_old_chat_policy_fails_the_prepared_lookup(aws_twin
 
 
 def test_a_denied_call_fails_like_aws_with_access_denied(aws_twin: AwsTwin, sub: str) -> None:
-    from dataplane.errors import StoreUnavailable
+    from dataplane.errors import StoreUnavailableError
 
     store = aws_twin.store()
-    with aws_twin.acting_as(CHAT_HANDLER), pytest.raises(StoreUnavailable) as raised:
+    with aws_twin.acting_as(CHAT_HANDLER), pytest.raises(StoreUnavailableError) as raised:
         store.usage_reset(sub=sub, window_key="10m#2026-11-29T05:10")  # Django's job, not the Lambda's
     message = str(raised.value)
     principal = aws_twin.principal(CHAT_HANDLER).arn

@@ -74,7 +74,7 @@ def test_policy_publish_live_usage_reset_and_cache_purge_as_the_control_plane(
 def test_negative_control_the_old_control_plane_policy_fails_live_usage_and_reset(
     aws_twin: AwsTwin, twin_store, standard_policy, alice, action: str
 ) -> None:
-    from dataplane.errors import StoreUnavailable
+    from dataplane.errors import StoreUnavailableError
     from quotas.selectors import user_usage
     from quotas.services import usage_window_reset
 
@@ -84,7 +84,7 @@ def test_negative_control_the_old_control_plane_policy_fails_live_usage_and_rese
         for s in statements
     ]
     with aws_twin.statements_replaced(CONTROL_PLANE, old), aws_twin.acting_as(CONTROL_PLANE):
-        with pytest.raises(StoreUnavailable, match="AccessDeniedException"):
+        with pytest.raises(StoreUnavailableError, match="AccessDeniedException"):
             if action == "dynamodb:BatchGetItem":
                 user_usage(user=alice)
             else:

@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from dataplane.cache_keys import prepared_question_key
-from dataplane.errors import ModelThrottled, StoreUnavailable
+from dataplane.errors import ModelThrottled, StoreUnavailableError
 from dataplane.outbound import ListOutbound
 from dataplane.pipeline import Identity, chat_turn
 from dataplane.stores.base import PreparedAnswer, WindowCharge
@@ -261,7 +261,7 @@ def test_a_model_failing_mid_stream_gives_a_typed_error_and_bills_the_streamed_p
 
 def test_a_store_outage_is_an_internal_error_not_a_crash(gateway, provider, monkeypatch):
     def down(**kwargs):
-        raise StoreUnavailable(
+        raise StoreUnavailableError(
             "DynamoDB TransactWriteItems on prod-usage failed: AccessDenied for arn:aws:iam::1:role/x"
         )
 
@@ -307,7 +307,7 @@ def test_a_warm_turn_reads_no_policy_from_the_store(gateway):
 
 def test_a_failing_cache_write_does_not_fail_a_delivered_answer(gateway, monkeypatch):
     def down(*args, **kwargs):
-        raise StoreUnavailable("store down")
+        raise StoreUnavailableError("store down")
 
     monkeypatch.setattr(gateway.store, "cache_put", down)
 

@@ -14,7 +14,7 @@ from celery.signals import task_postrun
 from django.core.management import call_command
 from django.db import connections, transaction
 
-from dataplane.errors import StoreUnavailable
+from dataplane.errors import StoreUnavailableError
 from quotas import services
 from quotas.models import PolicyOutbox, QuotaPolicy, UserPolicyOverride
 from quotas.tasks import outbox_drain
@@ -119,7 +119,7 @@ def test_worker_retries_while_the_store_is_down(celery_app, dynamodb_store, use_
     def fail_first(store):
         if store.puts == 0 and not getattr(store, "failed", False):
             store.failed = True
-            raise StoreUnavailable("DynamoDB PutItem failed: connection refused (simulated)")
+            raise StoreUnavailableError("DynamoDB PutItem failed: connection refused (simulated)")
 
     flaky = use_store(CountingStore(dynamodb_store, on_put=fail_first))
     alice = UserFactory(username="alice")

@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from dataplane.errors import StoreUnavailable
+from dataplane.errors import StoreUnavailableError
 from quotas import demo, services
 from quotas.models import ModelCatalogueEntry, PreparedResponse, QuotaPolicy
 
@@ -23,7 +23,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Seeded {created} new object(s); {queued} more user policies queued for publishing.")
         try:
             result = services.outbox_drain()
-        except StoreUnavailable as error:
+        except StoreUnavailableError as error:
             self.stderr.write(f"Store unavailable, rows stay pending: {error.message}")
             return
         self.stdout.write(f"Published: {result.as_dict()}")

@@ -240,7 +240,7 @@ def test_a_failure_outside_the_turn_reaches_the_user_the_logs_the_metrics_and_la
     )
 
     try:
-        with pytest.raises(appsync_chat.InboundPublishFailed):
+        with pytest.raises(appsync_chat.InboundPublishError):
             appsync_chat.handler(event, LambdaContext())
     finally:
         appsync_chat._publishing.cache_clear()

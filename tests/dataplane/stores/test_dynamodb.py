@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 from botocore.stub import Stubber
 
-from dataplane.errors import QuotaExceeded, StoreUnavailable
+from dataplane.errors import QuotaExceeded, StoreUnavailableError
 from dataplane.policy import WindowLimits
 from dataplane.stores.base import TokenCount
 from dataplane.stores.dynamodb import TTL_ATTRIBUTE, DynamoDBStore
@@ -119,7 +119,7 @@ def test_other_cancellations_are_store_errors_not_refusals(store_clock):
             service_error_code="TransactionCanceledException",
             modeled_fields={"CancellationReasons": [{"Code": "ThrottlingError"}, {"Code": "None"}]},
         )
-        with pytest.raises(StoreUnavailable, match="ThrottlingError"):
+        with pytest.raises(StoreUnavailableError, match="ThrottlingError"):
             store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=1, output=1))
 
 
@@ -165,7 +165,7 @@ def test_a_settle_whose_read_back_fails_is_still_applied_once_and_returns_no_cou
     reservation = dynamodb_store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=10, output=50))
 
     def unreachable(*args, **kwargs):
-        raise StoreUnavailable("read timed out")
+        raise StoreUnavailableError("read timed out")
 
     with monkeypatch.context() as patch:
         patch.setattr(dynamodb_store, "_batch_get", unreachable)
