@@ -28,8 +28,7 @@ def admin_user(db):
     from accounts.roles import GATEWAY_ADMINS
     from tests.factories import UserFactory
 
-    user = UserFactory(username="ada", is_staff=True, groups=[GATEWAY_ADMINS])
-    return user
+    return UserFactory(username="ada", is_staff=True, groups=[GATEWAY_ADMINS])
 
 
 @pytest.fixture

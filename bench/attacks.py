@@ -229,7 +229,7 @@ def admin_guessing(server: Server, attempts: int = 30) -> str:
     throttled = sum(
         status == 429 or "Too many" in body for status, body in (attempt(f"wrong-{n}") for n in range(attempts))
     )
-    status, body = attempt("Attack-pass-123")
+    _status, _body = attempt("Attack-pass-123")
     signed_in = "sessionid" in {c.name for c in jar}
     return f"{attempts} wrong passwords: {throttled} throttled; the right one then signed in: {signed_in}"
 

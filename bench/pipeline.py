@@ -37,7 +37,7 @@ MODEL = AllowedModel(model_id="demo.echo-v1", display_name="Demo", provider="dem
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 @contextmanager

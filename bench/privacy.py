@@ -42,7 +42,7 @@ def prompts(count: int, rng: random.Random) -> list[str]:
         if index % 2:
             parts.append(rng.choice(personal))
         while len(" ".join(parts).encode()) < PROMPT_BYTES:
-            parts.insert(rng.randrange(len(parts) + 1), rng.choice(clean + [FILLER]))
+            parts.insert(rng.randrange(len(parts) + 1), rng.choice([*clean, FILLER]))
         built.append(" ".join(parts).encode()[:PROMPT_BYTES].decode(errors="ignore"))
     return built
 
@@ -60,7 +60,7 @@ def timings_us(detect: Callable[[str], object], texts: list[str]) -> list[float]
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def corpus_score(contains: Callable[[str], bool]) -> tuple[int, int, int, int]:

@@ -55,7 +55,7 @@ def _quarters(char: str) -> int:
     if _is_wide(code_point):
         return 4
     category = unicodedata.category(char)
-    if category.startswith("L") or category.startswith("M") or category.startswith("N"):
+    if category.startswith(("L", "M", "N")):
         return 2
     if category.startswith("Z"):
         return 1

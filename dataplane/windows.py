@@ -42,10 +42,7 @@ def ten_minute_window(now: datetime) -> Window:
 def month_window(now: datetime, tz: str = "UTC") -> Window:
     local = now.astimezone(ZoneInfo(tz))
     start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    if start.month == 12:
-        end = start.replace(year=start.year + 1, month=1)
-    else:
-        end = start.replace(month=start.month + 1)
+    end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
     return Window(
         kind="month",
         key=f"month#{start:%Y-%m}",

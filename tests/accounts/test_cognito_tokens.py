@@ -167,9 +167,8 @@ def test_a_misconfigured_appsync_transport_is_named_at_check_time():
         COGNITO_DOMAIN="",
         COGNITO_CLIENT_ID="",
         GATEWAY_STORE="sqlite",
-    ):
-        with pytest.raises(SystemCheckError) as failed:
-            call_command("check")
+    ), pytest.raises(SystemCheckError) as failed:
+        call_command("check")
     message = str(failed.value)
     assert "GATEWAY_EVENTS_HTTP_ENDPOINT, COGNITO_DOMAIN, COGNITO_CLIENT_ID" in message
     assert "chat.E003" in message

@@ -40,10 +40,10 @@ class FakeClock:
 
 
 def make_engine(client, clock: FakeClock, **overrides) -> AthenaEngine:
-    options = dict(
-        workgroup="reports-wg", database="ai_gateway", output_location=OUTPUT, region=REGION,
-        client=client, clock=clock, sleep=clock.sleep, first_poll_seconds=0.25, max_poll_seconds=1.0,
-    )
+    options = {
+        "workgroup": "reports-wg", "database": "ai_gateway", "output_location": OUTPUT, "region": REGION,
+        "client": client, "clock": clock, "sleep": clock.sleep, "first_poll_seconds": 0.25, "max_poll_seconds": 1.0,
+    }
     options.update(overrides)
     return AthenaEngine(**options)
 

@@ -188,7 +188,7 @@ class Template:
         """Every identity-policy statement attached to a role: inline, attached and managed."""
         role = self.resources[role_id]["Properties"]
         documents = [policy["PolicyDocument"] for policy in role.get("Policies", [])]
-        for policy_id, policy in self.of_type("AWS::IAM::Policy").items():
+        for policy in self.of_type("AWS::IAM::Policy").values():
             if {"Ref": role_id} in policy["Properties"].get("Roles", []):
                 documents.append(policy["Properties"]["PolicyDocument"])
         for managed in role.get("ManagedPolicyArns", []):

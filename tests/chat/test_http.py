@@ -75,7 +75,7 @@ async def test_http_publish_runs_the_turn_and_answers_on_the_outbound_channel(al
 
 
 @pytest.mark.parametrize(
-    "body, status, error_type",
+    ("body", "status", "error_type"),
     [
         ({"channel": "/inbound/{other}", "events": ["{}"]}, 403, "UnauthorizedException"),
         ({"channel": "/outbound/{own}", "events": ["{}"]}, 403, "UnauthorizedException"),

@@ -59,7 +59,7 @@ async def test_subscribe_and_unsubscribe_own_outbound(alice, alice_cookie):
 
 
 @pytest.mark.parametrize(
-    "channel, error_type",
+    ("channel", "error_type"),
     [
         ("/outbound/{other}", "UnauthorizedException"),
         ("/inbound/{own}", "UnauthorizedException"),

@@ -34,7 +34,7 @@ def turn(gateway, text="What is a token?"):
 
 
 def test_a_named_guardrail_goes_out_on_converse_stream(bedrock_gateway, bedrock_server):
-    record, out = turn(with_policy(bedrock_gateway, guardrail=NAMED))
+    record, _out = turn(with_policy(bedrock_gateway, guardrail=NAMED))
 
     assert record.outcome == "ok"
     assert record.guardrail_action == "none"
@@ -165,7 +165,7 @@ def test_a_masked_prompt_reaches_the_openai_model_masked_and_is_not_cached(
 ):
     from tests.servers.bedrock import MASKED_NAME
 
-    record, out = openai_turn(openai_gateway, f"Write a birthday card for {MASKED_NAME}")
+    record, _out = openai_turn(openai_gateway, f"Write a birthday card for {MASKED_NAME}")
 
     sent = openai_server.last_request(OPENAI_MODEL).body["messages"][-1]["content"]
     assert MASKED_NAME not in json.dumps(sent)

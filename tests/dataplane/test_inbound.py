@@ -88,7 +88,7 @@ def test_a_cancel_on_someone_elses_channel_is_ignored(gateway):
 
 
 def test_chat_requests_and_cancels_run_in_order(gateway, provider):
-    records, outbound = publish(
+    records, _outbound = publish(
         gateway, [chat_request(), {"action": "cancel"}, chat_request("And a second?", conversationId="conv-2")]
     )
 

@@ -98,7 +98,7 @@ def test_bad_requests_get_a_typed_validation_error(gateway, provider, payload, f
 
 
 def test_a_model_outside_the_allow_list_is_refused(gateway, provider):
-    record, out = run(gateway, chat_request(modelId="amazon.nova-pro-v1:0"))
+    _record, out = run(gateway, chat_request(modelId="amazon.nova-pro-v1:0"))
 
     assert out.errors()[0]["type"] == "ModelNotAllowed"
     assert "amazon.nova-pro-v1:0" in out.errors()[0]["message"]
@@ -215,7 +215,7 @@ def test_prepared_responses_win_over_the_model(gateway, provider):
 
 def test_a_client_that_leaves_half_way_is_billed_for_what_streamed(gateway, provider):
     provider.usage = None
-    record, out = run(gateway, chat_request(), outbound=ListOutbound(gone_after=3))
+    record, _out = run(gateway, chat_request(), outbound=ListOutbound(gone_after=3))
 
     assert record.outcome == "cancelled"
     assert record.estimated_usage

@@ -55,7 +55,7 @@ def test_a_mid_stream_throttle_gives_the_typed_error_and_bills_the_streamed_part
 def test_a_throttle_before_the_stream_bills_nothing(bedrock_gateway, bedrock_server):
     bedrock_server.script(MODEL, status=429, error_code="ThrottlingException")
 
-    record, out = turn(bedrock_gateway, chat_request())
+    _record, out = turn(bedrock_gateway, chat_request())
 
     assert out.errors()[0]["type"] == "ModelThrottled"
     usage = usage_of(bedrock_gateway)["10m"]
@@ -65,7 +65,7 @@ def test_a_throttle_before_the_stream_bills_nothing(bedrock_gateway, bedrock_ser
 def test_a_disconnect_half_way_bills_the_streamed_part_and_stops_reading(bedrock_gateway, bedrock_server):
     bedrock_server.script(MODEL, chunks=[f"w{i} " for i in range(40)], chunk_delay=0.005)
 
-    record, out = turn(bedrock_gateway, chat_request(), outbound=ListOutbound(gone_after=4))
+    record, _out = turn(bedrock_gateway, chat_request(), outbound=ListOutbound(gone_after=4))
 
     assert record.outcome == "cancelled"
     assert record.output_tokens > 0

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.parametrize(
-    "provider, model_id",
+    ("provider", "model_id"),
     [
         ("bedrock", "anthropic.claude-3-5-haiku-20241022-v1:0"),
         ("bedrock", "amazon.nova-pro-v1:0"),
@@ -36,7 +36,7 @@ def test_valid_model_ids(provider, model_id):
 
 
 @pytest.mark.parametrize(
-    "provider, model_id, message",
+    ("provider", "model_id", "message"),
     [
         ("bedrock", "claude", "Not a Bedrock model id"),
         ("bedrock", "Anthropic.Claude", "Not a Bedrock model id"),

@@ -6,10 +6,7 @@ import sys
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Generic, TypeVar
-
-ScriptT = TypeVar("ScriptT")
-ReceivedT = TypeVar("ReceivedT")
+from typing import Any
 
 
 class QuietServer(ThreadingHTTPServer):
@@ -21,7 +18,7 @@ class QuietServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-class ScriptedServer(Generic[ScriptT, ReceivedT]):
+class ScriptedServer[ScriptT, ReceivedT]:
     """Subclasses set `script_type` (a dataclass with a `times` field), `name`, and `model_of`."""
 
     script_type: type

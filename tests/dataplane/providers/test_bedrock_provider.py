@@ -204,7 +204,7 @@ def test_builds_its_own_client_lazily_with_explicit_timeouts(bedrock_server, aws
     assert client.meta.region_name == "eu-west-1"
     assert (client.meta.config.connect_timeout, client.meta.config.read_timeout) == (5.0, 60.0)
     assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 3}
-    assert list(provider.stream(_call(unique, "hi")))[0] == TextDelta("Echo:")
+    assert next(iter(provider.stream(_call(unique, "hi")))) == TextDelta("Echo:")
 
 
 class _CapturingClient:

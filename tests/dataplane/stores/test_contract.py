@@ -142,7 +142,7 @@ def test_racing_reservations_admit_exactly_as_many_as_fit(store, store_clock):
 
 
 @pytest.mark.parametrize(
-    "ten, month, refused_window, limit",
+    ("ten", "month", "refused_window", "limit"),
     [
         (WindowLimits(total=10_000), WindowLimits(total=300), "month", 300),
         (WindowLimits(total=300), WindowLimits(total=10_000), "10m", 300),
