@@ -31,6 +31,9 @@ _DEMO_PRICES: dict[str, tuple[float, float]] = {
 }
 DEMO_MODELS: tuple[str, ...] = tuple(_DEMO_PRICES)
 _OFFLINE_MODEL = DEMO_MODEL["model_id"]
+# Shares of synthetic turns that are refused, fail at the model, or are answered from the store;
+# the rest are answered by the model.
+_REFUSED, _FAILED, _STORED = 0.10, 0.06, 0.14
 
 
 lake_timestamp = format_lake_timestamp
@@ -90,7 +93,7 @@ def _synthetic_record(rng: random.Random, *, moment: datetime, user_sub: str, mo
         latency_ms=rng.randrange(5, 40),
     )
     roll = rng.random()
-    if roll < 0.10:  # refused before the model: quota or allow-list
+    if roll < _REFUSED:  # refused before the model: quota or allow-list
         reason = rng.choice(["10m", "month", None])
         record.update(
             outcome="refused",
@@ -99,13 +102,13 @@ def _synthetic_record(rng: random.Random, *, moment: datetime, user_sub: str, mo
             error_type="QuotaExceeded" if reason else "ModelNotAllowed",
             refusal_window=reason,
         )
-    elif roll < 0.16:  # the model failed
+    elif roll < _REFUSED + _FAILED:  # the model failed
         record.update(
             outcome="error",
             error_type=rng.choice(["ModelThrottled", "UpstreamError", "ModelUnavailable"]),
             latency_ms=rng.randrange(100, 3000),
         )
-    elif roll < 0.30:  # answered from the cache or a prepared response
+    elif roll < _REFUSED + _FAILED + _STORED:  # answered from the cache or a prepared response
         saved = rng.randrange(50, 900)
         record.update(
             cache=rng.choice(["hit", "hit", "prepared"]),

@@ -26,6 +26,7 @@ import sqlglot
 from sqlglot import exp
 
 MAX_RANGE_DAYS = 366
+GROUP_NAME_MAX_LENGTH = 150  # django.contrib.auth's Group.name
 # Bedrock model ids, inference-profile ids and ARNs, OpenAI-style names: no quotes, no spaces.
 MODEL_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
 # Calendar periods a schedule (or a person) can ask for instead of explicit dates.
@@ -100,7 +101,7 @@ def report_params_parse(raw: Mapping[str, Any], *, now: datetime, default_time_z
     if model_id is not None and not MODEL_ID_PATTERN.match(model_id):
         raise ReportParamsError("The model id may contain only letters, digits and . _ : / @ + -")
     group = (raw.get("group") or "").strip() or None
-    if group is not None and len(group) > 150:
+    if group is not None and len(group) > GROUP_NAME_MAX_LENGTH:
         raise ReportParamsError("The group name is too long.")
     return ReportParams(start_date=start, end_date=end, model_id=model_id, group=group, time_zone=time_zone)
 

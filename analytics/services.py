@@ -200,7 +200,7 @@ def report_schedule_save(*, schedule: ReportSchedule) -> ReportSchedule:
     from analytics.delivery import recipients_parse
     from analytics.schedules import schedule_sync_periodic_task
 
-    if not 0 <= schedule.hour_utc <= 23:
+    if schedule.hour_utc not in range(24):
         raise ValueError("hour_utc must be between 0 and 23")
     schedule.recipients = "\n".join(recipients_parse(schedule.recipients))
     with transaction.atomic():

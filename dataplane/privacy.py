@@ -187,6 +187,17 @@ def _phones_in(text: str, *, international: bool) -> Iterator[tuple[int, int]]:
             yield match.start, match.end
 
 
+# Payment card numbers have 13 to 19 digits; resident registration numbers 13; Korean bank
+# accounts 10 to 14 (up to 16 after a label such as 계좌).
+_CARD_DIGITS = range(13, 20)
+_RRN_DIGITS = 13
+_BANK_ACCOUNT_DIGITS = range(10, 15)
+_LABELLED_ACCOUNT_DIGITS = range(10, 17)
+# An IPv6 address in full form has at least three colons; a group has up to four hex digits.
+_IPV6_FULL_FORM_COLONS = 3
+_IPV6_GROUP_DIGITS = 4
+
+
 def _cards(text: str) -> Iterator[tuple[int, int]]:
     """Every run of digit groups whose 13-19 digits pass Luhn, also inside a longer run."""
     for run in _DIGIT_GROUPS.finditer(text):
@@ -195,9 +206,9 @@ def _cards(text: str) -> Iterator[tuple[int, int]]:
             digits = ""
             for last in range(first, len(groups)):
                 digits += text[groups[last][0] : groups[last][1]]
-                if len(digits) > 19:
+                if len(digits) > _CARD_DIGITS[-1]:
                     break
-                if len(digits) >= 13 and digits[0] in "23456" and luhn.is_valid(digits):
+                if len(digits) in _CARD_DIGITS and digits[0] in "23456" and luhn.is_valid(digits):
                     yield groups[first][0], groups[last][1]
 
 
@@ -208,7 +219,7 @@ def _resident_numbers(text: str) -> Iterator[tuple[int, int]]:
         number = match.group(1) + match.group(2)
         # Written without a separator it could be a barcode (Korean EANs start 880...):
         # only the check digit tells them apart.
-        separated = len(match.group()) > 13
+        separated = len(match.group()) > _RRN_DIGITS
         if rrn.is_valid(number) or (separated and _rrn_date_ok(number)):
             yield match.span()
 
@@ -236,10 +247,10 @@ def _matches(pattern: re.Pattern[str]) -> Callable[[str], Iterator[tuple[int, in
 
 def _bank_accounts(text: str) -> Iterator[tuple[int, int]]:
     for match in _BANK_ACCOUNT.finditer(text):
-        if 10 <= sum(c.isdigit() for c in match.group()) <= 14:
+        if sum(c.isdigit() for c in match.group()) in _BANK_ACCOUNT_DIGITS:
             yield match.span()
     for match in _ACCOUNT_CONTEXT.finditer(text):
-        if 10 <= sum(c.isdigit() for c in match.group(1)) <= 16:
+        if sum(c.isdigit() for c in match.group(1)) in _LABELLED_ACCOUNT_DIGITS:
             yield match.span(1)
 
 
@@ -261,8 +272,8 @@ def _ip_ok(candidate: str) -> bool:
 def _ipv6_ok(candidate: str) -> bool:
     # Two colons are a time of day or C++ (`std::vector`) as often as an address: a short
     # form counts only with a full group in it (fe80::1).
-    full_form = candidate.count(":") >= 3
-    short_form = "::" in candidate and any(len(group) == 4 for group in candidate.split(":"))
+    full_form = candidate.count(":") >= _IPV6_FULL_FORM_COLONS
+    short_form = "::" in candidate and any(len(group) == _IPV6_GROUP_DIGITS for group in candidate.split(":"))
     return (full_form or short_form) and _ip_ok(candidate)
 
 

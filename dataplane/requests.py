@@ -22,6 +22,7 @@ _CONVERSATION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 _MODEL_ID = re.compile(r"^[A-Za-z0-9._:/+@-]{1,2048}$")
 _ALLOWED_FIELDS = {"messages", "modelId", "conversationId", "system", "inferenceConfig", "private", "action"}
 _INFERENCE_FIELDS = {"maxTokens", "temperature", "topP", "stopSequences"}
+MAX_STOP_SEQUENCES = 4
 
 
 @dataclass(frozen=True)
@@ -204,9 +205,14 @@ def _parse_inference(raw: Any) -> tuple[int | None, float | None, float | None, 
     temperature = _unit_interval(raw.get("temperature"), "temperature")
     top_p = _unit_interval(raw.get("topP"), "topP")
     stops = raw.get("stopSequences") or []
-    if not isinstance(stops, list) or len(stops) > 4 or not all(isinstance(s, str) and s for s in stops):
+    if (
+        not isinstance(stops, list)
+        or len(stops) > MAX_STOP_SEQUENCES
+        or not all(isinstance(s, str) and s for s in stops)
+    ):
         raise ValidationError(
-            "inferenceConfig.stopSequences must be up to 4 non-empty strings.", field="inferenceConfig.stopSequences"
+            f"inferenceConfig.stopSequences must be up to {MAX_STOP_SEQUENCES} non-empty strings.",
+            field="inferenceConfig.stopSequences",
         )
     return max_tokens, temperature, top_p, tuple(stops)
 

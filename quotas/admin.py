@@ -18,6 +18,7 @@ from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.text import Truncator
 from django.utils.translation import gettext
 
 from accounts.admin import UserAdmin as AccountsUserAdmin
@@ -335,12 +336,15 @@ def governance_context(*, user: Any) -> dict[str, Any]:
     return context
 
 
+_WARNING_PERCENT, _DANGER_PERCENT = 75, 90
+
+
 def _level(percent: int | None) -> str:
     if percent is None:
         return "unlimited"
-    if percent >= 90:
+    if percent >= _DANGER_PERCENT:
         return "danger"
-    if percent >= 75:
+    if percent >= _WARNING_PERCENT:
         return "warning"
     return "ok"
 
@@ -360,7 +364,7 @@ class PreparedResponseAdmin(admin.ModelAdmin):
 
     @admin.display(description="question")
     def short_question(self, prepared: PreparedResponse) -> str:
-        return prepared.question if len(prepared.question) <= 80 else prepared.question[:79] + "…"
+        return Truncator(prepared.question).chars(80)
 
     @admin.display(description="model")
     def scope(self, prepared: PreparedResponse) -> str:

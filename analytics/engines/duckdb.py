@@ -35,6 +35,7 @@ from dataplane.telemetry.schema import (
 from dataplane.telemetry.sinks import lake_sinks_flush
 
 LAKE_TABLE = "requests"
+_AT_TIMEZONE_ARGS = 2  # at_timezone(x, z)
 
 
 def athena_to_duckdb(sql: str) -> str:
@@ -50,7 +51,11 @@ def athena_to_duckdb(sql: str) -> str:
         if isinstance(node, exp.AtTimeZone):
             return _seen_in_zone(node.this, node.args["zone"])
         # sqlglot writes `x AT TIME ZONE z` as Trino's `at_timezone(x, z)`, and reads that back as is.
-        if isinstance(node, exp.Anonymous) and node.name.lower() == "at_timezone" and len(node.expressions) == 2:
+        if (
+            isinstance(node, exp.Anonymous)
+            and node.name.lower() == "at_timezone"
+            and len(node.expressions) == _AT_TIMEZONE_ARGS
+        ):
             return _seen_in_zone(*node.expressions)
         return node
 

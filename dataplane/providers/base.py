@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol, Union
+from typing import Protocol
 
 # What the user reads when a guardrail blocks; the stack's guardrail answers with the same
 # words, so the pipeline adds them only when a guardrail said something else (or nothing).
@@ -70,7 +70,7 @@ class StreamEnd:
     guardrail_found_pii: bool = False
 
 
-ProviderEvent = Union[TextDelta, StreamEnd]
+ProviderEvent = TextDelta | StreamEnd
 
 
 class Provider(Protocol):

@@ -35,6 +35,7 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -142,7 +143,7 @@ class OpenAICompatibleProvider:
             preload_content=False,
             redirect=False,
         )
-        if response.status != 200:
+        if response.status != HTTPStatus.OK:
             message = _error_message(response)
             _release(response, reusable=False)
             raise error_for_status(call.model_id, response.status, message)
@@ -316,7 +317,7 @@ def _error_message(response: urllib3.BaseHTTPResponse) -> str:
 def error_for_status(model_id: str, status: int, upstream_message: str = "") -> GatewayError:
     """The gateway error for an HTTP status (see the table in the module docstring)."""
     details = {"modelId": model_id, "status": status}
-    if status == 429:
+    if status == HTTPStatus.TOO_MANY_REQUESTS:
         return ModelThrottled(f"Model {model_id} is busy (rate limited); try again shortly.", **details)
     if status in (400, 422):
         reason = f": {upstream_message}" if upstream_message else "."
@@ -327,9 +328,9 @@ def error_for_status(model_id: str, status: int, upstream_message: str = "") -> 
             f"(set {api_key_variable(model_id)} or OPENAI_API_KEY).",
             **details,
         )
-    if status == 404:
+    if status == HTTPStatus.NOT_FOUND:
         return ModelUnavailable(f"Model {model_id} is unavailable: its server does not know it.", **details)
-    if status >= 500:
+    if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
         return ModelUnavailable(f"Model {model_id} is unavailable right now (HTTP {status}).", **details)
     return UpstreamError(f"The server of {model_id} failed to answer (HTTP {status}).", **details)
 

@@ -48,9 +48,10 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ContextManager
+from typing import Any
 
 import jwt
 import pytest
@@ -99,7 +100,7 @@ class LambdaHandler:
 
 # Given a function's name, a context manager under which its AWS calls are made as its role
 # (the AWS twin's `acting_as`); None runs handlers with no identity checks.
-RunAs = Callable[[str], ContextManager[Any]] | None
+RunAs = Callable[[str], AbstractContextManager[Any]] | None
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,10 @@ import sys
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+ScriptT = TypeVar("ScriptT")
+ReceivedT = TypeVar("ReceivedT")
 
 
 class QuietServer(ThreadingHTTPServer):
@@ -18,7 +21,7 @@ class QuietServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-class ScriptedServer[ScriptT, ReceivedT]:
+class ScriptedServer(Generic[ScriptT, ReceivedT]):
     """Subclasses set `script_type` (a dataclass with a `times` field), `name`, and `model_of`."""
 
     script_type: type

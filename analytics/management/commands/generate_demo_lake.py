@@ -11,6 +11,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from analytics.lake import lake_write_records, synthetic_records
 from analytics.services import lake_today
 
+# Fewer real users than this and demo users are added: a top-users report needs a ranking.
+_FEWEST_USERS = 2
+
 
 class Command(BaseCommand):
     help = "Write synthetic chat-turn records into GATEWAY_LAKE_DIR (the local log lake) for demo reports."
@@ -39,7 +42,7 @@ class Command(BaseCommand):
             return
         # Real users' subs, so the "top users" report shows names people recognise.
         subs = list(get_user_model().objects.filter(is_active=True).order_by("id").values_list("sub", flat=True)[:8])
-        if len(subs) < 2:
+        if len(subs) < _FEWEST_USERS:
             subs += [f"demo-user-{n}" for n in range(1, 5)]
         records = synthetic_records(
             first_day=lake_today() - timedelta(days=days - 1),
