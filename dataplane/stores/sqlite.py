@@ -302,7 +302,7 @@ class SQLiteStore:
             return {}
         marks = ",".join("?" for _ in keys)
         rows = conn.execute(
-            f"SELECT window_key, input, output, total, reserved FROM usage_windows "
+            f"SELECT window_key, input, output, total, reserved FROM usage_windows "  # noqa: S608 - only ? marks
             f"WHERE sub = ? AND window_key IN ({marks})",
             (sub, *keys),
         ).fetchall()

@@ -711,7 +711,7 @@ def test_alarms_watch_errors_throttling_and_refusals_and_notify_an_encrypted_top
     # return value of an asynchronous invocation, so this metric is how it shows).
     from dataplane.handlers.appsync_chat import FAILURE_METRIC
 
-    assert f'SELECT SUM("{FAILURE_METRIC}") FROM "AIGateway"' in expressions
+    assert f'SELECT SUM("{FAILURE_METRIC}") FROM "AIGateway"' in expressions  # noqa: S608 - an expected string
     lambda_error_alarms = [
         a for a in alarms if a["Properties"].get("Namespace") == "AWS/Lambda"
         and a["Properties"]["MetricName"] == "Errors"
