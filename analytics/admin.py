@@ -35,7 +35,7 @@ class ReportDefinitionAdmin(admin.ModelAdmin):
 class ReportScheduleForm(forms.ModelForm):
     class Meta:
         model = ReportSchedule
-        fields = "__all__"
+        fields = ("definition", "frequency", "hour_utc", "enabled", "recipients", "periodic_task")
 
     def clean_recipients(self) -> str:
         try:

@@ -57,7 +57,7 @@ def synthetic_records(
     seed: int = 7,
 ) -> list[dict[str, Any]]:
     """Deterministic request records: successes, cache and prepared hits, refusals and errors."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - reproducible demo data, not secrets
     records = []
     for day_index in range(days):
         day = first_day + timedelta(days=day_index)

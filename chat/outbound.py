@@ -20,6 +20,7 @@ holds, so the consumer writes the frame without serialising the event again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -166,10 +167,8 @@ class ChannelsGroupOutbound:
         with self._changed:
             only_deltas = bool(self._buffer) and all(is_text_delta(event) for event in self._buffer)
         if only_deltas:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._window)
-            except TimeoutError:
-                pass
 
 
 _flushers: set[asyncio.Task] = set()  # keeps running flushers from being collected

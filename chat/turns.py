@@ -35,7 +35,7 @@ _background: set[asyncio.Future] = set()  # keeps fire-and-forget turns from bei
 
 def turn_executor() -> ThreadPoolExecutor:
     """The process-wide pool; its size (`GATEWAY_TURN_WORKERS`) bounds concurrent model calls."""
-    global _executor
+    global _executor  # noqa: PLW0603 - built once, on first use, under the lock
     with _executor_lock:
         if _executor is None:
             _executor = ThreadPoolExecutor(max_workers=settings.GATEWAY_TURN_WORKERS, thread_name_prefix="chat-turn")

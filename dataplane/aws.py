@@ -52,7 +52,7 @@ _session: boto3.session.Session | None = None
 
 def new_client(service: str, settings: ClientSettings) -> Any:
     """A fresh (uncached) low-level client; tests use it to hook events on a private client."""
-    global _session
+    global _session  # noqa: PLW0603 - built once, on first use, under the lock
     with _session_lock:
         if _session is None:
             _session = boto3.session.Session()
@@ -67,8 +67,11 @@ def new_client(service: str, settings: ClientSettings) -> Any:
         )
 
 
+_DEFAULT_SETTINGS = ClientSettings()
+
+
 @lru_cache(maxsize=16)
-def client(service: str, settings: ClientSettings = ClientSettings()) -> Any:
+def client(service: str, settings: ClientSettings = _DEFAULT_SETTINGS) -> Any:
     """The process-wide client for `service` with these settings (low-level clients are thread-safe)."""
     return new_client(service, settings)
 

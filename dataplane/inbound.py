@@ -11,6 +11,7 @@ How a cancel travels differs by door, and is the only thing the doors choose:
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import uuid
@@ -103,7 +104,5 @@ def _request_cancel(
         logger.warning("cancel for %s failed: %s", identity.sub, error.message)
         reference = str(uuid.uuid4())
         failure = InternalError(f"The gateway could not stop the answer; try again (reference {reference}).")
-        try:
+        with contextlib.suppress(ClientGoneError):
             outbound.send({"error": failure.to_wire(request_id=reference), "conversationId": conversation_id or None})
-        except ClientGoneError:
-            pass

@@ -8,10 +8,12 @@ side and a record in telemetry, and the reservation is always settled.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +32,14 @@ from dataplane.gateway import Gateway
 from dataplane.outbound import ClientGoneError, Outbound
 from dataplane.policy import AllowedModel, EffectivePolicy
 from dataplane.privacy import contains_pii, redact
-from dataplane.providers.base import GUARDRAIL_BLOCKED_MESSAGE, GuardrailConfig, ModelCall, StreamEnd, TextDelta
+from dataplane.providers.base import (
+    GUARDRAIL_BLOCKED_MESSAGE,
+    GuardrailConfig,
+    ModelCall,
+    ProviderEvent,
+    StreamEnd,
+    TextDelta,
+)
 from dataplane.providers.guarded import GuardedProvider
 from dataplane.requests import ChatRequest, conversation_id_of, decode_payload, parse_chat_request
 from dataplane.stopping import TurnStop
@@ -147,8 +156,7 @@ def chat_turn(
         may_cache = _privacy_decision(turn)
         if _answer_stored(turn, may_cache):
             return record
-        if stop.out_of_time():
-            raise TimeLimitReached("The gateway has no time left to answer this request; send it again.")
+        _require_time_left(stop)
         _reserve(turn)
         _stream(turn, stop, may_cache)
     except ClientGoneError:
@@ -295,6 +303,11 @@ def _input_estimate(turn: _Turn) -> int:
     return estimate_messages(turn.request.messages, turn.request.system)
 
 
+def _require_time_left(stop: TurnStop) -> None:
+    if stop.out_of_time():
+        raise TimeLimitReached("The gateway has no time left to answer this request; send it again.")
+
+
 def _reserve(turn: _Turn) -> None:
     """Reserve the input estimate plus the answer's maximum length in both windows.
 
@@ -310,19 +323,21 @@ def _reserve(turn: _Turn) -> None:
     store, sub = turn.gateway.store, turn.identity.sub
     try:
         turn.reservation = store.reserve(sub=sub, charges=charges, estimate=estimate)
-        return
     except QuotaExceeded:
         usages = store.usage_read(sub=sub, charges=charges)
+    else:
+        return
     room = min(answer_room(usages, estimate.input), estimate.output)
     if room >= MIN_USEFUL_ANSWER_TOKENS:
         try:
             fitted = TokenCount(input=estimate.input, output=room)
             turn.reservation = store.reserve(sub=sub, charges=charges, estimate=fitted)
+        except QuotaExceeded:  # another turn of this user took the room meanwhile
+            usages = store.usage_read(sub=sub, charges=charges)
+        else:
             if room < estimate.output:
                 turn.fitted_max_tokens, turn.fitted_from = room, estimate.output
             return
-        except QuotaExceeded:  # another turn of this user took the room meanwhile
-            usages = store.usage_read(sub=sub, charges=charges)
     turn.usage_at_refusal = {usage.kind: usage.to_wire() for usage in usages}
     raise tightest_refusal(charges, usages, estimate)
 
@@ -367,28 +382,7 @@ def _stream(turn: _Turn, stop: TurnStop, may_cache: bool) -> None:
             "reservation": _reservation_event(turn),
         }
     )
-    end: StreamEnd | None = None
-    budget = OutputBudget(call.max_tokens)
-    stopped: str | None = None
-    stream = provider.stream(call)
-    try:
-        for event in stream:
-            stopped = stop.reason()
-            if stopped is not None:
-                break
-            if isinstance(event, TextDelta):
-                text = budget.take(event.text)
-                if text:
-                    _send_delta(turn, text)
-                if budget.spent:
-                    # The reserved maximum is streamed: a model that ignores maxTokens is cut
-                    # here, and its answer is billed as streamed, within the reservation.
-                    end = StreamEnd(stop_reason="max_tokens")
-                    break
-            elif isinstance(event, StreamEnd):
-                end = event
-    finally:
-        stream.close()  # a cancelled or cut turn stops reading from the model at once
+    end, stopped = _relay(turn, provider.stream(call), stop, max_tokens=call.max_tokens)
     if stopped == "out_of_time":
         # `chat_turn` settles what streamed and sends this as the turn's last event.
         turn.record.stop_reason = "time_limit"
@@ -413,6 +407,35 @@ def _stream(turn: _Turn, stop: TurnStop, may_cache: bool) -> None:
             turn.record.privacy_reason = "answer_pii"
         else:
             _remember_answer(turn, actual, end.stop_reason)
+
+
+def _relay(
+    turn: _Turn, stream: Iterator[ProviderEvent], stop: TurnStop, *, max_tokens: int
+) -> tuple[StreamEnd | None, str | None]:
+    """Send the model's text to the client until the stream ends, the reserved maximum is
+    streamed, or the turn is stopped; returns how the stream ended and why it was stopped."""
+    end: StreamEnd | None = None
+    budget = OutputBudget(max_tokens)
+    stopped: str | None = None
+    try:
+        for event in stream:
+            stopped = stop.reason()
+            if stopped is not None:
+                break
+            if isinstance(event, TextDelta):
+                text = budget.take(event.text)
+                if text:
+                    _send_delta(turn, text)
+                if budget.spent:
+                    # The reserved maximum is streamed: a model that ignores maxTokens is cut
+                    # here, and its answer is billed as streamed, within the reservation.
+                    end = StreamEnd(stop_reason="max_tokens")
+                    break
+            elif isinstance(event, StreamEnd):
+                end = event
+    finally:
+        stream.close()  # a cancelled or cut turn stops reading from the model at once
+    return end, stopped
 
 
 _WARNED_NO_DEFAULT_GUARDRAIL: set[str] = set()
@@ -569,7 +592,5 @@ def _fail(turn: _Turn, error: GatewayError) -> None:
         body["tokenUsage"] = turn.usage_at_refusal or _token_usage(turn)
         if turn.streamed_text:
             body["usage"] = {"inputTokens": actual.input, "outputTokens": actual.output, "totalTokens": actual.total}
-    try:
+    with contextlib.suppress(ClientGoneError):
         turn.send(body)
-    except ClientGoneError:
-        pass

@@ -26,7 +26,7 @@ def outbox_drain(self) -> dict[str, int]:
             # spin. The rows stay pending for the periodic drain or `sync_policies`.
             logger.warning("store unavailable, outbox rows stay pending: %s", error)
             return {"pending": 1}
-        raise self.retry(exc=error, countdown=min(2 ** self.request.retries, MAX_BACKOFF_SECONDS))
+        raise self.retry(exc=error, countdown=min(2 ** self.request.retries, MAX_BACKOFF_SECONDS)) from error
     if result.more:
         # A long backlog continues in a fresh task: each stays well inside its time limit, and
         # a worker stopped between batches leaves the rest to the next one.

@@ -8,6 +8,7 @@ Bedrock adds model providers often, and a stale list would refuse real models.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 # Geography prefixes of Bedrock's system-defined cross-region inference profiles.
 INFERENCE_PROFILE_PREFIXES: tuple[str, ...] = ("us", "eu", "apac", "global", "us-gov", "jp", "au", "ca")
@@ -36,39 +37,48 @@ def model_id_problem(*, provider: str, model_id: str) -> str | None:
         return "Enter a model id."
     if model_id != model_id.strip():
         return "The model id must not start or end with spaces."
-    if provider == "demo":
-        if _DEMO.match(model_id):
-            return None
-        return "Demo model ids start with “demo.”, e.g. “demo.echo-v1”."
-    if provider == "openai":
-        if _OPENAI.match(model_id):
-            return None
+    problem = _PROVIDER_PROBLEMS.get(provider)
+    if problem is None:
+        return f"Unknown provider “{provider}”."
+    return problem(model_id)
+
+
+def _demo_problem(model_id: str) -> str | None:
+    if _DEMO.match(model_id):
+        return None
+    return "Demo model ids start with “demo.”, e.g. “demo.echo-v1”."
+
+
+def _openai_problem(model_id: str) -> str | None:
+    if _OPENAI.match(model_id):
+        return None
+    return (
+        "Use letters, digits and . _ : / @ + - only (at most 200 characters), "
+        "e.g. “gpt-4o-mini” or “meta-llama/Llama-3.1-8B-Instruct”."
+    )
+
+
+def _arn_problem(model_id: str) -> str | None:
+    match = _ARN.match(model_id)
+    if not match:
         return (
-            "Use letters, digits and . _ : / @ + - only (at most 200 characters), "
-            "e.g. “gpt-4o-mini” or “meta-llama/Llama-3.1-8B-Instruct”."
+            "Not a Bedrock ARN. Expected arn:aws:bedrock:<region>:<12-digit account>:<type>/<id>, "
+            "e.g. arn:aws:bedrock:us-east-1:123456789012:imported-model/abc123."
         )
-    if provider == "bedrock":
-        return _bedrock_problem(model_id)
-    return f"Unknown provider “{provider}”."
+    if match["type"] not in ARN_RESOURCE_TYPES:
+        return f"Bedrock ARNs must name one of: {', '.join(ARN_RESOURCE_TYPES)} (got “{match['type']}”)."
+    return None
 
 
 def _bedrock_problem(model_id: str) -> str | None:
     if model_id.startswith("arn:"):
-        match = _ARN.match(model_id)
-        if not match:
-            return (
-                "Not a Bedrock ARN. Expected arn:aws:bedrock:<region>:<12-digit account>:<type>/<id>, "
-                "e.g. arn:aws:bedrock:us-east-1:123456789012:imported-model/abc123."
-            )
-        if match["type"] not in ARN_RESOURCE_TYPES:
-            return f"Bedrock ARNs must name one of: {', '.join(ARN_RESOURCE_TYPES)} (got “{match['type']}”)."
-        return None
+        return _arn_problem(model_id)
     if _FOUNDATION.match(model_id):
         return None
     profile = _PROFILE.match(model_id)
+    if profile and profile["geo"] in INFERENCE_PROFILE_PREFIXES:
+        return None
     if profile:
-        if profile["geo"] in INFERENCE_PROFILE_PREFIXES:
-            return None
         return (
             f"Unknown inference-profile prefix “{profile['geo']}.”; "
             f"expected one of {', '.join(p + '.' for p in INFERENCE_PROFILE_PREFIXES)}"
@@ -77,3 +87,10 @@ def _bedrock_problem(model_id: str) -> str | None:
         "Not a Bedrock model id. Use a foundation model id (anthropic.claude-3-5-haiku-20241022-v1:0), "
         "an inference profile (us.amazon.nova-pro-v1:0) or an ARN."
     )
+
+
+_PROVIDER_PROBLEMS: dict[str, Callable[[str], str | None]] = {
+    "demo": _demo_problem,
+    "openai": _openai_problem,
+    "bedrock": _bedrock_problem,
+}

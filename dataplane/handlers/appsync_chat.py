@@ -52,7 +52,7 @@ class InboundPublishError(RuntimeError):
 
 
 def lambda_gateway() -> Gateway:
-    global _gateway
+    global _gateway  # noqa: PLW0603 - built once, on first use, under the lock
     with _gateway_lock:
         if _gateway is None:
             from dataplane.config import GatewayConfig

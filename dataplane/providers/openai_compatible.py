@@ -59,7 +59,7 @@ _pool_lock = threading.Lock()
 
 def connection_pool() -> urllib3.PoolManager:
     """The process's keep-alive connections to model servers, one pool per endpoint."""
-    global _pool
+    global _pool  # noqa: PLW0603 - built once, on first use, under the lock
     with _pool_lock:
         if _pool is None:
             # No retries: a POST that reached the server may have started a generation; a
@@ -173,8 +173,9 @@ def chat_completions_request(call: ModelCall) -> dict[str, Any]:
     messages: list[dict[str, str]] = []
     if call.system:
         messages.append({"role": "system", "content": call.system})
-    for message in call.messages:
-        messages.append({"role": message["role"], "content": content_text(message.get("content"))})
+    messages.extend(
+        {"role": message["role"], "content": content_text(message.get("content"))} for message in call.messages
+    )
     body: dict[str, Any] = {
         "model": call.model_id,
         "messages": messages,

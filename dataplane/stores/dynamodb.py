@@ -266,7 +266,7 @@ class DynamoDBStore:
                 raise StoreUnavailableError(
                     f"DynamoDB TransactWriteItems on {self.usage_table} was cancelled: {', '.join(codes)}"
                 )
-            time.sleep(random.uniform(0, 0.01 * 2**attempt))  # jitter, so racers do not collide again
+            time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 - jitter, so racers do not collide again
         return Reservation(
             sub=sub,
             estimate=estimate,
@@ -280,11 +280,11 @@ class DynamoDBStore:
         with self._calling("TransactWriteItems", self.usage_table):
             try:
                 self.client.transact_write_items(TransactItems=items)
-                return None
             except ClientError as error:
                 if aws.error_code(error) != "TransactionCanceledException":
                     raise
                 return error.response.get("CancellationReasons") or []
+            return None
 
     def _reserve_update(self, sub: str, charge: WindowCharge, estimate: TokenCount) -> dict[str, Any]:
         values = {
@@ -319,7 +319,7 @@ class DynamoDBStore:
     def _refusal_from(reasons: list[dict], charges: list[WindowCharge], estimate: TokenCount) -> Exception:
         usage_by_key: dict[str, dict[str, int]] = {}
         first_failed = None
-        for charge, reason in zip(charges, reasons):
+        for charge, reason in zip(charges, reasons, strict=False):  # reasons may be missing
             if reason.get("Code") != "ConditionalCheckFailed":
                 continue
             first_failed = first_failed or charge
@@ -351,7 +351,7 @@ class DynamoDBStore:
             ":unreserve": _n(-estimate.total),
         }
         items = []
-        for key, expires_at in zip(reservation.window_keys, reservation.expires_at):
+        for key, expires_at in zip(reservation.window_keys, reservation.expires_at, strict=True):
             items.append(
                 {
                     "Update": {

@@ -247,7 +247,7 @@ class SQLiteStore:
         estimate = reservation.estimate
         after: dict[str, dict[str, int]] = {}
         with self._transaction("settle") as conn:
-            for key, expires_at in zip(reservation.window_keys, reservation.expires_at):
+            for key, expires_at in zip(reservation.window_keys, reservation.expires_at, strict=True):
                 # An upsert, so a settle whose row was already swept still records the usage;
                 # RETURNING hands back the counters for the usage bars in the same statement.
                 row = conn.execute(

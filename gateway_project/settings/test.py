@@ -10,7 +10,7 @@ import tempfile
 from gateway_project.settings.base import *  # noqa: F403
 from gateway_project.settings.base import DATABASES, env
 
-SECRET_KEY = "test-only-secret-key-not-for-production-0123456789abcdef"
+SECRET_KEY = "test-only-secret-key-not-for-production-0123456789abcdef"  # noqa: S105 - tests only
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
