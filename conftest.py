@@ -15,7 +15,7 @@ pytest_plugins = [
     "tests.browser",
 ]
 
-PASSWORD = "correct-horse-battery-staple"
+PASSWORD = "correct-horse-battery-staple"  # noqa: S105 - the test users' password
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def pytest_sessionfinish(session, exitstatus) -> None:
     import os
 
     if os.environ.get("CI") == "true" and _skipped and exitstatus == 0:
-        print("\nCI=true and these tests were skipped (a component is missing):\n  " + "\n  ".join(_skipped))
+        print("\nCI=true and these tests were skipped (a component is missing):\n  " + "\n  ".join(_skipped))  # noqa: T201 - after pytest's summary
         session.exitstatus = 1
 
 
@@ -101,4 +101,4 @@ def _channel_layer_per_test():
     if settings.configured:
         from channels.layers import channel_layers
 
-        channel_layers._reset_backends(setting="CHANNEL_LAYERS")
+        channel_layers._reset_backends(setting="CHANNEL_LAYERS")  # noqa: SLF001 - channels has no public reset

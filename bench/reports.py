@@ -115,7 +115,7 @@ def main() -> None:
                 slowest = max(slowest, seconds)
                 cells.append(f"{seconds:>10.3f} ({rows:>4})")
             print(f"  {report['slug']:<38}" + "".join(f"{cell:>18}" for cell in cells))
-        print(f"\nslowest report: {slowest:.3f} s (target < 1 s) at {datetime.now():%Y-%m-%d %H:%M}")
+        print(f"\nslowest report: {slowest:.3f} s (target < 1 s) at {datetime.now().astimezone():%Y-%m-%d %H:%M}")
 
 
 if __name__ == "__main__":

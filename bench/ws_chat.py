@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -83,15 +84,15 @@ def prepare(scratch: Path, sessions: int) -> list[tuple[str, str]]:
     from gateway_project.gateway import gateway_store
 
     call_command("migrate", verbosity=0, interactive=False)
-    User = get_user_model()
-    existing = User.objects.filter(username__startswith="bench-").count()
-    User.objects.bulk_create(
-        [User(username=f"bench-{n}", password="!unusable") for n in range(existing, sessions)]
+    user_model = get_user_model()
+    existing = user_model.objects.filter(username__startswith="bench-").count()
+    user_model.objects.bulk_create(
+        [user_model(username=f"bench-{n}", password="!unusable") for n in range(existing, sessions)]
     )
     demo = AllowedModel(model_id="demo.echo-v1", display_name="Demo (offline)", provider="demo")
     version = time.time_ns() // 1000
     users = []
-    for user in User.objects.filter(username__startswith="bench-").order_by("id")[:sessions]:
+    for user in user_model.objects.filter(username__startswith="bench-").order_by("id")[:sessions]:
         gateway_store().policy_put(
             EffectivePolicy(sub=user.sub, version=version, models=(demo,),
                             ten_minute=WindowLimits(total=10**9), monthly=WindowLimits(total=10**10))
@@ -134,7 +135,7 @@ def free_port() -> int:
 
 
 def start_daphne(scratch: Path, port: int, env: dict[str, str]) -> subprocess.Popen:
-    log = open(scratch / "daphne.log", "wb")
+    log = open(scratch / "daphne.log", "wb")  # noqa: SIM115 - the server's log for its lifetime
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway_project.serve", "-b", "127.0.0.1", "-p", str(port)],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -170,10 +171,8 @@ def rss_mb(pid: int) -> float:
 async def watch_rss(pid: int, result: RunResult, stop: asyncio.Event) -> None:
     while not stop.is_set():
         result.peak_rss_mb = max(result.peak_rss_mb, rss_mb(pid))
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.1)
-        except TimeoutError:
-            pass
 
 
 # --- clients ---------------------------------------------------------------------------------
@@ -251,7 +250,7 @@ async def run_paced(live: list, result: RunResult, think: float, duration: float
             result.timings.append(TurnTiming(error=repr(task.exception())))
 
 
-async def run(users: list[tuple[str, str]], port: int, pid: int, turns: int, deadline: float,
+async def run(users: list[tuple[str, str]], *, port: int, pid: int, turns: int, deadline: float,
               think: float | None = None, duration: float = 60.0) -> RunResult:
     result = RunResult(sessions=len(users))
     url, origin = f"ws://127.0.0.1:{port}/event/realtime", f"http://127.0.0.1:{port}"
@@ -269,7 +268,7 @@ async def run(users: list[tuple[str, str]], port: int, pid: int, turns: int, dea
 
     sockets = await asyncio.gather(*(connect(sub, cookie) for sub, cookie in users))
     result.idle_rss_mb = rss_mb(pid)
-    live = [(ws, sub) for ws, (sub, _) in zip(sockets, users) if ws is not None]
+    live = [(ws, sub) for ws, (sub, _) in zip(sockets, users, strict=True) if ws is not None]
     cpu_before = server_cpu_seconds(pid)
     started = time.perf_counter()
     try:
@@ -382,7 +381,8 @@ def main() -> None:
         server = start_daphne(scratch, port, {**os.environ, "DJANGO_SETTINGS_MODULE": args.settings})
         try:
             result = asyncio.run(asyncio.wait_for(
-                run(users[:count], port, server.pid, args.turns, args.deadline, args.think, args.duration),
+                run(users[:count], port=port, pid=server.pid, turns=args.turns, deadline=args.deadline,
+                    think=args.think, duration=args.duration),
                 args.deadline + 60))
             report(result, bare_first, bare_total)
         finally:

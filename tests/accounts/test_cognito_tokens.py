@@ -173,6 +173,8 @@ def test_a_misconfigured_appsync_transport_is_named_at_check_time():
     assert "GATEWAY_EVENTS_HTTP_ENDPOINT, COGNITO_DOMAIN, COGNITO_CLIENT_ID" in message
     assert "chat.E003" in message
     assert "GATEWAY_STORE=dynamodb" in message
-    with override_settings(GATEWAY_CHAT_TRANSPORT="websocket"):
-        with pytest.raises(SystemCheckError, match="one of local, appsync"):
-            call_command("check")
+    with (
+        override_settings(GATEWAY_CHAT_TRANSPORT="websocket"),
+        pytest.raises(SystemCheckError, match="one of local, appsync"),
+    ):
+        call_command("check")

@@ -1,6 +1,7 @@
 """Fixtures of the analytics tests: a lake of synthetic records with figures known in advance."""
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.request
 from collections.abc import Iterator
@@ -67,9 +68,7 @@ def athena(moto_endpoint, monkeypatch):
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    try:
+    with contextlib.suppress(client.exceptions.InvalidRequestException):  # made by an earlier test
         client.create_work_group(Name="reports-wg", Configuration={})
-    except client.exceptions.InvalidRequestException:
-        pass  # created by an earlier test on this server
     yield client
     moto_api(moto_endpoint, "state-manager/unset-transition", {"model_name": "athena::execution"})

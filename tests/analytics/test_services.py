@@ -183,9 +183,11 @@ def test_a_monthly_schedule_reports_the_previous_calendar_month_in_its_time_zone
     edited.default_params = {"days": 7, "time_zone": "Asia/Seoul"}
     edited.save()
     # 1 March 2027 02:00 UTC: in Seoul it is 11:00 on the 1st, so "previous month" is February.
-    with mock.patch("django.utils.timezone.now", return_value=datetime(2027, 3, 1, 2, tzinfo=UTC)):
-        with django_capture_on_commit_callbacks(execute=True):
-            run = services.report_schedule_fire(definition_id=edited.pk)
+    with (
+        mock.patch("django.utils.timezone.now", return_value=datetime(2027, 3, 1, 2, tzinfo=UTC)),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        run = services.report_schedule_fire(definition_id=edited.pk)
     run.refresh_from_db()
     assert (run.params["start_date"], run.params["end_date"], run.params["time_zone"]) == (
         "2027-02-01", "2027-02-28", "Asia/Seoul"

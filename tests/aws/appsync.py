@@ -689,7 +689,7 @@ class AppSyncEventsEmulator:
                 reply = await asyncio.get_running_loop().run_in_executor(None, self._frame, connection, message)
                 if reply is not None:
                     await _send(connection, reply)
-        except Exception:  # noqa: BLE001 - a client that went away ends its connection only
+        except Exception:  # noqa: BLE001, S110 - a client that went away ends its connection only
             pass
         finally:
             keepalive.cancel()
@@ -741,10 +741,8 @@ class AppSyncEventsEmulator:
 
 
 async def _send(connection: Any, frame: dict[str, Any]) -> None:
-    try:
+    with contextlib.suppress(Exception):  # a subscriber that left misses the event, as on AppSync
         await connection.send(json.dumps(frame))
-    except Exception:  # noqa: BLE001 - a subscriber that left misses the event, as on AppSync
-        pass
 
 
 def _http_handler(emulator: AppSyncEventsEmulator) -> type[BaseHTTPRequestHandler]:

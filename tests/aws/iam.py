@@ -44,7 +44,7 @@ def resource_matches(pattern: str, arn: str) -> bool:
     pattern_parts, arn_parts = pattern.split(":", 5), arn.split(":", 5)
     if len(pattern_parts) != 6 or len(arn_parts) != 6:
         return False  # not an ARN pattern of the same shape: IAM matches nothing
-    return all(_glob(p, a, case_sensitive=True) for p, a in zip(pattern_parts, arn_parts))
+    return all(_glob(p, a, case_sensitive=True) for p, a in zip(pattern_parts, arn_parts, strict=True))
 
 
 def _string_like(values: list[str], actual: str) -> bool:

@@ -188,9 +188,11 @@ class Template:
         """Every identity-policy statement attached to a role: inline, attached and managed."""
         role = self.resources[role_id]["Properties"]
         documents = [policy["PolicyDocument"] for policy in role.get("Policies", [])]
-        for policy in self.of_type("AWS::IAM::Policy").values():
-            if {"Ref": role_id} in policy["Properties"].get("Roles", []):
-                documents.append(policy["Properties"]["PolicyDocument"])
+        documents.extend(
+            policy["Properties"]["PolicyDocument"]
+            for policy in self.of_type("AWS::IAM::Policy").values()
+            if {"Ref": role_id} in policy["Properties"].get("Roles", [])
+        )
         for managed in role.get("ManagedPolicyArns", []):
             if isinstance(managed, dict) and "Ref" in managed:
                 documents.append(self.resources[managed["Ref"]]["Properties"]["PolicyDocument"])

@@ -148,9 +148,7 @@ def test_cancel_stops_the_running_turn_in_another_invocation(chat_api, alice, be
     bedrock_server.script(MODEL, chunks=chunks, chunk_delay=0.02, times=1)
 
     alice.publish(f"/inbound/{ALICE}", chat_request())
-    streamed = []
-    for event in alice.events(until=lambda e: "contentBlockDelta" in e):
-        streamed.append(event)
+    streamed = list(alice.events(until=lambda e: "contentBlockDelta" in e))
     alice.publish(f"/inbound/{ALICE}", {"action": "cancel", "conversationId": "conv-1"})
     streamed += list(alice.events(until=is_last))
     chat_api.chat_handler.wait_idle()
@@ -342,9 +340,12 @@ def test_a_connection_ends_when_the_token_it_was_opened_with_expires(chat_api):
     short_lived = connect(chat_api.emulator.realtime_endpoint, subprotocols=[SUBPROTOCOL, header_subprotocol(headers)],
                           proxy=None, legacy=True, open_timeout=10)
     try:
-        with pytest.raises(ConnectionClosed) as closed:
+        def receive_until_closed() -> None:
             while True:  # keep-alives may come first; the close must come within the timeout
                 short_lived.recv(timeout=15)
+
+        with pytest.raises(ConnectionClosed) as closed:
+            receive_until_closed()
         assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1008, "Token has expired.")
         assert chat_api.emulator.expired_connections == 1
         assert lasting.subscribe(f"/outbound/{ALICE}")["type"] == "subscribe_success"

@@ -73,9 +73,12 @@ def test_negative_control_the_old_stack_region_only_grant_denies_profiles(
 ) -> None:
     aws_twin.calls.bedrock_route_region = route_region
     old = models_statement_for(aws_twin, BedrockAccess(inference_regions=(), global_inference=False))
-    with aws_twin.statements_replaced(CHAT_HANDLER, old), aws_twin.acting_as(CHAT_HANDLER):
-        with pytest.raises(ClientError) as raised:
-            converse(bedrock_client, model_id)
+    with (
+        aws_twin.statements_replaced(CHAT_HANDLER, old),
+        aws_twin.acting_as(CHAT_HANDLER),
+        pytest.raises(ClientError) as raised,
+    ):
+        converse(bedrock_client, model_id)
     assert raised.value.response["Error"]["Code"] == "AccessDeniedException"
     assert f"bedrock:InvokeModelWithResponseStream on resource: {denied_arn}" in str(raised.value)
     assert [d.resource for d in aws_twin.denials] == [denied_arn]

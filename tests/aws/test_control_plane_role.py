@@ -1,6 +1,8 @@
 """Django's store and report calls, run as the control plane's synthesized managed policy."""
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from dataplane.stores.base import PreparedAnswer, TokenCount
@@ -83,12 +85,16 @@ def test_negative_control_the_old_control_plane_policy_fails_live_usage_and_rese
         {**s, "Action": [a for a in s["Action"] if a != action]} if s.get("Sid") == "UsageTable" else s
         for s in statements
     ]
-    with aws_twin.statements_replaced(CONTROL_PLANE, old), aws_twin.acting_as(CONTROL_PLANE):
-        with pytest.raises(StoreUnavailableError, match="AccessDeniedException"):
-            if action == "dynamodb:BatchGetItem":
-                user_usage(user=alice)
-            else:
-                usage_window_reset(user=alice, window="month")
+    if action == "dynamodb:BatchGetItem":
+        call = functools.partial(user_usage, user=alice)
+    else:
+        call = functools.partial(usage_window_reset, user=alice, window="month")
+    with (
+        aws_twin.statements_replaced(CONTROL_PLANE, old),
+        aws_twin.acting_as(CONTROL_PLANE),
+        pytest.raises(StoreUnavailableError, match="AccessDeniedException"),
+    ):
+        call()
     assert [d.action for d in aws_twin.denials] == [action]
 
 

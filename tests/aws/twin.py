@@ -160,7 +160,7 @@ class AwsTwin:
         self.calls.bedrock_route_region = None
 
     def stop(self) -> None:
-        global _running
+        global _running  # noqa: PLW0603 - the one twin of this process, for the import hook
         if self._uninstall:
             self._uninstall()
             self._uninstall = None
@@ -180,7 +180,7 @@ class AwsTwin:
         )
         _provision(twin)
         twin._uninstall = _install_hook(twin)
-        global _running
+        global _running  # noqa: PLW0603 - the one twin of this process, for the import hook
         _running = twin
         return twin
 
@@ -322,7 +322,7 @@ def _provision(twin: AwsTwin) -> None:
             },
         )
     athena = twin.client("athena")
-    for logical_id, resource in template.of_type("AWS::Athena::WorkGroup").items():
+    for resource in template.of_type("AWS::Athena::WorkGroup").values():
         props = template.resolve(resource["Properties"])
         output = props["WorkGroupConfiguration"]["ResultConfiguration"]["OutputLocation"]
         athena.create_work_group(

@@ -45,7 +45,7 @@ def sign_in(page, server, password: str) -> None:
     page.wait_for_selector("#connection-status[data-state=open]")
 
 
-def test_chat_in_a_real_browser(alice, password, server, browser):
+def test_chat_in_a_real_browser(alice, password, server, browser):  # noqa: PLR0915 - one session, step by step
     ARTIFACTS.mkdir(exist_ok=True)
     page = browser.new_page(viewport={"width": 1200, "height": 800})
     page.set_default_timeout(TIMEOUT_MS)
@@ -115,5 +115,5 @@ def test_chat_in_a_real_browser(alice, password, server, browser):
         assert console_errors == []
     except BaseException:
         page.screenshot(path=str(ARTIFACTS / "chat-failure.png"), full_page=True)
-        print(server.log())
+        print(server.log())  # noqa: T201 - pytest shows it with the failure
         raise

@@ -102,7 +102,7 @@ def ask(page, text: str) -> None:
     page.press("#prompt", "Enter")
 
 
-def test_chat_on_appsync_with_cognito_sign_in_across_token_renewals(
+def test_chat_on_appsync_with_cognito_sign_in_across_token_renewals(  # noqa: PLR0915 - one session, step by step
     chat_api, hosted_ui, server, browser, bedrock_server
 ):
     bedrock_server.script(MODEL, chunks=["Tokens ", "are **word ", "pieces**", "."], usage=(40, 20), chunk_delay=0.05)
@@ -194,7 +194,7 @@ def test_chat_on_appsync_with_cognito_sign_in_across_token_renewals(
         assert page_errors == []
     except BaseException:
         page.screenshot(path=str(ARTIFACTS / "appsync-failure.png"), full_page=True)
-        print(server.log())
+        print(server.log())  # noqa: T201 - pytest shows it with the failure
         raise
 
 

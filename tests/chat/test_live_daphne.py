@@ -95,7 +95,7 @@ async def test_two_users_chat_at_once_and_never_see_each_other(alice, bob, two_u
         assert "ALICESECRET" not in bob_text
         assert sum("metadata" in e for e in alice_events) == TURNS_EACH == sum("metadata" in e for e in bob_events)
     except BaseException:
-        print(server.log())
+        print(server.log())  # noqa: T201 - pytest shows it with the failure
         raise
     finally:
         await alice_ws.close()

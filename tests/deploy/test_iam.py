@@ -163,9 +163,14 @@ def store_calls_by_operation() -> dict[str, set[tuple[Resource, str]]]:
     def reachable(name: str, seen: set[str]) -> set[str]:
         seen.add(name)
         for node in ast.walk(methods[name]):
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
-                if node.attr in methods and node.attr not in seen:
-                    reachable(node.attr, seen)
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "self"
+                and node.attr in methods
+                and node.attr not in seen
+            ):
+                reachable(node.attr, seen)
         return seen
 
     calls = {}

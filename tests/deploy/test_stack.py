@@ -77,7 +77,7 @@ def test_cdk_nag_pack_is_live_and_fails_an_unsafe_resource() -> None:
     stack = cdk.Stack(app, "UnsafeProbe")
     s3.Bucket(stack, "NoLogsNoSsl")
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    with pytest.raises(Exception, match="Validation failed|AwsSolutions-S"):
+    with pytest.raises(Exception, match=r"Validation failed|AwsSolutions-S"):
         app.synth()
 
 
@@ -193,7 +193,7 @@ def test_waf_limits_come_from_context_and_bad_values_stop_synth() -> None:
     assert (config.waf_rate_limit, config.waf_rate_window_seconds) == (500, 60)
     with pytest.raises(ConfigError, match="gateway:wafRateLimit"):
         GatewayConfig.from_context(cdk.App(context={"gateway:wafRateLimit": "5"}).node)
-    with pytest.raises(ConfigError, match="gateway:wafRateWindowSeconds.*60, 120, 300, 600"):
+    with pytest.raises(ConfigError, match=r"gateway:wafRateWindowSeconds.*60, 120, 300, 600"):
         GatewayConfig.from_context(cdk.App(context={"gateway:wafRateWindowSeconds": "90"}).node)
 
 
@@ -463,7 +463,7 @@ def test_a_dependency_at_another_version_stops_the_synth(tmp_path: Path, monkeyp
     from gateway_infra import dependencies
 
     monkeypatch.setattr(dependencies, "pinned_versions", lambda: {"phonenumberslite": "0.0.1", "python-stdnum": "2.2"})
-    with pytest.raises(dependencies.DependencyError, match="requirements.txt pins 0.0.1"):
+    with pytest.raises(dependencies.DependencyError, match=r"requirements\.txt pins 0\.0\.1"):
         dependencies.build_layer_directory(tmp_path / "layer")
 
 
@@ -798,7 +798,7 @@ def test_an_unknown_month_time_zone_stops_synth_with_the_key_in_the_message() ->
     from gateway_infra.config import ConfigError
 
     app = cdk.App(context={"gateway:monthTimezone": "Europe/Atlantis"})
-    with pytest.raises(ConfigError, match="gateway:monthTimezone.*'Europe/Atlantis'"):
+    with pytest.raises(ConfigError, match=r"gateway:monthTimezone.*'Europe/Atlantis'"):
         GatewayConfig.from_context(app.node)
     ok = GatewayConfig.from_context(cdk.App(context={"gateway:monthTimezone": "Europe/Berlin"}).node)
     assert ok.month_timezone == "Europe/Berlin"

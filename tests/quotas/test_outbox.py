@@ -28,10 +28,14 @@ def strict(db):
 
 
 def test_rollback_leaves_no_outbox_row(alice, default_policy, strict):
-    with pytest.raises(RuntimeError), transaction.atomic():
-        UserPolicyOverride.objects.create(user=alice, policy=strict)
-        assert PolicyOutbox.objects.filter(sub=alice.sub, policy=strict, status="pending").exists()
-        raise RuntimeError("the admin's save failed")
+    def save_then_fail() -> None:
+        with transaction.atomic():
+            UserPolicyOverride.objects.create(user=alice, policy=strict)
+            assert PolicyOutbox.objects.filter(sub=alice.sub, policy=strict, status="pending").exists()
+            raise RuntimeError("the admin's save failed")
+
+    with pytest.raises(RuntimeError):
+        save_then_fail()
     assert not PolicyOutbox.objects.filter(policy=strict).exists()
     assert not UserPolicyOverride.objects.exists()
 

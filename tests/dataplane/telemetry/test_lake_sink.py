@@ -75,7 +75,7 @@ def test_a_batch_across_midnight_goes_to_each_records_own_day(tmp_path):
     lake_sinks_flush()  # what a local report does before reading
     assert [p.parent.name for p in lake_files(tmp_path)] == ["dt=2026-11-29", "dt=2026-11-30"]
     assert [r["ts"] for r in lake_rows(tmp_path)] == [
-        datetime(2026, 11, 29, 23, 59, 59, 999000), datetime(2026, 11, 30)
+        datetime(2026, 11, 29, 23, 59, 59, 999000), datetime(2026, 11, 30)  # noqa: DTZ001 - the lake's are naive UTC
     ]
 
 
