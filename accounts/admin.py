@@ -1,3 +1,5 @@
+from typing import ClassVar
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
@@ -8,12 +10,12 @@ from accounts.services import user_staff_sync
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
-    list_display = ("username", "email", "first_name", "last_name", "is_staff", "is_active", "sub")
+    list_display: tuple[str, ...] = ("username", "email", "first_name", "last_name", "is_staff", "is_active", "sub")
     search_fields = ("username", "email", "first_name", "last_name", "sub")
     # Staff status follows role membership (accounts.services.user_staff_sync): put someone in
     # Analysts or Gateway admins instead of ticking it, so no hidden second step exists.
-    readonly_fields = ("sub", "last_login", "date_joined", "is_staff")
-    fieldsets = (*DjangoUserAdmin.fieldsets, ("Gateway identity", {"fields": ("sub",)}))
+    readonly_fields: ClassVar[tuple[str, ...]] = ("sub", "last_login", "date_joined", "is_staff")
+    fieldsets = (*(DjangoUserAdmin.fieldsets or ()), ("Gateway identity", {"fields": ("sub",)}))
     # Only a superuser may hand out superuser status or raw permissions; a gateway admin who
     # could would be one click from every power in the site.
     superuser_only_fields = ("is_superuser", "user_permissions")

@@ -212,7 +212,7 @@ def report_schedule_save(*, schedule: ReportSchedule) -> ReportSchedule:
 def report_schedule_delete(*, schedule: ReportSchedule) -> None:
     """Remove a schedule and the beat task that fired it."""
     with transaction.atomic():
-        if schedule.periodic_task_id:
+        if schedule.periodic_task is not None:
             schedule.periodic_task.delete()
         schedule.delete()
 

@@ -27,9 +27,10 @@ from pathlib import Path
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Origin, Subprotocol
 
 HERE = Path(__file__).resolve().parents[1]
-SUBPROTOCOLS = ["aws-appsync-event-ws", "header-e30"]
+SUBPROTOCOLS = [Subprotocol("aws-appsync-event-ws"), Subprotocol("header-e30")]
 SIGN_IN = """
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.db import SessionStore
@@ -105,7 +106,7 @@ class Server:
 
 async def session(server: Server, cookie: str):
     ws = await connect(server.ws_url, subprotocols=SUBPROTOCOLS, additional_headers={"Cookie": cookie},
-                       origin=server.url, max_size=None, open_timeout=10)
+                       origin=Origin(server.url), max_size=None, open_timeout=10)
     await ws.send(json.dumps({"type": "connection_init"}))
     await asyncio.wait_for(ws.recv(), 10)
     return ws

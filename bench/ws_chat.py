@@ -120,6 +120,7 @@ def bare_provider_seconds(chunk_delay: float, repeats: int = 50) -> tuple[float,
         first = None
         for _event in provider.stream(call):
             first = first or time.perf_counter()
+        assert first is not None, "the demo model always answers"
         firsts.append(first - started)
         totals.append(time.perf_counter() - started)
     return statistics.median(firsts), statistics.median(totals)
@@ -180,8 +181,10 @@ async def watch_rss(pid: int, result: RunResult, stop: asyncio.Event) -> None:
 
 async def open_session(url: str, origin: str, sub: str, cookie: str):
     from websockets.asyncio.client import connect
+    from websockets.typing import Origin, Subprotocol
 
-    ws = await connect(url, subprotocols=["aws-appsync-event-ws", "header-e30"], origin=origin,
+    ws = await connect(url, subprotocols=[Subprotocol("aws-appsync-event-ws"), Subprotocol("header-e30")],
+                       origin=Origin(origin),
                        additional_headers={"Cookie": cookie}, open_timeout=60, max_queue=None)
     await ws.send(json.dumps({"type": "connection_init"}))
     await expect(ws, "connection_ack")

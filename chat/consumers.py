@@ -102,8 +102,8 @@ class EventsConsumer(AsyncWebsocketConsumer):
             "publish": self._publish,
         }.get(frame["type"])
         if handler is None:
-            error = ProtocolError(UNSUPPORTED, f"Unknown message type {frame['type'][:64]!r}.")
-            await self._refuse("error", _echo_id(frame), error)
+            unknown = ProtocolError(UNSUPPORTED, f"Unknown message type {frame['type'][:64]!r}.")
+            await self._refuse("error", _echo_id(frame), unknown)
             return
         await handler(frame)
 

@@ -80,7 +80,7 @@ def channel_path(frame: dict[str, Any]) -> str:
         channel_segments(channel)
     except ChannelNameError as error:
         raise ProtocolError(BAD_REQUEST, str(error)) from None
-    return channel
+    return str(channel)  # channel_segments accepts only a str
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.cognito_tokens import CognitoTokenError, CognitoUnavailable, id_token_for
+from accounts.models import User
 from chat import protocol
 from chat.flood import publish_allowed
 from chat.protocol import BAD_REQUEST, THROTTLED, UNAUTHORIZED, ProtocolError
@@ -22,7 +23,9 @@ from dataplane.requests import parse_json
 @login_required
 @ensure_csrf_cookie  # the page's JS sends it back in X-CSRFToken on POST /event
 def chat_page(request: HttpRequest) -> HttpResponse:
-    sub = request.user.sub
+    user = request.user
+    assert isinstance(user, User)  # login_required
+    sub = user.sub
     chat_config = {
         "sub": sub, "inbound": f"/inbound/{sub}", "outbound": f"/outbound/{sub}", "meUrl": "/api/me",
         **transport_for(user=request.user),

@@ -13,7 +13,6 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +35,7 @@ from dataplane.providers.base import (
     GUARDRAIL_BLOCKED_MESSAGE,
     GuardrailConfig,
     ModelCall,
-    ProviderEvent,
+    ProviderStream,
     StreamEnd,
     TextDelta,
 )
@@ -410,7 +409,7 @@ def _stream(turn: _Turn, stop: TurnStop, may_cache: bool) -> None:
 
 
 def _relay(
-    turn: _Turn, stream: Iterator[ProviderEvent], stop: TurnStop, *, max_tokens: int
+    turn: _Turn, stream: ProviderStream, stop: TurnStop, *, max_tokens: int
 ) -> tuple[StreamEnd | None, str | None]:
     """Send the model's text to the client until the stream ends, the reserved maximum is
     streamed, or the turn is stopped; returns how the stream ended and why it was stopped."""

@@ -11,7 +11,7 @@ admin.site.site_title = "AI Gateway"
 admin.site.index_title = gettext_lazy("Govern models, quotas and usage")
 # One sign-in page, allauth's, with its throttling and lock-out after failed attempts; the
 # admin's own form had neither.
-admin.site.login = secure_admin_login(admin.site.login)
+admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]  # a wrapped view
 
 urlpatterns = [
     path("admin/", admin.site.urls),

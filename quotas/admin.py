@@ -514,4 +514,4 @@ def _get_urls() -> list:
     ]
 
 
-admin.site.get_urls = _get_urls
+admin.site.get_urls = _get_urls  # type: ignore[method-assign]  # see _get_urls

@@ -3,8 +3,9 @@ prepared answers and the periodic drain. Creating only what is missing keeps adm
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
-DEMO_MODEL = {
+DEMO_MODEL: dict[str, Any] = {
     "provider": "demo",
     "model_id": "demo.echo-v1",
     "display_name": "Demo model (offline)",

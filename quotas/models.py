@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -48,7 +49,8 @@ GUARDRAIL_VERSION = r"^(?:[1-9]\d{0,7}|DRAFT)$"
 class EndpointURLField(models.URLField):
     """A URL field whose form assumes https:// when the scheme is left out."""
 
-    def formfield(self, **kwargs):
+    # Django's URLField.formfield takes **kwargs as well; the stubs spell out two of them.
+    def formfield(self, **kwargs: Any) -> Any:  # type: ignore[override]
         return super().formfield(**{"assume_scheme": "https", **kwargs})
 
 
@@ -417,7 +419,7 @@ class PreparedResponse(models.Model):
 
     @property
     def store_model_id(self) -> str:
-        return self.model.model_id if self.model_id else ""
+        return self.model.model_id if self.model is not None else ""
 
 
 class OutboxStatus(models.TextChoices):

@@ -167,6 +167,7 @@ def assignment_change_publish(*, user_id: int | None = None, group_id: int | Non
         return 0  # the user's or group's own deletion handler republishes
     if user_id is not None:
         return policy_publish_request(users=User.objects.filter(pk=user_id))
+    assert group_id is not None, "a user or a group changed"
     return policy_publish_request(users=User.objects.filter(groups__pk=group_id))
 
 
@@ -443,7 +444,7 @@ def _prepared_batch_drain(*, batch_size: int, result: DrainResult) -> bool:
         for index, row in enumerate(rows):
             try:
                 if row.action == PreparedOutbox.Action.PUT:
-                    store.prepared_put(PreparedAnswer(**row.document))
+                    store.prepared_put(PreparedAnswer(**(row.document or {})))
                 else:
                     store.prepared_delete(question_key=row.question_key, model_id=row.model_id)
             except StoreUnavailableError as error:

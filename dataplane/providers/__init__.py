@@ -82,7 +82,7 @@ def _bedrock_provider(config: GatewayConfig) -> BedrockProvider:
 
 def _number(config: GatewayConfig, name: str, default: float) -> float:
     raw = config.extra.get(name)
-    if raw in (None, ""):
+    if raw is None or raw == "":
         return default
     try:
         return float(raw)

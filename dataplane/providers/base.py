@@ -9,7 +9,7 @@ provider's error *codes*, never from message text.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -71,9 +71,11 @@ class StreamEnd:
 
 
 ProviderEvent = TextDelta | StreamEnd
+# A generator, not just an iterator: the pipeline closes it to stop reading from the model.
+ProviderStream = Generator[ProviderEvent, None, None]
 
 
 class Provider(Protocol):
     name: str
 
-    def stream(self, call: ModelCall) -> Iterator[ProviderEvent]: ...
+    def stream(self, call: ModelCall) -> ProviderStream: ...

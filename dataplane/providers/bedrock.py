@@ -41,7 +41,15 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from dataplane.errors import GatewayError, ModelThrottled, ModelUnavailable, UpstreamError, ValidationError
 from dataplane.permissions import Resource, need
-from dataplane.providers.base import GuardrailConfig, GuardrailVerdict, ModelCall, ProviderEvent, StreamEnd, TextDelta
+from dataplane.providers.base import (
+    GuardrailConfig,
+    GuardrailVerdict,
+    ModelCall,
+    ProviderEvent,
+    ProviderStream,
+    StreamEnd,
+    TextDelta,
+)
 
 # ConverseStream is authorised as bedrock:InvokeModelWithResponseStream, on the model or
 # inference profile named by `modelId` (and, for a profile, on the model it routes to).
@@ -130,7 +138,7 @@ class BedrockProvider:
                     )
         return self._client
 
-    def stream(self, call: ModelCall) -> Iterator[ProviderEvent]:
+    def stream(self, call: ModelCall) -> ProviderStream:
         try:
             response = self.client.converse_stream(**converse_request(call))
         except _TRANSPORT_ERRORS as error:

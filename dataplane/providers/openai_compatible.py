@@ -43,7 +43,7 @@ import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from dataplane.errors import GatewayError, ModelThrottled, ModelUnavailable, UpstreamError, ValidationError
-from dataplane.providers.base import ModelCall, ProviderEvent, StreamEnd, TextDelta
+from dataplane.providers.base import ModelCall, ProviderEvent, ProviderStream, StreamEnd, TextDelta
 from dataplane.tokens import content_text
 
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -106,7 +106,7 @@ class OpenAICompatibleProvider:
         self.read_timeout = read_timeout
         self._environ = environ
 
-    def stream(self, call: ModelCall) -> Iterator[ProviderEvent]:
+    def stream(self, call: ModelCall) -> ProviderStream:
         endpoint = call.endpoint or self.endpoint
         if not endpoint:
             raise ModelUnavailable(f"Model {call.model_id} has no endpoint configured.", modelId=call.model_id)

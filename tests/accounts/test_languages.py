@@ -1,6 +1,8 @@
 """Korean and English: the browser's language by default, a switch kept on the user."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.test import Client
 
@@ -9,7 +11,7 @@ pytestmark = pytest.mark.django_db
 NEW_CONVERSATION_KO = "새 대화"
 
 
-def chat_page(client: Client, **headers: str) -> str:
+def chat_page(client: Client, **headers: Any) -> str:
     response = client.get("/", **headers)
     assert response.status_code == 200
     return response.content.decode()

@@ -63,7 +63,7 @@ def top_users_by_tokens(records: list[dict]) -> list[list]:
     groups: dict[str, list[dict]] = defaultdict(list)
     for r in records:
         groups[r["user_sub"]].append(r)
-    rows = [
+    rows: list[list[Any]] = [
         [username(sub), sub, len(rs), sum(r["total_tokens"] or 0 for r in rs), sum(r["cost_usd"] or 0.0 for r in rs)]
         for sub, rs in groups.items()
     ]

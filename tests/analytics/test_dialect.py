@@ -7,7 +7,9 @@ from analytics.engines.duckdb import athena_to_duckdb
 
 
 def duck(sql: str) -> list[tuple]:
-    return duckdb.sql(athena_to_duckdb(sql)).fetchall()
+    relation = duckdb.sql(athena_to_duckdb(sql))
+    assert relation is not None
+    return relation.fetchall()
 
 
 def test_approx_percentile_becomes_exact_nearest_rank():

@@ -59,8 +59,9 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from cryptography.hazmat.primitives.asymmetric import rsa
+from websockets.typing import Subprotocol
 
-SUBPROTOCOL = "aws-appsync-event-ws"
+SUBPROTOCOL = Subprotocol("aws-appsync-event-ws")
 USER_POOL = "AMAZON_COGNITO_USER_POOLS"
 IAM = "AWS_IAM"
 CONNECTION_TIMEOUT_MS = 300_000
@@ -357,9 +358,12 @@ class LambdaFunction:
             if self._free:
                 return self._free.pop()
         module_name, _, attribute = self.config.handler.rpartition(".")
-        origin = importlib.util.find_spec(module_name).origin
+        found = importlib.util.find_spec(module_name)
+        assert found is not None, module_name
         copy_name = f"{module_name}__environment{next(self._copies)}"
-        spec = importlib.util.spec_from_file_location(copy_name, origin)
+        spec = importlib.util.spec_from_file_location(copy_name, found.origin)
+        assert spec is not None
+        assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[copy_name] = module
         spec.loader.exec_module(module)
@@ -422,7 +426,7 @@ class AppSyncEventsEmulator:
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> AppSyncEventsEmulator:
         started = threading.Event()
-        self._loop = asyncio.new_event_loop()
+        self._loop = loop = asyncio.new_event_loop()
 
         def run() -> None:
             from websockets.asyncio.server import serve
@@ -432,10 +436,10 @@ class AppSyncEventsEmulator:
                     self._serve_connection, "127.0.0.1", 0, subprotocols=[SUBPROTOCOL], process_request=self._handshake
                 )
 
-            asyncio.set_event_loop(self._loop)
-            self._ws_server = self._loop.run_until_complete(listen())
+            asyncio.set_event_loop(loop)
+            self._ws_server = loop.run_until_complete(listen())
             started.set()
-            self._loop.run_forever()
+            loop.run_forever()
 
         threading.Thread(target=run, name="appsync-realtime", daemon=True).start()
         assert started.wait(10), "the realtime endpoint did not start"
@@ -643,6 +647,7 @@ class AppSyncEventsEmulator:
     def _broadcast(self, channel: str, event: str) -> None:
         with self._lock:
             targets = [s for s in self._subscriptions if s.matches(channel)]
+        assert self._loop is not None, "the emulator is started"
         sends = []
         for subscription in targets:
             frame = {"type": "data", "id": subscription.subscription_id, "event": event}
@@ -777,9 +782,9 @@ def _http_handler(emulator: AppSyncEventsEmulator) -> type[BaseHTTPRequestHandle
 # --- a client, as the chat page would be one ---------------------------------------------------
 
 
-def header_subprotocol(headers: dict[str, str]) -> str:
+def header_subprotocol(headers: dict[str, str]) -> Subprotocol:
     encoded = base64.urlsafe_b64encode(json.dumps(headers).encode()).decode().rstrip("=")
-    return f"header-{encoded}"
+    return Subprotocol(f"header-{encoded}")
 
 
 class EventsClient:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,7 +97,7 @@ def statement_applies(statement: Mapping[str, Any], action: str, resource: str, 
 
 
 def evaluate(
-    statements: list[Mapping[str, Any]], action: str, resource: str, context: Mapping[str, str] | None = None
+    statements: Sequence[Mapping[str, Any]], action: str, resource: str, context: Mapping[str, str] | None = None
 ) -> str:
     """ALLOWED, EXPLICIT_DENY or IMPLICIT_DENY for one action on one resource."""
     context = context or {}

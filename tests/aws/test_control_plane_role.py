@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import pytest
 
@@ -85,6 +86,7 @@ def test_negative_control_the_old_control_plane_policy_fails_live_usage_and_rese
         {**s, "Action": [a for a in s["Action"] if a != action]} if s.get("Sid") == "UsageTable" else s
         for s in statements
     ]
+    call: Callable[[], object]
     if action == "dynamodb:BatchGetItem":
         call = functools.partial(user_usage, user=alice)
     else:

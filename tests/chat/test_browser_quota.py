@@ -34,7 +34,9 @@ def server(alice, tmp_path):
 
 
 def bar_figures(page) -> tuple[int, int]:
-    used, limit = re.match(r"([\d,]+) / ([\d,]+) tokens", page.text_content("#usage-10m .figures")).groups()
+    figures = re.match(r"([\d,]+) / ([\d,]+) tokens", page.text_content("#usage-10m .figures"))
+    assert figures is not None
+    used, limit = figures.groups()
     return int(used.replace(",", "")), int(limit.replace(",", ""))
 
 

@@ -108,7 +108,7 @@ def hostile_frames(  # noqa: C901, PLR0912 - one branch per kind of frame, drawn
         elif kind == 5:
             yield json.dumps({"type": "unsubscribe", "id": frame_id})
         elif kind == 6:
-            events = rng.choice(
+            events: Any = rng.choice(
                 [None, [], {}, "x", [1, 2], [None], ["{"] * 6, [_nested(rng)], ['"just a string"'], ["[]"]]
             )
             yield json.dumps(

@@ -586,7 +586,9 @@ def test_the_partition_query_cuts_the_lake_timestamp_to_its_day() -> None:
     moment = datetime(2026, 11, 29, 23, 59, 59, 999000, tzinfo=UTC)
     stamp = format_lake_timestamp(moment)
     ((key, query),) = partition_query().items()
-    start, end = (int(n) for n in re.fullmatch(r"\.ts\[(\d+):(\d+)\]", query).groups())
+    bounds = re.fullmatch(r"\.ts\[(\d+):(\d+)\]", query)
+    assert bounds is not None, query
+    start, end = (int(n) for n in bounds.groups())
     assert (key, stamp[start:end]) == ("dt", partition_value(moment)) == ("dt", "2026-11-29")
 
 

@@ -40,6 +40,7 @@ class Command(BaseCommand):
                     # The path is quoted above, the columns are the lake schema's.
                     f"SELECT * FROM read_json('{pattern}', columns={columns}, format='newline_delimited')"  # noqa: S608
                 )
+                assert relation is not None  # a SELECT always gives a relation
                 names = relation.columns
                 rows = [dict(zip(names, row, strict=True)) for row in relation.fetchall()]
                 stem = "converted-" + "-".join(part.split("=")[1] for part in hour.relative_to(root).parts)
