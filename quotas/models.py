@@ -49,8 +49,7 @@ GUARDRAIL_VERSION = r"^(?:[1-9]\d{0,7}|DRAFT)$"
 class EndpointURLField(models.URLField):
     """A URL field whose form assumes https:// when the scheme is left out."""
 
-    # Django's URLField.formfield takes **kwargs as well; the stubs spell out two of them.
-    def formfield(self, **kwargs: Any) -> Any:  # type: ignore[override]
+    def formfield(self, **kwargs: Any) -> Any:  # type: ignore[override]  # as Django's URLField: **kwargs
         return super().formfield(**{"assume_scheme": "https", **kwargs})
 
 
