@@ -31,8 +31,10 @@ run: $(VENV)/.run-installed
 test: $(VENV)/.dev-installed
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+## lint: ruff and mypy (with django-stubs), both configured in pyproject.toml
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
+	$(PY) -m mypy
 
 ## env-example: rewrite .env.example from the settings table (gateway_project/settings/table.py)
 env-example: $(VENV)/.run-installed

@@ -15,7 +15,7 @@ pytest_plugins = [
     "tests.browser",
 ]
 
-PASSWORD = "correct-horse-battery-staple"
+PASSWORD = "correct-horse-battery-staple"  # noqa: S105 - the test users' password
 
 
 @pytest.fixture
@@ -28,8 +28,7 @@ def admin_user(db):
     from accounts.roles import GATEWAY_ADMINS
     from tests.factories import UserFactory
 
-    user = UserFactory(username="ada", is_staff=True, groups=[GATEWAY_ADMINS])
-    return user
+    return UserFactory(username="ada", is_staff=True, groups=[GATEWAY_ADMINS])
 
 
 @pytest.fixture
@@ -75,7 +74,7 @@ def pytest_sessionfinish(session, exitstatus) -> None:
     import os
 
     if os.environ.get("CI") == "true" and _skipped and exitstatus == 0:
-        print("\nCI=true and these tests were skipped (a component is missing):\n  " + "\n  ".join(_skipped))
+        print("\nCI=true and these tests were skipped (a component is missing):\n  " + "\n  ".join(_skipped))  # noqa: T201 - after pytest's summary
         session.exitstatus = 1
 
 
@@ -102,7 +101,7 @@ def _channel_layer_per_test():
     if settings.configured:
         from channels.layers import channel_layers
 
-        channel_layers._reset_backends(setting="CHANNEL_LAYERS")
+        channel_layers._reset_backends(setting="CHANNEL_LAYERS")  # noqa: SLF001 - channels has no public reset
 
 
 @pytest.fixture(autouse=True)

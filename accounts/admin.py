@@ -1,3 +1,4 @@
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
@@ -9,7 +10,7 @@ from accounts.services import user_staff_sync
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
-    list_display = ("username", "email", "first_name", "last_name", "is_staff", "is_active", "sub")
+    list_display: tuple[str, ...] = ("username", "email", "first_name", "last_name", "is_staff", "is_active", "sub")
     search_fields = ("username", "email", "first_name", "last_name", "sub")
     # Staff status follows role membership (accounts.services.user_staff_sync): put someone in
     # Analysts or Gateway admins instead of ticking it, so no hidden second step exists.

@@ -12,6 +12,7 @@ import base64
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from http import HTTPStatus
 from typing import Any
 
 import jwt
@@ -115,7 +116,7 @@ def _refresh(stored: SocialToken) -> IdToken:
     if response.status_code in (400, 401):
         # invalid_grant: the refresh token expired or was revoked (sign-out everywhere, admin).
         raise CognitoSignInRequired("Your Cognito sign-in has expired. Sign in again.")
-    if response.status_code != 200:
+    if response.status_code != HTTPStatus.OK:
         raise CognitoUnavailable("Amazon Cognito did not issue a token. Try again in a moment.")
     try:
         answer = response.json()

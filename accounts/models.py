@@ -35,7 +35,7 @@ class User(AbstractUser):
         help_text=_("Blank: the browser's language."),
     )
 
-    class Meta(AbstractUser.Meta):
+    class Meta(AbstractUser.Meta):  # type: ignore[name-defined]  # the stubs do not declare AbstractUser.Meta
         swappable = "AUTH_USER_MODEL"
 
     def __str__(self) -> str:

@@ -21,11 +21,15 @@ _CLEARED_MEMBERS = "_role_members_before_clear"
 
 
 @receiver(m2m_changed, sender=User.groups.through, dispatch_uid="accounts.staff_follows_roles")
-def staff_follows_roles(sender: Any, instance: User | Group, action: str, reverse: bool, pk_set: set[int] | None, **kwargs: Any) -> None:
+def staff_follows_roles(
+    sender: Any, instance: User | Group, action: str, reverse: bool, pk_set: set[int] | None, **kwargs: Any
+) -> None:
     if not reverse:  # user.groups changed
+        assert isinstance(instance, User)
         if action in ("post_add", "post_remove", "post_clear"):
             user_staff_sync(user=instance)
         return
+    assert isinstance(instance, Group)
     if instance.name not in ROLE_GROUPS:  # group.user_set changed: only roles matter
         return
     if action == "pre_clear":

@@ -8,9 +8,9 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from analytics import services
-from analytics.delivery import RecipientsInvalid, recipients_parse
+from analytics.delivery import InvalidRecipientsError, recipients_parse
 from analytics.models import ReportDefinition, ReportRun, ReportSchedule
-from analytics.params import ReportParamsInvalid
+from analytics.params import ReportParamsError
 
 
 @admin.register(ReportDefinition)
@@ -25,8 +25,10 @@ class ReportDefinitionAdmin(admin.ModelAdmin):
     def run_now(self, request: HttpRequest, queryset: QuerySet[ReportDefinition]) -> None:
         for definition in queryset:
             try:
-                services.report_run_request(definition=definition, params=definition.default_params, requested_by=request.user)
-            except ReportParamsInvalid as error:
+                services.report_run_request(
+                    definition=definition, params=definition.default_params, requested_by=request.user
+                )
+            except ReportParamsError as error:
                 self.message_user(request, f"{definition}: {error}", messages.ERROR)  # the error is the service's words
                 return
         self.message_user(request, gettext("Queued %(count)s report run(s).") % {"count": queryset.count()})
@@ -35,12 +37,12 @@ class ReportDefinitionAdmin(admin.ModelAdmin):
 class ReportScheduleForm(forms.ModelForm):
     class Meta:
         model = ReportSchedule
-        fields = "__all__"
+        fields = ("definition", "frequency", "hour_utc", "enabled", "recipients", "periodic_task")
 
     def clean_recipients(self) -> str:
         try:
             return "\n".join(recipients_parse(self.cleaned_data.get("recipients") or ""))
-        except RecipientsInvalid as error:
+        except InvalidRecipientsError as error:
             raise forms.ValidationError(str(error)) from error
 
 
@@ -73,7 +75,17 @@ class ReportScheduleAdmin(admin.ModelAdmin):
 
 @admin.register(ReportRun)
 class ReportRunAdmin(admin.ModelAdmin):
-    list_display = ("id", "definition", "status", "trigger", "requested_by", "created_at", "duration_ms", "row_count", "engine")
+    list_display = (
+        "id",
+        "definition",
+        "status",
+        "trigger",
+        "requested_by",
+        "created_at",
+        "duration_ms",
+        "row_count",
+        "engine",
+    )
     list_filter = ("status", "trigger", "engine", "definition")
     list_select_related = ("definition", "requested_by")
     date_hierarchy = "created_at"

@@ -225,10 +225,12 @@ WITH active AS (
 SELECT 'daily' AS granularity, day AS period_start, count(DISTINCT user_sub) AS active_users
 FROM active GROUP BY 2
 UNION ALL
-SELECT 'weekly' AS granularity, CAST(date_trunc('week', day) AS date) AS period_start, count(DISTINCT user_sub) AS active_users
+SELECT 'weekly' AS granularity, CAST(date_trunc('week', day) AS date) AS period_start,
+  count(DISTINCT user_sub) AS active_users
 FROM active GROUP BY 2
 UNION ALL
-SELECT 'monthly' AS granularity, CAST(date_trunc('month', day) AS date) AS period_start, count(DISTINCT user_sub) AS active_users
+SELECT 'monthly' AS granularity, CAST(date_trunc('month', day) AS date) AS period_start,
+  count(DISTINCT user_sub) AS active_users
 FROM active GROUP BY 2
 ORDER BY granularity, period_start
 """,

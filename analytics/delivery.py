@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 MAX_RECIPIENTS = 50
 
 
-class RecipientsInvalid(ValueError):
+class InvalidRecipientsError(ValueError):
     """A schedule's recipient list is not a list of e-mail addresses; the message names the bad one."""
 
 
@@ -36,11 +36,11 @@ def recipients_parse(text: str) -> list[str]:
             validate_email(address)
         except ValidationError:
             text = gettext("%(address)s is not an e-mail address.") % {"address": repr(address)}
-            raise RecipientsInvalid(text) from None
+            raise InvalidRecipientsError(text) from None
     unique = list(dict.fromkeys(addresses))
     if len(unique) > MAX_RECIPIENTS:
         text = gettext("A schedule may mail at most %(count)s recipients.")
-        raise RecipientsInvalid(text % {"count": MAX_RECIPIENTS})
+        raise InvalidRecipientsError(text % {"count": MAX_RECIPIENTS})
     return unique
 
 

@@ -83,4 +83,6 @@ def _publish_s3(files: dict[str, bytes]) -> None:
         try:
             client.put_object(Bucket=bucket, Key=key, Body=body, ContentType="text/csv")
         except (ClientError, BotoCoreError) as error:
-            raise DirectoryPublishError(f"Could not publish the {table} table to s3://{bucket}/{key}: {error}") from error
+            raise DirectoryPublishError(
+                f"Could not publish the {table} table to s3://{bucket}/{key}: {error}"
+            ) from error

@@ -6,7 +6,7 @@ from django import forms
 from django.contrib.auth.models import Group
 from django.utils.translation import gettext_lazy as _
 
-from analytics.params import ReportParamsInvalid
+from analytics.params import ReportParamsError
 from analytics.services import report_params_validate
 
 
@@ -23,12 +23,13 @@ class ReportParamsForm(forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         if self.errors:
             return cleaned
         try:
             params = report_params_validate(params=self.report_params_raw(cleaned))
-        except ReportParamsInvalid as error:
+        except ReportParamsError as error:
             raise forms.ValidationError(error.localized()) from error
         cleaned["params"] = params.to_json()
         return cleaned

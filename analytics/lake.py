@@ -32,6 +32,9 @@ _DEMO_PRICES: dict[str, tuple[float, float]] = {
 }
 DEMO_MODELS: tuple[str, ...] = tuple(_DEMO_PRICES)
 _OFFLINE_MODEL = DEMO_MODEL["model_id"]
+# Shares of synthetic turns that are refused, fail at the model, or are answered from the store;
+# the rest are answered by the model.
+_REFUSED, _FAILED, _STORED = 0.10, 0.06, 0.14
 
 
 lake_timestamp = format_lake_timestamp
@@ -55,7 +58,7 @@ def synthetic_records(
     seed: int = 7,
 ) -> list[dict[str, Any]]:
     """Deterministic request records: successes, cache and prepared hits, refusals and errors."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - reproducible demo data, not secrets
     records = []
     for day_index in range(days):
         day = first_day + timedelta(days=day_index)
@@ -91,7 +94,7 @@ def _synthetic_record(rng: random.Random, *, moment: datetime, user_sub: str, mo
         latency_ms=rng.randrange(5, 40),
     )
     roll = rng.random()
-    if roll < 0.10:  # refused before the model: quota or allow-list
+    if roll < _REFUSED:  # refused before the model: quota or allow-list
         reason = rng.choice([*WINDOW_KINDS, None])
         record.update(
             outcome="refused",
@@ -100,13 +103,13 @@ def _synthetic_record(rng: random.Random, *, moment: datetime, user_sub: str, mo
             error_type="QuotaExceeded" if reason else "ModelNotAllowed",
             refusal_window=reason,
         )
-    elif roll < 0.16:  # the model failed
+    elif roll < _REFUSED + _FAILED:  # the model failed
         record.update(
             outcome="error",
             error_type=rng.choice(["ModelThrottled", "UpstreamError", "ModelUnavailable"]),
             latency_ms=rng.randrange(100, 3000),
         )
-    elif roll < 0.30:  # answered from the cache or a prepared response
+    elif roll < _REFUSED + _FAILED + _STORED:  # answered from the cache or a prepared response
         saved = rng.randrange(50, 900)
         record.update(
             cache=rng.choice(["hit", "hit", "prepared"]),

@@ -110,9 +110,9 @@ class ReportRun(models.Model):
     def __str__(self) -> str:
         return f"{self.definition.slug} #{self.pk} ({self.status})"
 
+    def get_absolute_url(self) -> str:
+        return reverse("analytics:run_detail", args=[self.pk])
+
     @property
     def is_finished(self) -> bool:
         return self.status in (RunStatus.SUCCEEDED, RunStatus.FAILED)
-
-    def get_absolute_url(self) -> str:
-        return reverse("analytics:run_detail", args=[self.pk])

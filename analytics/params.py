@@ -27,6 +27,7 @@ from sqlglot import exp
 from dataplane.model_ids import MODEL_ID_PATTERN
 
 MAX_RANGE_DAYS = 366
+GROUP_NAME_MAX_LENGTH = 150  # django.contrib.auth's Group.name
 # Calendar periods a schedule (or a person) can ask for instead of explicit dates.
 PERIODS = ("today", "previous_day", "previous_week", "previous_month", "this_week", "this_month")
 
@@ -36,7 +37,7 @@ def gettext_noop(message: str) -> str:
     return message
 
 
-class ReportParamsInvalid(ValueError):
+class ReportParamsError(ValueError):
     """The parameters of a report run are not acceptable; the message says why.
 
     `str(error)` is English; `localized()` is the same sentence in the active language (pages
@@ -103,22 +104,22 @@ def report_params_parse(raw: Mapping[str, Any], *, now: datetime, default_time_z
     elif raw.get("days") not in (None, "") and not raw.get("start_date"):
         days = _parse_int(raw["days"], "days")
         if not 1 <= days <= MAX_RANGE_DAYS:
-            raise ReportParamsInvalid(gettext_noop("days must be between 1 and %(most)s."), most=MAX_RANGE_DAYS)
+            raise ReportParamsError(gettext_noop("days must be between 1 and %(most)s."), most=MAX_RANGE_DAYS)
         # Up to today: a new installation's first run shows today's turns, not an empty page.
         start, end = today - timedelta(days=days - 1), today
     else:
         start = _parse_date(raw.get("start_date"), gettext_noop("start date"))
         end = _parse_date(raw.get("end_date"), gettext_noop("end date"))
     if start > end:
-        raise ReportParamsInvalid(gettext_noop("The start date must be on or before the end date."))
+        raise ReportParamsError(gettext_noop("The start date must be on or before the end date."))
     if (end - start).days + 1 > MAX_RANGE_DAYS:
-        raise ReportParamsInvalid(gettext_noop("The date range may span at most %(most)s days."), most=MAX_RANGE_DAYS)
+        raise ReportParamsError(gettext_noop("The date range may span at most %(most)s days."), most=MAX_RANGE_DAYS)
     model_id = (raw.get("model_id") or "").strip() or None
     if model_id is not None and not MODEL_ID_PATTERN.match(model_id):
-        raise ReportParamsInvalid(gettext_noop("The model id may contain only letters, digits and . _ : / @ + -"))
+        raise ReportParamsError(gettext_noop("The model id may contain only letters, digits and . _ : / @ + -"))
     group = (raw.get("group") or "").strip() or None
-    if group is not None and len(group) > 150:
-        raise ReportParamsInvalid(gettext_noop("The group name is too long."))
+    if group is not None and len(group) > GROUP_NAME_MAX_LENGTH:
+        raise ReportParamsError(gettext_noop("The group name is too long."))
     return ReportParams(start_date=start, end_date=end, model_id=model_id, group=group, time_zone=time_zone)
 
 
@@ -138,7 +139,7 @@ def period_dates(period: str, *, today: date) -> tuple[date, date]:
     if period == "previous_month":
         last = today.replace(day=1) - timedelta(days=1)
         return last.replace(day=1), last
-    raise ReportParamsInvalid(
+    raise ReportParamsError(
         gettext_noop("Unknown period %(period)s: use one of %(periods)s."),
         period=repr(period),
         periods=", ".join(PERIODS),
@@ -150,10 +151,10 @@ def report_sql_bind(sql: str, filters: BoundFilters) -> str:
     try:
         tree = sqlglot.parse_one(sql, read="athena")
     except sqlglot.errors.ParseError as error:
-        raise ReportParamsInvalid(f"The report's SQL does not parse: {error}") from error
+        raise ReportParamsError(f"The report's SQL does not parse: {error}") from error
     if not isinstance(tree, (exp.Select, exp.Union)):
         # Reports read; a definition edited into DDL or DML must never reach the engine.
-        raise ReportParamsInvalid("A report's SQL must be one SELECT query.")
+        raise ReportParamsError("A report's SQL must be one SELECT query.")
     params = filters.params
     start_ts, end_ts = params.utc_bounds()
     last_instant = end_ts - timedelta(milliseconds=1)
@@ -171,7 +172,7 @@ def report_sql_bind(sql: str, filters: BoundFilters) -> str:
     }
     for placeholder in list(tree.find_all(exp.Placeholder)):
         if placeholder.name not in scalars:
-            raise ReportParamsInvalid(f"The report's SQL uses an unknown parameter :{placeholder.name}")
+            raise ReportParamsError(f"The report's SQL uses an unknown parameter :{placeholder.name}")
         placeholder.replace(scalars[placeholder.name].copy())
     return tree.sql(dialect="athena", pretty=True)
 
@@ -180,7 +181,7 @@ def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ReportParamsInvalid(
+        raise ReportParamsError(
             gettext_noop("Unknown time zone %(zone)s: use an IANA name like Asia/Seoul or UTC."), zone=repr(name)
         ) from None
 
@@ -189,15 +190,15 @@ def _parse_date(value: Any, label: str) -> date:
     if isinstance(value, date):
         return value
     if not value:
-        raise ReportParamsInvalid(gettext_noop("The %(label)s is required."), label=label)
+        raise ReportParamsError(gettext_noop("The %(label)s is required."), label=label)
     try:
         return date.fromisoformat(str(value).strip())
     except ValueError:
-        raise ReportParamsInvalid(gettext_noop("The %(label)s must be a date like 2026-11-29."), label=label) from None
+        raise ReportParamsError(gettext_noop("The %(label)s must be a date like 2026-11-29."), label=label) from None
 
 
 def _parse_int(value: Any, label: str) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise ReportParamsInvalid(gettext_noop("%(label)s must be a whole number."), label=label) from None
+        raise ReportParamsError(gettext_noop("%(label)s must be a whole number."), label=label) from None

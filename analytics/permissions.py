@@ -33,7 +33,9 @@ REPORT_ENGINE_NEEDS: tuple[Need, ...] = (
         why="Athena lists the lake and checks the results bucket, as the caller",
     ),
     need(Resource.REQUEST_LOG_OBJECTS, "s3:GetObject", why="Athena reads the request log, as the caller"),
-    need(Resource.DIRECTORY_OBJECTS, "s3:GetObject", why="Athena reads the users and group_members tables reports join"),
+    need(
+        Resource.DIRECTORY_OBJECTS, "s3:GetObject", why="Athena reads the users and group_members tables reports join"
+    ),
     need(
         Resource.QUERY_RESULT_OBJECTS,
         "s3:GetObject",

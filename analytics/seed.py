@@ -23,7 +23,9 @@ def reports_seed(apps: Any, *, refresh: bool = False) -> None:
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
 
     for report in REPORTS:
-        fields = {key: report[key] for key in ("title", "description", "chart_kind", "x_column", "y_column", "series_column")}
+        fields = {
+            key: report[key] for key in ("title", "description", "chart_kind", "x_column", "y_column", "series_column")
+        }
         fields["sql"] = report["sql"].strip()
         definition, created = ReportDefinition.objects.get_or_create(
             slug=report["slug"], defaults={**fields, "default_params": dict(DEFAULT_PARAMS)}
@@ -32,5 +34,7 @@ def reports_seed(apps: Any, *, refresh: bool = False) -> None:
             ReportDefinition.objects.filter(pk=definition.pk).update(**fields)
         schedule, created = ReportSchedule.objects.get_or_create(definition=definition, defaults={"frequency": "daily"})
         if created or schedule.periodic_task_id is None:
-            schedule_sync_periodic_task(schedule=schedule, crontab_model=CrontabSchedule, periodic_task_model=PeriodicTask)
+            schedule_sync_periodic_task(
+                schedule=schedule, crontab_model=CrontabSchedule, periodic_task_model=PeriodicTask
+            )
     reaper_ensure(interval_model=IntervalSchedule, periodic_task_model=PeriodicTask)

@@ -22,7 +22,7 @@ from analytics.models import ReportDefinition, ReportRun, ReportSchedule, RunSta
 from analytics.params import (
     BoundFilters,
     ReportParams,
-    ReportParamsInvalid,
+    ReportParamsError,
     gettext_noop,
     local_today,
     report_params_parse,
@@ -63,7 +63,7 @@ def _parse(params: Mapping[str, Any]) -> ReportParams:
 def report_params_validate(*, params: Mapping[str, Any]) -> ReportParams:
     parsed = _parse(params)
     if parsed.group is not None and not Group.objects.filter(name=parsed.group).exists():
-        raise ReportParamsInvalid(gettext_noop("There is no group named %(group)s."), group=repr(parsed.group))
+        raise ReportParamsError(gettext_noop("There is no group named %(group)s."), group=repr(parsed.group))
     return parsed
 
 
@@ -110,7 +110,7 @@ def report_run_execute(*, run_id: int) -> ReportRun:
     began = time.monotonic()
     try:
         result, engine_name = _run_query(run)
-    except (ReportParamsInvalid, ReportEngineError) as error:
+    except (ReportParamsError, ReportEngineError) as error:
         return _run_fail(run, str(error), began=began, query_id=getattr(error, "query_id", ""))
     except SoftTimeLimitExceeded:
         return _run_fail(run, f"The report took longer than {RUN_SOFT_LIMIT_SECONDS} s and was stopped.", began=began)
@@ -126,7 +126,7 @@ def report_run_execute(*, run_id: int) -> ReportRun:
 def _run_query(run: ReportRun) -> tuple[QueryResult, str]:
     params = _parse(run.params)
     if params.group is not None and not Group.objects.filter(name=params.group).exists():
-        raise ReportParamsInvalid(f"The group {params.group!r} no longer exists.")
+        raise ReportParamsError(f"The group {params.group!r} no longer exists.")
     sql = report_sql_bind(run.definition.sql, BoundFilters(params=params))
     engine = engine_from_settings(time_limit_seconds=ENGINE_TIME_LIMIT_SECONDS)
     try:
@@ -205,7 +205,7 @@ def report_schedule_save(*, schedule: ReportSchedule) -> ReportSchedule:
     from analytics.delivery import recipients_parse
     from analytics.schedules import schedule_sync_periodic_task
 
-    if not 0 <= schedule.hour_utc <= 23:
+    if schedule.hour_utc not in range(24):
         raise ValueError("hour_utc must be between 0 and 23")
     schedule.recipients = "\n".join(recipients_parse(schedule.recipients))
     with transaction.atomic():
@@ -217,7 +217,7 @@ def report_schedule_save(*, schedule: ReportSchedule) -> ReportSchedule:
 def report_schedule_delete(*, schedule: ReportSchedule) -> None:
     """Remove a schedule and the beat task that fired it."""
     with transaction.atomic():
-        if schedule.periodic_task_id:
+        if schedule.periodic_task is not None:
             schedule.periodic_task.delete()
         schedule.delete()
 

@@ -17,7 +17,7 @@ from analytics import selectors, services
 from analytics.delivery import run_csv_text
 from analytics.forms import ReportParamsForm
 from analytics.models import ReportDefinition, ReportRun, RunStatus
-from analytics.params import ReportParamsInvalid
+from analytics.params import ReportParamsError
 
 
 def analyst_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -47,7 +47,9 @@ def report_detail(request: HttpRequest, slug: str) -> HttpResponse:
     return _render_detail(request, definition, form)
 
 
-def _render_detail(request: HttpRequest, definition: ReportDefinition, form: ReportParamsForm, status: int = 200) -> HttpResponse:
+def _render_detail(
+    request: HttpRequest, definition: ReportDefinition, form: ReportParamsForm, status: int = 200
+) -> HttpResponse:
     context = {"definition": definition, "form": form, "runs": selectors.report_runs_recent(definition=definition)}
     return render(request, "analytics/report_detail.html", context, status=status)
 
@@ -65,7 +67,7 @@ def report_run_now(request: HttpRequest, slug: str) -> HttpResponse:
         params = definition.default_params or {"days": 7}
     try:
         run = services.report_run_request(definition=definition, params=params, requested_by=request.user)
-    except ReportParamsInvalid as error:
+    except ReportParamsError as error:
         messages.error(request, error.localized())
         return redirect(definition)
     return redirect(run)

@@ -2,7 +2,7 @@
 
 The pipeline is synchronous (it is what the Lambda runs), so the turn runs in a worker thread
 and hands its events to the request's event loop through a queue. When the HTTP client goes
-away, the next event the turn sends raises `ClientGone`, and the pipeline settles what was
+away, the next event the turn sends raises `ClientGoneError`, and the pipeline settles what was
 streamed as it does for every other door.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from django.db import close_old_connections
 from api.selectors import KeyHolder
 from api.services import api_key_usage_add
 from dataplane.channels import inbound_channel
-from dataplane.outbound import ClientGone
+from dataplane.outbound import ClientGoneError
 from dataplane.pipeline import Identity, chat_turn
 from gateway_project.gateway import gateway
 
@@ -50,7 +50,7 @@ class QueueOutbound:
 
     def send(self, event: dict[str, Any]) -> None:
         if self.gone.is_set():
-            raise ClientGone("the HTTP client went away")
+            raise ClientGoneError("the HTTP client went away")
         self.loop.call_soon_threadsafe(self.queue.put_nowait, event)
 
     def end(self) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Origin
 
 HERE = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HERE))
@@ -80,16 +81,26 @@ class Server:
         self.manage("migrate", "--noinput", "-v0")
         self.manage("seed_demo")
         cookie, sub = self.manage("shell", "-c", SIGN_IN).split()[-2:]
-        served = ["-m", "gateway_project.serve"] if (self.repo / "gateway_project" / "serve.py").exists() else ["-m", "daphne"]
+        served = (
+            ["-m", "gateway_project.serve"]
+            if (self.repo / "gateway_project" / "serve.py").exists()
+            else ["-m", "daphne"]
+        )
         tail = [] if "gateway_project.serve" in served else ["gateway_project.asgi:application"]
-        self.process = subprocess.Popen([sys.executable, *served, "-b", "127.0.0.1", "-p", str(self.port), *tail],
-                                        cwd=self.repo, env=self.env, stdout=subprocess.DEVNULL, stderr=open(self.scratch / "log", "wb"))
+        self.process = subprocess.Popen(
+            [sys.executable, *served, "-b", "127.0.0.1", "-p", str(self.port), *tail],
+            cwd=self.repo,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.scratch / "log", "wb"),  # noqa: SIM115 - the server's log for its lifetime
+        )
         for _ in range(300):
             try:
                 urllib.request.urlopen(f"{self.url}/healthz", timeout=1)
-                return f"sessionid={cookie}", sub
             except (urllib.error.URLError, OSError):
                 time.sleep(0.1)
+            else:
+                return f"sessionid={cookie}", sub
         raise RuntimeError("the server did not start")
 
     def rss_mb(self) -> float:
@@ -102,7 +113,7 @@ class Server:
 
 async def session(server: Server, cookie: str):
     ws = await connect(server.ws_url, subprotocols=SUBPROTOCOLS, additional_headers={"Cookie": cookie},
-                       origin=server.url, max_size=None, open_timeout=10)
+                       origin=Origin(server.url), max_size=None, open_timeout=10)
     await ws.send(json.dumps({"type": "connection_init"}))
     await asyncio.wait_for(ws.recv(), 10)
     return ws
@@ -126,8 +137,10 @@ async def deep_nesting(server: Server, cookie: str, sub: str, connections: int =
             crashed += closed.rcvd is not None and closed.rcvd.code == 1011
         await ws.close()
     status = [_post(server, cookie, "[" * 100_000) for _ in range(50)]
-    return (f"{connections} sockets: {answered} error frames, {crashed} closed 1011; "
-            f"50 POST /event: {status.count(500)} × 500, {status.count(400)} × 400; RSS +{server.rss_mb() - before:.1f} MB")
+    return (
+        f"{connections} sockets: {answered} error frames, {crashed} closed 1011; "
+        f"50 POST /event: {status.count(500)} × 500, {status.count(400)} × 400; RSS +{server.rss_mb() - before:.1f} MB"
+    )
 
 
 def _post(server: Server, cookie: str, body: str) -> int:
@@ -222,10 +235,19 @@ def admin_guessing(server: Server, attempts: int = 30) -> str:
         except urllib.error.HTTPError as error:
             return error.code, error.read().decode(errors="replace")
 
-    throttled = sum(status == 429 or "Too many" in body for status, body in (attempt(f"wrong-{n}") for n in range(attempts)))
-    status, body = attempt("Attack-pass-123")
+    throttled = sum(
+        status == 429 or "Too many" in body for status, body in (attempt(f"wrong-{n}") for n in range(attempts))
+    )
+    _status, _body = attempt("Attack-pass-123")
     signed_in = "sessionid" in {c.name for c in jar}
     return f"{attempts} wrong passwords: {throttled} throttled; the right one then signed in: {signed_in}"
+
+
+def _git_head(repo: Path) -> str:
+    # Run once before any attack starts, so blocking the loop costs nothing.
+    return subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], check=False, cwd=repo, capture_output=True, text=True
+    ).stdout.strip()
 
 
 async def main() -> None:
@@ -237,7 +259,7 @@ async def main() -> None:
     server = Server(repo)
     cookie, sub = server.start()
     try:
-        print(f"serving {repo} (git {subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], check=False, cwd=repo, capture_output=True, text=True).stdout.strip()})")
+        print(f"serving {repo} (git {_git_head(repo)})")
         for name, attack in (("deep nesting", deep_nesting), ("40 turns in flight", turns_in_flight),
                              ("1.1 MiB publish", large_frame), ("publish flood, one user", publish_flood)):
             print(f"{name:26} {await attack(server, cookie, sub)}")

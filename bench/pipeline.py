@@ -38,7 +38,7 @@ MODEL = AllowedModel(model_id=DEMO_MODEL_ID, display_name=DEMO_MODEL_NAME, provi
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 @contextmanager
@@ -126,7 +126,10 @@ def measure(gateway: Gateway, provider: DemoProvider, kind: str, turns: int) -> 
 
 def run(turns: int) -> None:
     provider = DemoProvider(chunk_delay=0)
-    print(f"pipeline overhead over the bare demo provider, {turns} turns per row (ms; miss = turn - bare call, hit and rejection = whole turn)")
+    print(
+        f"pipeline overhead over the bare demo provider, {turns} turns per row"
+        " (ms; miss = turn - bare call, hit and rejection = whole turn)"
+    )
     print(f"{'store':9} {'turn':10} {'p50':>8} {'p99':>8}  store round trips of one warm turn")
     with tempfile.TemporaryDirectory() as workdir, moto_endpoint() as endpoint:
         for store_kind in ("sqlite", "dynamodb"):
@@ -139,7 +142,10 @@ def run(turns: int) -> None:
             store.policy_put(EffectivePolicy(sub=STINGY, version=1, models=(MODEL,),
                                              ten_minute=WindowLimits(total=300), monthly=WindowLimits(total=10**6)))
             bare = [bare_call(provider, f"Question number {i} about quotas?") * 1000 for i in range(turns)]
-            print(f"{store_kind:9} {'bare call':10} {statistics.median(bare):8.3f} {percentile(bare, 0.99):8.3f}  (baseline)")
+            print(
+                f"{store_kind:9} {'bare call':10} {statistics.median(bare):8.3f}"
+                f" {percentile(bare, 0.99):8.3f}  (baseline)"
+            )
             single = []
             for _ in range(50):
                 started = time.perf_counter()

@@ -42,7 +42,7 @@ def prompts(count: int, rng: random.Random) -> list[str]:
         if index % 2:
             parts.append(rng.choice(personal))
         while len(" ".join(parts).encode()) < PROMPT_BYTES:
-            parts.insert(rng.randrange(len(parts) + 1), rng.choice(clean + [FILLER]))
+            parts.insert(rng.randrange(len(parts) + 1), rng.choice([*clean, FILLER]))
         built.append(" ".join(parts).encode()[:PROMPT_BYTES].decode(errors="ignore"))
     return built
 
@@ -60,7 +60,7 @@ def timings_us(detect: Callable[[str], object], texts: list[str]) -> list[float]
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def corpus_score(contains: Callable[[str], bool]) -> tuple[int, int, int, int]:
@@ -85,7 +85,10 @@ def main() -> None:
         spent = timings_us(detect, texts)
         print(f"{name:42} {percentile(spent, 0.5):9.0f} {percentile(spent, 0.99):9.0f} {statistics.mean(spent):9.0f}")
     print("\ncorpus of", len(CASES), "cases:")
-    for name, contains in (("regexes (before)", regex_baseline.contains_pii), ("validators (now)", privacy.contains_pii)):
+    for name, contains in (
+        ("regexes (before)", regex_baseline.contains_pii),
+        ("validators (now)", privacy.contains_pii),
+    ):
         found, personal, kept, clean = corpus_score(contains)
         print(f"  {name:18} personal found {found}/{personal}, clean look-alikes left cacheable {kept}/{clean}")
 

@@ -53,12 +53,8 @@ def _rrn_date_ok(match: re.Match) -> bool:
 
 
 def find_pii(text: str) -> list[PIIFinding]:
-    findings: list[PIIFinding] = []
-    for match in _EMAIL.finditer(text):
-        findings.append(PIIFinding("email", *match.span()))
-    for match in _RRN.finditer(text):
-        if _rrn_date_ok(match):
-            findings.append(PIIFinding("rrn", *match.span()))
+    findings: list[PIIFinding] = [PIIFinding("email", *match.span()) for match in _EMAIL.finditer(text)]
+    findings.extend(PIIFinding("rrn", *match.span()) for match in _RRN.finditer(text) if _rrn_date_ok(match))
     for match in _CARD.finditer(text):
         digits = re.sub(r"\D", "", match.group())
         if 13 <= len(digits) <= 19 and _luhn_ok(digits):
@@ -68,8 +64,7 @@ def find_pii(text: str) -> list[PIIFinding]:
             if not _overlaps(findings, match.span()):
                 findings.append(PIIFinding("phone", *match.span()))
     for pattern in (_AWS_ACCESS_KEY, _AWS_SECRET):
-        for match in pattern.finditer(text):
-            findings.append(PIIFinding("aws_key", *match.span()))
+        findings.extend(PIIFinding("aws_key", *match.span()) for match in pattern.finditer(text))
     return sorted(findings, key=lambda f: f.start)
 
 

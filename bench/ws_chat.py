@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -86,15 +87,15 @@ def prepare(sessions: int) -> list[tuple[str, str]]:
     from gateway_project.gateway import gateway_store
 
     call_command("migrate", verbosity=0, interactive=False)
-    User = get_user_model()
-    existing = User.objects.filter(username__startswith="bench-").count()
-    User.objects.bulk_create(
-        [User(username=f"bench-{n}", password="!unusable") for n in range(existing, sessions)]
+    user_model = get_user_model()
+    existing = user_model.objects.filter(username__startswith="bench-").count()
+    user_model.objects.bulk_create(
+        [user_model(username=f"bench-{n}", password="!unusable") for n in range(existing, sessions)]
     )
     demo = AllowedModel(model_id=DEMO_MODEL_ID, display_name=DEMO_MODEL_NAME, provider="demo")
     version = time.time_ns() // 1000
     users = []
-    for user in User.objects.filter(username__startswith="bench-").order_by("id")[:sessions]:
+    for user in user_model.objects.filter(username__startswith="bench-").order_by("id")[:sessions]:
         gateway_store().policy_put(
             EffectivePolicy(sub=user.sub, version=version, models=(demo,),
                             ten_minute=WindowLimits(total=10**9), monthly=WindowLimits(total=10**10))
@@ -122,6 +123,7 @@ def bare_provider_seconds(chunk_delay: float, repeats: int = 50) -> tuple[float,
         first = None
         for _event in provider.stream(call):
             first = first or time.perf_counter()
+        assert first is not None, "the demo model always answers"
         firsts.append(first - started)
         totals.append(time.perf_counter() - started)
     return statistics.median(firsts), statistics.median(totals)
@@ -137,7 +139,7 @@ def free_port() -> int:
 
 
 def start_daphne(scratch: Path, port: int, env: dict[str, str]) -> subprocess.Popen:
-    log = open(scratch / "daphne.log", "wb")
+    log = open(scratch / "daphne.log", "wb")  # noqa: SIM115 - the server's log for its lifetime
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway_project.serve", "-b", "127.0.0.1", "-p", str(port)],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -173,10 +175,8 @@ def rss_mb(pid: int) -> float:
 async def watch_rss(pid: int, result: RunResult, stop: asyncio.Event) -> None:
     while not stop.is_set():
         result.peak_rss_mb = max(result.peak_rss_mb, rss_mb(pid))
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.1)
-        except TimeoutError:
-            pass
 
 
 # --- clients ---------------------------------------------------------------------------------
@@ -184,8 +184,10 @@ async def watch_rss(pid: int, result: RunResult, stop: asyncio.Event) -> None:
 
 async def open_session(url: str, origin: str, sub: str, cookie: str):
     from websockets.asyncio.client import connect
+    from websockets.typing import Origin, Subprotocol
 
-    ws = await connect(url, subprotocols=["aws-appsync-event-ws", "header-e30"], origin=origin,
+    ws = await connect(url, subprotocols=[Subprotocol("aws-appsync-event-ws"), Subprotocol("header-e30")],
+                       origin=Origin(origin),
                        additional_headers={"Cookie": cookie}, open_timeout=60, max_queue=None)
     await ws.send(json.dumps({"type": "connection_init"}))
     await expect(ws, "connection_ack")
@@ -254,7 +256,7 @@ async def run_paced(live: list, result: RunResult, think: float, duration: float
             result.timings.append(TurnTiming(error=repr(task.exception())))
 
 
-async def run(users: list[tuple[str, str]], port: int, pid: int, turns: int, deadline: float,
+async def run(users: list[tuple[str, str]], *, port: int, pid: int, turns: int, deadline: float,
               think: float | None = None, duration: float = 60.0) -> RunResult:
     result = RunResult(sessions=len(users))
     url, origin = f"ws://127.0.0.1:{port}/event/realtime", f"http://127.0.0.1:{port}"
@@ -272,7 +274,7 @@ async def run(users: list[tuple[str, str]], port: int, pid: int, turns: int, dea
 
     sockets = await asyncio.gather(*(connect(sub, cookie) for sub, cookie in users))
     result.idle_rss_mb = rss_mb(pid)
-    live = [(ws, sub) for ws, (sub, _) in zip(sockets, users) if ws is not None]
+    live = [(ws, sub) for ws, (sub, _) in zip(sockets, users, strict=True) if ws is not None]
     cpu_before = server_cpu_seconds(pid)
     started = time.perf_counter()
     try:
@@ -288,7 +290,9 @@ async def run(users: list[tuple[str, str]], port: int, pid: int, turns: int, dea
                 task.cancel()
                 result.timings.append(TurnTiming(error="timeout"))
             for task in done:
-                result.timings.append(task.result() if not task.exception() else TurnTiming(error=repr(task.exception())))
+                result.timings.append(
+                    task.result() if not task.exception() else TurnTiming(error=repr(task.exception()))
+                )
             if not_done:
                 break
     finally:
@@ -314,7 +318,7 @@ def percentile(values: list[float], fraction: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def report(result: RunResult, bare_first: float, bare_total: float) -> None:
@@ -328,9 +332,15 @@ def report(result: RunResult, bare_first: float, bare_total: float) -> None:
     print(f"\nN = {result.sessions} sessions, {len(result.timings)} turns in {result.wall_seconds:.2f} s"
           f" ({len(totals) / result.wall_seconds if result.wall_seconds else 0:.1f} turns/s)")
     print(f"  time to first token  p50 {ms(percentile(firsts, .5))} ms   p99 {ms(percentile(firsts, .99))} ms")
-    print(f"  overhead (1st token) p50 {ms(percentile(firsts, .5) - bare_first)} ms   p99 {ms(percentile(firsts, .99) - bare_first)} ms")
+    print(
+        f"  overhead (1st token) p50 {ms(percentile(firsts, 0.5) - bare_first)} ms"
+        f"   p99 {ms(percentile(firsts, 0.99) - bare_first)} ms"
+    )
     print(f"  whole turn           p50 {ms(percentile(totals, .5))} ms   p99 {ms(percentile(totals, .99))} ms")
-    print(f"  overhead (turn)      p50 {ms(percentile(totals, .5) - bare_total)} ms   p99 {ms(percentile(totals, .99) - bare_total)} ms")
+    print(
+        f"  overhead (turn)      p50 {ms(percentile(totals, 0.5) - bare_total)} ms"
+        f"   p99 {ms(percentile(totals, 0.99) - bare_total)} ms"
+    )
     print(f"  errors: connect {result.connect_errors}, turns {errors or 0}")
     print(f"  server CPU per turn: {result.cpu_seconds / len(totals) * 1000 if totals else float('nan'):.1f} ms")
     print(f"  server RSS: {result.idle_rss_mb:.0f} MB with all connected, peak {result.peak_rss_mb:.0f} MB")
@@ -377,7 +387,8 @@ def main() -> None:
         server = start_daphne(scratch, port, {**os.environ, "DJANGO_SETTINGS_MODULE": args.settings})
         try:
             result = asyncio.run(asyncio.wait_for(
-                run(users[:count], port, server.pid, args.turns, args.deadline, args.think, args.duration),
+                run(users[:count], port=port, pid=server.pid, turns=args.turns, deadline=args.deadline,
+                    think=args.think, duration=args.duration),
                 args.deadline + 60))
             report(result, bare_first, bare_total)
         finally:

@@ -14,12 +14,22 @@ TRANSPORTS = ("local", "appsync")
 def chat_transport_check(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     transport = settings.GATEWAY_CHAT_TRANSPORT
     if transport not in TRANSPORTS:
-        return [Error(f"GATEWAY_CHAT_TRANSPORT is {transport!r}; it must be one of {', '.join(TRANSPORTS)}.", id="chat.E001")]
+        return [
+            Error(
+                f"GATEWAY_CHAT_TRANSPORT is {transport!r}; it must be one of {', '.join(TRANSPORTS)}.", id="chat.E001"
+            )
+        ]
     if transport != "appsync":
         return []
     errors = []
     missing = [
-        name for name in ("GATEWAY_EVENTS_REALTIME_ENDPOINT", "GATEWAY_EVENTS_HTTP_ENDPOINT", "COGNITO_DOMAIN", "COGNITO_CLIENT_ID")
+        name
+        for name in (
+            "GATEWAY_EVENTS_REALTIME_ENDPOINT",
+            "GATEWAY_EVENTS_HTTP_ENDPOINT",
+            "COGNITO_DOMAIN",
+            "COGNITO_CLIENT_ID",
+        )
         if not getattr(settings, name)
     ]
     if missing:
@@ -29,7 +39,9 @@ def chat_transport_check(app_configs: Any = None, **kwargs: Any) -> list[Error]:
         ))
     realtime = settings.GATEWAY_EVENTS_REALTIME_ENDPOINT
     if realtime and not realtime.startswith(("wss://", "ws://")):
-        errors.append(Error(f"GATEWAY_EVENTS_REALTIME_ENDPOINT must be a wss:// URL, not {realtime!r}.", id="chat.E003"))
+        errors.append(
+            Error(f"GATEWAY_EVENTS_REALTIME_ENDPOINT must be a wss:// URL, not {realtime!r}.", id="chat.E003")
+        )
     if settings.GATEWAY_STORE != "dynamodb":
         errors.append(Error(
             "GATEWAY_CHAT_TRANSPORT=appsync needs GATEWAY_STORE=dynamodb: the usage bars must read the windows the "

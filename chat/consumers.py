@@ -102,8 +102,8 @@ class EventsConsumer(AsyncWebsocketConsumer):
             "publish": self._publish,
         }.get(frame["type"])
         if handler is None:
-            error = ProtocolError(UNSUPPORTED, f"Unknown message type {frame['type'][:64]!r}.")
-            await self._refuse("error", _echo_id(frame), error)
+            unknown = ProtocolError(UNSUPPORTED, f"Unknown message type {frame['type'][:64]!r}.")
+            await self._refuse("error", _echo_id(frame), unknown)
             return
         await handler(frame)
 
@@ -116,14 +116,21 @@ class EventsConsumer(AsyncWebsocketConsumer):
             interval = float(settings.CHAT_KEEPALIVE_SECONDS)
             self.keepalive_task = asyncio.ensure_future(self._keepalive(interval))
 
+    def _subscription_wanted(self, frame: dict[str, Any]) -> tuple[str, str]:
+        """The new subscription's id and channel; a ProtocolError says why there is none."""
+        frame_id = self._fresh_id(frame)
+        channel = protocol.channel_path(frame)
+        if not may_subscribe(self.sub, channel):
+            raise ProtocolError(
+                UNAUTHORIZED, "You can only subscribe to your own outbound channel, /outbound/<your id>."
+            )
+        if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
+            raise ProtocolError(BAD_REQUEST, f"At most {MAX_SUBSCRIPTIONS} subscriptions per connection.")
+        return frame_id, channel
+
     async def _subscribe(self, frame: dict[str, Any]) -> None:
         try:
-            frame_id = self._fresh_id(frame)
-            channel = protocol.channel_path(frame)
-            if not may_subscribe(self.sub, channel):
-                raise ProtocolError(UNAUTHORIZED, "You can only subscribe to your own outbound channel, /outbound/<your id>.")
-            if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
-                raise ProtocolError(BAD_REQUEST, f"At most {MAX_SUBSCRIPTIONS} subscriptions per connection.")
+            frame_id, channel = self._subscription_wanted(frame)
         except ProtocolError as error:
             await self._refuse("subscribe_error", _echo_id(frame), error)
             return
@@ -133,11 +140,16 @@ class EventsConsumer(AsyncWebsocketConsumer):
         self.strikes = 0
         await self._reply(protocol.answer("subscribe_success", frame_id))
 
+    def _subscription_held(self, frame: dict[str, Any]) -> str:
+        """The id of the subscription to end; a ProtocolError when this connection has none such."""
+        frame_id = protocol.message_id(frame)
+        if frame_id not in self.subscriptions:
+            raise ProtocolError(BAD_REQUEST, "There is no subscription with this id on this connection.")
+        return frame_id
+
     async def _unsubscribe(self, frame: dict[str, Any]) -> None:
         try:
-            frame_id = protocol.message_id(frame)
-            if frame_id not in self.subscriptions:
-                raise ProtocolError(BAD_REQUEST, "There is no subscription with this id on this connection.")
+            frame_id = self._subscription_held(frame)
         except ProtocolError as error:
             await self._refuse("unsubscribe_error", _echo_id(frame), error)
             return
@@ -147,12 +159,17 @@ class EventsConsumer(AsyncWebsocketConsumer):
         self.strikes = 0
         await self._reply(protocol.answer("unsubscribe_success", frame_id))
 
+    async def _publish_accepted(self, frame: dict[str, Any]) -> tuple[str, str, protocol.PublishOutcome]:
+        """The publish's id, channel and checked events; a ProtocolError when it is refused whole."""
+        frame_id = self._fresh_id(frame)
+        if not await publish_allowed(self.sub):
+            raise ProtocolError(THROTTLED, "Too many publishes; wait a moment and try again.")
+        channel, outcome = protocol.inbound_publish(self.sub, frame)
+        return frame_id, channel, outcome
+
     async def _publish(self, frame: dict[str, Any]) -> None:
         try:
-            frame_id = self._fresh_id(frame)
-            if not await publish_allowed(self.sub):
-                raise ProtocolError(THROTTLED, "Too many publishes; wait a moment and try again.")
-            channel, outcome = protocol.inbound_publish(self.sub, frame)
+            frame_id, channel, outcome = await self._publish_accepted(frame)
         except ProtocolError as error:
             await self._refuse("publish_error", _echo_id(frame), error)
             return

@@ -16,6 +16,7 @@ strings that nobody changes after sending, so members share one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from channels.exceptions import ChannelFull
@@ -36,9 +37,10 @@ class ProcessLocalChannelLayer(InMemoryChannelLayer):
         queue = self._queue(channel)
         try:
             queue.put_nowait((0.0, message))
-            return
         except asyncio.QueueFull:
-            pass
+            pass  # full: wait for room below, up to send_timeout
+        else:
+            return
         try:
             await asyncio.wait_for(queue.put((0.0, message)), self.send_timeout)
         except TimeoutError:
@@ -61,7 +63,6 @@ class ProcessLocalChannelLayer(InMemoryChannelLayer):
         assert isinstance(message, dict), "message is not a dict"
         self.require_valid_group_name(group)
         for channel in list(self.groups.get(group, ())):
-            try:
+            # A member that was stuck has left the group (ChannelFull); the others still get it.
+            with contextlib.suppress(ChannelFull):
                 await self.send(channel, message)
-            except ChannelFull:
-                pass  # that member was stuck and has left the group; the others still get it

@@ -20,6 +20,7 @@ holds, so the consumer writes the frame without serialising the event again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -30,7 +31,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from dataplane.channels import outbound_channel, outbound_group_name
-from dataplane.outbound import ClientGone
+from dataplane.outbound import ClientGoneError
 
 logger = logging.getLogger("chat.outbound")
 
@@ -63,10 +64,14 @@ def coalesce(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             previous is not None
             and set(event) == set(previous) == {"contentBlockDelta", "conversationId"}
             and event["conversationId"] == previous["conversationId"]
-            and event["contentBlockDelta"].get("contentBlockIndex") == previous["contentBlockDelta"].get("contentBlockIndex")
+            and event["contentBlockDelta"].get("contentBlockIndex")
+            == previous["contentBlockDelta"].get("contentBlockIndex")
         ):
             merged = dict(previous["contentBlockDelta"])
-            merged["delta"] = {"text": previous["contentBlockDelta"]["delta"].get("text", "") + event["contentBlockDelta"]["delta"].get("text", "")}
+            merged["delta"] = {
+                "text": previous["contentBlockDelta"]["delta"].get("text", "")
+                + event["contentBlockDelta"]["delta"].get("text", "")
+            }
             joined[-1] = {"contentBlockDelta": merged, "conversationId": event["conversationId"]}
         else:
             joined.append(event)
@@ -92,11 +97,11 @@ class ChannelsGroupOutbound:
     def send(self, event: dict[str, Any]) -> None:
         with self._changed:
             if self._gone:
-                raise ClientGone("the outbound channel stopped taking events")
+                raise ClientGoneError("the outbound channel stopped taking events")
             if not self._changed.wait_for(lambda: len(self._buffer) < MAX_BUFFERED or self._gone, SEND_TIMEOUT_SECONDS):
                 self._gone = True
             if self._gone:
-                raise ClientGone("the outbound channel stopped taking events")
+                raise ClientGoneError("the outbound channel stopped taking events")
             self._buffer.append(event)
             if self._flushing:
                 if self._wake is not None and not is_text_delta(event):
@@ -112,7 +117,7 @@ class ChannelsGroupOutbound:
         except RuntimeError:  # the server's loop is closed: nobody can listen any more
             with self._changed:
                 self._gone = True
-            raise ClientGone("the server is shutting down") from None
+            raise ClientGoneError("the server is shutting down") from None
 
     def wait_until_sent(self, timeout: float = SEND_TIMEOUT_SECONDS) -> bool:
         """For tests and shutdown: True once every buffered event has left."""
@@ -161,10 +166,8 @@ class ChannelsGroupOutbound:
         with self._changed:
             only_deltas = bool(self._buffer) and all(is_text_delta(event) for event in self._buffer)
         if only_deltas:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._window)
-            except TimeoutError:
-                pass
 
 
 _flushers: set[asyncio.Task] = set()  # keeps running flushers from being collected

@@ -85,7 +85,7 @@ def channel_path(frame: dict[str, Any]) -> str:
         channel_segments(channel)
     except ChannelNameError as error:
         raise ProtocolError(BAD_REQUEST, str(error)) from None
-    return channel
+    return str(channel)  # channel_segments accepts only a str
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,8 @@ def publish_events(raw: Any) -> PublishOutcome:
 def _event_payload(event: Any) -> Any:
     """The parsed event; a ValueError says what is wrong with it."""
     if not isinstance(event, str):
-        raise ValueError("Each event must be a string holding JSON (JSON.stringify it).")
+        # A ValueError, like every other problem with an event: the caller reports them alike.
+        raise ValueError("Each event must be a string holding JSON (JSON.stringify it).")  # noqa: TRY004
     size = len(event.encode("utf-8", "surrogatepass"))
     if size > MAX_EVENT_BYTES:
         raise ValueError(f"The event is {size} bytes; the limit is {MAX_EVENT_BYTES}.")

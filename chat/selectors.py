@@ -12,7 +12,7 @@ from django.utils.translation import gettext, gettext_noop
 
 from accounts.cognito_tokens import user_has_cognito_identity
 from dataplane.channels import inbound_channel, outbound_channel
-from dataplane.errors import StoreUnavailable
+from dataplane.errors import StoreUnavailableError
 from dataplane.pipeline import window_usage
 from gateway_project.gateway import gateway
 
@@ -28,7 +28,7 @@ def me_for(*, user: Any) -> dict[str, Any]:
     if policy is not None:
         try:
             usage = window_usage(current, user.sub, policy)
-        except StoreUnavailable:
+        except StoreUnavailableError:
             usage = {}
     return {
         "sub": user.sub,

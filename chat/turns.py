@@ -35,7 +35,7 @@ _background: set[asyncio.Future] = set()  # keeps fire-and-forget turns from bei
 
 def turn_executor() -> ThreadPoolExecutor:
     """The process-wide pool; its size (`GATEWAY_TURN_WORKERS`) bounds concurrent model calls."""
-    global _executor
+    global _executor  # noqa: PLW0603 - built once, on first use, under the lock
     with _executor_lock:
         if _executor is None:
             _executor = ThreadPoolExecutor(max_workers=settings.GATEWAY_TURN_WORKERS, thread_name_prefix="chat-turn")
@@ -134,7 +134,9 @@ async def cancel_conversation(*, sub: str, conversation_id: str) -> None:
     )
 
 
-async def publish_inbound(*, sub: str, username: str, channel: str, events: list[PublishedEvent]) -> list[threading.Event]:
+async def publish_inbound(
+    *, sub: str, username: str, channel: str, events: list[PublishedEvent]
+) -> list[threading.Event]:
     """Act on accepted events published to `/inbound/<sub>`: cancels now, turns in the pool."""
     started: list[threading.Event] = []
     for event in events:

@@ -1,6 +1,8 @@
 """HTTP edges of the chat: the page, `/api/me` and AppSync's HTTP publish (`POST /event`)."""
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -62,9 +64,13 @@ def api_token(request: HttpRequest) -> JsonResponse:
             token = id_token_for(user=request.user)
         except CognitoTokenError as error:
             status = 503 if isinstance(error, CognitoUnavailable) else 403
-            response = JsonResponse({"errors": [{"errorType": error.error_type, "message": error.message}]}, status=status)
+            response = JsonResponse(
+                {"errors": [{"errorType": error.error_type, "message": error.message}]}, status=status
+            )
         else:
-            response = JsonResponse({"idToken": token.token, "expiresAt": int(token.expires_at), "expiresIn": int(token.seconds_left())})
+            response = JsonResponse(
+                {"idToken": token.token, "expiresAt": int(token.expires_at), "expiresIn": int(token.seconds_left())}
+            )
     response["Cache-Control"] = "no-store"
     return response
 
@@ -88,6 +94,21 @@ def api_me(request: HttpRequest) -> JsonResponse:
 _STATUS = {BAD_REQUEST: 400, UNAUTHORIZED: 403, THROTTLED: 429}
 
 
+async def _publish_body(request: HttpRequest, *, sub: str) -> dict[str, Any]:
+    """The JSON body of a publish its sender may make now; a ProtocolError says why not."""
+    if request.content_type != "application/json":
+        raise ProtocolError(BAD_REQUEST, "Send the publish as application/json.")
+    try:
+        body = parse_json(request.body)
+    except ValueError:
+        raise ProtocolError(BAD_REQUEST, "The body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise ProtocolError(BAD_REQUEST, 'The body is {"channel": ..., "events": [...]}.')
+    if not await publish_allowed(sub):
+        raise ProtocolError(THROTTLED, "Too many publishes; wait a moment and try again.")
+    return body
+
+
 @require_POST
 async def publish_events(request: HttpRequest) -> JsonResponse:
     """AppSync's HTTP publish: `{"channel", "events"}` → `{"successful", "failed"}`.
@@ -100,17 +121,7 @@ async def publish_events(request: HttpRequest) -> JsonResponse:
     if not user.is_authenticated:
         return _unauthenticated()
     try:
-        if request.content_type != "application/json":
-            raise ProtocolError(BAD_REQUEST, "Send the publish as application/json.")
-        try:
-            body = parse_json(request.body)
-        except ValueError:
-            raise ProtocolError(BAD_REQUEST, "The body is not valid JSON.") from None
-        if not isinstance(body, dict):
-            raise ProtocolError(BAD_REQUEST, 'The body is {"channel": ..., "events": [...]}.')
-        if not await publish_allowed(user.sub):
-            raise ProtocolError(THROTTLED, "Too many publishes; wait a moment and try again.")
-        channel, outcome = protocol.inbound_publish(user.sub, body)
+        channel, outcome = protocol.inbound_publish(user.sub, await _publish_body(request, sub=user.sub))
     except ProtocolError as error:
         return JsonResponse({"errors": error.as_errors()}, status=_STATUS.get(error.error_type, 400))
     await publish_inbound(sub=user.sub, username=user.get_username(), channel=channel, events=outcome.accepted)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from http import HTTPStatus
 from typing import Any
 
 import urllib3
@@ -68,7 +69,7 @@ class AppSyncHttpOutbound:
         request = AWSRequest(method="POST", url=self.endpoint, data=body, headers={"content-type": "application/json"})
         SigV4Auth(self.credentials, "appsync", self.region).add_auth(request)
         response = self.http.request("POST", self.endpoint, body=body, headers=dict(request.headers.items()))
-        if response.status >= 300:
+        if response.status >= HTTPStatus.MULTIPLE_CHOICES:  # anything but 2xx
             raise AppSyncPublishError(f"AppSync publish failed with HTTP {response.status}: {response.data[:200]!r}")
         result = json.loads(response.data or b"{}")
         if result.get("failed"):

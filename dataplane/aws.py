@@ -15,7 +15,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from dataplane.errors import StoreUnavailable
+from dataplane.errors import StoreUnavailableError
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ _session: boto3.session.Session | None = None
 
 def new_client(service: str, settings: ClientSettings) -> Any:
     """A fresh (uncached) low-level client; tests use it to hook events on a private client."""
-    global _session
+    global _session  # noqa: PLW0603 - built once, on first use, under the lock
     with _session_lock:
         if _session is None:
             _session = boto3.session.Session()
@@ -72,8 +72,11 @@ def new_client(service: str, settings: ClientSettings) -> Any:
         )
 
 
+_DEFAULT_SETTINGS = ClientSettings()
+
+
 @lru_cache(maxsize=16)
-def client(service: str, settings: ClientSettings = ClientSettings()) -> Any:
+def client(service: str, settings: ClientSettings = _DEFAULT_SETTINGS) -> Any:
     """The process-wide client for `service` with these settings (low-level clients are thread-safe)."""
     return new_client(service, settings)
 
@@ -82,13 +85,13 @@ def error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
-def store_unavailable(error: Exception, *, service: str, operation: str, resource: str = "") -> StoreUnavailable:
+def store_unavailable(error: Exception, *, service: str, operation: str, resource: str = "") -> StoreUnavailableError:
     """A botocore failure as the project's own error, with a message a person can act on."""
     where = f"{service} {operation}" + (f" on {resource}" if resource else "")
     if isinstance(error, ClientError):
         code = error_code(error)
         detail = error.response.get("Error", {}).get("Message", "") or str(error)
-        return StoreUnavailable(f"{where} failed: {code}: {detail}")
+        return StoreUnavailableError(f"{where} failed: {code}: {detail}")
     if isinstance(error, BotoCoreError):
-        return StoreUnavailable(f"{where} failed: {type(error).__name__}: {error}")
-    return StoreUnavailable(f"{where} failed: {type(error).__name__}: {error}")
+        return StoreUnavailableError(f"{where} failed: {type(error).__name__}: {error}")
+    return StoreUnavailableError(f"{where} failed: {type(error).__name__}: {error}")

@@ -23,7 +23,7 @@ class ChannelNameError(ValueError):
     pass
 
 
-def channel_segments(channel: str) -> list[str]:
+def channel_segments(channel: object) -> list[str]:
     """Split and check a channel path; raises `ChannelNameError` with the broken rule."""
     if not isinstance(channel, str) or not channel.startswith("/"):
         raise ChannelNameError("A channel is a path that starts with '/', like /outbound/<your id>.")
@@ -57,7 +57,9 @@ def caller_sub(identity: Any) -> str:
     claims); IAM callers have none, so they own no channel."""
     if not isinstance(identity, dict):
         return ""
-    claims = identity.get("claims") if isinstance(identity.get("claims"), dict) else {}
+    claims = identity.get("claims")
+    if not isinstance(claims, dict):
+        claims = {}
     return str(identity.get("sub") or claims.get("sub") or "")
 
 

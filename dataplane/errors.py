@@ -67,7 +67,7 @@ class InternalError(GatewayError):
     type = "InternalError"
 
 
-class StoreUnavailable(GatewayError):
+class StoreUnavailableError(GatewayError):
     """The store (DynamoDB or SQLite) could not be reached; reported to clients as internal."""
 
     type = "InternalError"

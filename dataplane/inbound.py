@@ -11,6 +11,7 @@ How a cancel travels differs by door, and is the only thing the doors choose:
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import uuid
@@ -18,9 +19,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from dataplane.channels import INBOUND, owns_channel
-from dataplane.errors import InternalError, StoreUnavailable, ValidationError
+from dataplane.errors import InternalError, StoreUnavailableError, ValidationError
 from dataplane.gateway import Gateway
-from dataplane.outbound import ClientGone, Outbound
+from dataplane.outbound import ClientGoneError, Outbound
 from dataplane.pipeline import Identity, chat_turn
 from dataplane.requests import cancel_target, conversation_id_of, decode_payload
 from dataplane.stopping import CANCEL_POLL_SECONDS, TurnStop
@@ -87,7 +88,9 @@ def _store_cancel_check(gateway: Gateway, identity: Identity, payload: Any) -> C
     return lambda: gateway.store.cancel_requested(sub=identity.sub, conversation_id=conversation_id, since=since)
 
 
-def _request_cancel(gateway: Gateway, identity: Identity, channel: str, conversation_id: str, outbound: Outbound) -> None:
+def _request_cancel(
+    gateway: Gateway, identity: Identity, channel: str, conversation_id: str, outbound: Outbound
+) -> None:
     # A marker is keyed by the caller's own `sub`, so a cancel on someone else's channel
     # could only stop the caller's turns; it is ignored all the same, like any foreign publish.
     if not owns_channel(identity.sub, channel, namespace=INBOUND):
@@ -97,11 +100,9 @@ def _request_cancel(gateway: Gateway, identity: Identity, channel: str, conversa
         gateway.store.cancel_request(
             sub=identity.sub, conversation_id=conversation_id, ttl_seconds=CANCEL_MARKER_TTL_SECONDS
         )
-    except StoreUnavailable as error:
+    except StoreUnavailableError as error:
         logger.warning("cancel for %s failed: %s", identity.sub, error.message)
         reference = str(uuid.uuid4())
         failure = InternalError(f"The gateway could not stop the answer; try again (reference {reference}).")
-        try:
+        with contextlib.suppress(ClientGoneError):
             outbound.send({"error": failure.to_wire(request_id=reference), "conversationId": conversation_id or None})
-        except ClientGone:
-            pass

@@ -69,23 +69,27 @@ def _openai_problem(model_id: str) -> str | None:
     )
 
 
+def _arn_problem(model_id: str) -> str | None:
+    match = _ARN.match(model_id)
+    if not match:
+        return (
+            "Not a Bedrock ARN. Expected arn:aws:bedrock:<region>:<12-digit account>:<type>/<id>, "
+            "e.g. arn:aws:bedrock:us-east-1:123456789012:imported-model/abc123."
+        )
+    if match["type"] not in ARN_RESOURCE_TYPES:
+        return f"Bedrock ARNs must name one of: {', '.join(ARN_RESOURCE_TYPES)} (got “{match['type']}”)."
+    return None
+
+
 def _bedrock_problem(model_id: str) -> str | None:
     if model_id.startswith("arn:"):
-        match = _ARN.match(model_id)
-        if not match:
-            return (
-                "Not a Bedrock ARN. Expected arn:aws:bedrock:<region>:<12-digit account>:<type>/<id>, "
-                "e.g. arn:aws:bedrock:us-east-1:123456789012:imported-model/abc123."
-            )
-        if match["type"] not in ARN_RESOURCE_TYPES:
-            return f"Bedrock ARNs must name one of: {', '.join(ARN_RESOURCE_TYPES)} (got “{match['type']}”)."
-        return None
+        return _arn_problem(model_id)
     if _FOUNDATION.match(model_id):
         return None
     profile = _PROFILE.match(model_id)
+    if profile and profile["geo"] in INFERENCE_PROFILE_PREFIXES:
+        return None
     if profile:
-        if profile["geo"] in INFERENCE_PROFILE_PREFIXES:
-            return None
         return (
             f"Unknown inference-profile prefix “{profile['geo']}.”; "
             f"expected one of {', '.join(p + '.' for p in INFERENCE_PROFILE_PREFIXES)}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 
-class ClientGone(Exception):
+class ClientGoneError(Exception):
     """Raised by an outbound sink when nobody listens any more (the client went away)."""
 
 
@@ -21,7 +21,7 @@ class ListOutbound:
 
     def send(self, event: dict[str, Any]) -> None:
         if self.gone_after is not None and len(self.events) >= self.gone_after:
-            raise ClientGone("client disconnected")
+            raise ClientGoneError("client disconnected")
         self.events.append(event)
 
     def texts(self) -> str:

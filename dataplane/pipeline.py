@@ -8,6 +8,7 @@ side and a record in telemetry, and the reservation is always settled.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -23,14 +24,21 @@ from dataplane.errors import (
     InternalError,
     ModelNotAllowed,
     QuotaExceeded,
-    StoreUnavailable,
+    StoreUnavailableError,
     TimeLimitReached,
 )
 from dataplane.gateway import Gateway
-from dataplane.outbound import ClientGone, Outbound
+from dataplane.outbound import ClientGoneError, Outbound
 from dataplane.policy import AllowedModel, EffectivePolicy
 from dataplane.privacy import contains_pii, redact
-from dataplane.providers.base import GUARDRAIL_BLOCKED_MESSAGE, GuardrailConfig, ModelCall, StreamEnd, TextDelta
+from dataplane.providers.base import (
+    GUARDRAIL_BLOCKED_MESSAGE,
+    GuardrailConfig,
+    ModelCall,
+    ProviderStream,
+    StreamEnd,
+    TextDelta,
+)
 from dataplane.providers.guarded import GuardedProvider
 from dataplane.requests import ChatRequest, conversation_id_of, decode_payload, parse_chat_request
 from dataplane.stopping import TurnStop
@@ -57,7 +65,9 @@ CACHED_CHUNK_CHARS = 64  # a cache hit streams like a model would, in small chun
 # from the client, unchecked, so it must not become a lake value or a metric dimension.
 NOT_ALLOWED_MODEL = "not-allowed"
 # Bedrock as the guardrail service for models elsewhere (its client serves ApplyGuardrail too).
-GUARDRAIL_SERVICE = AllowedModel(model_id="bedrock-guardrails", display_name="Amazon Bedrock Guardrails", provider="bedrock")
+GUARDRAIL_SERVICE = AllowedModel(
+    model_id="bedrock-guardrails", display_name="Amazon Bedrock Guardrails", provider="bedrock"
+)
 
 
 @dataclass(frozen=True)
@@ -99,7 +109,7 @@ class _Turn:
         event["conversationId"] = conversation_id
         try:
             self.outbound.send(event)
-        except ClientGone:
+        except ClientGoneError:
             self.client_gone = True
             raise
 
@@ -138,16 +148,20 @@ def chat_turn(
         may_cache = _privacy_decision(turn)
         if _answer_stored(turn, may_cache):
             return record
-        if stop.out_of_time():
-            raise TimeLimitReached("The gateway has no time left to answer this request; send it again.")
+        _require_time_left(stop)
         _reserve(turn)
         _stream(turn, stop, may_cache)
-    except ClientGone:
+    except ClientGoneError:
         record.outcome = "cancelled"
-    except StoreUnavailable as error:
+    except StoreUnavailableError as error:
         # The store's own words (table names, role ARNs) are for operators, not users.
         logger.warning("chat turn %s: store unavailable: %s", record.request_id, error.message)
-        _fail(turn, InternalError(f"The gateway cannot reach its store right now; try again in a moment (reference {record.request_id})."))
+        _fail(
+            turn,
+            InternalError(
+                f"The gateway cannot reach its store right now; try again in a moment (reference {record.request_id})."
+            ),
+        )
     except GatewayError as error:
         _fail(turn, error)
     except Exception:
@@ -185,7 +199,9 @@ def _load_policy(turn: _Turn) -> tuple[EffectivePolicy, AllowedModel]:
     if policy is None:
         raise ModelNotAllowed("No models are enabled for your account yet. Ask a gateway admin for access.")
     if model is None:
-        raise ModelNotAllowed(f"You are not allowed to use the model {turn.request.model_id}.", modelId=turn.request.model_id)
+        raise ModelNotAllowed(
+            f"You are not allowed to use the model {turn.request.model_id}.", modelId=turn.request.model_id
+        )
     turn.record.model_id = model.model_id
     turn.record.provider = model.provider
     return policy, model
@@ -193,7 +209,8 @@ def _load_policy(turn: _Turn) -> tuple[EffectivePolicy, AllowedModel]:
 
 def _privacy_decision(turn: _Turn) -> bool:
     """May this request read or write the answer cache? Records why not."""
-    assert turn.request is not None and turn.policy is not None
+    assert turn.request is not None
+    assert turn.policy is not None
     text = turn.request.all_text()
     if turn.policy.never_cache:
         turn.record.privacy_reason = "policy"
@@ -216,7 +233,8 @@ def _answer_stored(turn: _Turn, may_cache: bool) -> bool:
     """Answer from the store when it can: admin-curated answers win over the cache and the
     model (they hold no user data, so privacy allows them); the cache only when privacy lets
     this request touch it. Both are looked up in one read."""
-    assert turn.request is not None and turn.model is not None
+    assert turn.request is not None
+    assert turn.model is not None
     stored = turn.gateway.store.answers_get(
         question_key=prepared_question_key(turn.request.last_user_text),
         model_id=turn.model.model_id,
@@ -237,7 +255,9 @@ def _answer_stored(turn: _Turn, may_cache: bool) -> bool:
 
 
 def _cache_key(turn: _Turn) -> str:
-    assert turn.request is not None and turn.model is not None and turn.policy is not None
+    assert turn.request is not None
+    assert turn.model is not None
+    assert turn.policy is not None
     return canonical_request_key(
         owner=None if turn.policy.cache_scope == "shared" else turn.identity.sub,
         model_id=turn.model.model_id,
@@ -260,7 +280,9 @@ def _replay(turn: _Turn, text: str, *, stop_reason: str, saved: TokenCount) -> N
 
 
 def _max_tokens(turn: _Turn) -> int:
-    assert turn.request is not None and turn.model is not None and turn.policy is not None
+    assert turn.request is not None
+    assert turn.model is not None
+    assert turn.policy is not None
     if turn.fitted_max_tokens is not None:
         return turn.fitted_max_tokens
     wanted = turn.request.max_tokens or turn.model.default_max_tokens
@@ -272,6 +294,11 @@ def _max_tokens(turn: _Turn) -> int:
 def _input_estimate(turn: _Turn) -> int:
     assert turn.request is not None
     return estimate_messages(turn.request.messages, turn.request.system)
+
+
+def _require_time_left(stop: TurnStop) -> None:
+    if stop.out_of_time():
+        raise TimeLimitReached("The gateway has no time left to answer this request; send it again.")
 
 
 def _reserve(turn: _Turn) -> None:
@@ -289,7 +316,6 @@ def _reserve(turn: _Turn) -> None:
     store, sub = turn.gateway.store, turn.identity.sub
     try:
         turn.reservation = store.reserve(sub=sub, charges=charges, estimate=estimate)
-        return
     except QuotaExceeded:
         usages = store.usage_read(sub=sub, charges=charges)
     room = min(answer_room(usages, estimate.input), _budget_room(turn, usages, estimate.input), estimate.output)
@@ -297,11 +323,12 @@ def _reserve(turn: _Turn) -> None:
         try:
             fitted = _priced(turn, input_tokens=estimate.input, output_tokens=room)
             turn.reservation = store.reserve(sub=sub, charges=charges, estimate=fitted)
+        except QuotaExceeded:  # another turn of this user took the room meanwhile
+            usages = store.usage_read(sub=sub, charges=charges)
+        else:
             if room < estimate.output:
                 turn.fitted_max_tokens, turn.fitted_from = room, estimate.output
             return
-        except QuotaExceeded:  # another turn of this user took the room meanwhile
-            usages = store.usage_read(sub=sub, charges=charges)
     turn.usage_at_refusal = {usage.kind: usage.to_wire() for usage in usages}
     raise tightest_refusal(charges, usages, estimate)
 
@@ -348,7 +375,8 @@ def _reservation_event(turn: _Turn) -> dict[str, Any]:
 
 
 def _stream(turn: _Turn, stop: TurnStop, may_cache: bool) -> None:
-    assert turn.request is not None and turn.model is not None
+    assert turn.request is not None
+    assert turn.model is not None
     call = ModelCall(
         model_id=turn.model.model_id,
         messages=turn.request.messages,
@@ -365,29 +393,14 @@ def _stream(turn: _Turn, stop: TurnStop, may_cache: bool) -> None:
     if call.guardrail is not None and turn.model.provider != "bedrock":
         checker = turn.gateway.provider_for(GUARDRAIL_SERVICE)
         provider = GuardedProvider(provider, checker=checker, guardrail=call.guardrail)  # type: ignore[arg-type]
-    turn.send({"messageStart": {"role": "assistant"}, "requestId": turn.record.request_id, "reservation": _reservation_event(turn)})
-    end: StreamEnd | None = None
-    budget = OutputBudget(call.max_tokens)
-    stopped: str | None = None
-    stream = provider.stream(call)
-    try:
-        for event in stream:
-            stopped = stop.reason()
-            if stopped is not None:
-                break
-            if isinstance(event, TextDelta):
-                text = budget.take(event.text)
-                if text:
-                    _send_delta(turn, text)
-                if budget.spent:
-                    # The reserved maximum is streamed: a model that ignores maxTokens is cut
-                    # here, and its answer is billed as streamed, within the reservation.
-                    end = StreamEnd(stop_reason="max_tokens")
-                    break
-            elif isinstance(event, StreamEnd):
-                end = event
-    finally:
-        stream.close()  # a cancelled or cut turn stops reading from the model at once
+    turn.send(
+        {
+            "messageStart": {"role": "assistant"},
+            "requestId": turn.record.request_id,
+            "reservation": _reservation_event(turn),
+        }
+    )
+    end, stopped = _relay(turn, provider.stream(call), stop, max_tokens=call.max_tokens)
     if stopped == "out_of_time":
         # `chat_turn` settles what streamed and sends this as the turn's last event.
         turn.record.stop_reason = "time_limit"
@@ -414,12 +427,42 @@ def _stream(turn: _Turn, stop: TurnStop, may_cache: bool) -> None:
             _remember_answer(turn, actual, end.stop_reason)
 
 
+def _relay(
+    turn: _Turn, stream: ProviderStream, stop: TurnStop, *, max_tokens: int
+) -> tuple[StreamEnd | None, str | None]:
+    """Send the model's text to the client until the stream ends, the reserved maximum is
+    streamed, or the turn is stopped; returns how the stream ended and why it was stopped."""
+    end: StreamEnd | None = None
+    budget = OutputBudget(max_tokens)
+    stopped: str | None = None
+    try:
+        for event in stream:
+            stopped = stop.reason()
+            if stopped is not None:
+                break
+            if isinstance(event, TextDelta):
+                text = budget.take(event.text)
+                if text:
+                    _send_delta(turn, text)
+                if budget.spent:
+                    # The reserved maximum is streamed: a model that ignores maxTokens is cut
+                    # here, and its answer is billed as streamed, within the reservation.
+                    end = StreamEnd(stop_reason="max_tokens")
+                    break
+            elif isinstance(event, StreamEnd):
+                end = event
+    finally:
+        stream.close()  # a cancelled or cut turn stops reading from the model at once
+    return end, stopped
+
+
 _WARNED_NO_DEFAULT_GUARDRAIL: set[str] = set()
 
 
 def _guardrail(turn: _Turn) -> GuardrailConfig | None:
     """The policy's guardrail, resolved: the stack's default comes from the configuration."""
-    assert turn.policy is not None and turn.model is not None
+    assert turn.policy is not None
+    assert turn.model is not None
     choice = turn.policy.guardrail
     # Bedrock models get it on ConverseStream, OpenAI-compatible ones through ApplyGuardrail;
     # the offline demo model never calls AWS.
@@ -449,7 +492,9 @@ def _guardrail_acted(turn: _Turn, end: StreamEnd) -> bool:
     if end.guardrail_intervened and GUARDRAIL_BLOCKED_MESSAGE not in turn.streamed_text:
         # Sent, not added to `streamed_text`: the gateway's own words are not billed output.
         separator = "\n\n" if turn.streamed_text else ""
-        turn.send({"contentBlockDelta": {"delta": {"text": separator + GUARDRAIL_BLOCKED_MESSAGE}, "contentBlockIndex": 0}})
+        turn.send(
+            {"contentBlockDelta": {"delta": {"text": separator + GUARDRAIL_BLOCKED_MESSAGE}, "contentBlockIndex": 0}}
+        )
     return False
 
 
@@ -460,7 +505,7 @@ def _remember_answer(turn: _Turn, actual: TokenCount, stop_reason: str) -> None:
     answer = CachedAnswer(text=turn.streamed_text, usage=actual, model_id=turn.model.model_id, stop_reason=stop_reason)
     try:
         turn.gateway.store.cache_put(_cache_key(turn), answer, ttl_seconds=turn.gateway.config.cache_ttl_seconds)
-    except StoreUnavailable:
+    except StoreUnavailableError:
         logger.warning("cache write failed for %s", turn.record.request_id)
 
 
@@ -505,7 +550,7 @@ def _settle(turn: _Turn) -> TokenCount:
         try:
             turn.settled_usage = turn.gateway.store.settle(reservation=reservation, actual=actual)
             break
-        except StoreUnavailable:
+        except StoreUnavailableError:
             # The estimate stays counted: the user is over-charged, never under-charged.
             logger.warning("settle failed for %s (attempt %d)", turn.record.request_id, attempt + 1)
     return actual
@@ -534,8 +579,11 @@ def _token_usage(turn: _Turn) -> dict[str, Any] | None:
     if settled is not None and [usage.key for usage in settled] == [charge.window.key for charge in charges]:
         return {usage.kind: usage.to_wire() for usage in settled}
     try:
-        return {usage.kind: usage.to_wire() for usage in turn.gateway.store.usage_read(sub=turn.identity.sub, charges=charges)}
-    except StoreUnavailable:
+        return {
+            usage.kind: usage.to_wire()
+            for usage in turn.gateway.store.usage_read(sub=turn.identity.sub, charges=charges)
+        }
+    except StoreUnavailableError:
         return None
 
 
@@ -565,7 +613,5 @@ def _fail(turn: _Turn, error: GatewayError) -> None:
         body["tokenUsage"] = turn.usage_at_refusal or _token_usage(turn)
         if turn.streamed_text:
             body["usage"] = {"inputTokens": actual.input, "outputTokens": actual.output, "totalTokens": actual.total}
-    try:
+    with contextlib.suppress(ClientGoneError):
         turn.send(body)
-    except ClientGone:
-        pass

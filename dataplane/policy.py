@@ -76,7 +76,8 @@ class GuardrailChoice:
         if not doc:
             return None
         # An unknown mode (a newer control plane) falls back to the one that checks before sending.
-        stream_mode = doc.get("stream_mode") if doc.get("stream_mode") in GUARDRAIL_STREAM_MODES else "sync"
+        mode = doc.get("stream_mode")
+        stream_mode = mode if isinstance(mode, str) and mode in GUARDRAIL_STREAM_MODES else "sync"
         return cls(
             use_default=bool(doc.get("use_default", True)),
             identifier=str(doc.get("identifier") or ""),

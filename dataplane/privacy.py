@@ -76,7 +76,9 @@ _EMAIL = re.compile(r"[\w.%+'-]+@[\w-]+(?:\.[\w-]+)*\.(?:xn--[a-z0-9-]+|[^\W\d_]
 _DIGIT_GROUPS = re.compile(r"(?<![\d])\d+(?:[ ./-]\d+)*(?![\d])")
 _RRN = re.compile(r"(?<!\d)(\d{6}) ?-? ?([1-8]\d{6})(?!\d)")
 _BRN = re.compile(r"(?<!\d)\d{3}-\d{2}-\d{5}(?!\d)")
-_BRN_CONTEXT = re.compile(r"(?:사업자(?:등록)?\s?번호|business (?:registration )?number|BRN)[^\d\n]{0,20}(\d{10})(?!\d)", re.IGNORECASE)
+_BRN_CONTEXT = re.compile(
+    r"(?:사업자(?:등록)?\s?번호|business (?:registration )?number|BRN)[^\d\n]{0,20}(\d{10})(?!\d)", re.IGNORECASE
+)
 _SSN = re.compile(r"(?<!\d)\d{3}[- ]\d{2}[- ]\d{4}(?!\d)")
 # Nine bare digits are an SSN only when the text says so.
 _SSN_CONTEXT = re.compile(r"(?:SSN|social security(?: number)?|사회보장번호)[^\d\n]{0,20}(\d{9})(?!\d)", re.IGNORECASE)
@@ -106,7 +108,7 @@ _MAC = re.compile(
     r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4})(?![\w:.-])"  # and Cisco's 001a.2b3c.4d5e
 )
 _SECRETS = re.compile(
-    "|".join(
+    "|".join(  # noqa: FLY002 - one alternative a line, each with its comment
         (
             r"(?<![A-Z0-9])(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|AIPA)[A-Z0-9]{16}(?![A-Z0-9])",  # AWS key id
             r"\bgh[pousr]_[A-Za-z0-9]{36,255}\b",  # GitHub tokens
@@ -135,15 +137,19 @@ _KR_SURNAMES = (
     "김이박최정강조윤장임한오서신권황안송류전홍고문양손배백허유남심노하곽성차주우구민진나지엄변채원천방공현함염여추도소석선설마길연위표명기반왕금옥육인맹제모탁국어은편용예경봉사부"
 )
 _NAME_EN = re.compile(
-    r"(?:\b(?i:my name is|my name's|name\s*:|full name\s*:|signed,?|regards,?|dear)\s+|\b(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+)"
+    r"(?:\b(?i:my name is|my name's|name\s*:|full name\s*:|signed,?|regards,?|dear)\s+"
+    r"|\b(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+)"
     r"([A-Z][a-z]+(?:[ -][A-Z][a-z]+){0,2})"
 )
 _NAME_KR_LABELLED = re.compile(
-    rf"(?:이름은|이름\s*:|성명은?|성명\s*:|성함은?|성함\s*:|받는 ?사람\s*:?|수신인\s*:?)\s*([{_KR_SURNAMES}][가-힣]{{1,2}})"
+    r"(?:이름은|이름\s*:|성명은?|성명\s*:|성함은?|성함\s*:|받는 ?사람\s*:?|수신인\s*:?)"
+    rf"\s*([{_KR_SURNAMES}][가-힣]{{1,2}})"
     r"(?=입니다|이에요|예요|이고|이며|라고|이라고|씨|님|[\s.,!?)]|$)"
 )
 # "저는 …" introduces a name only with a copula ("저는 김민수예요"), not "저는 오늘 바빠요".
-_NAME_KR_SELF = re.compile(rf"(?:저는|나는|전)\s*([{_KR_SURNAMES}][가-힣]{{1,2}})(?=입니다|이에요|예요|이라고 합니다|라고 합니다)")
+_NAME_KR_SELF = re.compile(
+    rf"(?:저는|나는|전)\s*([{_KR_SURNAMES}][가-힣]{{1,2}})(?=입니다|이에요|예요|이라고 합니다|라고 합니다)"
+)
 _NAME_KR_HONORIFIC = re.compile(rf"(?<![가-힣])([{_KR_SURNAMES}][가-힣]{{2}})\s?(?:님|씨)")
 
 # An AWS secret access key is 40 base64 characters; alone (on its own line, say) it has no
@@ -181,6 +187,17 @@ def _phones_in(text: str, *, international: bool) -> Iterator[tuple[int, int]]:
             yield match.start, match.end
 
 
+# Payment card numbers have 13 to 19 digits; resident registration numbers 13; Korean bank
+# accounts 10 to 14 (up to 16 after a label such as 계좌).
+_CARD_DIGITS = range(13, 20)
+_RRN_DIGITS = 13
+_BANK_ACCOUNT_DIGITS = range(10, 15)
+_LABELLED_ACCOUNT_DIGITS = range(10, 17)
+# An IPv6 address in full form has at least three colons; a group has up to four hex digits.
+_IPV6_FULL_FORM_COLONS = 3
+_IPV6_GROUP_DIGITS = 4
+
+
 def _cards(text: str) -> Iterator[tuple[int, int]]:
     """Every run of digit groups whose 13-19 digits pass Luhn, also inside a longer run."""
     for run in _DIGIT_GROUPS.finditer(text):
@@ -189,9 +206,9 @@ def _cards(text: str) -> Iterator[tuple[int, int]]:
             digits = ""
             for last in range(first, len(groups)):
                 digits += text[groups[last][0] : groups[last][1]]
-                if len(digits) > 19:
+                if len(digits) > _CARD_DIGITS[-1]:
                     break
-                if len(digits) >= 13 and digits[0] in "23456" and luhn.is_valid(digits):
+                if len(digits) in _CARD_DIGITS and digits[0] in "23456" and luhn.is_valid(digits):
                     yield groups[first][0], groups[last][1]
 
 
@@ -202,7 +219,7 @@ def _resident_numbers(text: str) -> Iterator[tuple[int, int]]:
         number = match.group(1) + match.group(2)
         # Written without a separator it could be a barcode (Korean EANs start 880...):
         # only the check digit tells them apart.
-        separated = len(match.group()) > 13
+        separated = len(match.group()) > _RRN_DIGITS
         if rrn.is_valid(number) or (separated and _rrn_date_ok(number)):
             yield match.span()
 
@@ -230,10 +247,10 @@ def _matches(pattern: re.Pattern[str]) -> Callable[[str], Iterator[tuple[int, in
 
 def _bank_accounts(text: str) -> Iterator[tuple[int, int]]:
     for match in _BANK_ACCOUNT.finditer(text):
-        if 10 <= sum(c.isdigit() for c in match.group()) <= 14:
+        if sum(c.isdigit() for c in match.group()) in _BANK_ACCOUNT_DIGITS:
             yield match.span()
     for match in _ACCOUNT_CONTEXT.finditer(text):
-        if 10 <= sum(c.isdigit() for c in match.group(1)) <= 16:
+        if sum(c.isdigit() for c in match.group(1)) in _LABELLED_ACCOUNT_DIGITS:
             yield match.span(1)
 
 
@@ -255,12 +272,14 @@ def _ip_ok(candidate: str) -> bool:
 def _ipv6_ok(candidate: str) -> bool:
     # Two colons are a time of day or C++ (`std::vector`) as often as an address: a short
     # form counts only with a full group in it (fe80::1).
-    full_form = candidate.count(":") >= 3
-    short_form = "::" in candidate and any(len(group) == 4 for group in candidate.split(":"))
+    full_form = candidate.count(":") >= _IPV6_FULL_FORM_COLONS
+    short_form = "::" in candidate and any(len(group) == _IPV6_GROUP_DIGITS for group in candidate.split(":"))
     return (full_form or short_form) and _ip_ok(candidate)
 
 
-def _in_context(pattern: re.Pattern[str], is_valid: Callable[[str], bool]) -> Callable[[str], Iterator[tuple[int, int]]]:
+def _in_context(
+    pattern: re.Pattern[str], is_valid: Callable[[str], bool]
+) -> Callable[[str], Iterator[tuple[int, int]]]:
     """Bare digits that a label before them names (`SSN: 536221234`), when they validate."""
     def detect(text: str) -> Iterator[tuple[int, int]]:
         for match in pattern.finditer(text):

@@ -9,6 +9,7 @@ failure is a `ValidationError` whose message names the field.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import uuid
@@ -23,6 +24,7 @@ from dataplane.model_ids import MODEL_ID_CHARACTERS, MODEL_ID_MAX_CHARS, MODEL_I
 _CONVERSATION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 _ALLOWED_FIELDS = {"messages", "modelId", "conversationId", "system", "inferenceConfig", "private", "fresh", "action"}
 _INFERENCE_FIELDS = {"maxTokens", "temperature", "topP", "stopSequences"}
+MAX_STOP_SEQUENCES = 4
 
 
 @dataclass(frozen=True)
@@ -123,13 +125,7 @@ def parse_chat_request(payload: Any, config: GatewayConfig) -> ChatRequest:
         )
 
     messages = _parse_messages(payload.get("messages"), config)
-    system = payload.get("system")
-    if system is not None:
-        if not isinstance(system, str):
-            raise ValidationError("system must be a string.", field="system")
-        if len(system) > config.max_message_chars:
-            raise ValidationError(f"system is longer than {config.max_message_chars} characters.", field="system")
-        system = system or None
+    system = _parse_system(payload.get("system"), config)
 
 
     max_tokens, temperature, top_p, stops = _parse_inference(payload.get("inferenceConfig"))
@@ -159,37 +155,46 @@ def _parse_messages(raw: Any, config: GatewayConfig) -> list[dict[str, Any]]:
         raise ValidationError("messages must be a non-empty list.", field="messages")
     if len(raw) > config.max_messages:
         raise ValidationError(f"At most {config.max_messages} messages per request.", field="messages")
-    messages: list[dict[str, Any]] = []
-    for index, message in enumerate(raw):
-        where = f"messages[{index}]"
-        if not isinstance(message, dict) or set(message) - {"role", "content"}:
-            raise ValidationError(f"{where} must be an object with role and content.", field="messages")
-        role = message.get("role")
-        if role not in ("user", "assistant"):
-            raise ValidationError(f"{where}.role must be 'user' or 'assistant'.", field="messages")
-        content = message.get("content")
-        if isinstance(content, str):  # a convenience many clients expect
-            content = [{"text": content}]
-        if not isinstance(content, list) or not content:
-            raise ValidationError(f"{where}.content must be a non-empty list of text blocks.", field="messages")
-        blocks = []
-        for block in content:
-            if not isinstance(block, dict) or set(block) != {"text"} or not isinstance(block["text"], str):
-                raise ValidationError(f'{where}.content holds a block that is not {{"text": ...}}.', field="messages")
-            if len(block["text"]) > config.max_message_chars:
-                raise ValidationError(
-                    f"{where} is longer than {config.max_message_chars} characters.", field="messages"
-                )
-            blocks.append({"text": block["text"]})
-        if not "".join(b["text"] for b in blocks).strip():
-            raise ValidationError(f"{where} is empty.", field="messages")
-        messages.append({"role": role, "content": blocks})
+    messages = [_parse_message(message, f"messages[{index}]", config) for index, message in enumerate(raw)]
     if messages[0]["role"] != "user" or messages[-1]["role"] != "user":
         raise ValidationError("A conversation starts and ends with a user message.", field="messages")
-    for previous, current in zip(messages, messages[1:]):
+    for previous, current in itertools.pairwise(messages):
         if previous["role"] == current["role"]:
             raise ValidationError("Messages must alternate between user and assistant.", field="messages")
     return messages
+
+
+def _parse_message(message: Any, where: str, config: GatewayConfig) -> dict[str, Any]:
+    if not isinstance(message, dict) or set(message) - {"role", "content"}:
+        raise ValidationError(f"{where} must be an object with role and content.", field="messages")
+    role = message.get("role")
+    if role not in ("user", "assistant"):
+        raise ValidationError(f"{where}.role must be 'user' or 'assistant'.", field="messages")
+    content = message.get("content")
+    if isinstance(content, str):  # a convenience many clients expect
+        content = [{"text": content}]
+    if not isinstance(content, list) or not content:
+        raise ValidationError(f"{where}.content must be a non-empty list of text blocks.", field="messages")
+    blocks = []
+    for block in content:
+        if not isinstance(block, dict) or set(block) != {"text"} or not isinstance(block["text"], str):
+            raise ValidationError(f'{where}.content holds a block that is not {{"text": ...}}.', field="messages")
+        if len(block["text"]) > config.max_message_chars:
+            raise ValidationError(f"{where} is longer than {config.max_message_chars} characters.", field="messages")
+        blocks.append({"text": block["text"]})
+    if not "".join(b["text"] for b in blocks).strip():
+        raise ValidationError(f"{where} is empty.", field="messages")
+    return {"role": role, "content": blocks}
+
+
+def _parse_system(system: Any, config: GatewayConfig) -> str | None:
+    if system is None:
+        return None
+    if not isinstance(system, str):
+        raise ValidationError("system must be a string.", field="system")
+    if len(system) > config.max_message_chars:
+        raise ValidationError(f"system is longer than {config.max_message_chars} characters.", field="system")
+    return system or None
 
 
 def _parse_inference(raw: Any) -> tuple[int | None, float | None, float | None, tuple[str, ...]]:
@@ -199,15 +204,26 @@ def _parse_inference(raw: Any) -> tuple[int | None, float | None, float | None, 
         raise ValidationError("inferenceConfig must be an object.", field="inferenceConfig")
     unknown = set(raw) - _INFERENCE_FIELDS
     if unknown:
-        raise ValidationError(f"Unknown inferenceConfig field(s): {', '.join(sorted(unknown))}.", field="inferenceConfig")
+        raise ValidationError(
+            f"Unknown inferenceConfig field(s): {', '.join(sorted(unknown))}.", field="inferenceConfig"
+        )
     max_tokens = raw.get("maxTokens")
     if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
-        raise ValidationError("inferenceConfig.maxTokens must be a positive integer.", field="inferenceConfig.maxTokens")
+        raise ValidationError(
+            "inferenceConfig.maxTokens must be a positive integer.", field="inferenceConfig.maxTokens"
+        )
     temperature = _unit_interval(raw.get("temperature"), "temperature")
     top_p = _unit_interval(raw.get("topP"), "topP")
     stops = raw.get("stopSequences") or []
-    if not isinstance(stops, list) or len(stops) > 4 or not all(isinstance(s, str) and s for s in stops):
-        raise ValidationError("inferenceConfig.stopSequences must be up to 4 non-empty strings.", field="inferenceConfig.stopSequences")
+    if (
+        not isinstance(stops, list)
+        or len(stops) > MAX_STOP_SEQUENCES
+        or not all(isinstance(s, str) and s for s in stops)
+    ):
+        raise ValidationError(
+            f"inferenceConfig.stopSequences must be up to {MAX_STOP_SEQUENCES} non-empty strings.",
+            field="inferenceConfig.stopSequences",
+        )
     return max_tokens, temperature, top_p, tuple(stops)
 
 

@@ -1,6 +1,7 @@
 """What the chat Lambda's role must allow: the union of what its code declares.
 
-A chat turn reads the policy, watches for a cancel marker (and a cancel leaves one), looks up prepared and cached answers (one read), reserves and settles both
+A chat turn reads the policy, watches for a cancel marker (and a cancel leaves one), looks up
+prepared and cached answers (one read), reserves and settles both
 usage windows, reads them back for the usage bars, writes the cache, streams from Bedrock,
 publishes to AppSync and ships its record to Firehose. `deploy/` grants exactly this.
 """

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
-from dataplane.errors import StoreUnavailable
+from dataplane.errors import StoreUnavailableError
 
 logger = logging.getLogger("dataplane.stopping")
 
@@ -62,7 +62,7 @@ class TurnStop:
                 if self._cancelled_in_store():
                     self.cancel.set()
                     return "cancelled"
-            except StoreUnavailable as error:
+            except StoreUnavailableError as error:
                 # Not seeing a cancel costs tokens, never correctness: keep streaming.
                 logger.warning("cancel check failed: %s", error.message)
         return None

@@ -50,12 +50,12 @@ def _is_wide(code_point: int) -> bool:
 
 def _quarters(char: str) -> int:
     code_point = ord(char)
-    if code_point < 128:
+    if char.isascii():
         return 1 if (char.isalnum() or char.isspace()) else 2
     if _is_wide(code_point):
         return 4
     category = unicodedata.category(char)
-    if category.startswith("L") or category.startswith("M") or category.startswith("N"):
+    if category.startswith(("L", "M", "N")):
         return 2
     if category.startswith("Z"):
         return 1

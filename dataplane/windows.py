@@ -94,10 +94,8 @@ def ten_minute_window(now: datetime) -> Window:
 def month_window(now: datetime, tz: str = "UTC") -> Window:
     local = now.astimezone(ZoneInfo(tz))
     start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    if start.month == 12:
-        end = start.replace(year=start.year + 1, month=1)
-    else:
-        end = start.replace(month=start.month + 1)
+    carry, month_index = divmod(start.month, 12)  # December carries into next year's January
+    end = start.replace(year=start.year + carry, month=month_index + 1)
     return Window(
         kind=MONTH,
         key=f"{MONTH}#{start:%Y-%m}",

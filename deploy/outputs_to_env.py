@@ -16,7 +16,7 @@ def main(argv: list[str]) -> int:
     path = Path(argv[1] if len(argv) > 1 else "cdk-outputs.json")
     outputs_by_stack: dict[str, dict[str, str]] = json.loads(path.read_text())
     for stack_outputs in outputs_by_stack.values():
-        print("\n".join(env_lines(stack_outputs)))
+        print("\n".join(env_lines(stack_outputs)))  # noqa: T201 - the script's output is these lines
     return 0
 
 

@@ -20,11 +20,12 @@ from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.text import Truncator
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import UserAdmin as AccountsUserAdmin
-from dataplane.errors import StoreUnavailable
+from dataplane.errors import StoreUnavailableError
 from dataplane.windows import MONTH, TEN_MINUTE, WINDOW_LABELS, usage_level
 from quotas import selectors, services
 from quotas.admin_forms import PreparedResponseAdminForm, QuotaPolicyAdminForm
@@ -49,7 +50,7 @@ User = get_user_model()
 ADMIN_CSS = {"all": ("quotas/admin.css",)}
 
 
-def _store_error_message(error: StoreUnavailable) -> str:
+def _store_error_message(error: StoreUnavailableError) -> str:
     text = gettext("The gateway store is unavailable (%(error)s). Nothing was changed in the store.")
     return text % {"error": error.message}
 
@@ -237,7 +238,8 @@ class QuotaPolicyAdmin(admin.ModelAdmin):
         if policy.pk is None:
             return gettext("Published when saved.")
         status = selectors.policy_sync_status(policy=policy)
-        return mark_safe(render_to_string("admin/quotas/sync_status.html", {"status": status}))
+        # The template autoescapes; the string it renders is the HTML to show.
+        return mark_safe(render_to_string("admin/quotas/sync_status.html", {"status": status}))  # noqa: S308
 
     @admin.action(description=_("Make the selected policy the default"), permissions=["change"])
     def make_default(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -379,7 +381,8 @@ class GovernedUserAdmin(AccountsUserAdmin):
 
     @admin.display(description=_("effective policy and live usage"))
     def governance_panel(self, user: Any) -> SafeString:
-        return mark_safe(render_to_string("admin/quotas/governance_panel.html", governance_context(user=user)))
+        context = governance_context(user=user)
+        return mark_safe(render_to_string("admin/quotas/governance_panel.html", context))  # noqa: S308 - autoescaped
 
     @admin.action(description=_("Republish policy to the gateway store"), permissions=["change"])
     def republish_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -402,7 +405,7 @@ class GovernedUserAdmin(AccountsUserAdmin):
     def _reset(self, request: HttpRequest, queryset: QuerySet, *, window: str) -> None:
         try:
             keys = [services.usage_window_reset(user=user, window=window) for user in queryset]
-        except StoreUnavailable as error:
+        except StoreUnavailableError as error:
             self.message_user(request, _store_error_message(error), messages.ERROR)
             return
         text = (
@@ -438,7 +441,7 @@ def governance_context(*, user: Any) -> dict[str, Any]:
     }
     try:
         usage = selectors.user_usage(user=user)
-    except StoreUnavailable as error:
+    except StoreUnavailableError as error:
         context["store_error"] = error.message
         return context
     for window in usage:
@@ -482,7 +485,7 @@ class PreparedResponseAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("question"))
     def short_question(self, prepared: PreparedResponse) -> str:
-        return prepared.question if len(prepared.question) <= 80 else prepared.question[:79] + "…"
+        return Truncator(prepared.question).chars(80)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return prepared_for_list(super().get_queryset(request))  # list columns without per-row queries
@@ -537,7 +540,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     def drain_now(self, request: HttpRequest, queryset: QuerySet) -> None:
         try:
             result = services.outbox_drain()
-        except StoreUnavailable as error:
+        except StoreUnavailableError as error:
             text = _store_error_message(error) + " " + gettext("Rows stay pending.")
             self.message_user(request, text, messages.ERROR)
             return
@@ -546,7 +549,19 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(PolicyOutbox)
 class PolicyOutboxAdmin(ReadOnlyAdmin):
-    list_display = ("id", "sub", "user", "policy", "version", "status", "result", "attempts", "created_at", "published_at", "error")
+    list_display = (
+        "id",
+        "sub",
+        "user",
+        "policy",
+        "version",
+        "status",
+        "result",
+        "attempts",
+        "created_at",
+        "published_at",
+        "error",
+    )
     list_filter = ("status", "result")
     search_fields = ("sub", "user__username")
     list_select_related = ("user", "policy")
@@ -566,7 +581,17 @@ class PolicyOutboxAdmin(ReadOnlyAdmin):
 
 @admin.register(PreparedOutbox)
 class PreparedOutboxAdmin(ReadOnlyAdmin):
-    list_display = ("id", "action", "question_key", "model_id", "status", "attempts", "created_at", "published_at", "last_error")
+    list_display = (
+        "id",
+        "action",
+        "question_key",
+        "model_id",
+        "status",
+        "attempts",
+        "created_at",
+        "published_at",
+        "last_error",
+    )
     list_filter = ("status", "action")
     actions = ("drain_now",)
 
@@ -590,7 +615,7 @@ def live_usage_view(request: HttpRequest) -> HttpResponse:
     }
     try:
         context["live"] = selectors.live_usage_top()
-    except StoreUnavailable as error:
+    except StoreUnavailableError as error:
         context["store_error"] = error.message
     return TemplateResponse(request, "admin/quotas/live_usage.html", context)
 
@@ -600,7 +625,7 @@ def _purge_cache(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied
     try:
         purged = services.answer_cache_purge()
-    except StoreUnavailable as error:
+    except StoreUnavailableError as error:
         messages.error(request, _store_error_message(error))
     else:
         text = gettext("Purged %(count)s cached answer(s). Prepared responses are kept.")

@@ -31,7 +31,8 @@ from quotas.models import BudgetAlert
 
 logger = logging.getLogger(__name__)
 
-THRESHOLDS = (80, 100)  # percent of the monthly budget
+WARNING_PERCENT, SPENT_PERCENT = 80, 100
+THRESHOLDS = (WARNING_PERCENT, SPENT_PERCENT)  # percent of the monthly budget
 
 
 def budget_alerts_check(*, now: datetime | None = None) -> list[BudgetAlert]:
@@ -101,7 +102,7 @@ def _figures(alert: BudgetAlert) -> dict[str, object]:
 
 def _user_message(alert: BudgetAlert) -> tuple[str, str]:
     figures = _figures(alert)
-    if alert.threshold >= 100:
+    if alert.threshold >= SPENT_PERCENT:
         subject = _("Your monthly AI gateway budget is spent")
         body = _(
             "You have spent %(spent)s of your %(budget)s budget for %(month)s. New requests are refused "

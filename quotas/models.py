@@ -56,7 +56,7 @@ GUARDRAIL_VERSION = r"^(?:[1-9]\d{0,7}|DRAFT)$"
 class EndpointURLField(models.URLField):
     """A URL field whose form assumes https:// when the scheme is left out."""
 
-    def formfield(self, **kwargs):
+    def formfield(self, **kwargs: Any) -> Any:  # type: ignore[override]  # as Django's URLField: **kwargs
         return super().formfield(**{"assume_scheme": "https", **kwargs})
 
 
@@ -64,7 +64,7 @@ class ModelCatalogueEntry(models.Model):
     class Provider(models.TextChoices):
         BEDROCK = "bedrock", _("Amazon Bedrock")
         OPENAI = "openai", _("OpenAI-compatible endpoint")
-        DEMO = "demo", _(DEMO_PROVIDER_NAME)  # noqa: INT001 - the demo's one name, translated in the catalogue
+        DEMO = "demo", _(DEMO_PROVIDER_NAME)
 
     class Visibility(models.TextChoices):
         PUBLIC = "public", _("Public (foundation model or inference profile)")
@@ -306,8 +306,8 @@ class QuotaPolicy(models.Model):
     def clean(self) -> None:
         errors: dict[str, str] = self._unlimited_problems() | self._month_below_ten_minutes()
         labels = {
-            "ten_minute": gettext(WINDOW_LABELS[TEN_MINUTE].adjective),  # noqa: INT001 - the window's one label
-            "monthly": gettext(WINDOW_LABELS[MONTH].adjective),  # noqa: INT001 - the window's one label
+            "ten_minute": gettext(WINDOW_LABELS[TEN_MINUTE].adjective),
+            "monthly": gettext(WINDOW_LABELS[MONTH].adjective),
         }
         for window, label in labels.items():
             total = getattr(self, f"{window}_total")
@@ -399,7 +399,9 @@ class PreparedResponse(models.Model):
         ordering = ("question",)
         constraints = [
             models.UniqueConstraint(
-                fields=["question_key", "model"], condition=Q(model__isnull=False), name="quotas_prepared_once_per_model"
+                fields=["question_key", "model"],
+                condition=Q(model__isnull=False),
+                name="quotas_prepared_once_per_model",
             ),
             models.UniqueConstraint(
                 fields=["question_key"], condition=Q(model__isnull=True), name="quotas_prepared_once_for_all"
@@ -416,7 +418,7 @@ class PreparedResponse(models.Model):
 
     @property
     def store_model_id(self) -> str:
-        return self.model.model_id if self.model_id else ""
+        return self.model.model_id if self.model is not None else ""
 
 
 class OutboxStatus(models.TextChoices):

@@ -87,10 +87,14 @@ def effective_policy_compute(*, user: Any, version: int = 0) -> EffectivePolicy:
     no models and zero limits rather than unlimited access.
     """
     if not user.is_active:
-        return EffectivePolicy(sub=user.sub, version=version, ten_minute=_DENY, monthly=_DENY, policy_name=DISABLED_NAME)
+        return EffectivePolicy(
+            sub=user.sub, version=version, ten_minute=_DENY, monthly=_DENY, policy_name=DISABLED_NAME
+        )
     policy = policy_resolve(user=user)
     if policy is None:
-        return EffectivePolicy(sub=user.sub, version=version, ten_minute=_DENY, monthly=_DENY, policy_name=NO_POLICY_NAME)
+        return EffectivePolicy(
+            sub=user.sub, version=version, ten_minute=_DENY, monthly=_DENY, policy_name=NO_POLICY_NAME
+        )
     return EffectivePolicy(
         sub=user.sub,
         version=version,
@@ -138,13 +142,16 @@ def _month_timezone() -> str:
 
 def usage_charges(*, policy: EffectivePolicy, now: datetime | None = None) -> list[WindowCharge]:
     ten_minute, month = current_windows(now or timezone.now(), _month_timezone())
-    return [WindowCharge(window=ten_minute, limits=policy.ten_minute), WindowCharge(window=month, limits=policy.monthly)]
+    return [
+        WindowCharge(window=ten_minute, limits=policy.ten_minute),
+        WindowCharge(window=month, limits=policy.monthly),
+    ]
 
 
 def user_usage(*, user: Any) -> list[WindowUsage]:
     """The user's current 10-minute and monthly usage, with limits and reset times.
 
-    Raises `dataplane.errors.StoreUnavailable` when the store cannot be read.
+    Raises `dataplane.errors.StoreUnavailableError` when the store cannot be read.
     """
     policy = effective_policy_compute(user=user)
     return store_port.store_get().usage_read(sub=user.sub, charges=usage_charges(policy=policy))
@@ -277,7 +284,11 @@ def policy_sync_status(*, policy: QuotaPolicy) -> SyncStatus:
         published_version=Max("version", filter=Q(status=OutboxStatus.DONE)),
     )
     last_error = (
-        rows.exclude(last_error="").exclude(status=OutboxStatus.DONE).order_by("-id").values_list("last_error", flat=True).first()
+        rows.exclude(last_error="")
+        .exclude(status=OutboxStatus.DONE)
+        .order_by("-id")
+        .values_list("last_error", flat=True)
+        .first()
         or ""
     )
     return SyncStatus(
@@ -314,7 +325,7 @@ class PolicyDrift:
 def policy_drift_list() -> list[PolicyDrift]:
     """Every difference between the store's policies and what Django computes now.
 
-    Raises `StoreUnavailable` when the store cannot be read.
+    Raises `StoreUnavailableError` when the store cannot be read.
     """
     stored = {policy.sub: policy for policy in store_port.store_get().policy_list()}
     drifts: list[PolicyDrift] = []

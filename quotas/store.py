@@ -6,7 +6,7 @@ Any failure to *build* the store is reported like a failure to reach it.
 """
 from __future__ import annotations
 
-from dataplane.errors import StoreUnavailable
+from dataplane.errors import StoreUnavailableError
 from dataplane.stores.base import Store
 
 
@@ -15,7 +15,9 @@ def store_get() -> Store:
 
     try:
         return gateway_store()
-    except StoreUnavailable:
+    except StoreUnavailableError:
         raise
     except Exception as error:  # a misconfigured or unreachable store must not break the admin
-        raise StoreUnavailable(f"The gateway store could not be opened: {type(error).__name__}: {error}") from error
+        raise StoreUnavailableError(
+            f"The gateway store could not be opened: {type(error).__name__}: {error}"
+        ) from error

@@ -9,7 +9,7 @@ import logging
 from celery import shared_task
 from django.db import OperationalError
 
-from dataplane.errors import StoreUnavailable
+from dataplane.errors import StoreUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ def outbox_drain(self) -> dict[str, int]:
 
     try:
         result = outbox_drain_service(max_batches=None if self.request.is_eager else BATCHES_PER_TASK)
-    except StoreUnavailable as error:
+    except StoreUnavailableError as error:
         if self.request.is_eager:
             # Eager mode runs inside the request that saved the change: never fail it, never
             # spin. The rows stay pending for the periodic drain or `sync_policies`.
@@ -73,6 +73,6 @@ def budget_alerts_check() -> int:
 
     try:
         return len(check())
-    except StoreUnavailable as error:
+    except StoreUnavailableError as error:
         logger.warning("budget alerts skipped, the store is unavailable: %s", error)
         return 0

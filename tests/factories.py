@@ -23,4 +23,4 @@ class UserFactory(factory.django.DjangoModelFactory):
             for name in extracted:
                 group, _ = Group.objects.get_or_create(name=name)
                 self.groups.add(group)
-        self.save()
+        self.save()  # type: ignore[attr-defined]  # factory-boy passes the built User as self

@@ -9,6 +9,7 @@ engine's time limit is stopped (StopQueryExecution) so it does not keep scanning
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from datetime import date, datetime
@@ -46,20 +47,26 @@ def athena_value(raw: str | None, athena_type: str) -> Any:
     if raw is None:
         return None
     kind = athena_type.lower().split("(")[0].strip()
-    if kind in _INTEGER_TYPES:
-        return int(raw)
-    if kind in _FLOAT_TYPES:
-        return float(raw)
-    if kind == "decimal":
-        return Decimal(raw)
-    if kind == "boolean":
-        return raw.lower() == "true"
-    if kind == "date":
-        return date.fromisoformat(raw)
-    if kind.startswith("timestamp"):
-        # Athena prints "2026-11-29 05:12:03.123" (UTC for our data); keep it naive like DuckDB.
-        return datetime.fromisoformat(raw.replace(" UTC", ""))
-    return raw
+    if kind.startswith("timestamp"):  # "timestamp(3)", "timestamp with time zone"
+        kind = "timestamp"
+    convert = _CONVERTERS.get(kind)
+    return convert(raw) if convert else raw
+
+
+def _athena_timestamp(raw: str) -> datetime:
+    # Athena prints "2026-11-29 05:12:03.123" (UTC for our data); keep it naive like DuckDB.
+    return datetime.fromisoformat(raw.replace(" UTC", ""))
+
+
+# How a result cell of each Athena type is read; other types stay strings.
+_CONVERTERS: dict[str, Callable[[str], Any]] = {
+    **dict.fromkeys(_INTEGER_TYPES, int),
+    **dict.fromkeys(_FLOAT_TYPES, float),
+    "decimal": Decimal,
+    "boolean": lambda raw: raw.lower() == "true",
+    "date": date.fromisoformat,
+    "timestamp": _athena_timestamp,
+}
 
 
 class AthenaEngine:
@@ -148,14 +155,15 @@ class AthenaEngine:
         try:
             execution = self.client.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
         except (ClientError, BotoCoreError) as error:
-            raise ReportEngineError(f"Could not read the state of Athena query {query_id}: {error}", query_id=query_id) from error
+            raise ReportEngineError(
+                f"Could not read the state of Athena query {query_id}: {error}", query_id=query_id
+            ) from error
         return execution.get("Status", {})
 
     def _stop(self, query_id: str) -> None:
-        try:
+        # The time-limit error the caller raises is what the analyst needs to see, not this one.
+        with contextlib.suppress(ClientError, BotoCoreError):
             self.client.stop_query_execution(QueryExecutionId=query_id)
-        except (ClientError, BotoCoreError):
-            pass  # the time-limit error below is what the analyst needs to see
 
     def _results(self, query_id: str) -> QueryResult:
         columns: list[str] = []
@@ -170,7 +178,9 @@ class AthenaEngine:
             try:
                 page = self.client.get_query_results(**request)
             except (ClientError, BotoCoreError) as error:
-                raise ReportEngineError(f"Could not read the results of Athena query {query_id}: {error}", query_id=query_id) from error
+                raise ReportEngineError(
+                    f"Could not read the results of Athena query {query_id}: {error}", query_id=query_id
+                ) from error
             result_set = page.get("ResultSet", {})
             page_rows = result_set.get("Rows", [])
             if first_page:

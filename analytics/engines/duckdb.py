@@ -35,6 +35,7 @@ from dataplane.telemetry.schema import (
 from dataplane.telemetry.sinks import lake_sinks_flush
 
 LAKE_TABLE = "requests"
+_AT_TIMEZONE_ARGS = 2  # at_timezone(x, z)
 
 
 def athena_to_duckdb(sql: str) -> str:
@@ -50,7 +51,11 @@ def athena_to_duckdb(sql: str) -> str:
         if isinstance(node, exp.AtTimeZone):
             return _seen_in_zone(node.this, node.args["zone"])
         # sqlglot writes `x AT TIME ZONE z` as Trino's `at_timezone(x, z)`, and reads that back as is.
-        if isinstance(node, exp.Anonymous) and node.name.lower() == "at_timezone" and len(node.expressions) == 2:
+        if (
+            isinstance(node, exp.Anonymous)
+            and node.name.lower() == "at_timezone"
+            and len(node.expressions) == _AT_TIMEZONE_ARGS
+        ):
             return _seen_in_zone(*node.expressions)
         return node
 
@@ -83,7 +88,7 @@ def lake_relation_sql(lake_dir: str | Path) -> str:
     select = ", ".join(f'"{name}"' for name, _ in columns + partitions)
     pattern = _sql_string(str(root / "**" / "*.parquet"))
     return (
-        f"CREATE VIEW {LAKE_TABLE} AS SELECT {select} FROM read_parquet({pattern}, "
+        f"CREATE VIEW {LAKE_TABLE} AS SELECT {select} FROM read_parquet({pattern}, "  # noqa: S608 - DDL, quoted above
         f"hive_partitioning=true, hive_types={{{hive_types}}}, union_by_name=true)"
     )
 
@@ -96,7 +101,7 @@ def directory_relation_sql(lake_dir: str | Path, table: str) -> str:
         return f"CREATE TABLE {table} ({', '.join(f'{name} VARCHAR' for name in columns)})"
     types = ", ".join(f"{_sql_string(name)}: 'VARCHAR'" for name in columns)
     return (
-        f"CREATE VIEW {table} AS SELECT * FROM read_csv({_sql_string(str(path))}, header=true, "
+        f"CREATE VIEW {table} AS SELECT * FROM read_csv({_sql_string(str(path))}, header=true, "  # noqa: S608 - DDL
         f"columns={{{types}}}, quote='\"', escape='\"')"
     )
 

@@ -49,12 +49,12 @@ _gateway: Gateway | None = None
 _gateway_lock = threading.Lock()
 
 
-class InboundPublishFailed(RuntimeError):
+class InboundPublishError(RuntimeError):
     """Raised after the failure was reported, so Lambda counts it and keeps the event."""
 
 
 def lambda_gateway() -> Gateway:
-    global _gateway
+    global _gateway  # noqa: PLW0603 - built once, on first use, under the lock
     with _gateway_lock:
         if _gateway is None:
             from dataplane.config import GatewayConfig
@@ -148,7 +148,11 @@ def _report_failure(*, identity: Identity, gateway: Gateway | None, outbound: Ou
         outcome="error", error_type=InternalError.type,
     )
     try:
-        telemetry = gateway.telemetry if gateway is not None else StdoutSink(namespace=METRICS_NAMESPACE, record_metrics=lambda r: None)
+        telemetry = (
+            gateway.telemetry
+            if gateway is not None
+            else StdoutSink(namespace=METRICS_NAMESPACE, record_metrics=lambda r: None)
+        )
         telemetry.emit(record)
     except Exception:
         logger.exception("failure record not written", extra={"reference": reference})
@@ -159,7 +163,9 @@ def _report_failure(*, identity: Identity, gateway: Gateway | None, outbound: Ou
             # The gateway (its configuration) may be what failed: reach the user with what
             # the environment says directly.
             outbound = _appsync_outbound(
-                os.environ.get("GATEWAY_EVENTS_HTTP_ENDPOINT", ""), os.environ.get("AWS_REGION", "us-east-1"), identity.sub
+                os.environ.get("GATEWAY_EVENTS_HTTP_ENDPOINT", ""),
+                os.environ.get("AWS_REGION", "us-east-1"),
+                identity.sub,
             )
         failure = InternalError(f"Something went wrong on our side (reference {reference}).")
         outbound.send({"error": failure.to_wire(request_id=reference), "conversationId": None})
@@ -174,5 +180,5 @@ def handler(event: dict[str, Any], context: Any) -> Any:
     response = app.resolve(event, context)
     if isinstance(response, dict) and "error" in response:
         # Powertools turned an exception into a return value, which AppSync drops in EVENT mode.
-        raise InboundPublishFailed(response["error"])
+        raise InboundPublishError(response["error"])
     return response

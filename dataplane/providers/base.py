@@ -9,9 +9,9 @@ provider's error *codes*, never from message text.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Union
+from typing import Any, Protocol
 
 from dataplane.inference import inference_config
 
@@ -81,10 +81,12 @@ class StreamEnd:
     guardrail_found_pii: bool = False
 
 
-ProviderEvent = Union[TextDelta, StreamEnd]
+ProviderEvent = TextDelta | StreamEnd
+# A generator, not just an iterator: the pipeline closes it to stop reading from the model.
+ProviderStream = Generator[ProviderEvent, None, None]
 
 
 class Provider(Protocol):
     name: str
 
-    def stream(self, call: ModelCall) -> Iterator[ProviderEvent]: ...
+    def stream(self, call: ModelCall) -> ProviderStream: ...

@@ -9,15 +9,23 @@ Errors are mapped by Bedrock's error *code*, the same table at call start (`Clie
 HTTP error response) and mid-stream (`EventStreamError`, an exception event, whose codes are
 camelCase: `throttlingException`). Codes are compared case-insensitively.
 
-| Bedrock code | gateway error | why |
-| --- | --- | --- |
-| ThrottlingException, ServiceQuotaExceededException, TooManyRequestsException | ModelThrottled | the account's model quota is spent for now; retry later |
-| ServiceUnavailableException, ModelNotReadyException, ModelTimeoutException, modelStreamErrorException | ModelUnavailable | transient on the model's side; the same request may work later |
-| ResourceNotFoundException | ModelUnavailable | the model id/ARN does not exist in this region or account: a catalogue problem, not the user's |
-| AccessDeniedException, UnrecognizedClientException, ExpiredTokenException, missing credentials | ModelUnavailable | the gateway's role lacks access to the model (message says so) |
-| connection errors, connect/read timeouts, a stream cut short | ModelUnavailable | Bedrock could not be reached or stopped answering |
-| ValidationException, boto3's ParamValidationError | ValidationError | the request itself is wrong (too long, bad parameter) |
-| InternalServerException, ModelErrorException, anything else | UpstreamError | Bedrock or the model failed; nothing the user can change |
+Bedrock code -> gateway error: why.
+
+- ThrottlingException, ServiceQuotaExceededException, TooManyRequestsException -> ModelThrottled:
+  the account's model quota is spent for now; retry later.
+- ServiceUnavailableException, ModelNotReadyException, ModelTimeoutException,
+  modelStreamErrorException -> ModelUnavailable: transient on the model's side; the same request
+  may work later.
+- ResourceNotFoundException -> ModelUnavailable: the model id/ARN does not exist in this region or
+  account: a catalogue problem, not the user's.
+- AccessDeniedException, UnrecognizedClientException, ExpiredTokenException, missing credentials
+  -> ModelUnavailable: the gateway's role lacks access to the model (message says so).
+- connection errors, connect/read timeouts, a stream cut short -> ModelUnavailable: Bedrock could
+  not be reached or stopped answering.
+- ValidationException, boto3's ParamValidationError -> ValidationError: the request itself is
+  wrong (too long, bad parameter).
+- InternalServerException, ModelErrorException, anything else -> UpstreamError: Bedrock or the
+  model failed; nothing the user can change.
 
 Closing the generator early (a cancelled turn) closes the underlying HTTP response, so the
 gateway stops reading and Bedrock stops generating.
@@ -34,7 +42,15 @@ from dataplane.aws import ClientSettings
 from dataplane.aws import client as aws_client
 from dataplane.errors import GatewayError, ModelThrottled, ModelUnavailable, UpstreamError, ValidationError
 from dataplane.permissions import Resource, need
-from dataplane.providers.base import GuardrailConfig, GuardrailVerdict, ModelCall, ProviderEvent, StreamEnd, TextDelta
+from dataplane.providers.base import (
+    GuardrailConfig,
+    GuardrailVerdict,
+    ModelCall,
+    ProviderEvent,
+    ProviderStream,
+    StreamEnd,
+    TextDelta,
+)
 from dataplane.settings_table import default_of
 
 # ConverseStream is authorised as bedrock:InvokeModelWithResponseStream, on the model or
@@ -43,7 +59,11 @@ BEDROCK_NEEDS = (
     need(Resource.MODELS, "bedrock:InvokeModelWithResponseStream", why="stream one answer (ConverseStream)"),
     # A Converse call with `guardrailConfig` is also authorised as ApplyGuardrail on the
     # guardrail; ApplyGuardrail itself checks text for models that are not on Bedrock.
-    need(Resource.GUARDRAILS, "bedrock:ApplyGuardrail", why="apply the policy's guardrail (guardrailConfig, ApplyGuardrail)"),
+    need(
+        Resource.GUARDRAILS,
+        "bedrock:ApplyGuardrail",
+        why="apply the policy's guardrail (guardrailConfig, ApplyGuardrail)",
+    ),
 )
 GUARDRAIL_INTERVENED = "guardrail_intervened"
 
@@ -114,7 +134,7 @@ class BedrockProvider:
             self._client = aws_client("bedrock-runtime", self.client_settings)
         return self._client
 
-    def stream(self, call: ModelCall) -> Iterator[ProviderEvent]:
+    def stream(self, call: ModelCall) -> ProviderStream:
         try:
             response = self.client.converse_stream(**converse_request(call))
         except _TRANSPORT_ERRORS as error:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from dataplane import tokens
-from dataplane.providers.base import ModelCall, ProviderEvent, StreamEnd, TextDelta
+from dataplane.providers.base import ModelCall, ProviderStream, StreamEnd, TextDelta
 
 # The offline model every installation has: `seed_demo` puts it in the catalogue.
 DEMO_MODEL_ID = "demo.echo-v1"
@@ -38,7 +38,7 @@ class DemoProvider:
         self.chunk_delay = chunk_delay
         self._sleep = sleep
 
-    def stream(self, call: ModelCall) -> Iterator[ProviderEvent]:
+    def stream(self, call: ModelCall) -> ProviderStream:
         started = time.monotonic()
         answer = demo_answer(call)
         allowed = within_budget(answer, max(call.max_tokens, 0))

@@ -11,7 +11,6 @@ asynchronous mode.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Protocol
 
@@ -20,7 +19,7 @@ from dataplane.providers.base import (
     GuardrailVerdict,
     ModelCall,
     Provider,
-    ProviderEvent,
+    ProviderStream,
     StreamEnd,
     TextDelta,
 )
@@ -37,7 +36,7 @@ class GuardedProvider:
         self.guardrail = guardrail
         self.name = model.name
 
-    def stream(self, call: ModelCall) -> Iterator[ProviderEvent]:
+    def stream(self, call: ModelCall) -> ProviderStream:
         prompt = _last_user_text(call.messages)
         checked = self.checker.apply_guardrail(self.guardrail, source="INPUT", text=prompt)
         if checked.blocked:

@@ -35,6 +35,7 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -43,7 +44,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from dataplane.errors import GatewayError, ModelThrottled, ModelUnavailable, UpstreamError, ValidationError
 from dataplane.inference import openai_parameters
-from dataplane.providers.base import ModelCall, ProviderEvent, StreamEnd, TextDelta
+from dataplane.providers.base import ModelCall, ProviderEvent, ProviderStream, StreamEnd, TextDelta
 from dataplane.tokens import content_text
 
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -59,12 +60,14 @@ _pool_lock = threading.Lock()
 
 def connection_pool() -> urllib3.PoolManager:
     """The process's keep-alive connections to model servers, one pool per endpoint."""
-    global _pool
+    global _pool  # noqa: PLW0603 - built once, on first use, under the lock
     with _pool_lock:
         if _pool is None:
             # No retries: a POST that reached the server may have started a generation; a
             # stale pooled connection is detected before reuse (urllib3 checks for EOF).
-            _pool = urllib3.PoolManager(num_pools=64, maxsize=POOLED_CONNECTIONS_PER_ENDPOINT, block=False, retries=False)
+            _pool = urllib3.PoolManager(
+                num_pools=64, maxsize=POOLED_CONNECTIONS_PER_ENDPOINT, block=False, retries=False
+            )
         return _pool
 
 # OpenAI finish_reason → Converse stopReason, so the rest of the gateway sees one vocabulary.
@@ -104,7 +107,7 @@ class OpenAICompatibleProvider:
         self.read_timeout = read_timeout
         self._environ = environ
 
-    def stream(self, call: ModelCall) -> Iterator[ProviderEvent]:
+    def stream(self, call: ModelCall) -> ProviderStream:
         endpoint = call.endpoint or self.endpoint
         if not endpoint:
             raise ModelUnavailable(f"Model {call.model_id} has no endpoint configured.", modelId=call.model_id)
@@ -141,7 +144,7 @@ class OpenAICompatibleProvider:
             preload_content=False,
             redirect=False,
         )
-        if response.status != 200:
+        if response.status != HTTPStatus.OK:
             message = _error_message(response)
             _release(response, reusable=False)
             raise error_for_status(call.model_id, response.status, message)
@@ -171,8 +174,9 @@ def chat_completions_request(call: ModelCall) -> dict[str, Any]:
     messages: list[dict[str, str]] = []
     if call.system:
         messages.append({"role": "system", "content": call.system})
-    for message in call.messages:
-        messages.append({"role": message["role"], "content": content_text(message.get("content"))})
+    messages.extend(
+        {"role": message["role"], "content": content_text(message.get("content"))} for message in call.messages
+    )
     body: dict[str, Any] = {
         "model": call.model_id,
         "messages": messages,
@@ -309,7 +313,7 @@ def _error_message(response: urllib3.BaseHTTPResponse) -> str:
 def error_for_status(model_id: str, status: int, upstream_message: str = "") -> GatewayError:
     """The gateway error for an HTTP status (see the table in the module docstring)."""
     details = {"modelId": model_id, "status": status}
-    if status == 429:
+    if status == HTTPStatus.TOO_MANY_REQUESTS:
         return ModelThrottled(f"Model {model_id} is busy (rate limited); try again shortly.", **details)
     if status in (400, 422):
         reason = f": {upstream_message}" if upstream_message else "."
@@ -320,9 +324,9 @@ def error_for_status(model_id: str, status: int, upstream_message: str = "") -> 
             f"(set {api_key_variable(model_id)} or OPENAI_API_KEY).",
             **details,
         )
-    if status == 404:
+    if status == HTTPStatus.NOT_FOUND:
         return ModelUnavailable(f"Model {model_id} is unavailable: its server does not know it.", **details)
-    if status >= 500:
+    if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
         return ModelUnavailable(f"Model {model_id} is unavailable right now (HTTP {status}).", **details)
     return UpstreamError(f"The server of {model_id} failed to answer (HTTP {status}).", **details)
 

@@ -30,7 +30,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from dataplane import aws
-from dataplane.errors import StoreUnavailable
+from dataplane.errors import StoreUnavailableError
 from dataplane.permissions import Need, Resource, need
 from dataplane.policy import EffectivePolicy
 from dataplane.stores.base import (
@@ -161,7 +161,7 @@ class DynamoDBStore:
 
     @contextmanager
     def _calling(self, operation: str, table: str) -> Iterator[None]:
-        """Every failure to talk to DynamoDB leaves here as `StoreUnavailable`."""
+        """Every failure to talk to DynamoDB leaves here as `StoreUnavailableError`."""
         try:
             yield
         except (BotoCoreError, ClientError) as error:
@@ -265,10 +265,10 @@ class DynamoDBStore:
             if "ConditionalCheckFailed" in codes:
                 raise self._refusal_from(reasons, charges, estimate)
             if "TransactionConflict" not in codes or attempt == CONFLICT_RETRIES:
-                raise StoreUnavailable(
+                raise StoreUnavailableError(
                     f"DynamoDB TransactWriteItems on {self.usage_table} was cancelled: {', '.join(codes)}"
                 )
-            time.sleep(random.uniform(0, 0.01 * 2**attempt))  # jitter, so racers do not collide again
+            time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 - jitter, so racers do not collide again
         return Reservation(
             sub=sub,
             estimate=estimate,
@@ -282,11 +282,11 @@ class DynamoDBStore:
         with self._calling("TransactWriteItems", self.usage_table):
             try:
                 self.client.transact_write_items(TransactItems=items)
-                return None
             except ClientError as error:
                 if aws.error_code(error) != "TransactionCanceledException":
                     raise
                 return error.response.get("CancellationReasons") or []
+            return None
 
     def _reserve_update(self, sub: str, charge: WindowCharge, estimate: TokenCount) -> dict[str, Any]:
         values = {
@@ -322,7 +322,7 @@ class DynamoDBStore:
     def _refusal_from(reasons: list[dict], charges: list[WindowCharge], estimate: TokenCount) -> Exception:
         usage_by_key: dict[str, dict[str, int]] = {}
         first_failed = None
-        for charge, reason in zip(charges, reasons):
+        for charge, reason in zip(charges, reasons, strict=False):  # reasons may be missing
             if reason.get("Code") != "ConditionalCheckFailed":
                 continue
             first_failed = first_failed or charge
@@ -334,10 +334,13 @@ class DynamoDBStore:
         # Not expected (ALL_OLD returns the item as it was checked), but a cancelled
         # transaction took nothing, so the request is refused for the window DynamoDB named.
         if first_failed is None:
-            return StoreUnavailable("DynamoDB cancelled a reservation without naming the window")
+            return StoreUnavailableError("DynamoDB cancelled a reservation without naming the window")
         cap = counter_caps(first_failed.limits, estimate)[0]
         return quota_exceeded(
-            window=first_failed.window, cap=cap, used=usage_by_key[first_failed.window.key][cap.counter], estimate=estimate
+            window=first_failed.window,
+            cap=cap,
+            used=usage_by_key[first_failed.window.key][cap.counter],
+            estimate=estimate,
         )
 
     def settle(self, *, reservation: Reservation, actual: TokenCount) -> list[WindowUsage]:
@@ -350,7 +353,7 @@ class DynamoDBStore:
             ":cost": _n(actual.cost - estimate.cost),
         }
         items = []
-        for key, expires_at in zip(reservation.window_keys, reservation.expires_at):
+        for key, expires_at in zip(reservation.window_keys, reservation.expires_at, strict=True):
             items.append(
                 {
                     "Update": {
@@ -376,13 +379,15 @@ class DynamoDBStore:
         # DynamoDB applies a repeated token once (for 10 minutes), so the pipeline may retry a
         # settle whose outcome it did not see, where a retried plain ADD would count twice.
         with self._calling("TransactWriteItems", self.usage_table):
-            self.client.transact_write_items(TransactItems=items, ClientRequestToken=f"settle-{reservation.reservation_id}")
+            self.client.transact_write_items(
+                TransactItems=items, ClientRequestToken=f"settle-{reservation.reservation_id}"
+            )
         self._count("settle", "write")
         # TransactWriteItems returns no item values, and the exactly-once token matters more
         # than a round trip, so the counters are read back here (what `usage_read` did after).
         try:
             return self._windows_read("settle", reservation.sub, list(reservation.charges))
-        except StoreUnavailable:
+        except StoreUnavailableError:
             # The settle is applied; a failing read must not make the caller settle again.
             # Without counters the turn reads them itself (or shows no bars).
             return []
@@ -581,7 +586,7 @@ class DynamoDBStore:
             request = response.get("UnprocessedKeys") or {}
             if not request:
                 return items
-        raise StoreUnavailable(f"DynamoDB BatchGetItem on {table} left keys unprocessed after 5 attempts")
+        raise StoreUnavailableError(f"DynamoDB BatchGetItem on {table} left keys unprocessed after 5 attempts")
 
     def _batch_delete(self, table: str, keys: list[dict]) -> None:
         request: dict[str, Any] = {table: [{"DeleteRequest": {"Key": key}} for key in keys]}
@@ -592,7 +597,7 @@ class DynamoDBStore:
             request = response.get("UnprocessedItems") or {}
             if not request:
                 return
-        raise StoreUnavailable(f"DynamoDB BatchWriteItem on {table} left items unprocessed after 5 attempts")
+        raise StoreUnavailableError(f"DynamoDB BatchWriteItem on {table} left items unprocessed after 5 attempts")
 
 
 def _prepared_keys(question_key: str, model_id: str) -> list[dict]:

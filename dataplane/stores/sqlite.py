@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from dataplane.errors import StoreUnavailable
+from dataplane.errors import StoreUnavailableError
 from dataplane.policy import EffectivePolicy
 from dataplane.stores.base import (
     CachedAnswer,
@@ -159,9 +159,11 @@ class SQLiteStore:
         try:
             yield
         except sqlite3.Error as error:
-            raise StoreUnavailable(f"SQLite store {self.path!r} failed during {operation}: {error}") from error
+            raise StoreUnavailableError(f"SQLite store {self.path!r} failed during {operation}: {error}") from error
         except OSError as error:
-            raise StoreUnavailable(f"SQLite store {self.path!r} cannot be opened ({operation}): {error}") from error
+            raise StoreUnavailableError(
+                f"SQLite store {self.path!r} cannot be opened ({operation}): {error}"
+            ) from error
 
     def _count(self, operation: str, kind: str) -> None:
         with self._lock:
@@ -257,7 +259,7 @@ class SQLiteStore:
         estimate = reservation.estimate
         after: dict[str, dict[str, int]] = {}
         with self._transaction("settle") as conn:
-            for key, expires_at in zip(reservation.window_keys, reservation.expires_at):
+            for key, expires_at in zip(reservation.window_keys, reservation.expires_at, strict=True):
                 # An upsert, so a settle whose row was already swept still records the usage;
                 # RETURNING hands back the counters for the usage bars in the same statement.
                 row = conn.execute(
@@ -313,7 +315,7 @@ class SQLiteStore:
             return {}
         marks = ",".join("?" for _ in keys)
         rows = conn.execute(
-            f"SELECT window_key, input, output, total, reserved, cost FROM usage_windows "
+            f"SELECT window_key, input, output, total, reserved, cost FROM usage_windows "  # noqa: S608 - only ? marks
             f"WHERE sub = ? AND window_key IN ({marks})",
             (sub, *keys),
         ).fetchall()
@@ -381,12 +383,16 @@ class SQLiteStore:
         params: tuple = (question_key, model_id, now)
         if cache_key is not None:
             # Expired answers are filtered, not purged: the periodic sweep in `cache_put` deletes them.
-            query += " UNION ALL SELECT 1, '', answer, '', expires_at FROM cached_answers WHERE key = ? AND expires_at > ?"
+            query += (
+                " UNION ALL SELECT 1, '', answer, '', expires_at FROM cached_answers WHERE key = ? AND expires_at > ?"
+            )
             params += (cache_key, now)
         with self._errors("answers_get"):
             rows = self._connection().execute(query, params).fetchall()
         self._count("answers_get", "read")
-        prepared_rows = sorted((row for row in rows if not row["cached"]), key=lambda row: row["model_id"], reverse=True)
+        prepared_rows = sorted(
+            (row for row in rows if not row["cached"]), key=lambda row: row["model_id"], reverse=True
+        )
         cached_row = next((row for row in rows if row["cached"]), None)
         prepared = None
         if prepared_rows:

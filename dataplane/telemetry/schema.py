@@ -35,13 +35,21 @@ LAKE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("ttft_ms", "bigint", "time to first token, ms (null when no token)"),
     ("latency_ms", "bigint", "total latency of the turn, ms"),
     ("cache", "string", "hit | miss | prepared | bypass | skipped"),
-    ("privacy_reason", "string", "why the cache was bypassed or not written: policy | client | pii | answer_pii | guardrail | null"),
+    (
+        "privacy_reason",
+        "string",
+        "why the cache was bypassed or not written: policy | client | pii | answer_pii | guardrail | null",
+    ),
     ("outcome", "string", "ok | refused | error | cancelled"),
     ("error_type", "string", "one of dataplane.errors.ERROR_TYPES, or null"),
     ("refusal_window", "string", "10m | month when refused for quota, else null"),
     ("stop_reason", "string", "the model's stop reason"),
     ("cost_usd", "double", "input and output tokens at the catalogue's prices"),
-    ("prompt_preview", "string", "redacted, truncated prompt; only when the policy allows and no personal data was found"),
+    (
+        "prompt_preview",
+        "string",
+        "redacted, truncated prompt; only when the policy allows and no personal data was found",
+    ),
     ("guardrail_action", "string", "what the Bedrock guardrail did: intervened | masked | none | null (no guardrail)"),
 )
 

@@ -123,7 +123,9 @@ def _as_rate_limit(value: Any) -> int:
     except (TypeError, ValueError):
         limit = 0
     if limit < WAF_MIN_RATE_LIMIT:
-        raise ConfigError(f"{PREFIX}wafRateLimit must be a whole number of at least {WAF_MIN_RATE_LIMIT}, got {value!r}")
+        raise ConfigError(
+            f"{PREFIX}wafRateLimit must be a whole number of at least {WAF_MIN_RATE_LIMIT}, got {value!r}"
+        )
     return limit
 
 
@@ -148,10 +150,7 @@ def _as_list(value: Any) -> tuple[str, ...]:
     """A list from cdk.json, or from `-c key=a,b` / `-c 'key=["a","b"]'` on the command line."""
     if isinstance(value, str):
         text = value.strip()
-        if text.startswith("["):
-            value = json.loads(text)
-        else:
-            value = [part.strip() for part in text.split(",") if part.strip()]
+        value = json.loads(text) if text.startswith("[") else [part.strip() for part in text.split(",") if part.strip()]
     return tuple(str(item) for item in value)
 
 

@@ -52,7 +52,7 @@ def per_model(metric_name: str, statistic: str, label: str | None = None) -> clo
 def across_models(metric_name: str) -> cloudwatch.MathExpression:
     """The 5-minute sum of `metric_name` over all models: what an alarm watches."""
     return cloudwatch.MathExpression(
-        expression=f'SELECT SUM("{metric_name}") FROM "{METRICS_NAMESPACE}"',
+        expression=f'SELECT SUM("{metric_name}") FROM "{METRICS_NAMESPACE}"',  # noqa: S608 - Metrics Insights
         label=f"{metric_name} (all models)",
         period=PERIOD,
     )
@@ -141,7 +141,9 @@ class GatewayMonitoring(Construct):
             graph("Cache hits (model calls saved)", [per_model("CacheHits", "Sum")]),
         )
         dashboard.add_widgets(
-            graph("Guardrail interventions (blocked prompts and answers)", [per_model("GuardrailInterventions", "Sum")]),
+            graph(
+                "Guardrail interventions (blocked prompts and answers)", [per_model("GuardrailInterventions", "Sum")]
+            ),
         )
         dashboard.add_widgets(
             graph(
@@ -195,7 +197,7 @@ class GatewayMonitoring(Construct):
             alarm(
                 "ChatHandlerFailures",
                 cloudwatch.MathExpression(
-                    expression=f'SELECT SUM("{HANDLER_FAILURE_METRIC}") FROM "{METRICS_NAMESPACE}"',
+                    expression=f'SELECT SUM("{HANDLER_FAILURE_METRIC}") FROM "{METRICS_NAMESPACE}"',  # noqa: S608
                     label="Chat handler failures outside a turn",
                     period=PERIOD,
                 ),

@@ -113,7 +113,7 @@ _AFTER_DATA_PLANE: tuple[Setting, ...] = (
     Setting("GATEWAY_BASE_URL", "str", "http://127.0.0.1:8000", "The site's address: links in e-mailed report runs.",
             ANALYTICS),
     Setting("GATEWAY_REPORT_RUNS_IN_BACKGROUND", "bool", True,
-            "With eager Celery (the embedded default), \"Run now\" runs the report on a background thread (at "
+            'With eager Celery (the embedded default), "Run now" runs the report on a background thread (at '
             "most two at once) so the page returns at once and shows progress. No effect with a Celery worker.",
             ANALYTICS, mode_defaults={"test": False}),
 )

@@ -13,7 +13,7 @@ from gateway_project.settings.table import reader
 
 setting = reader(mode="test")
 
-SECRET_KEY = "test-only-secret-key-not-for-production-0123456789abcdef"
+SECRET_KEY = "test-only-secret-key-not-for-production-0123456789abcdef"  # noqa: S105 - tests only
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = setting("CELERY_TASK_ALWAYS_EAGER")

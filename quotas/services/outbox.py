@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from dataplane.errors import StoreUnavailable
+from dataplane.errors import StoreUnavailableError
 from dataplane.policy import EffectivePolicy
 from dataplane.stores.base import PreparedAnswer, Store
 from quotas import store as store_port
@@ -39,7 +39,7 @@ def _enqueue_drain() -> None:
 
     try:
         outbox_drain_task.delay()
-    except StoreUnavailable as error:
+    except StoreUnavailableError as error:
         # Only in eager mode (tests, embedded default): the change is saved, the row waits.
         logger.warning("outbox drain deferred: %s", error)
     except Exception:  # the broker is down: the periodic drain or `sync_policies` will publish
@@ -79,7 +79,7 @@ def outbox_drain(*, batch_size: int | None = None, max_batches: int | None = Non
 
     Each batch is its own transaction, so work done before a crash stays done. With
     `max_batches`, stops early and sets `more` (the Celery task then re-enqueues itself, which
-    keeps every task short). Raises `StoreUnavailable` when the store is down; the row it
+    keeps every task short). Raises `StoreUnavailableError` when the store is down; the row it
     stopped at and those after it stay `pending`, with the error and one more attempt recorded.
     """
     size = batch_size or drain_batch_size()
@@ -106,19 +106,19 @@ class OutboxRows(Protocol):
 
     def finish(self, row: Any, *, outcome: str, tally: DrainResult) -> None: ...
 
-    def outage(self, rows: list[Any], error: StoreUnavailable) -> None: ...
+    def outage(self, rows: list[Any], error: StoreUnavailableError) -> None: ...
 
 
 def _batch_drain(rows_of: OutboxRows, *, batch_size: int, result: DrainResult) -> bool:
     """Publish one batch; True when a full batch was done (so there may be more)."""
     store = store_port.store_get()
-    outage: StoreUnavailable | None = None
+    outage: StoreUnavailableError | None = None
     with transaction.atomic():
         rows = rows_of.claim(batch_size)
         for index, row in enumerate(rows):
             try:
                 outcome = rows_of.publish(store, row)
-            except StoreUnavailable as error:
+            except StoreUnavailableError as error:
                 outage = error
                 rows_of.outage(rows[index:], error)
                 break
@@ -135,7 +135,7 @@ def _batch_drain(rows_of: OutboxRows, *, batch_size: int, result: DrainResult) -
     return len(rows) == batch_size
 
 
-def _rows_outage(model: Any, rows: list[Any], error: StoreUnavailable) -> None:
+def _rows_outage(model: Any, rows: list[Any], error: StoreUnavailableError) -> None:
     for row in rows:
         model.objects.filter(pk=row.pk, status=OutboxStatus.PENDING).update(
             attempts=row.attempts + 1, last_error=str(error)
@@ -192,7 +192,7 @@ class PolicyRows:
             state.filter(published_version__isnull=True).update(**published)
             state.filter(published_version__lt=row.version).update(**published)
 
-    def outage(self, rows: list[PolicyOutbox], error: StoreUnavailable) -> None:
+    def outage(self, rows: list[PolicyOutbox], error: StoreUnavailableError) -> None:
         _rows_outage(PolicyOutbox, rows, error)
         user_ids = {row.user_id for row in rows if row.user_id}
         PolicySyncState.objects.filter(user_id__in=user_ids).update(last_error=str(error), last_error_at=timezone.now())
@@ -219,5 +219,5 @@ class PreparedRows:
         if _row_done(PreparedOutbox, row):
             tally.prepared += 1
 
-    def outage(self, rows: list[PreparedOutbox], error: StoreUnavailable) -> None:
+    def outage(self, rows: list[PreparedOutbox], error: StoreUnavailableError) -> None:
         _rows_outage(PreparedOutbox, rows, error)

@@ -22,7 +22,7 @@ class SyncResult:
 def policy_sync_all() -> SyncResult:
     """Republish every user's policy and every prepared response, and publish them now.
 
-    Raises `StoreUnavailable` when the store is down (the rows stay pending for a later drain).
+    Raises `StoreUnavailableError` when the store is down (the rows stay pending for a later drain).
     """
     with transaction.atomic():
         policies = policy_publish_request(users=users_everyone(), force=True)

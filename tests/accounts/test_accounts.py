@@ -30,7 +30,8 @@ def test_login_round_trip(client, alice, password):
     assert b"AI Gateway" in page.content  # the project's own look
 
     response = client.post("/accounts/login/", {"login": "alice", "password": password})
-    assert response.status_code == 302 and response["Location"] == "/"
+    assert response.status_code == 302
+    assert response["Location"] == "/"
     assert client.get("/").status_code == 200
     assert int(client.session["_auth_user_id"]) == alice.pk
 
@@ -48,7 +49,12 @@ def test_a_wrong_password_is_refused_with_a_message(client, alice):
 def test_sign_up_gives_a_local_user_a_uuid_sub(client):
     response = client.post(
         "/accounts/signup/",
-        {"username": "carol", "email": "carol@example.com", "password1": "a-long-Pass-phrase-42", "password2": "a-long-Pass-phrase-42"},
+        {
+            "username": "carol",
+            "email": "carol@example.com",
+            "password1": "a-long-Pass-phrase-42",
+            "password2": "a-long-Pass-phrase-42",
+        },
     )
     assert response.status_code == 302
     carol = get_user_model().objects.get(username="carol")
@@ -80,7 +86,9 @@ def test_cognito_users_get_their_cognito_sub(rf):
     cognito_sub = "7d0c5e52-91b1-4a5b-8c43-2c1f0e0d9f11"
     user = get_user_model()()
     login = SocialLogin(user=user, account=SocialAccount(provider="amazon_cognito", uid=cognito_sub))
-    populated = SocialAccountAdapter().populate_user(rf.get("/"), login, {"email": "dana@example.com", "username": "dana"})
+    populated = SocialAccountAdapter().populate_user(
+        rf.get("/"), login, {"email": "dana@example.com", "username": "dana"}
+    )
     assert populated.sub == cognito_sub
 
 
@@ -90,7 +98,8 @@ def test_ensure_admin_creates_one_admin_once_and_prints_its_password(client):
     password = re.search(r"password: (\S+)", out.getvalue()).group(1)
     assert client.login(username="admin", password=password)
     admin = get_user_model().objects.get(username="admin")
-    assert admin.is_superuser and admin.groups.filter(name=GATEWAY_ADMINS).exists()
+    assert admin.is_superuser
+    assert admin.groups.filter(name=GATEWAY_ADMINS).exists()
 
     again = StringIO()
     call_command("ensure_admin", stdout=again)
@@ -132,13 +141,23 @@ def test_a_gateway_admin_cannot_make_anyone_superuser_or_grant_raw_permissions(c
         inlines.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
     response = client.post(
         f"/admin/accounts/user/{alice.pk}/change/",
-        {"username": "alice", "first_name": "Alice", "is_superuser": "on", "is_staff": "on", "is_active": "on", "user_permissions": every,
-         "date_joined_0": "2026-11-01", "date_joined_1": "00:00:00", **inlines},
+        {
+            "username": "alice",
+            "first_name": "Alice",
+            "is_superuser": "on",
+            "is_staff": "on",
+            "is_active": "on",
+            "user_permissions": every,
+            "date_joined_0": "2026-11-01",
+            "date_joined_1": "00:00:00",
+            **inlines,
+        },
     )
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
     alice.refresh_from_db()
     assert alice.first_name == "Alice"  # the save went through...
-    assert not alice.is_superuser and not alice.user_permissions.exists()  # ...without those fields
+    assert not alice.is_superuser
+    assert not alice.user_permissions.exists()
     assert not alice.is_staff  # staff status follows roles, not a checkbox
 
 
@@ -164,11 +183,14 @@ def test_a_gateway_admin_cannot_take_over_a_superuser_or_another_admin(client, a
         assert client.get(pages["password"]).status_code == 403
         taken = client.post(pages["password"], {"password1": "Stolen-pass-123!", "password2": "Stolen-pass-123!"})
         assert taken.status_code == 403
-        assert client.post(pages["change"], {"username": target.username, "email": "mine@evil.example"}).status_code == 403
+        assert (
+            client.post(pages["change"], {"username": target.username, "email": "mine@evil.example"}).status_code == 403
+        )
         assert client.get(pages["delete"]).status_code == 403
         assert client.post(pages["delete"], {"post": "yes"}).status_code == 403
         target.refresh_from_db()
-        assert target.check_password(password) and target.email != "mine@evil.example"
+        assert target.check_password(password)
+        assert target.email != "mine@evil.example"
         assert client.get(pages["change"]).status_code == 200  # still visible, read-only
 
     # Their own account and plain users' stay theirs to manage.
@@ -190,7 +212,8 @@ def test_a_superuser_may_change_another_admins_password(client, superuser, admin
 def test_the_admin_signs_in_through_allauth_which_locks_out_password_guessing(client, admin_user, password):
     """Attack: 156 wrong passwords on /admin/login/, never throttled, then the right one worked."""
     start = client.get("/admin/login/?next=/admin/")
-    assert start.status_code == 302 and start["Location"].startswith("/accounts/login/")
+    assert start.status_code == 302
+    assert start["Location"].startswith("/accounts/login/")
     # Posting credentials to the admin's own form no longer signs anyone in.
     client.post("/admin/login/?next=/admin/", {"username": admin_user.username, "password": password})
     assert "_auth_user_id" not in client.session

@@ -52,7 +52,9 @@ def signed_in_with_cognito(user, hosted_ui: CognitoHostedUi) -> SocialToken:
     tokens = hosted_ui.token({"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK,
                               "client_id": hosted_ui.issuer.client_id, "client_secret": SECRET}, "")
     account = SocialAccount.objects.create(user=user, provider="amazon_cognito", uid=user.sub)
-    return SocialToken.objects.create(account=account, token=tokens["access_token"], token_secret=tokens["refresh_token"])
+    return SocialToken.objects.create(
+        account=account, token=tokens["access_token"], token_secret=tokens["refresh_token"]
+    )
 
 
 def test_a_cognito_user_gets_a_fresh_id_token_that_the_browser_must_not_cache(client, alice, hosted_ui, issuer):
@@ -61,11 +63,13 @@ def test_a_cognito_user_gets_a_fresh_id_token_that_the_browser_must_not_cache(cl
 
     response = client.get("/api/token")
 
-    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "no-store"
     body = response.json()
     claims = jwt.decode(body["idToken"], options={"verify_signature": False})
     assert (claims["sub"], claims["token_use"], claims["aud"]) == (alice.sub, "id", issuer.client_id)
-    assert body["expiresAt"] == claims["exp"] and 3500 < body["expiresIn"] <= 3600
+    assert body["expiresAt"] == claims["exp"]
+    assert 3500 < body["expiresIn"] <= 3600
     assert hosted_ui.record.refresh_grants == 1
     # A second ask within the token's life is served from the cache, not Cognito.
     assert client.get("/api/token").json()["idToken"] == body["idToken"]
@@ -80,9 +84,11 @@ def test_a_token_within_the_margin_of_expiry_is_refreshed(client, alice, hosted_
     first = client.get("/api/token").json()["idToken"]
     second = client.get("/api/token").json()["idToken"]
 
-    assert hosted_ui.record.refresh_grants == 2 and first != second
+    assert hosted_ui.record.refresh_grants == 2
+    assert first != second
     stored.refresh_from_db()
-    assert stored.token and stored.expires_at is not None  # the new access token is kept too
+    assert stored.token
+    assert stored.expires_at is not None
 
 
 def test_a_revoked_refresh_token_asks_the_user_to_sign_in_again(client, alice, hosted_ui):
@@ -92,9 +98,13 @@ def test_a_revoked_refresh_token_asks_the_user_to_sign_in_again(client, alice, h
 
     response = client.get("/api/token")
 
-    assert response.status_code == 403 and response["Cache-Control"] == "no-store"
+    assert response.status_code == 403
+    assert response["Cache-Control"] == "no-store"
     (error,) = response.json()["errors"]
-    assert error == {"errorType": "CognitoSignInRequired", "message": "Your Cognito sign-in has expired. Sign in again."}
+    assert error == {
+        "errorType": "CognitoSignInRequired",
+        "message": "Your Cognito sign-in has expired. Sign in again.",
+    }
 
 
 def test_cognito_out_of_reach_is_a_retryable_error_without_detail(client, alice, hosted_ui):
@@ -106,7 +116,8 @@ def test_cognito_out_of_reach_is_a_retryable_error_without_detail(client, alice,
 
     assert response.status_code == 503
     assert response.json()["errors"][0]["errorType"] == "CognitoUnavailable"
-    assert "Traceback" not in response.content.decode() and "127.0.0.1" not in response.content.decode()
+    assert "Traceback" not in response.content.decode()
+    assert "127.0.0.1" not in response.content.decode()
 
 
 def test_a_local_account_has_no_token_and_anonymous_callers_none_either(client, alice, hosted_ui):
@@ -136,7 +147,8 @@ def test_the_page_connects_where_the_transport_says(client, alice, hosted_ui):
     with override_settings(**APPSYNC):
         # A local account cannot get a token AppSync accepts: the page says what to do.
         config = chat_config(client)
-        assert config["transport"] == "unavailable" and "Amazon Cognito" in config["message"]
+        assert config["transport"] == "unavailable"
+        assert "Amazon Cognito" in config["message"]
         with override_settings(GATEWAY_CHAT_LOCAL_FALLBACK=True):
             assert chat_config(client)["transport"] == "local"
         signed_in_with_cognito(alice, hosted_ui)
@@ -154,13 +166,21 @@ def test_the_page_connects_where_the_transport_says(client, alice, hosted_ui):
 
 
 def test_a_misconfigured_appsync_transport_is_named_at_check_time():
-    with override_settings(GATEWAY_CHAT_TRANSPORT="appsync", GATEWAY_EVENTS_REALTIME_ENDPOINT="https://x/event/realtime",
-                           GATEWAY_EVENTS_HTTP_ENDPOINT="", COGNITO_DOMAIN="", COGNITO_CLIENT_ID="", GATEWAY_STORE="sqlite"):
-        with pytest.raises(SystemCheckError) as failed:
-            call_command("check")
+    with override_settings(
+        GATEWAY_CHAT_TRANSPORT="appsync",
+        GATEWAY_EVENTS_REALTIME_ENDPOINT="https://x/event/realtime",
+        GATEWAY_EVENTS_HTTP_ENDPOINT="",
+        COGNITO_DOMAIN="",
+        COGNITO_CLIENT_ID="",
+        GATEWAY_STORE="sqlite",
+    ), pytest.raises(SystemCheckError) as failed:
+        call_command("check")
     message = str(failed.value)
     assert "GATEWAY_EVENTS_HTTP_ENDPOINT, COGNITO_DOMAIN, COGNITO_CLIENT_ID" in message
-    assert "chat.E003" in message and "GATEWAY_STORE=dynamodb" in message
-    with override_settings(GATEWAY_CHAT_TRANSPORT="websocket"):
-        with pytest.raises(SystemCheckError, match="one of local, appsync"):
-            call_command("check")
+    assert "chat.E003" in message
+    assert "GATEWAY_STORE=dynamodb" in message
+    with (
+        override_settings(GATEWAY_CHAT_TRANSPORT="websocket"),
+        pytest.raises(SystemCheckError, match="one of local, appsync"),
+    ):
+        call_command("check")

@@ -1,6 +1,8 @@
 """Korean and English: the browser's language by default, a switch kept on the user."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.test import Client
 
@@ -9,7 +11,7 @@ pytestmark = pytest.mark.django_db
 NEW_CONVERSATION_KO = "새 대화"
 
 
-def chat_page(client: Client, **headers: str) -> str:
+def chat_page(client: Client, **headers: Any) -> str:
     response = client.get("/", **headers)
     assert response.status_code == 200
     return response.content.decode()
@@ -22,22 +24,26 @@ def test_the_browser_language_is_the_default(alice):
     korean = chat_page(client, HTTP_ACCEPT_LANGUAGE="ko-KR,ko;q=0.9,en;q=0.5")
     english = chat_page(client, HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
 
-    assert '<html lang="ko">' in korean and NEW_CONVERSATION_KO in korean
-    assert '<html lang="en">' in english and "New conversation" in english
+    assert '<html lang="ko">' in korean
+    assert NEW_CONVERSATION_KO in korean
+    assert '<html lang="en">' in english
+    assert "New conversation" in english
 
 
 def test_the_switch_keeps_the_choice_on_the_user_for_every_browser(alice):
     first_browser = Client()
     first_browser.force_login(alice)
     response = first_browser.post("/i18n/setlang/", {"language": "ko", "next": "/"}, HTTP_ACCEPT_LANGUAGE="en")
-    assert response.status_code == 302 and response.url == "/"
+    assert response.status_code == 302
+    assert response.url == "/"
     alice.refresh_from_db()
     assert alice.language == "ko"
 
     second_browser = Client()  # no cookie, an English browser: the user's choice still wins
     second_browser.force_login(alice)
     page = chat_page(second_browser, HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
-    assert '<html lang="ko">' in page and NEW_CONVERSATION_KO in page
+    assert '<html lang="ko">' in page
+    assert NEW_CONVERSATION_KO in page
 
 
 def test_a_language_outside_the_list_is_not_kept(alice):
@@ -69,5 +75,8 @@ def test_the_admin_and_its_customisations_speak_korean(admin_user):
     client.force_login(admin_user)
     index = client.get("/admin/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
     live = client.get("/admin/quotas/quotapolicy/live-usage/", HTTP_ACCEPT_LANGUAGE="ko")
-    assert "모델, 한도, 사용량 관리" in index and "로그아웃" in index  # ours, and Django's own catalogue
-    assert live.status_code == 200 and "현재 10분 구간" in live.content.decode() and "실시간 사용량" in live.content.decode()
+    assert "모델, 한도, 사용량 관리" in index
+    assert "로그아웃" in index
+    assert live.status_code == 200
+    assert "현재 10분 구간" in live.content.decode()
+    assert "실시간 사용량" in live.content.decode()

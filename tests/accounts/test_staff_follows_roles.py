@@ -32,7 +32,8 @@ def test_membership_changed_from_the_group_side_counts_too(alice, bob):
     analysts = Group.objects.get(name=ANALYSTS)
 
     analysts.user_set.add(alice, bob)
-    assert staff(alice) and staff(bob)
+    assert staff(alice)
+    assert staff(bob)
     analysts.user_set.remove(bob)
     assert not staff(bob)
     analysts.user_set.clear()
@@ -55,12 +56,21 @@ def test_an_analyst_added_in_the_admin_opens_the_admin_at_once(superuser, passwo
     admin_client.force_login(superuser)
     page = admin_client.get(f"/admin/accounts/user/{carol.pk}/change/")
     form = page.context["adminform"].form
-    data = {name: value for name, value in form.initial.items() if value is not None and name not in ("password", "user_permissions", "groups", "is_staff")}
-    data.update({
-        "groups": [Group.objects.get(name=ANALYSTS).pk], "last_login_0": "", "last_login_1": "",
-        "date_joined_0": carol.date_joined.strftime("%Y-%m-%d"), "date_joined_1": carol.date_joined.strftime("%H:%M:%S"),
-        "is_active": "on",
-    })
+    data = {
+        name: value
+        for name, value in form.initial.items()
+        if value is not None and name not in ("password", "user_permissions", "groups", "is_staff")
+    }
+    data.update(
+        {
+            "groups": [Group.objects.get(name=ANALYSTS).pk],
+            "last_login_0": "",
+            "last_login_1": "",
+            "date_joined_0": carol.date_joined.strftime("%Y-%m-%d"),
+            "date_joined_1": carol.date_joined.strftime("%H:%M:%S"),
+            "is_active": "on",
+        }
+    )
     for inline in page.context["inline_admin_formsets"]:  # the governance inlines, left empty
         management = inline.formset.management_form
         data.update({management.add_prefix(name): value for name, value in management.initial.items()})

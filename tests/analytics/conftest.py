@@ -1,6 +1,7 @@
 """Fixtures of the analytics tests: a lake of synthetic records with figures known in advance."""
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.request
 from collections.abc import Iterator
@@ -60,10 +61,14 @@ def moto_api(endpoint: str, path: str, body: dict) -> None:
 def athena(moto_endpoint, monkeypatch):
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
         monkeypatch.setenv(key, value)
-    client = boto3.client("athena", region_name=REGION, endpoint_url=moto_endpoint, aws_access_key_id="testing", aws_secret_access_key="testing")
-    try:
+    client = boto3.client(
+        "athena",
+        region_name=REGION,
+        endpoint_url=moto_endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    with contextlib.suppress(client.exceptions.InvalidRequestException):  # made by an earlier test
         client.create_work_group(Name="reports-wg", Configuration={})
-    except client.exceptions.InvalidRequestException:
-        pass  # created by an earlier test on this server
     yield client
     moto_api(moto_endpoint, "state-manager/unset-transition", {"model_name": "athena::execution"})

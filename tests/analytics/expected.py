@@ -63,8 +63,10 @@ def top_users_by_tokens(records: list[dict]) -> list[list]:
     groups: dict[str, list[dict]] = defaultdict(list)
     for r in records:
         groups[r["user_sub"]].append(r)
-    rows = [[username(sub), sub, len(rs), sum(r["total_tokens"] or 0 for r in rs), sum(r["cost_usd"] or 0.0 for r in rs)]
-            for sub, rs in groups.items()]
+    rows: list[list[Any]] = [
+        [username(sub), sub, len(rs), sum(r["total_tokens"] or 0 for r in rs), sum(r["cost_usd"] or 0.0 for r in rs)]
+        for sub, rs in groups.items()
+    ]
     return sorted(rows, key=lambda row: (-row[3], row[1]))[:25]
 
 

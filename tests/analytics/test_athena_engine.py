@@ -40,10 +40,10 @@ class FakeClock:
 
 
 def make_engine(client, clock: FakeClock, **overrides) -> AthenaEngine:
-    options = dict(
-        workgroup="reports-wg", database="ai_gateway", output_location=OUTPUT, region=REGION,
-        client=client, clock=clock, sleep=clock.sleep, first_poll_seconds=0.25, max_poll_seconds=1.0,
-    )
+    options = {
+        "workgroup": "reports-wg", "database": "ai_gateway", "output_location": OUTPUT, "region": REGION,
+        "client": client, "clock": clock, "sleep": clock.sleep, "first_poll_seconds": 0.25, "max_poll_seconds": 1.0,
+    }
     options.update(overrides)
     return AthenaEngine(**options)
 
@@ -85,8 +85,10 @@ def test_runs_a_query_with_workgroup_database_and_output_location(athena, moto_e
     assert execution["QueryExecutionContext"] == {"Database": "ai_gateway"}
     assert execution["ResultConfiguration"]["OutputLocation"].startswith(OUTPUT)
     assert execution["Query"] == "SELECT 1"
-    assert clock.sleeps[:3] == [0.25, 0.5, 1.0] and max(clock.sleeps) == 1.0  # doubled, then capped
-    assert progress[0] == 10 and progress[-1] == 80
+    assert clock.sleeps[:3] == [0.25, 0.5, 1.0]
+    assert max(clock.sleeps) == 1.0
+    assert progress[0] == 10
+    assert progress[-1] == 80
 
 
 def test_a_query_past_the_time_limit_is_stopped(athena, moto_endpoint):
@@ -123,12 +125,16 @@ def test_results_are_paged_with_next_token_and_the_header_skipped_once():
     stub.add_response("get_query_execution", {"QueryExecution": {"Status": {"State": "SUCCEEDED"}}})
     header = {"Data": [cell("user_sub"), cell("requests")]}
     page = lambda subs: [{"Data": [cell(s), cell(str(i))]} for i, s in subs]  # noqa: E731
-    stub.add_response("get_query_results",
-                      {"ResultSet": {"Rows": [header, *page([(1, "a"), (2, "b")])], "ResultSetMetadata": meta}, "NextToken": "t1"},
-                      {"QueryExecutionId": "q-1", "MaxResults": 3})
-    stub.add_response("get_query_results",
-                      {"ResultSet": {"Rows": page([(3, "c"), (4, "d"), (5, "e")]), "ResultSetMetadata": meta}, "NextToken": "t2"},
-                      {"QueryExecutionId": "q-1", "MaxResults": 3, "NextToken": "t1"})
+    stub.add_response(
+        "get_query_results",
+        {"ResultSet": {"Rows": [header, *page([(1, "a"), (2, "b")])], "ResultSetMetadata": meta}, "NextToken": "t1"},
+        {"QueryExecutionId": "q-1", "MaxResults": 3},
+    )
+    stub.add_response(
+        "get_query_results",
+        {"ResultSet": {"Rows": page([(3, "c"), (4, "d"), (5, "e")]), "ResultSetMetadata": meta}, "NextToken": "t2"},
+        {"QueryExecutionId": "q-1", "MaxResults": 3, "NextToken": "t1"},
+    )
     stub.add_response("get_query_results",
                       {"ResultSet": {"Rows": page([(6, "f")]), "ResultSetMetadata": meta}},
                       {"QueryExecutionId": "q-1", "MaxResults": 3, "NextToken": "t2"})

@@ -54,7 +54,9 @@ def test_an_analyst_sees_the_run_chart(live_server, lake_records, password, open
     definition = ReportDefinition.objects.get(slug="tokens-cost-by-model")
     # Not in an atomic block (transactional test): on_commit runs at once, the eager task with it.
     run = report_run_request(
-        definition=definition, params={"start_date": FIRST_DAY.isoformat(), "end_date": LAST_DAY.isoformat()}, requested_by=None
+        definition=definition,
+        params={"start_date": FIRST_DAY.isoformat(), "end_date": LAST_DAY.isoformat()},
+        requested_by=None,
     )
     run.refresh_from_db()
     assert run.status == RunStatus.SUCCEEDED, run.error

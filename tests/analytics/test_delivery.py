@@ -5,7 +5,7 @@ import pytest
 from django.core import mail
 
 from analytics import services
-from analytics.delivery import RecipientsInvalid, recipients_parse, report_run_deliver
+from analytics.delivery import InvalidRecipientsError, recipients_parse, report_run_deliver
 from analytics.models import ReportDefinition, ReportRun, RunStatus
 from analytics.tasks import report_run_task
 
@@ -76,9 +76,9 @@ def test_manual_runs_and_schedules_without_recipients_send_nothing(lake_records,
 
 def test_recipients_are_validated_with_the_bad_address_named():
     assert recipients_parse(" a@example.com ,b@example.com\n") == ["a@example.com", "b@example.com"]
-    with pytest.raises(RecipientsInvalid, match="'not-an-address' is not an e-mail address"):
+    with pytest.raises(InvalidRecipientsError, match="'not-an-address' is not an e-mail address"):
         recipients_parse("a@example.com, not-an-address")
-    with pytest.raises(RecipientsInvalid):
+    with pytest.raises(InvalidRecipientsError):
         schedule_with("nobody")
 
 

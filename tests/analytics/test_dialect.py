@@ -7,7 +7,9 @@ from analytics.engines.duckdb import athena_to_duckdb
 
 
 def duck(sql: str) -> list[tuple]:
-    return duckdb.sql(athena_to_duckdb(sql)).fetchall()
+    relation = duckdb.sql(athena_to_duckdb(sql))
+    assert relation is not None
+    return relation.fetchall()
 
 
 def test_approx_percentile_becomes_exact_nearest_rank():
@@ -36,9 +38,11 @@ def test_count_if_and_string_concatenation():
 def test_at_time_zone_reads_the_timestamp_as_utc_as_athena_does():
     """Athena: `ts AT TIME ZONE z` is the UTC instant ts seen in z. DuckDB's own AT TIME ZONE on a
     plain TIMESTAMP means the opposite (ts is a wall-clock time in z), so the engine rewrites it."""
-    sql = "SELECT date(CAST('2026-11-29 15:00:00' AS timestamp) AT TIME ZONE 'Asia/Seoul'), " \
-          "date(CAST('2026-11-29 14:59:59' AS timestamp) AT TIME ZONE 'Asia/Seoul'), " \
-          "date(CAST('2026-11-30 04:59:59' AS timestamp) AT TIME ZONE 'America/New_York')"
+    sql = (
+        "SELECT date(CAST('2026-11-29 15:00:00' AS timestamp) AT TIME ZONE 'Asia/Seoul'), "
+        "date(CAST('2026-11-29 14:59:59' AS timestamp) AT TIME ZONE 'Asia/Seoul'), "
+        "date(CAST('2026-11-30 04:59:59' AS timestamp) AT TIME ZONE 'America/New_York')"
+    )
     connection = duckdb.connect()
     connection.execute("SET TimeZone = 'UTC'")  # what the engine sets
     got = [str(day) for day in connection.execute(athena_to_duckdb(sql)).fetchone()]
@@ -51,4 +55,6 @@ def test_the_bound_athena_sql_round_trips_to_the_same_meaning():
     import sqlglot
 
     stored = sqlglot.transpile("SELECT ts AT TIME ZONE 'Asia/Seoul' FROM requests", read="athena", write="athena")[0]
-    assert "timezone('Asia/Seoul', CAST(ts AS TIMESTAMPTZ))" in athena_to_duckdb(stored).replace("TIMEZONE(", "timezone(")
+    assert "timezone('Asia/Seoul', CAST(ts AS TIMESTAMPTZ))" in athena_to_duckdb(stored).replace(
+        "TIMEZONE(", "timezone("
+    )

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from analytics.catalogue import REPORTS
-from analytics.params import BoundFilters, ReportParams, ReportParamsInvalid, report_params_parse, report_sql_bind
+from analytics.params import BoundFilters, ReportParams, ReportParamsError, report_params_parse, report_sql_bind
 
 # Sunday 29 November 2026, 20:00 UTC: already Monday 30 November in Seoul.
 NOW = datetime(2026, 11, 29, 20, tzinfo=UTC)
@@ -43,7 +43,9 @@ def test_calendar_periods(period, first, last):
 
 
 def test_the_previous_month_of_january_is_december():
-    params = report_params_parse({"period": "previous_month"}, now=datetime(2027, 1, 1, tzinfo=UTC), default_time_zone="UTC")
+    params = report_params_parse(
+        {"period": "previous_month"}, now=datetime(2027, 1, 1, tzinfo=UTC), default_time_zone="UTC"
+    )
     assert (params.start_date, params.end_date) == (date(2026, 12, 1), date(2026, 12, 31))
 
 
@@ -78,7 +80,7 @@ def test_explicit_dates_model_and_group():
     ],
 )
 def test_invalid_parameters_are_refused_with_a_reason(raw, message):
-    with pytest.raises(ReportParamsInvalid, match=message):
+    with pytest.raises(ReportParamsError, match=message):
         parse(raw)
 
 
@@ -98,13 +100,15 @@ def test_binding_quotes_every_value_as_a_literal():
 
 def test_binding_rejects_an_unknown_placeholder():
     params = ReportParams(date(2026, 11, 1), date(2026, 11, 2))
-    with pytest.raises(ReportParamsInvalid, match=":tenant"):
+    with pytest.raises(ReportParamsError, match=":tenant"):
         report_sql_bind("SELECT 1 FROM requests WHERE x = :tenant", BoundFilters(params=params))
 
 
-@pytest.mark.parametrize("sql", ["DROP TABLE requests", "INSERT INTO requests SELECT * FROM requests", "DELETE FROM requests"])
+@pytest.mark.parametrize(
+    "sql", ["DROP TABLE requests", "INSERT INTO requests SELECT * FROM requests", "DELETE FROM requests"]
+)
 def test_a_report_sql_that_is_not_a_select_is_refused(sql):
-    from analytics.params import ReportParamsInvalid, report_sql_bind
+    from analytics.params import ReportParamsError, report_sql_bind
 
-    with pytest.raises(ReportParamsInvalid, match="one SELECT"):
+    with pytest.raises(ReportParamsError, match="one SELECT"):
         report_sql_bind(sql, filters=None)

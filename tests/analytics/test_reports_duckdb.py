@@ -61,7 +61,9 @@ def test_the_generated_lake_covers_what_the_reports_measure(lake_records):
 @pytest.mark.django_db
 @pytest.mark.parametrize("time_zone", ZONES)
 @pytest.mark.parametrize("slug", SLUGS)
-def test_report_figures_over_the_whole_lake(slug, time_zone, lake_records, usernames, django_capture_on_commit_callbacks):
+def test_report_figures_over_the_whole_lake(
+    slug, time_zone, lake_records, usernames, django_capture_on_commit_callbacks
+):
     UserFactory(username="ann", sub=USER_SUBS[0], groups=["Pilots"])
     UserFactory(username="ben", sub=USER_SUBS[1], groups=["Pilots", "Support"])
     usernames.update({USER_SUBS[0]: "ann", USER_SUBS[1]: "ben"})
@@ -76,14 +78,17 @@ def test_report_figures_over_the_whole_lake(slug, time_zone, lake_records, usern
     )
     assert want, "the fixture must give every report something to count"
     assert run.row_count == len(want)
-    assert run.engine == "duckdb" and run.engine_query_id.startswith("duckdb-")
+    assert run.engine == "duckdb"
+    assert run.engine_query_id.startswith("duckdb-")
     assert_rows_match(run, want)
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("time_zone", ZONES)
 @pytest.mark.parametrize("slug", SLUGS)
-def test_report_figures_with_model_group_and_date_filters(slug, time_zone, lake_records, usernames, django_capture_on_commit_callbacks):
+def test_report_figures_with_model_group_and_date_filters(
+    slug, time_zone, lake_records, usernames, django_capture_on_commit_callbacks
+):
     UserFactory(username="ann", sub=USER_SUBS[0], groups=["Pilots", "Others"])
     UserFactory(username="cat", sub=USER_SUBS[2], groups=["Pilots"])
     UserFactory(username="ben", sub=USER_SUBS[1], groups=["Others"])  # not in the group
@@ -99,18 +104,27 @@ def test_report_figures_with_model_group_and_date_filters(slug, time_zone, lake_
     scope = expected.in_scope(
         lake_records, start=start, end=end, model_id=model, subs=[USER_SUBS[0], USER_SUBS[2]], time_zone=time_zone
     )
-    assert scope and len(scope) < len(lake_records) / 4
+    assert scope
+    assert len(scope) < len(lake_records) / 4
     assert_rows_match(run, expected.EXPECTED_BY_SLUG[slug](scope))
 
 
 def _turn_at(moment: datetime, sub: str, request_id: str) -> dict:
     (record,) = synthetic_records(first_day=FIRST_DAY, days=1, user_subs=[sub], turns_per_day=1, seed=len(request_id))
-    return {**record, "request_id": request_id, "ts": lake_timestamp(moment), "outcome": "ok", "model_id": DEMO_MODELS[1]}
+    return {
+        **record,
+        "request_id": request_id,
+        "ts": lake_timestamp(moment),
+        "outcome": "ok",
+        "model_id": DEMO_MODELS[1],
+    }
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("time_zone", ZONES)
-def test_turns_either_side_of_midnight_count_on_their_own_local_day(time_zone, lake_dir, django_capture_on_commit_callbacks):
+def test_turns_either_side_of_midnight_count_on_their_own_local_day(
+    time_zone, lake_dir, django_capture_on_commit_callbacks
+):
     """A second before and after midnight in UTC (Seoul 09:00) and in Seoul (UTC 15:00): each turn is
     on its own day in the report's zone, none is lost, none is counted twice."""
     utc_midnight = datetime(2026, 11, 21, tzinfo=UTC)
@@ -146,7 +160,8 @@ def test_a_group_without_members_reports_nothing(lake_records, django_capture_on
         {"start_date": FIRST_DAY.isoformat(), "end_date": LAST_DAY.isoformat(), "group": "Nobody"},
         django_capture_on_commit_callbacks,
     )
-    assert run.rows == [] and run.row_count == 0
+    assert run.rows == []
+    assert run.row_count == 0
 
 
 @pytest.mark.django_db

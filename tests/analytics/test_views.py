@@ -37,9 +37,11 @@ def page_urls(run: ReportRun) -> list[str]:
 def test_anonymous_visitors_are_sent_to_sign_in(client, finished_run):
     for url in page_urls(finished_run):
         response = client.get(url)
-        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/"), url
+        assert response.status_code == 302, url
+        assert response["Location"].startswith("/accounts/login/"), url
     response = client.post(reverse("analytics:report_run_now", args=["top-users-by-tokens"]))
-    assert response.status_code == 302 and not ReportRun.objects.exclude(pk=finished_run.pk).exists()
+    assert response.status_code == 302
+    assert not ReportRun.objects.exclude(pk=finished_run.pk).exists()
 
 
 def test_plain_users_are_forbidden(client, alice, finished_run):
@@ -67,23 +69,36 @@ def test_run_now_queues_a_run_with_default_parameters_and_shows_it(client, analy
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("analytics:report_run_now", args=["errors-by-type"]))
     run = ReportRun.objects.get(definition__slug="errors-by-type")
-    assert response.status_code == 302 and response["Location"] == reverse("analytics:run_detail", args=[run.pk])
-    assert run.requested_by == analyst_user and run.status == RunStatus.SUCCEEDED
+    assert response.status_code == 302
+    assert response["Location"] == reverse("analytics:run_detail", args=[run.pk])
+    assert run.requested_by == analyst_user
+    assert run.status == RunStatus.SUCCEEDED
 
 
 def test_the_filter_form_runs_the_report_for_the_chosen_period(client, analyst_user, lake_records,
                                                                django_capture_on_commit_callbacks):
     client.force_login(analyst_user)
-    form = {"start_date": FIRST_DAY.isoformat(), "end_date": LAST_DAY.isoformat(), "model_id": "demo-echo", "group": "Analysts"}
+    form = {
+        "start_date": FIRST_DAY.isoformat(),
+        "end_date": LAST_DAY.isoformat(),
+        "model_id": "demo-echo",
+        "group": "Analysts",
+    }
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("analytics:report_run_now", args=["conversations-per-user"]), form)
     run = ReportRun.objects.get()
     assert response.status_code == 302
     assert run.params == {
-        "start_date": "2026-11-20", "end_date": "2026-11-24", "model_id": "demo-echo", "group": "Analysts", "time_zone": "UTC"
+        "start_date": "2026-11-20",
+        "end_date": "2026-11-24",
+        "model_id": "demo-echo",
+        "group": "Analysts",
+        "time_zone": "UTC",
     }
     detail = client.get(reverse("analytics:report_detail", args=["conversations-per-user"])).content.decode()
-    assert f"#{run.pk}" in detail and "demo-echo" in detail and "Succeeded" in detail
+    assert f"#{run.pk}" in detail
+    assert "demo-echo" in detail
+    assert "Succeeded" in detail
 
 
 def test_a_run_page_shows_its_sql_with_literals_in_the_chosen_time_zone(client, analyst_user, lake_records,
@@ -98,8 +113,10 @@ def test_a_run_page_shows_its_sql_with_literals_in_the_chosen_time_zone(client, 
     run = ReportRun.objects.get()
     page = client.get(run.get_absolute_url()).content.decode()
     shown = html.unescape(re.search(r'<pre id="run-sql">(.*?)</pre>', page, re.S).group(1))
-    assert shown == run.sql and "(Asia/Seoul)" in page
-    assert "ts >= CAST('2026-11-20 15:00:00' AS TIMESTAMP)" in shown and not re.search(r":[a-z_]+\b", shown)
+    assert shown == run.sql
+    assert "(Asia/Seoul)" in page
+    assert "ts >= CAST('2026-11-20 15:00:00' AS TIMESTAMP)" in shown
+    assert not re.search(r":[a-z_]+\b", shown)
 
 
 def test_invalid_filters_are_shown_back_without_a_run(client, analyst_user):
@@ -116,8 +133,10 @@ def test_invalid_filters_are_shown_back_without_a_run(client, analyst_user):
 def test_the_run_page_shows_the_table_and_the_chart_data(client, analyst_user, finished_run):
     client.force_login(analyst_user)
     body = client.get(reverse("analytics:run_detail", args=[finished_run.pk])).content.decode()
-    assert "<th>total_tokens</th>" in body and "<td>3400</td>" in body
-    assert 'id="chart-data"' in body and "analytics/charts.js" in body
+    assert "<th>total_tokens</th>" in body
+    assert "<td>3400</td>" in body
+    assert 'id="chart-data"' in body
+    assert "analytics/charts.js" in body
     assert f'"{analyst_user.sub}": "ana"' in body  # chart labels show usernames, not subs
     assert reverse("analytics:run_csv", args=[finished_run.pk]) in body
 
@@ -126,7 +145,8 @@ def test_a_failed_run_shows_its_error(client, analyst_user, finished_run):
     ReportRun.objects.filter(pk=finished_run.pk).update(status=RunStatus.FAILED, error="Athena query q-1 failed: boom")
     client.force_login(analyst_user)
     body = client.get(reverse("analytics:run_detail", args=[finished_run.pk])).content.decode()
-    assert "Athena query q-1 failed: boom" in body and 'id="chart-data"' not in body
+    assert "Athena query q-1 failed: boom" in body
+    assert 'id="chart-data"' not in body
     assert client.get(reverse("analytics:run_csv", args=[finished_run.pk])).status_code == 409
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from analytics.models import ReportRun
-from analytics.params import ReportParamsInvalid, report_params_parse
+from analytics.params import ReportParamsError, report_params_parse
 
 pytestmark = pytest.mark.django_db
 KOREAN = {"HTTP_ACCEPT_LANGUAGE": "ko"}
@@ -25,7 +25,7 @@ def test_a_reversed_period_is_refused_in_korean(client, analyst_user):
 def test_the_error_stays_english_for_logs_and_translates_its_field_name():
     from django.utils import translation
 
-    with pytest.raises(ReportParamsInvalid) as caught:
+    with pytest.raises(ReportParamsError) as caught:
         report_params_parse({"end_date": "2026-11-20"}, now=datetime(2026, 11, 25, tzinfo=UTC), default_time_zone="UTC")
     assert str(caught.value) == "The start date is required."
     with translation.override("ko"):

@@ -75,8 +75,10 @@ def test_beat_schedule_fires_a_report_that_a_real_worker_runs(lake_dir, private_
 
     run = ReportRun.objects.get(pk=run_id)
     assert run.status == RunStatus.SUCCEEDED, run.error
-    assert run.trigger == "schedule" and run.engine == "duckdb"
+    assert run.trigger == "schedule"
+    assert run.engine == "duckdb"
     # A daily schedule reports the calendar day that just ended.
     assert run.params["start_date"] == run.params["end_date"] == yesterday.isoformat()
     want = expected.errors_by_type(expected.in_scope(records, start=yesterday, end=yesterday))
-    assert want and run.rows == want
+    assert want
+    assert run.rows == want

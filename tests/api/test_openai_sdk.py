@@ -214,9 +214,9 @@ def test_the_chat_session_cookie_does_not_open_the_api(alice, serve):
 
     publish_policy(alice)
     server = serve()
-    request = urllib.request.Request(  # noqa: S310 - the test's own http:// server
+    request = urllib.request.Request(
         f"{server.url}/v1/models", headers={"Cookie": session_cookie(alice)}
     )
     with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(request, timeout=WAIT)  # noqa: S310 - the test's own http:// server
+        urllib.request.urlopen(request, timeout=WAIT)
     assert refused.value.code == 401

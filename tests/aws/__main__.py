@@ -11,6 +11,7 @@ using the printed environment reaches the same resources without enforcement.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import threading
 
@@ -41,10 +42,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name}={value}")
             sys.stdout.flush()
             if not args.once:
-                try:
+                with contextlib.suppress(KeyboardInterrupt):
                     threading.Event().wait()
-                except KeyboardInterrupt:
-                    pass
         finally:
             twin.stop()
     return 0

@@ -48,9 +48,10 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ContextManager
+from typing import Any
 
 import jwt
 import pytest
@@ -58,6 +59,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from cryptography.hazmat.primitives.asymmetric import rsa
+from websockets.typing import Subprotocol
 
 from dataplane.channels import MAX_EVENT_BYTES, MAX_EVENTS_PER_PUBLISH
 
@@ -99,7 +101,7 @@ class LambdaHandler:
 
 # Given a function's name, a context manager under which its AWS calls are made as its role
 # (the AWS twin's `acting_as`); None runs handlers with no identity checks.
-RunAs = Callable[[str], ContextManager[Any]] | None
+RunAs = Callable[[str], AbstractContextManager[Any]] | None
 
 
 @dataclass(frozen=True)
@@ -115,9 +117,13 @@ def chat_namespaces() -> tuple[Namespace, ...]:
     """What `deploy/gateway_infra/events_api.py` configures (`namespaces_from_template` reads
     the same from a synthesized template; a test keeps the two equal)."""
     chat = LambdaHandler("dataplane.handlers.appsync_chat.handler", "EVENT", "ChatHandler", CHAT_TIMEOUT_SECONDS)
-    authorizer = LambdaHandler("dataplane.handlers.appsync_subscribe.handler", "REQUEST_RESPONSE", "SubscribeAuthorizer", 5.0)
+    authorizer = LambdaHandler(
+        "dataplane.handlers.appsync_subscribe.handler", "REQUEST_RESPONSE", "SubscribeAuthorizer", 5.0
+    )
     return (
-        Namespace("inbound", publish_auth=(USER_POOL,), subscribe_auth=(IAM,), on_publish=chat, on_subscribe=authorizer),
+        Namespace(
+            "inbound", publish_auth=(USER_POOL,), subscribe_auth=(IAM,), on_publish=chat, on_subscribe=authorizer
+        ),
         Namespace("outbound", publish_auth=(IAM,), subscribe_auth=(USER_POOL,), on_subscribe=authorizer),
     )
 
@@ -165,7 +171,13 @@ def namespaces_from_template(template: dict[str, Any]) -> tuple[Namespace, ...]:
 class CognitoIssuer:
     """A user pool's token issuer: its own RSA key, a JWKS, and ID/access tokens for users."""
 
-    def __init__(self, *, region: str = "us-east-1", user_pool_id: str = "us-east-1_Emulated", client_id: str = "emulatorwebclient") -> None:
+    def __init__(
+        self,
+        *,
+        region: str = "us-east-1",
+        user_pool_id: str = "us-east-1_Emulated",
+        client_id: str = "emulatorwebclient",
+    ) -> None:
         self.region, self.user_pool_id, self.client_id = region, user_pool_id, client_id
         self.kid = uuid.uuid4().hex
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -178,10 +190,17 @@ class CognitoIssuer:
         public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self._key.public_key()))
         return {"keys": [{**public, "kid": self.kid, "alg": "RS256", "use": "sig"}]}
 
-    def token(self, *, sub: str, username: str = "", token_use: str = "id", expires_in: int = 3600, **claims: Any) -> str:
+    def token(
+        self, *, sub: str, username: str = "", token_use: str = "id", expires_in: int = 3600, **claims: Any
+    ) -> str:
         now = int(time.time())
         body: dict[str, Any] = {
-            "sub": sub, "iss": self.issuer, "token_use": token_use, "iat": now, "auth_time": now, "exp": now + expires_in,
+            "sub": sub,
+            "iss": self.issuer,
+            "token_use": token_use,
+            "iat": now,
+            "auth_time": now,
+            "exp": now + expires_in,
         }
         if token_use == "id":
             body.update({"aud": self.client_id, "cognito:username": username or sub})
@@ -272,7 +291,9 @@ class LambdaFunction:
     def invoke_async(self, event: dict[str, Any]) -> Invocation:
         """EVENT: accepted at once, run in its own thread; no retries (the stack sets 0)."""
         invocation = self._start(event)
-        thread = threading.Thread(target=self._run, args=(invocation,), name=f"lambda-{self.config.function_name}", daemon=True)
+        thread = threading.Thread(
+            target=self._run, args=(invocation,), name=f"lambda-{self.config.function_name}", daemon=True
+        )
         with self._lock:
             self._threads.append(thread)
         thread.start()
@@ -285,7 +306,9 @@ class LambdaFunction:
                 pending = [i for i in self.invocations if not i.done.is_set()]
             if not pending:
                 return
-            assert pending[0].done.wait(max(0.0, deadline - time.monotonic())), f"{self.config.function_name} still running"
+            assert pending[0].done.wait(max(0.0, deadline - time.monotonic())), (
+                f"{self.config.function_name} still running"
+            )
 
     def unload(self) -> None:
         for name in self._loaded:
@@ -315,10 +338,17 @@ class LambdaFunction:
             if self.config.invoke_type == "EVENT" and (invocation.error is not None or invocation.timed_out):
                 self.failure_destination.append(
                     {
-                        "requestContext": {"requestId": invocation.request_id, "condition": "RetriesExhausted", "approximateInvokeCount": 1},
+                        "requestContext": {
+                            "requestId": invocation.request_id,
+                            "condition": "RetriesExhausted",
+                            "approximateInvokeCount": 1,
+                        },
                         "requestPayload": invocation.event,
                         "responseContext": {"functionError": "Unhandled"},
-                        "responsePayload": {"errorType": type(invocation.error).__name__, "errorMessage": str(invocation.error)},
+                        "responsePayload": {
+                            "errorType": type(invocation.error).__name__,
+                            "errorMessage": str(invocation.error),
+                        },
                     }
                 )
             invocation.done.set()
@@ -328,9 +358,12 @@ class LambdaFunction:
             if self._free:
                 return self._free.pop()
         module_name, _, attribute = self.config.handler.rpartition(".")
-        origin = importlib.util.find_spec(module_name).origin
+        found = importlib.util.find_spec(module_name)
+        assert found is not None, module_name
         copy_name = f"{module_name}__environment{next(self._copies)}"
-        spec = importlib.util.spec_from_file_location(copy_name, origin)
+        spec = importlib.util.spec_from_file_location(copy_name, found.origin)
+        assert spec is not None
+        assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[copy_name] = module
         spec.loader.exec_module(module)
@@ -393,7 +426,7 @@ class AppSyncEventsEmulator:
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> AppSyncEventsEmulator:
         started = threading.Event()
-        self._loop = asyncio.new_event_loop()
+        self._loop = loop = asyncio.new_event_loop()
 
         def run() -> None:
             from websockets.asyncio.server import serve
@@ -403,10 +436,10 @@ class AppSyncEventsEmulator:
                     self._serve_connection, "127.0.0.1", 0, subprotocols=[SUBPROTOCOL], process_request=self._handshake
                 )
 
-            asyncio.set_event_loop(self._loop)
-            self._ws_server = self._loop.run_until_complete(listen())
+            asyncio.set_event_loop(loop)
+            self._ws_server = loop.run_until_complete(listen())
             started.set()
-            self._loop.run_forever()
+            loop.run_forever()
 
         threading.Thread(target=run, name="appsync-realtime", daemon=True).start()
         assert started.wait(10), "the realtime endpoint did not start"
@@ -448,7 +481,9 @@ class AppSyncEventsEmulator:
         return f"arn:aws:appsync:{self.region}:{ACCOUNT}:apis/{self.api_id}/channelNamespace/{namespace}"
 
     # -- auth ---------------------------------------------------------------------------------
-    def authenticate(self, headers: dict[str, str], *, body: bytes = b"", method: str = "POST", url: str = "") -> Caller:
+    def authenticate(
+        self, headers: dict[str, str], *, body: bytes = b"", method: str = "POST", url: str = ""
+    ) -> Caller:
         """The caller behind a request's (or a frame's) authorization headers."""
         lowered = {k.lower(): v for k, v in headers.items()}
         authorization = lowered.get("authorization", "")
@@ -484,7 +519,9 @@ class AppSyncEventsEmulator:
     def _iam_caller(self, headers: dict[str, str], *, body: bytes, method: str, url: str) -> Caller:
         lowered = {k.lower(): v for k, v in headers.items()}
         try:
-            fields = dict(part.strip().split("=", 1) for part in lowered["authorization"][len("AWS4-HMAC-SHA256 "):].split(","))
+            fields = dict(
+                part.strip().split("=", 1) for part in lowered["authorization"][len("AWS4-HMAC-SHA256 ") :].split(",")
+            )
             access_key, date, region, service, _ = fields["Credential"].split("/")
             signed = fields["SignedHeaders"].split(";")
         except (KeyError, ValueError):
@@ -493,12 +530,18 @@ class AppSyncEventsEmulator:
         if principal is None or service != "appsync" or region != self.region:
             raise AppSyncError(UNAUTHORIZED, "The security token included in the request is invalid.", 403)
         # Recompute the signature over exactly the headers the client signed.
-        request = AWSRequest(method=method, url=url, data=body, headers={name: lowered[name] for name in signed if name in lowered})
+        request = AWSRequest(
+            method=method, url=url, data=body, headers={name: lowered[name] for name in signed if name in lowered}
+        )
         request.context["timestamp"] = lowered.get("x-amz-date", "")
-        signer = SigV4Auth(Credentials(access_key, principal.secret_access_key, lowered.get("x-amz-security-token")), service, region)
+        signer = SigV4Auth(
+            Credentials(access_key, principal.secret_access_key, lowered.get("x-amz-security-token")), service, region
+        )
         expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
         if not request.context["timestamp"].startswith(date) or expected != fields["Signature"]:
-            raise AppSyncError(UNAUTHORIZED, "The request signature we calculated does not match the signature you provided.", 403)
+            raise AppSyncError(
+                UNAUTHORIZED, "The request signature we calculated does not match the signature you provided.", 403
+            )
         identity = {"accountId": ACCOUNT, "userArn": principal.arn, "username": access_key, "sourceIp": ["127.0.0.1"]}
         return Caller(mode=IAM, identity=identity, principal=principal.arn)
 
@@ -535,7 +578,9 @@ class AppSyncEventsEmulator:
             accepted.append({"id": identifier, "index": index, "payload": payload, "text": event})
         broadcast = accepted
         if namespace.on_publish is not None and accepted:
-            lambda_event = self._lambda_event(caller, channel, "PUBLISH", [{"id": e["id"], "payload": e["payload"]} for e in accepted])
+            lambda_event = self._lambda_event(
+                caller, channel, "PUBLISH", [{"id": e["id"], "payload": e["payload"]} for e in accepted]
+            )
             function = self.functions[namespace.on_publish.function_name]
             if namespace.on_publish.invoke_type == "EVENT":
                 # The invocation's result does not change what is broadcast.
@@ -562,7 +607,9 @@ class AppSyncEventsEmulator:
 
     def unsubscribe(self, connection: Any, subscription_id: str) -> None:
         with self._lock:
-            found = [s for s in self._subscriptions if s.connection is connection and s.subscription_id == subscription_id]
+            found = [
+                s for s in self._subscriptions if s.connection is connection and s.subscription_id == subscription_id
+            ]
             if not found:
                 raise AppSyncError(BAD_REQUEST, "Unknown subscription id.")
             self._subscriptions.remove(found[0])
@@ -600,6 +647,7 @@ class AppSyncEventsEmulator:
     def _broadcast(self, channel: str, event: str) -> None:
         with self._lock:
             targets = [s for s in self._subscriptions if s.matches(channel)]
+        assert self._loop is not None, "the emulator is started"
         sends = []
         for subscription in targets:
             frame = {"type": "data", "id": subscription.subscription_id, "event": event}
@@ -622,7 +670,9 @@ class AppSyncEventsEmulator:
         offered = [p.strip() for value in request.headers.get_all("Sec-WebSocket-Protocol") for p in value.split(",")]
         header = next((p[len("header-"):] for p in offered if p.startswith("header-")), None)
         if SUBPROTOCOL not in offered or header is None:
-            return connection.respond(HTTPStatus.UNAUTHORIZED, "Subprotocols aws-appsync-event-ws and header-<auth> are required\n")
+            return connection.respond(
+                HTTPStatus.UNAUTHORIZED, "Subprotocols aws-appsync-event-ws and header-<auth> are required\n"
+            )
         try:
             headers = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
             caller = self.authenticate(headers)
@@ -644,7 +694,7 @@ class AppSyncEventsEmulator:
                 reply = await asyncio.get_running_loop().run_in_executor(None, self._frame, connection, message)
                 if reply is not None:
                     await _send(connection, reply)
-        except Exception:  # noqa: BLE001 - a client that went away ends its connection only
+        except Exception:  # noqa: BLE001, S110 - a client that went away ends its connection only
             pass
         finally:
             keepalive.cancel()
@@ -676,7 +726,11 @@ class AppSyncEventsEmulator:
         if kind == "connection_init":
             return {"type": "connection_ack", "connectionTimeoutMs": CONNECTION_TIMEOUT_MS}
         if kind not in ("subscribe", "unsubscribe", "publish"):
-            return {"type": "error", "id": frame_id, "errors": AppSyncError(UNSUPPORTED, f"Unknown type {kind}.").errors()}
+            return {
+                "type": "error",
+                "id": frame_id,
+                "errors": AppSyncError(UNSUPPORTED, f"Unknown type {kind}.").errors(),
+            }
         try:
             if kind == "unsubscribe":
                 self.unsubscribe(connection, frame_id)
@@ -692,10 +746,8 @@ class AppSyncEventsEmulator:
 
 
 async def _send(connection: Any, frame: dict[str, Any]) -> None:
-    try:
+    with contextlib.suppress(Exception):  # a subscriber that left misses the event, as on AppSync
         await connection.send(json.dumps(frame))
-    except Exception:  # noqa: BLE001 - a subscriber that left misses the event, as on AppSync
-        pass
 
 
 def _http_handler(emulator: AppSyncEventsEmulator) -> type[BaseHTTPRequestHandler]:
@@ -730,9 +782,9 @@ def _http_handler(emulator: AppSyncEventsEmulator) -> type[BaseHTTPRequestHandle
 # --- a client, as the chat page would be one ---------------------------------------------------
 
 
-def header_subprotocol(headers: dict[str, str]) -> str:
+def header_subprotocol(headers: dict[str, str]) -> Subprotocol:
     encoded = base64.urlsafe_b64encode(json.dumps(headers).encode()).decode().rstrip("=")
-    return f"header-{encoded}"
+    return Subprotocol(f"header-{encoded}")
 
 
 class EventsClient:
@@ -849,7 +901,11 @@ def chat_api(aws_twin: Any, bedrock_server: Any, tmp_path: Any, monkeypatch: Any
     cognito = CognitoIssuer(region=template.region)
     emulator = AppSyncEventsEmulator(
         cognito=cognito,
-        iam_principals={DUMMY_CREDENTIALS["aws_access_key_id"]: IamPrincipal(DUMMY_CREDENTIALS["aws_secret_access_key"], chat_role.arn)},
+        iam_principals={
+            DUMMY_CREDENTIALS["aws_access_key_id"]: IamPrincipal(
+                DUMMY_CREDENTIALS["aws_secret_access_key"], chat_role.arn
+            )
+        },
         namespaces=namespaces_from_template(template.body),
         authorize_iam=lambda arn, action, resource: (
             aws_twin.authorize(names_by_arn[arn], action, resource).allowed

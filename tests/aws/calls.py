@@ -17,7 +17,7 @@ Mapped from the operation and its parameters, before the call is sent:
 - S3: bucket or object actions on the bucket or object ARN.
 - SNS: `Publish` on the topic.
 
-An operation the twin has no mapping for raises `UnmappedOperation`: a call that nobody
+An operation the twin has no mapping for raises `UnmappedOperationError`: a call that nobody
 authorised must fail the test, not slip through.
 """
 from __future__ import annotations
@@ -75,7 +75,7 @@ _SQL_TABLES = re.compile(r'\b(?:from|join)\s+("?[\w]+"?(?:\."?[\w]+"?)?)', re.IG
 _SQL_CTE_NAMES = re.compile(r'(?:\bwith|,)\s+"?(\w+)"?\s+as\s*\(', re.IGNORECASE)
 
 
-class UnmappedOperation(Exception):
+class UnmappedOperationError(Exception):
     """A botocore operation the twin cannot authorise; add it to the mapping."""
 
 
@@ -89,7 +89,7 @@ class CallMapper:
     def requests(self, service: str, operation: str, params: dict[str, Any], *, region: str) -> list[IamRequest]:
         method = getattr(self, "_" + service.replace("-", "_"), None)
         if method is None:
-            raise UnmappedOperation(f"the twin has no IAM mapping for {service}:{operation}")
+            raise UnmappedOperationError(f"the twin has no IAM mapping for {service}:{operation}")
         return method(operation, params, region)
 
     def remember(self, service: str, operation: str, params: dict[str, Any], response: dict[str, Any]) -> None:
@@ -116,11 +116,11 @@ class CallMapper:
             return [("dynamodb:ListTables", "*")]
         if "TableName" in params:
             return [(f"dynamodb:{operation}", table(params["TableName"]))]
-        raise UnmappedOperation(f"the twin has no IAM mapping for dynamodb:{operation}")
+        raise UnmappedOperationError(f"the twin has no IAM mapping for dynamodb:{operation}")
 
     def _firehose(self, operation: str, params: dict[str, Any], region: str) -> list[IamRequest]:
         if "DeliveryStreamName" not in params:
-            raise UnmappedOperation(f"the twin has no IAM mapping for firehose:{operation}")
+            raise UnmappedOperationError(f"the twin has no IAM mapping for firehose:{operation}")
         stream = self.arn("firehose", region, f"deliverystream/{params['DeliveryStreamName']}")
         return [(f"firehose:{operation}", stream)]
 
@@ -128,7 +128,7 @@ class CallMapper:
         if operation == "ApplyGuardrail":
             return [(GUARDRAIL_ACTION, self._guardrail_arn(params["guardrailIdentifier"], region))]
         if operation not in _BEDROCK_ACTIONS:
-            raise UnmappedOperation(f"the twin has no IAM mapping for bedrock-runtime:{operation}")
+            raise UnmappedOperationError(f"the twin has no IAM mapping for bedrock-runtime:{operation}")
         found = self._bedrock_model(_BEDROCK_ACTIONS[operation], params["modelId"], region)
         guardrail = (params.get("guardrailConfig") or {}).get("guardrailIdentifier")
         if guardrail:
@@ -162,7 +162,7 @@ class CallMapper:
         elif "QueryExecutionId" in params:
             workgroup = self.query_workgroups.get(params["QueryExecutionId"], "primary")
         else:
-            raise UnmappedOperation(f"the twin has no IAM mapping for athena:{operation}")
+            raise UnmappedOperationError(f"the twin has no IAM mapping for athena:{operation}")
         found = [(f"athena:{operation}", self.arn("athena", region, f"workgroup/{workgroup}"))]
         if operation == "StartQueryExecution":
             found += self._athena_as_caller(params, region)
@@ -202,14 +202,14 @@ class CallMapper:
             return [(_S3_BUCKET_ACTIONS[operation], f"arn:aws:s3:::{bucket}")]
         if operation == "ListBuckets":
             return [("s3:ListAllMyBuckets", "*")]
-        raise UnmappedOperation(f"the twin has no IAM mapping for s3:{operation}")
+        raise UnmappedOperationError(f"the twin has no IAM mapping for s3:{operation}")
 
     def _sns(self, operation: str, params: dict[str, Any], region: str) -> list[IamRequest]:
         if operation == "Publish" and "TopicArn" in params:
             return [("sns:Publish", params["TopicArn"])]
-        raise UnmappedOperation(f"the twin has no IAM mapping for sns:{operation}")
+        raise UnmappedOperationError(f"the twin has no IAM mapping for sns:{operation}")
 
     def _sts(self, operation: str, params: dict[str, Any], region: str) -> list[IamRequest]:
         if operation == "GetCallerIdentity":
             return []  # needs no permission in AWS either
-        raise UnmappedOperation(f"the twin has no IAM mapping for sts:{operation}")
+        raise UnmappedOperationError(f"the twin has no IAM mapping for sts:{operation}")

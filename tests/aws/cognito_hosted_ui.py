@@ -150,12 +150,23 @@ class CognitoHostedUi:
     def _tokens(self, user: PoolUser) -> dict[str, Any]:
         # Each token has its own `jti`, as Cognito's do: two issued in one second still differ.
         id_token = self.issuer.token(
-            sub=user.sub, username=user.username, expires_in=self.id_token_seconds, email=user.email, jti=str(uuid.uuid4())
+            sub=user.sub,
+            username=user.username,
+            expires_in=self.id_token_seconds,
+            email=user.email,
+            jti=str(uuid.uuid4()),
         )
         with self._lock:
             self.record.issued_id_tokens.append(id_token)
-        access_token = self.issuer.token(sub=user.sub, username=user.username, token_use="access", expires_in=self.id_token_seconds)
-        return {"id_token": id_token, "access_token": access_token, "expires_in": self.id_token_seconds, "token_type": "Bearer"}
+        access_token = self.issuer.token(
+            sub=user.sub, username=user.username, token_use="access", expires_in=self.id_token_seconds
+        )
+        return {
+            "id_token": id_token,
+            "access_token": access_token,
+            "expires_in": self.id_token_seconds,
+            "token_type": "Bearer",
+        }
 
     def _check_redirect(self, client_id: str, redirect_uri: str) -> None:
         if client_id != self.issuer.client_id:
@@ -209,7 +220,11 @@ def _handler(hosted_ui: CognitoHostedUi) -> type[BaseHTTPRequestHandler]:
             hidden = "".join(
                 f'<input type="hidden" name="{name}" value="{html.escape(params.get(name, ""))}">' for name in keep
             )
-            self._send(status, SIGN_IN_PAGE.format(hidden=hidden, error=html.escape(error)).encode(), "text/html; charset=utf-8")
+            self._send(
+                status,
+                SIGN_IN_PAGE.format(hidden=hidden, error=html.escape(error)).encode(),
+                "text/html; charset=utf-8",
+            )
 
         def do_GET(self) -> None:
             parts = urlsplit(self.path)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,7 +44,7 @@ def resource_matches(pattern: str, arn: str) -> bool:
     pattern_parts, arn_parts = pattern.split(":", 5), arn.split(":", 5)
     if len(pattern_parts) != 6 or len(arn_parts) != 6:
         return False  # not an ARN pattern of the same shape: IAM matches nothing
-    return all(_glob(p, a, case_sensitive=True) for p, a in zip(pattern_parts, arn_parts))
+    return all(_glob(p, a, case_sensitive=True) for p, a in zip(pattern_parts, arn_parts, strict=True))
 
 
 def _string_like(values: list[str], actual: str) -> bool:
@@ -97,7 +97,7 @@ def statement_applies(statement: Mapping[str, Any], action: str, resource: str, 
 
 
 def evaluate(
-    statements: list[Mapping[str, Any]], action: str, resource: str, context: Mapping[str, str] | None = None
+    statements: Sequence[Mapping[str, Any]], action: str, resource: str, context: Mapping[str, str] | None = None
 ) -> str:
     """ALLOWED, EXPLICIT_DENY or IMPLICIT_DENY for one action on one resource."""
     context = context or {}
@@ -152,7 +152,9 @@ class Enforcer:
     def denials(self) -> list[Decision]:
         return [d for d in self.decisions if not d.allowed]
 
-    def authorize(self, principal: str, action: str, resource: str, context: Mapping[str, str] | None = None) -> Decision:
+    def authorize(
+        self, principal: str, action: str, resource: str, context: Mapping[str, str] | None = None
+    ) -> Decision:
         """Decide (and record) one request; callers outside botocore (the AppSync emulator) use this."""
         found = self.principals[principal]
         decision = Decision(found.name, action, resource, evaluate(found.statements, action, resource, context))
@@ -177,4 +179,6 @@ def denial_message(principal: Principal, decision: Decision) -> str:
         if decision.outcome == EXPLICIT_DENY
         else f"because no identity-based policy allows the {decision.action} action"
     )
-    return f"User: {principal.arn} is not authorized to perform: {decision.action} on resource: {decision.resource} {why}"
+    return (
+        f"User: {principal.arn} is not authorized to perform: {decision.action} on resource: {decision.resource} {why}"
+    )

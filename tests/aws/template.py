@@ -16,7 +16,7 @@ REGION = "us-east-1"
 PARTITION = "aws"
 
 
-class UnresolvableValue(ValueError):
+class UnresolvableValueError(ValueError):
     """The template holds an intrinsic or attribute the twin does not model (yet)."""
 
 
@@ -83,7 +83,7 @@ class Template:
         if logical_id in self.body.get("Parameters", {}):
             default = self.body["Parameters"][logical_id].get("Default")
             if default is None:
-                raise UnresolvableValue(f"parameter {logical_id} has no default")
+                raise UnresolvableValueError(f"parameter {logical_id} has no default")
             return str(default)
         kind = self.resources[logical_id]["Type"]
         if kind == "AWS::IAM::ManagedPolicy":
@@ -127,7 +127,7 @@ class Template:
             props = self.resources[logical_id]["Properties"]
             api_id = self.resolve(props["ApiId"])
             return self.arn("appsync", f"apis/{api_id}/channelNamespace/{name}")
-        raise UnresolvableValue(f"the twin does not model {kind}.{attribute} ({logical_id})")
+        raise UnresolvableValueError(f"the twin does not model {kind}.{attribute} ({logical_id})")
 
     # -- intrinsics ---------------------------------------------------------------------------
     def resolve(self, value: Any) -> Any:
@@ -165,7 +165,7 @@ class Template:
         if function == "Fn::Split":
             separator, text = argument
             return str(self.resolve(text)).split(separator)
-        raise UnresolvableValue(f"the twin does not model {function}")
+        raise UnresolvableValueError(f"the twin does not model {function}")
 
     # -- what the twin reads ------------------------------------------------------------------
     def function_id(self, handler: str) -> str:
@@ -190,14 +190,16 @@ class Template:
         """Every identity-policy statement attached to a role: inline, attached and managed."""
         role = self.resources[role_id]["Properties"]
         documents = [policy["PolicyDocument"] for policy in role.get("Policies", [])]
-        for policy_id, policy in self.of_type("AWS::IAM::Policy").items():
-            if {"Ref": role_id} in policy["Properties"].get("Roles", []):
-                documents.append(policy["Properties"]["PolicyDocument"])
+        documents.extend(
+            policy["Properties"]["PolicyDocument"]
+            for policy in self.of_type("AWS::IAM::Policy").values()
+            if {"Ref": role_id} in policy["Properties"].get("Roles", [])
+        )
         for managed in role.get("ManagedPolicyArns", []):
             if isinstance(managed, dict) and "Ref" in managed:
                 documents.append(self.resources[managed["Ref"]]["Properties"]["PolicyDocument"])
             else:  # an AWS-managed policy: the twin does not know its statements
-                raise UnresolvableValue(f"role {role_id} attaches {managed}, which the twin cannot read")
+                raise UnresolvableValueError(f"role {role_id} attaches {managed}, which the twin cannot read")
         return self.statements(documents)
 
     def managed_policy_statements(self, policy_id: str) -> list[dict[str, Any]]:

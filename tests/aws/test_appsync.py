@@ -48,14 +48,20 @@ def test_a_signed_in_user_publishes_and_receives_the_streamed_answer(chat_api, a
     answer = alice.publish(f"/inbound/{ALICE}", chat_request())
     events = list(alice.events(until=is_last))
 
-    assert answer["type"] == "publish_success" and len(answer["successful"]) == 1
+    assert answer["type"] == "publish_success"
+    assert len(answer["successful"]) == 1
     assert "messageStart" in events[0]
     assert texts(events) == "Tokens are word pieces."
     assert events[-1]["metadata"]["usage"] == {"inputTokens": 11, "outputTokens": 5, "totalTokens": 16}
     chat_api.chat_handler.wait_idle()
     assert chat_api.chat_handler.errors == []
     (record,) = chat_api.lake_records()
-    assert (record["entry"], record["outcome"], record["user_sub"], record["total_tokens"]) == ("appsync", "ok", ALICE, 16)
+    assert (record["entry"], record["outcome"], record["user_sub"], record["total_tokens"]) == (
+        "appsync",
+        "ok",
+        ALICE,
+        16,
+    )
     # The answer came back through AppSync's HTTP publish, signed by the chat handler's role.
     assert bedrock_server.last_request(MODEL).messages[-1]["content"][0]["text"] == "What is a token?"
     # Every AWS request of the turn was decided against the chat role's synthesized policies
@@ -74,12 +80,15 @@ def test_a_quota_refusal_arrives_as_an_error_event(chat_api, alice, bedrock_serv
     alice.publish(f"/inbound/{ALICE}", chat_request())
     (event,) = list(alice.events(until=is_last))
 
-    assert event["error"]["type"] == "QuotaExceeded" and event["error"]["window"] == "10m"
+    assert event["error"]["type"] == "QuotaExceeded"
+    assert event["error"]["window"] == "10m"
     assert bedrock_server.requests_for(MODEL) == []
 
 
 @pytest.mark.parametrize("channel", [f"/outbound/{BOB}", "/outbound", f"/outbound/{ALICE}/deeper", "/outbound/*"])
-def test_only_the_callers_own_outbound_channel_can_be_subscribed_and_refusals_are_not_lambda_errors(chat_api, alice, channel):
+def test_only_the_callers_own_outbound_channel_can_be_subscribed_and_refusals_are_not_lambda_errors(
+    chat_api, alice, channel
+):
     answer = alice.subscribe(channel)
 
     assert answer["type"] == "subscribe_error"
@@ -92,11 +101,14 @@ def test_only_the_callers_own_outbound_channel_can_be_subscribed_and_refusals_ar
 def test_nobody_subscribes_to_inbound_where_every_prompt_arrives(chat_api, alice, channel):
     # A user: refused by the namespace's auth modes, before any handler.
     answer = alice.subscribe(channel)
-    assert answer["type"] == "subscribe_error" and answer["errors"][0]["errorType"] == "UnauthorizedException"
+    assert answer["type"] == "subscribe_error"
+    assert answer["errors"][0]["errorType"] == "UnauthorizedException"
 
     # An IAM principal that was granted EventSubscribe: refused by the authorizer.
     principal = appsync.Caller(
-        mode=appsync.IAM, identity={"accountId": appsync.ACCOUNT, "userArn": appsync.CHAT_ROLE_ARN}, principal=appsync.CHAT_ROLE_ARN
+        mode=appsync.IAM,
+        identity={"accountId": appsync.ACCOUNT, "userArn": appsync.CHAT_ROLE_ARN},
+        principal=appsync.CHAT_ROLE_ARN,
     )
     with pytest.raises(appsync.AppSyncError) as refused:
         chat_api.emulator.subscribe(principal, None, "iam-subscription", channel)
@@ -127,7 +139,8 @@ def _is(client: EventsClient, server_connection) -> bool:
 def test_users_cannot_publish_answers_on_outbound(chat_api, alice):
     answer = alice.publish(f"/outbound/{ALICE}", {"contentBlockDelta": {"delta": {"text": "forged"}}})
 
-    assert answer["type"] == "publish_error" and answer["errors"][0]["errorType"] == "UnauthorizedException"
+    assert answer["type"] == "publish_error"
+    assert answer["errors"][0]["errorType"] == "UnauthorizedException"
 
 
 def test_cancel_stops_the_running_turn_in_another_invocation(chat_api, alice, bedrock_server):
@@ -135,9 +148,7 @@ def test_cancel_stops_the_running_turn_in_another_invocation(chat_api, alice, be
     bedrock_server.script(MODEL, chunks=chunks, chunk_delay=0.02, times=1)
 
     alice.publish(f"/inbound/{ALICE}", chat_request())
-    streamed = []
-    for event in alice.events(until=lambda e: "contentBlockDelta" in e):
-        streamed.append(event)
+    streamed = list(alice.events(until=lambda e: "contentBlockDelta" in e))
     alice.publish(f"/inbound/{ALICE}", {"action": "cancel", "conversationId": "conv-1"})
     streamed += list(alice.events(until=is_last))
     chat_api.chat_handler.wait_idle()
@@ -145,9 +156,11 @@ def test_cancel_stops_the_running_turn_in_another_invocation(chat_api, alice, be
     stops = [e["messageStop"]["stopReason"] for e in streamed if "messageStop" in e]
     assert stops == ["cancelled"]
     assert 0 < len(texts(streamed).split()) < len(chunks)
-    assert len(chat_api.chat_handler.invocations) == 2 and chat_api.chat_handler.errors == []
+    assert len(chat_api.chat_handler.invocations) == 2
+    assert chat_api.chat_handler.errors == []
     (record,) = chat_api.lake_records()
-    assert record["outcome"] == "cancelled" and record["output_tokens"] > 0  # billed as streamed
+    assert record["outcome"] == "cancelled"
+    assert record["output_tokens"] > 0
     assert streamed[-1]["metadata"]["usage"]["outputTokens"] == record["output_tokens"]
 
 
@@ -166,7 +179,9 @@ def test_a_handler_error_reaches_the_user_and_is_counted(chat_api, alice, monkey
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert any(line.get("ChatHandlerFailures") == [1.0] for line in lines)
     records = [line for line in lines if line.get("message") == "chat_turn"]
-    assert [(r["request_id"], r["outcome"], r["error_type"]) for r in records] == [(reference, "error", "InternalError")]
+    assert [(r["request_id"], r["outcome"], r["error_type"]) for r in records] == [
+        (reference, "error", "InternalError")
+    ]
 
 
 # -- the emulator's own auth ------------------------------------------------------------------
@@ -176,7 +191,9 @@ def connect_with(emulator: AppSyncEventsEmulator, token: str) -> None:
     from websockets.sync.client import connect
 
     headers = {"Authorization": token, "host": emulator.http_host}
-    connect(emulator.realtime_endpoint, subprotocols=[SUBPROTOCOL, header_subprotocol(headers)], proxy=None, legacy=True).close()
+    connect(
+        emulator.realtime_endpoint, subprotocols=[SUBPROTOCOL, header_subprotocol(headers)], proxy=None, legacy=True
+    ).close()
 
 
 def test_connections_need_a_valid_token_of_this_user_pool_client(chat_api):
@@ -211,7 +228,9 @@ def signed(emulator: AppSyncEventsEmulator, body: bytes, *, secret: str = "testi
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
-    request = AWSRequest(method="POST", url=emulator.http_endpoint, data=body, headers={"content-type": "application/json"})
+    request = AWSRequest(
+        method="POST", url=emulator.http_endpoint, data=body, headers={"content-type": "application/json"}
+    )
     SigV4Auth(Credentials("testing", secret, "testing"), "appsync", emulator.region).add_auth(request)
     return dict(request.headers.items())
 
@@ -221,11 +240,13 @@ def test_http_publishes_need_a_valid_signature_and_iam_permission(chat_api, alic
     body = json.dumps({"channel": f"/outbound/{ALICE}", "events": [json.dumps({"note": "hi"})]}).encode()
 
     status, answer = http_publish(emulator, signed(emulator, body), body)
-    assert status == 200 and len(answer["successful"]) == 1
+    assert status == 200
+    assert len(answer["successful"]) == 1
     assert next(alice.events(until=lambda e: True)) == {"note": "hi"}
 
     status, answer = http_publish(emulator, signed(emulator, body, secret="wrong"), body)
-    assert status == 403 and answer["errors"][0]["errorType"] == "UnauthorizedException"
+    assert status == 403
+    assert answer["errors"][0]["errorType"] == "UnauthorizedException"
     tampered = body.replace(b"hi", b"ho")
     assert http_publish(emulator, signed(emulator, body), tampered)[0] == 403
 
@@ -233,7 +254,9 @@ def test_http_publishes_need_a_valid_signature_and_iam_permission(chat_api, alic
     emulator.authorize_iam = lambda principal, action, resource: asked.append((principal, action, resource)) and False
     status, _ = http_publish(emulator, signed(emulator, body), body)
     assert status == 403
-    assert asked == [(chat_api.emulator.iam_principals["testing"].arn, "appsync:EventPublish", emulator.namespace_arn("outbound"))]
+    assert asked == [
+        (chat_api.emulator.iam_principals["testing"].arn, "appsync:EventPublish", emulator.namespace_arn("outbound"))
+    ]
 
 
 def test_the_emulated_namespaces_are_the_synthesized_templates():
@@ -255,7 +278,8 @@ def test_after_unsubscribe_no_more_events_arrive(chat_api, alice, bedrock_server
     chat_api.chat_handler.wait_idle()
 
     delivered_to = {frame["id"] for frame in chat_api.emulator.deliveries_to(lambda connection: True)}
-    assert other["id"] not in delivered_to and len(delivered_to) == 1
+    assert other["id"] not in delivered_to
+    assert len(delivered_to) == 1
 
 
 def tampered(token: str, **changes: str) -> str:
@@ -290,7 +314,8 @@ def test_a_tampered_or_expired_token_is_refused_at_connect_in_frames_and_over_ht
         # HTTP POST /event with the token in Authorization, as a browser may publish.
         body = json.dumps({"channel": f"/inbound/{ALICE}", "events": [json.dumps(chat_request())]}).encode()
         status, answer = http_publish(emulator, {"Authorization": token, "content-type": "application/json"}, body)
-        assert status == 401 and answer["errors"][0]["errorType"] == "UnauthorizedException", why
+        assert status == 401, why
+        assert answer["errors"][0]["errorType"] == "UnauthorizedException", why
     assert chat_api.chat_handler.invocations == []  # nothing refused reached the Lambda
 
 
@@ -301,7 +326,8 @@ def test_a_valid_token_publishes_over_http_too(chat_api, alice, bedrock_server):
 
     status, answer = http_publish(chat_api.emulator, headers, body)
 
-    assert status == 200 and len(answer["successful"]) == 1
+    assert status == 200
+    assert len(answer["successful"]) == 1
     assert texts(list(alice.events(until=is_last))) == "Over HTTP."
 
 
@@ -314,9 +340,12 @@ def test_a_connection_ends_when_the_token_it_was_opened_with_expires(chat_api):
     short_lived = connect(chat_api.emulator.realtime_endpoint, subprotocols=[SUBPROTOCOL, header_subprotocol(headers)],
                           proxy=None, legacy=True, open_timeout=10)
     try:
-        with pytest.raises(ConnectionClosed) as closed:
+        def receive_until_closed() -> None:
             while True:  # keep-alives may come first; the close must come within the timeout
                 short_lived.recv(timeout=15)
+
+        with pytest.raises(ConnectionClosed) as closed:
+            receive_until_closed()
         assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1008, "Token has expired.")
         assert chat_api.emulator.expired_connections == 1
         assert lasting.subscribe(f"/outbound/{ALICE}")["type"] == "subscribe_success"
@@ -344,7 +373,8 @@ def test_the_stacks_default_guardrail_blocks_a_prompt_attack_under_the_synthesiz
     # The Lambda sent the template's guardrail (id and version from its environment) and AWS
     # authorised ApplyGuardrail on it against the chat role's synthesized policy.
     sent = bedrock_server.last_request(MODEL).guardrail_config
-    assert sent["guardrailIdentifier"].startswith("twin") and sent["guardrailVersion"] == "1"
+    assert sent["guardrailIdentifier"].startswith("twin")
+    assert sent["guardrailVersion"] == "1"
     applied = [d for d in aws_twin.decisions if d.action == "bedrock:ApplyGuardrail"]
     assert [d.resource.rsplit("/", 1)[1] for d in applied] == [sent["guardrailIdentifier"]]
     assert aws_twin.denials == []

@@ -22,7 +22,9 @@ SONNET = "anthropic.claude-sonnet-4-5-20250929-v1:0"
 def converse(client, model_id: str) -> str:
     response = client.converse_stream(modelId=model_id, messages=[{"role": "user", "content": [{"text": "Hi"}]}])
     return "".join(
-        event["contentBlockDelta"]["delta"].get("text", "") for event in response["stream"] if "contentBlockDelta" in event
+        event["contentBlockDelta"]["delta"].get("text", "")
+        for event in response["stream"]
+        if "contentBlockDelta" in event
     )
 
 
@@ -71,9 +73,12 @@ def test_negative_control_the_old_stack_region_only_grant_denies_profiles(
 ) -> None:
     aws_twin.calls.bedrock_route_region = route_region
     old = models_statement_for(aws_twin, BedrockAccess(inference_regions=(), global_inference=False))
-    with aws_twin.statements_replaced(CHAT_HANDLER, old), aws_twin.acting_as(CHAT_HANDLER):
-        with pytest.raises(ClientError) as raised:
-            converse(bedrock_client, model_id)
+    with (
+        aws_twin.statements_replaced(CHAT_HANDLER, old),
+        aws_twin.acting_as(CHAT_HANDLER),
+        pytest.raises(ClientError) as raised,
+    ):
+        converse(bedrock_client, model_id)
     assert raised.value.response["Error"]["Code"] == "AccessDeniedException"
     assert f"bedrock:InvokeModelWithResponseStream on resource: {denied_arn}" in str(raised.value)
     assert [d.resource for d in aws_twin.denials] == [denied_arn]
@@ -98,7 +103,9 @@ def converse_guarded(client, model_id: str) -> str:
         modelId=model_id, messages=[{"role": "user", "content": [{"text": "Hi"}]}], guardrailConfig=GUARDRAIL
     )
     return "".join(
-        event["contentBlockDelta"]["delta"].get("text", "") for event in response["stream"] if "contentBlockDelta" in event
+        event["contentBlockDelta"]["delta"].get("text", "")
+        for event in response["stream"]
+        if "contentBlockDelta" in event
     )
 
 
@@ -111,7 +118,9 @@ def test_a_guarded_call_is_authorised_on_the_guardrail_too(aws_twin: AwsTwin, be
     ]
 
 
-def test_negative_control_without_the_guardrail_grant_a_guarded_call_is_denied(aws_twin: AwsTwin, bedrock_client) -> None:
+def test_negative_control_without_the_guardrail_grant_a_guarded_call_is_denied(
+    aws_twin: AwsTwin, bedrock_client
+) -> None:
     without = [s for s in aws_twin.principal(CHAT_HANDLER).statements if s.get("Sid") != "Guardrails"]
     with aws_twin.statements_replaced(CHAT_HANDLER, without), aws_twin.acting_as(CHAT_HANDLER):
         assert converse(bedrock_client, HAIKU) == "Echo: Hi"  # unguarded calls need no guardrail grant

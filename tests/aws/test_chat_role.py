@@ -103,7 +103,10 @@ def test_the_request_record_reaches_the_lake_bucket_through_firehose(aws_twin: A
     chat_lambda(sub, "Where do records go?")
     s3 = aws_twin.client("s3")
     listed = s3.list_objects_v2(Bucket=aws_twin.resources.lake_bucket, Prefix="lake/requests/")
-    bodies = [s3.get_object(Bucket=aws_twin.resources.lake_bucket, Key=o["Key"])["Body"].read() for o in listed.get("Contents", [])]
+    bodies = [
+        s3.get_object(Bucket=aws_twin.resources.lake_bucket, Key=o["Key"])["Body"].read()
+        for o in listed.get("Contents", [])
+    ]
     assert any(sub.encode() in body for body in bodies)
 
 
@@ -115,7 +118,10 @@ def test_store_calls_of_a_turn_as_the_chat_role(aws_twin: AwsTwin, sub: str) -> 
         charges = [WindowCharge(ten_minute, policy.ten_minute), WindowCharge(month, policy.monthly)]
         reservation = store.reserve(sub=sub, charges=charges, estimate=TokenCount(input=20, output=100))
         settled, _ = store.settle(reservation=reservation, actual=TokenCount(input=20, output=5))
-        assert store.answers_get(question_key="nothing-prepared", model_id=MODEL, cache_key="nothing-cached") == StoredAnswers()
+        assert (
+            store.answers_get(question_key="nothing-prepared", model_id=MODEL, cache_key="nothing-cached")
+            == StoredAnswers()
+        )
         ten, _ = store.usage_read(sub=sub, charges=charges)
     assert ten.total == settled.total == 25
     assert aws_twin.denials == []
@@ -143,10 +149,10 @@ def test_negative_control_the_old_chat_policy_fails_the_prepared_lookup(aws_twin
 
 
 def test_a_denied_call_fails_like_aws_with_access_denied(aws_twin: AwsTwin, sub: str) -> None:
-    from dataplane.errors import StoreUnavailable
+    from dataplane.errors import StoreUnavailableError
 
     store = aws_twin.store()
-    with aws_twin.acting_as(CHAT_HANDLER), pytest.raises(StoreUnavailable) as raised:
+    with aws_twin.acting_as(CHAT_HANDLER), pytest.raises(StoreUnavailableError) as raised:
         store.usage_reset(sub=sub, window_key="10m#2026-11-29T05:10")  # Django's job, not the Lambda's
     message = str(raised.value)
     principal = aws_twin.principal(CHAT_HANDLER).arn

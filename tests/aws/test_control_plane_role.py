@@ -1,6 +1,9 @@
 """Django's store and report calls, run as the control plane's synthesized managed policy."""
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import pytest
 
 from dataplane.stores.base import PreparedAnswer, TokenCount
@@ -21,7 +24,9 @@ def twin_store(aws_twin: AwsTwin, monkeypatch):
 def standard_policy(db):
     from quotas.models import QuotaPolicy
 
-    return QuotaPolicy.objects.create(name="Standard", is_default=True, ten_minute_total=20_000, monthly_total=1_000_000)
+    return QuotaPolicy.objects.create(
+        name="Standard", is_default=True, ten_minute_total=20_000, monthly_total=1_000_000
+    )
 
 
 def spend(twin: AwsTwin, store, user, tokens: TokenCount) -> None:
@@ -71,7 +76,7 @@ def test_policy_publish_live_usage_reset_and_cache_purge_as_the_control_plane(
 def test_negative_control_the_old_control_plane_policy_fails_live_usage_and_reset(
     aws_twin: AwsTwin, twin_store, standard_policy, alice, action: str
 ) -> None:
-    from dataplane.errors import StoreUnavailable
+    from dataplane.errors import StoreUnavailableError
     from quotas.selectors import user_usage
     from quotas.services import usage_window_reset
 
@@ -80,12 +85,17 @@ def test_negative_control_the_old_control_plane_policy_fails_live_usage_and_rese
         {**s, "Action": [a for a in s["Action"] if a != action]} if s.get("Sid") == "UsageTable" else s
         for s in statements
     ]
-    with aws_twin.statements_replaced(CONTROL_PLANE, old), aws_twin.acting_as(CONTROL_PLANE):
-        with pytest.raises(StoreUnavailable, match="AccessDeniedException"):
-            if action == "dynamodb:BatchGetItem":
-                user_usage(user=alice)
-            else:
-                usage_window_reset(user=alice, window="month")
+    call: Callable[[], object]
+    if action == "dynamodb:BatchGetItem":
+        call = functools.partial(user_usage, user=alice)
+    else:
+        call = functools.partial(usage_window_reset, user=alice, window="month")
+    with (
+        aws_twin.statements_replaced(CONTROL_PLANE, old),
+        aws_twin.acting_as(CONTROL_PLANE),
+        pytest.raises(StoreUnavailableError, match="AccessDeniedException"),
+    ):
+        call()
     assert [d.action for d in aws_twin.denials] == [action]
 
 
@@ -149,6 +159,9 @@ def test_a_group_report_joining_the_published_tables_runs_as_the_control_plane(
         engine.run(report_sql_bind(report["sql"], BoundFilters(params=params)))
     assert aws_twin.denials == []
     looked_up = {d.resource.rsplit("/", 1)[-1] for d in aws_twin.decisions if d.action == "glue:GetTable"}
-    assert {"requests", "users", "group_members"} <= looked_up and "scoped" not in looked_up
-    published = aws_twin.client("s3").get_object(Bucket=resources.lake_bucket, Key="lake/group_members/group_members.csv")
+    assert {"requests", "users", "group_members"} <= looked_up
+    assert "scoped" not in looked_up
+    published = aws_twin.client("s3").get_object(
+        Bucket=resources.lake_bucket, Key="lake/group_members/group_members.csv"
+    )
     assert f'"{alice.sub}","Pilots"' in published["Body"].read().decode()

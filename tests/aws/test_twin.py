@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.aws.calls import UnmappedOperation
+from tests.aws.calls import UnmappedOperationError
 from tests.aws.twin import CHAT_HANDLER, CONTROL_PLANE, AwsTwin, authorize
 from tests.deploy.synth import REPO_ROOT, Synth
 
@@ -64,7 +64,7 @@ def test_process_wide_cached_clients_are_enforced_too(aws_twin: AwsTwin) -> None
 
 
 def test_a_call_the_twin_cannot_map_fails_instead_of_passing(aws_twin: AwsTwin) -> None:
-    with aws_twin.acting_as(CONTROL_PLANE), pytest.raises(UnmappedOperation, match="dynamodb:ListBackups"):
+    with aws_twin.acting_as(CONTROL_PLANE), pytest.raises(UnmappedOperationError, match="dynamodb:ListBackups"):
         aws_twin.client("dynamodb").list_backups()
 
 
@@ -80,7 +80,12 @@ def test_authorize_serves_non_botocore_callers(aws_twin: AwsTwin) -> None:
 
 def test_python_m_tests_aws_prints_the_twins_endpoint_and_lambda_environment() -> None:
     finished = subprocess.run(
-        [sys.executable, "-m", "tests.aws", "--once"], check=False, cwd=REPO_ROOT, capture_output=True, text=True, timeout=240
+        [sys.executable, "-m", "tests.aws", "--once"],
+        check=False,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert finished.returncode == 0, finished.stderr[-2000:]
     lines = finished.stdout.splitlines()

@@ -73,7 +73,9 @@ class AwsTwin:
         """Enforce `principal`'s policies on every botocore call inside the block."""
         return self.enforcer.acting_as(principal)
 
-    def authorize(self, principal: str, action: str, resource: str, context: Mapping[str, str] | None = None) -> Decision:
+    def authorize(
+        self, principal: str, action: str, resource: str, context: Mapping[str, str] | None = None
+    ) -> Decision:
         """One decision for a call that is not botocore (e.g. AppSync's SigV4 HTTP publish)."""
         return self.enforcer.authorize(principal, action, resource, context)
 
@@ -145,8 +147,11 @@ class AwsTwin:
         dynamodb = self.client("dynamodb")
         for table in (self.resources.policies_table, self.resources.usage_table, self.resources.cache_table):
             keys = [k["AttributeName"] for k in dynamodb.describe_table(TableName=table)["Table"]["KeySchema"]]
-            for page in dynamodb.get_paginator("scan").paginate(TableName=table, ProjectionExpression=", ".join(f"#k{i}" for i in range(len(keys))),
-                                                               ExpressionAttributeNames={f"#k{i}": k for i, k in enumerate(keys)}):
+            for page in dynamodb.get_paginator("scan").paginate(
+                TableName=table,
+                ProjectionExpression=", ".join(f"#k{i}" for i in range(len(keys))),
+                ExpressionAttributeNames={f"#k{i}": k for i, k in enumerate(keys)},
+            ):
                 for item in page["Items"]:
                     dynamodb.delete_item(TableName=table, Key={k: item[k] for k in keys})
 
@@ -155,7 +160,7 @@ class AwsTwin:
         self.calls.bedrock_route_region = None
 
     def stop(self) -> None:
-        global _running
+        global _running  # noqa: PLW0603 - the one twin of this process, for the import hook
         if self._uninstall:
             self._uninstall()
             self._uninstall = None
@@ -175,7 +180,7 @@ class AwsTwin:
         )
         _provision(twin)
         twin._uninstall = _install_hook(twin)
-        global _running
+        global _running  # noqa: PLW0603 - the one twin of this process, for the import hook
         _running = twin
         return twin
 
@@ -243,14 +248,19 @@ def template_resources(template: Template) -> TwinResources:
     workgroup = _one(template, "AWS::Athena::WorkGroup", "Lake")
     database = _one(template, "AWS::Glue::Database", "Lake")
     outbound = next(
-        k for k, r in template.of_type("AWS::AppSync::ChannelNamespace").items() if r["Properties"]["Name"] == "outbound"
+        k
+        for k, r in template.of_type("AWS::AppSync::ChannelNamespace").items()
+        if r["Properties"]["Name"] == "outbound"
     )
     api = _one(template, "AWS::AppSync::Api", "Events")
     workgroup_props = template.resources[workgroup]["Properties"]
     results_location = template.resolve(
         workgroup_props["WorkGroupConfiguration"]["ResultConfiguration"]["OutputLocation"]
     )
-    arns = {logical_id: template.get_att(logical_id, "Arn") for logical_id in (*table.values(), stream, lake_bucket, results_bucket)}
+    arns = {
+        logical_id: template.get_att(logical_id, "Arn")
+        for logical_id in (*table.values(), stream, lake_bucket, results_bucket)
+    }
     return TwinResources(
         policies_table=template.ref(table["Policies"]),
         usage_table=template.ref(table["Usage"]),
@@ -294,7 +304,14 @@ def _provision(twin: AwsTwin) -> None:
             DeliveryStreamType=resource["Properties"].get("DeliveryStreamType", "DirectPut"),
             ExtendedS3DestinationConfiguration={
                 key: destination[key]
-                for key in ("RoleARN", "BucketARN", "Prefix", "ErrorOutputPrefix", "BufferingHints", "CompressionFormat")
+                for key in (
+                    "RoleARN",
+                    "BucketARN",
+                    "Prefix",
+                    "ErrorOutputPrefix",
+                    "BufferingHints",
+                    "CompressionFormat",
+                )
                 if key in destination
             },
         )
@@ -302,7 +319,7 @@ def _provision(twin: AwsTwin) -> None:
     for logical_id in template.of_type("AWS::SNS::Topic"):
         sns.create_topic(Name=template.physical_name(logical_id))
     athena = twin.client("athena")
-    for logical_id, resource in template.of_type("AWS::Athena::WorkGroup").items():
+    for resource in template.of_type("AWS::Athena::WorkGroup").values():
         props = template.resolve(resource["Properties"])
         output = props["WorkGroupConfiguration"]["ResultConfiguration"]["OutputLocation"]
         athena.create_work_group(
@@ -322,7 +339,9 @@ def _install_hook(twin: AwsTwin) -> Callable[[], None]:
         if principal is None:
             return original(client, operation_name, api_params)
         service = client.meta.service_model.service_name
-        for action, resource in twin.calls.requests(service, operation_name, api_params, region=client.meta.region_name):
+        for action, resource in twin.calls.requests(
+            service, operation_name, api_params, region=client.meta.region_name
+        ):
             decision = twin.enforcer.authorize(principal.name, action, resource)
             if not decision.allowed:
                 code = "AccessDenied" if service == "s3" else "AccessDeniedException"

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.test import Client
 
 from dataplane.policy import AllowedModel, EffectivePolicy, WindowLimits
-from dataplane.providers.base import ModelCall, ProviderEvent, StreamEnd, TextDelta
+from dataplane.providers.base import ModelCall, ProviderStream, StreamEnd, TextDelta
 from gateway_project.gateway import gateway, gateway_store
 
 DEMO_MODEL = AllowedModel(model_id="demo.echo-v1", display_name="Demo model (offline)", provider="demo")
@@ -32,7 +32,7 @@ class EndlessProvider:
     def __init__(self) -> None:
         self.closed = threading.Event()
 
-    def stream(self, call: ModelCall) -> Iterator[ProviderEvent]:
+    def stream(self, call: ModelCall) -> ProviderStream:
         try:
             for _ in range(2000):
                 yield TextDelta("tick ")

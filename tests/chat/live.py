@@ -59,7 +59,7 @@ class LiveDaphne:
             "PYTHONPATH": str(ROOT),
             **(extra_env or {}),
         }
-        self._log = open(self.log_path, "wb")
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - the server's log until stop()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gateway_project.serve", "-b", "127.0.0.1", "-p", str(self.port)],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,

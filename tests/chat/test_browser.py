@@ -45,7 +45,7 @@ def sign_in(page, server, password: str) -> None:
     page.wait_for_selector("#connection-status[data-state=open]")
 
 
-def test_chat_in_a_real_browser(alice, password, server, browser):
+def test_chat_in_a_real_browser(alice, password, server, browser):  # noqa: PLR0915 - one session, step by step
     ARTIFACTS.mkdir(exist_ok=True)
     page = browser.new_page(viewport={"width": 1200, "height": 800})
     page.set_default_timeout(TIMEOUT_MS)
@@ -64,12 +64,20 @@ def test_chat_in_a_real_browser(alice, password, server, browser):
         page.wait_for_selector(".message.assistant:not(.streaming) pre.code-block")
         answer = page.locator(".message.assistant").last
         assert "offline demo model" in answer.inner_text()
-        assert answer.locator("strong").count() >= 1 and answer.locator("li").count() == 3
+        assert answer.locator("strong").count() >= 1
+        assert answer.locator("li").count() == 3
         assert page.locator(".messages-log img").count() == 0  # echoed markup stays text
         used = page.text_content("#usage-10m .figures")
-        assert not used.startswith("0 /") and re.match(r"[\d,]+ / 100,000 tokens", used)
+        assert not used.startswith("0 /")
+        assert re.match(r"[\d,]+ / 100,000 tokens", used)
         assert "resets" in page.text_content("#usage-month .reset")
-        assert page.evaluate("localStorage.getItem('gateway.chat.model.' + JSON.parse(document.getElementById('chat-config').textContent).sub)") == "demo.echo-v1"
+        assert (
+            page.evaluate(
+                "localStorage.getItem('gateway.chat.model.'"
+                " + JSON.parse(document.getElementById('chat-config').textContent).sub)"
+            )
+            == "demo.echo-v1"
+        )
         page.screenshot(path=str(ARTIFACTS / "chat-answer.png"), full_page=True)
 
         # A 10-minute limit already used up: refused inline, with the figures and the reset time.
@@ -79,7 +87,9 @@ def test_chat_in_a_real_browser(alice, password, server, browser):
         page.fill("#prompt", "A second question, over the limit")
         page.press("#prompt", "Enter")
         error = page.wait_for_selector(".inline-error")
-        assert re.search(r"[\d,]+ of 5 tokens are used\. .* wait until .*, when the 10-minute quota resets\.", error.inner_text())
+        assert re.search(
+            r"[\d,]+ of 5 tokens are used\. .* wait until .*, when the 10-minute quota resets\.", error.inner_text()
+        )
         assert page.text_content("#usage-10m .figures").endswith("/ 5 tokens")
         assert page.get_attribute("#usage-10m", "data-level") == "bad"  # red from 90 %
         page.screenshot(path=str(ARTIFACTS / "chat-quota.png"), full_page=True)
@@ -106,5 +116,5 @@ def test_chat_in_a_real_browser(alice, password, server, browser):
         assert console_errors == []
     except BaseException:
         page.screenshot(path=str(ARTIFACTS / "chat-failure.png"), full_page=True)
-        print(server.log())
+        print(server.log())  # noqa: T201 - pytest shows it with the failure
         raise

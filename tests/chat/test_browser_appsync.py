@@ -106,7 +106,9 @@ def ask(page, text: str) -> None:
     page.press("#prompt", "Enter")
 
 
-def test_chat_on_appsync_with_cognito_sign_in_across_token_renewals(chat_api, hosted_ui, server, browser, bedrock_server):
+def test_chat_on_appsync_with_cognito_sign_in_across_token_renewals(  # noqa: PLR0915 - one session, step by step
+    chat_api, hosted_ui, server, browser, bedrock_server
+):
     bedrock_server.script(MODEL, chunks=["Tokens ", "are **word ", "pieces**", "."], usage=(40, 20), chunk_delay=0.05)
     ARTIFACTS.mkdir(exist_ok=True)
     page = browser.new_page(viewport={"width": 1200, "height": 800})
@@ -122,7 +124,8 @@ def test_chat_on_appsync_with_cognito_sign_in_across_token_renewals(chat_api, ho
         page.wait_for_selector("#connection-status[data-state=open]")
         # The page connected to the emulator itself, with the Cognito ID token Django handed out.
         first = chat_api.emulator.connected[0]
-        assert first.mode == appsync.USER_POOL and first.identity["sub"] == ALICE
+        assert first.mode == appsync.USER_POOL
+        assert first.identity["sub"] == ALICE
         assert first.identity["claims"]["token_use"] == "id"
         token_response = page.evaluate("fetch('/api/token').then(r => [r.status, r.headers.get('cache-control')])")
         assert token_response == [200, "no-store"]
@@ -159,7 +162,9 @@ def test_chat_on_appsync_with_cognito_sign_in_across_token_renewals(chat_api, ho
         page.click("#new-conversation")
         ask(page, "One more, over the limit")
         error = page.wait_for_selector(".inline-error")
-        assert re.search(r"60 of 100 tokens are used\. .* wait until .*, when the 10-minute quota resets\.", error.inner_text())
+        assert re.search(
+            r"60 of 100 tokens are used\. .* wait until .*, when the 10-minute quota resets\.", error.inner_text()
+        )
         assert page.text_content("#usage-10m .figures") == "60 / 100 tokens"  # the message's figures
         assert len(bedrock_server.requests_for(MODEL)) == asked_before
         page.screenshot(path=str(ARTIFACTS / "appsync-quota.png"), full_page=True)
@@ -170,7 +175,9 @@ def test_chat_on_appsync_with_cognito_sign_in_across_token_renewals(chat_api, ho
         first_expiry = first.identity["claims"]["exp"]
         wait_until(
             page,
-            lambda: any(c.identity["claims"]["iat"] > first.identity["claims"]["iat"] for c in chat_api.emulator.connected),
+            lambda: any(
+                c.identity["claims"]["iat"] > first.identity["claims"]["iat"] for c in chat_api.emulator.connected
+            ),
             what="a connection opened with a renewed token",
         )
         page.wait_for_selector("#connection-status[data-state=open]")
@@ -191,14 +198,17 @@ def test_chat_on_appsync_with_cognito_sign_in_across_token_renewals(chat_api, ho
         # Signed out everywhere in Cognito: the next renewal is refused, the connection ends
         # with its token, and the page says to sign in again instead of retrying forever.
         hosted_ui.revoke_refresh_tokens("alice")
-        notice = page.wait_for_selector("#notice:has-text('Your Cognito sign-in has expired. Sign in again.')", timeout=2 * ID_TOKEN_SECONDS * 1000 + TIMEOUT_MS)
+        notice = page.wait_for_selector(
+            "#notice:has-text('Your Cognito sign-in has expired. Sign in again.')",
+            timeout=2 * ID_TOKEN_SECONDS * 1000 + TIMEOUT_MS,
+        )
         assert notice.is_visible()
         page.wait_for_selector("#connection-status[data-state=closed]")
         page.screenshot(path=str(ARTIFACTS / "appsync-signed-out.png"), full_page=True)
         assert page_errors == []
     except BaseException:
         page.screenshot(path=str(ARTIFACTS / "appsync-failure.png"), full_page=True)
-        print(server.log())
+        print(server.log())  # noqa: T201 - pytest shows it with the failure
         raise
 
 

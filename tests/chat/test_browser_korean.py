@@ -68,9 +68,11 @@ def test_a_korean_session(alice, password, server):
         error = page.wait_for_selector(".inline-error").inner_text()
         stated = re.search(r"([\d,]+) 토큰 중 ([\d,]+) 토큰을 사용했습니다", error)
         bar = re.match(r"([\d,]+) / ([\d,]+) 토큰", page.text_content("#usage-10m .figures"))
-        assert stated and bar, error
+        assert stated, error
+        assert bar, error
         assert (number(stated[2]), number(stated[1])) == (number(bar[1]), number(bar[2])) == (used, used + 30)
-        assert "보내지 않았습니다" in error and "초기화되는" in error
+        assert "보내지 않았습니다" in error
+        assert "초기화되는" in error
         assert "답변의 최대 길이" in error
         assert "더 짧게 질문하거나 새 대화 시작하기" in error  # the question alone leaves no room
         page.screenshot(path=str(ARTIFACTS / "chat-korean.png"), full_page=True)

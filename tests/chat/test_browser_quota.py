@@ -34,7 +34,9 @@ def server(alice, tmp_path):
 
 
 def bar_figures(page) -> tuple[int, int]:
-    used, limit = re.match(r"([\d,]+) / ([\d,]+) tokens", page.text_content("#usage-10m .figures")).groups()
+    figures = re.match(r"([\d,]+) / ([\d,]+) tokens", page.text_content("#usage-10m .figures"))
+    assert figures is not None
+    used, limit = figures.groups()
     return int(used.replace(",", "")), int(limit.replace(",", ""))
 
 
@@ -57,9 +59,12 @@ def test_a_small_quota_answers_and_a_refusal_matches_the_bars(alice, password, s
         assert re.search(r"at most [\d,]+ tokens long instead of 1,024", answer.inner_text())
         # While it ran, the bar held the whole reservation (the limit's 300) as reserved.
         seen = page.evaluate("window.barTexts")
-        assert any(re.fullmatch(r"300 / 300 tokens · 300 reserved for answers in progress", text) for text in seen), seen
+        assert any(re.fullmatch(r"300 / 300 tokens · 300 reserved for answers in progress", text) for text in seen), (
+            seen
+        )
         used, limit = bar_figures(page)
-        assert 0 < used < 300 and limit == 300  # settled: what the answer really used
+        assert 0 < used < 300
+        assert limit == 300
 
         # Too little room left for a useful answer: refused, and the message's figures are the bar's.
         publish_policy(alice, ten_minute=used + 30, monthly=1_000_000)
@@ -70,7 +75,8 @@ def test_a_small_quota_answers_and_a_refusal_matches_the_bars(alice, password, s
         bar_used, bar_limit = bar_figures(page)
         stated = re.search(r"([\d,]+) of ([\d,]+) tokens are used", error)
         assert stated, error
-        assert (int(stated[1].replace(",", "")), int(stated[2].replace(",", ""))) == (bar_used, bar_limit) == (used, used + 30)
+        stated_figures = (int(stated[1].replace(",", "")), int(stated[2].replace(",", "")))
+        assert stated_figures == (bar_used, bar_limit) == (used, used + 30)
         reserved = re.search(
             r"reserves ([\d,]+) tokens of your 10-minute quota, about ([\d,]+) for the question .* "
             r"up to 1,024 for the answer \(its maximum length", error,

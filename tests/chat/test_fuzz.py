@@ -41,7 +41,7 @@ INTERNAL_DETAIL = re.compile(
 ODD_TEXT = ["", " ", "\x00", "\u202e", "\ufeff", "💥" * 50, "한국어 질문", "\ud800", "\udfff", "a\u0301" * 40, "\n\r\t"]
 
 
-def _odd_value(rng: random.Random, depth: int = 0) -> Any:
+def _odd_value(rng: random.Random, depth: int = 0) -> Any:  # noqa: PLR0911 - one return per kind of value
     choice = rng.randrange(10)
     if choice == 0:
         return None
@@ -56,7 +56,9 @@ def _odd_value(rng: random.Random, depth: int = 0) -> Any:
     if choice == 5 and depth < 3:
         return [_odd_value(rng, depth + 1) for _ in range(rng.randrange(4))]
     if choice == 6 and depth < 3:
-        return {rng.choice(["a", "type", "id", "text", "role"]): _odd_value(rng, depth + 1) for _ in range(rng.randrange(4))}
+        return {
+            rng.choice(["a", "type", "id", "text", "role"]): _odd_value(rng, depth + 1) for _ in range(rng.randrange(4))
+        }
     return "x" * rng.choice([0, 1, 127, 128, 129, 4096])
 
 
@@ -69,7 +71,9 @@ def _nested(rng: random.Random) -> str:
 
 def _hostile_chat_request(rng: random.Random) -> dict[str, Any]:
     request = chat_request(rng.choice(ODD_TEXT[1:]) or "hi", private=True)
-    field = rng.choice(["modelId", "conversationId", "messages", "system", "inferenceConfig", "private", "extra", "action"])
+    field = rng.choice(
+        ["modelId", "conversationId", "messages", "system", "inferenceConfig", "private", "extra", "action"]
+    )
     request[field] = _odd_value(rng)
     return request
 
@@ -82,7 +86,9 @@ def _channel(rng: random.Random, sub: str, other: str) -> Any:
     ])
 
 
-def hostile_frames(rng: random.Random, sub: str, other: str) -> Iterator[str | bytes]:
+def hostile_frames(  # noqa: C901, PLR0912 - one branch per kind of frame, drawn from one seeded stream
+    rng: random.Random, sub: str, other: str
+) -> Iterator[str | bytes]:
     """An endless, seeded stream of frames a hostile or broken client might send."""
     while True:
         kind = rng.randrange(12)
@@ -94,14 +100,20 @@ def hostile_frames(rng: random.Random, sub: str, other: str) -> Iterator[str | b
         elif kind == 2:
             yield json.dumps({"type": _odd_value(rng), "id": frame_id})
         elif kind == 3:
-            yield json.dumps({"type": rng.choice(["start", "stop", "connection_terminate", "PUBLISH", "ka", "data"]), "id": frame_id})
+            yield json.dumps(
+                {"type": rng.choice(["start", "stop", "connection_terminate", "PUBLISH", "ka", "data"]), "id": frame_id}
+            )
         elif kind == 4:
             yield json.dumps({"type": "subscribe", "id": frame_id, "channel": _channel(rng, sub, other)})
         elif kind == 5:
             yield json.dumps({"type": "unsubscribe", "id": frame_id})
         elif kind == 6:
-            events = rng.choice([None, [], {}, "x", [1, 2], [None], ["{"] * 6, [_nested(rng)], ['"just a string"'], ["[]"]])
-            yield json.dumps({"type": "publish", "id": frame_id, "channel": _channel(rng, sub, other), "events": events})
+            events: Any = rng.choice(
+                [None, [], {}, "x", [1, 2], [None], ["{"] * 6, [_nested(rng)], ['"just a string"'], ["[]"]]
+            )
+            yield json.dumps(
+                {"type": "publish", "id": frame_id, "channel": _channel(rng, sub, other), "events": events}
+            )
         elif kind == 7:
             # Mostly to the caller's own inbound channel, so the hostile request reaches the pipeline.
             channel = f"/inbound/{sub}" if rng.random() < 0.8 else _channel(rng, sub, other)
@@ -110,7 +122,9 @@ def hostile_frames(rng: random.Random, sub: str, other: str) -> Iterator[str | b
         elif kind == 8 and rng.random() < 0.05:  # sizes around the limits, rarely: they are large
             size = rng.choice([MAX_EVENT_BYTES - 2, MAX_EVENT_BYTES - 1, MAX_EVENT_BYTES + 1])
             event = json.dumps("e" * (size - 2))
-            yield json.dumps({"type": "publish", "id": str(uuid.uuid4()), "channel": f"/inbound/{sub}", "events": [event]})
+            yield json.dumps(
+                {"type": "publish", "id": str(uuid.uuid4()), "channel": f"/inbound/{sub}", "events": [event]}
+            )
         elif kind == 9 and rng.random() < 0.02:
             yield "f" * rng.choice([MAX_FRAME_BYTES, MAX_FRAME_BYTES + 1])
         elif kind == 10:
@@ -120,7 +134,8 @@ def hostile_frames(rng: random.Random, sub: str, other: str) -> Iterator[str | b
 
 
 def assert_clean(reply: dict[str, Any]) -> None:
-    assert isinstance(reply, dict) and reply.get("type") in REPLY_TYPES, reply
+    assert isinstance(reply, dict), reply
+    assert reply.get("type") in REPLY_TYPES, reply
     text = json.dumps(reply)
     assert not INTERNAL_DETAIL.search(text), text[:500]
     assert UNHANDLED_FRAME not in text, "a frame reached the consumer's last-resort handler: a bug to fix"
@@ -168,7 +183,9 @@ async def test_websocket_fuzz_never_crashes_never_leaks_and_keeps_chatting(alice
     # The server still chats normally.
     conversation = "after-the-fuzz"
     request = json.dumps(chat_request("Still there?", conversation=conversation))
-    await session.send({"type": "publish", "id": "still-there", "channel": f"/inbound/{alice.sub}", "events": [request]})
+    await session.send(
+        {"type": "publish", "id": "still-there", "channel": f"/inbound/{alice.sub}", "events": [request]}
+    )
     while True:
         frame = await session.receive()
         assert_clean(frame)
@@ -176,7 +193,8 @@ async def test_websocket_fuzz_never_crashes_never_leaks_and_keeps_chatting(alice
         event = json.loads(frame.get("event", "{}"))
         if event.get("conversationId") == conversation and turn_over(event):
             break
-    assert "metadata" in event and event["metadata"]["modelId"] == DEMO_MODEL.model_id
+    assert "metadata" in event
+    assert event["metadata"]["modelId"] == DEMO_MODEL.model_id
     await session.close()
 
     # Connections that each send a hostile frame and go: none may leave a turn or a task behind.
@@ -215,11 +233,13 @@ async def test_http_publish_fuzz_never_answers_500_or_internal_detail(alice, bob
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
         assert response.status_code in (200, 400, 403, 429), (response.status_code, str(body)[:200])
         assert not INTERNAL_DETAIL.search(response.content.decode("utf-8", "replace")), response.content[:500]
-    assert statuses.get(400, 0) > HTTP_BODIES / 4 and statuses.get(200, 0) > 0, statuses
+    assert statuses.get(400, 0) > HTTP_BODIES / 4, statuses
+    assert statuses.get(200, 0) > 0, statuses
     # Still serving.
     body = {"channel": f"/inbound/{alice.sub}", "events": [json.dumps(chat_request("Still there?"))]}
     response = await client.post("/event", data=json.dumps(body), content_type="application/json")
-    assert response.status_code == 200 and len(response.json()["successful"]) == 1
+    assert response.status_code == 200
+    assert len(response.json()["successful"]) == 1
     # The views' database connections live in asgiref's sync thread; close them there so the
     # test database can be dropped at the end of the run.
     from asgiref.sync import sync_to_async

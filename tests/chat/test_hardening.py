@@ -32,12 +32,14 @@ async def test_deeply_nested_json_is_an_error_frame_not_a_crash(alice, alice_coo
     session = await connected(alice_cookie)
     await session.send(DEEP)
     answer = await session.receive()
-    assert answer["type"] == "error" and answer["errors"][0]["message"] == "The frame is not valid JSON."
+    assert answer["type"] == "error"
+    assert answer["errors"][0]["message"] == "The frame is not valid JSON."
     # The same inside a published event: that event fails alone.
     await session.subscribe(f"/outbound/{alice.sub}")
     published = await session.publish(f"/inbound/{alice.sub}", DEEP, chat_request())
     assert published["type"] == "publish_success"
-    assert [f["index"] for f in published["failed"]] == [0] and len(published["successful"]) == 1
+    assert [f["index"] for f in published["failed"]] == [0]
+    assert len(published["successful"]) == 1
     assert "metadata" in (await session.events_until(turn_over))[-1]
     await session.close()
 
@@ -53,7 +55,8 @@ async def test_an_unexpected_failure_in_a_frame_answers_an_error_and_keeps_servi
         patch.setattr(protocol, "parse_frame", broken)
         await session.send({"type": "connection_init"})
         answer = await session.receive()
-    assert answer["type"] == "error" and "internal detail" not in json.dumps(answer)
+    assert answer["type"] == "error"
+    assert "internal detail" not in json.dumps(answer)
     assert (await session.init())["type"] == "connection_ack"
     await session.close()
 
@@ -105,7 +108,9 @@ async def test_forty_turns_in_flight_on_one_connection_all_finish(alice, alice_c
         requests = [chat_request("Tell me about tokens " * 20, conversation=c, private=True) for c in conversations]
         for start in range(0, 40, 5):
             events = [json.dumps(r) for r in requests[start : start + 5]]
-            await session.send({"type": "publish", "id": str(uuid.uuid4()), "channel": f"/inbound/{alice.sub}", "events": events})
+            await session.send(
+                {"type": "publish", "id": str(uuid.uuid4()), "channel": f"/inbound/{alice.sub}", "events": events}
+            )
         texts: dict[str, str] = dict.fromkeys(conversations, "")
         finished: set[str] = set()
         acknowledged = 0
@@ -121,7 +126,8 @@ async def test_forty_turns_in_flight_on_one_connection_all_finish(alice, alice_c
                 assert "metadata" in event, event
                 finished.add(event["conversationId"])
         assert acknowledged == 8
-        assert len(set(texts.values())) == 1 and next(iter(texts.values()))  # every answer whole, and alike
+        assert len(set(texts.values())) == 1
+        assert next(iter(texts.values()))
         await session.close()
 
 
@@ -131,7 +137,9 @@ async def test_a_cancel_without_a_conversation_stops_every_running_turn(alice, a
     session = await connected(alice_cookie)
     await session.subscribe(f"/outbound/{alice.sub}")
     for conversation in ("first", "second"):
-        await session.publish(f"/inbound/{alice.sub}", chat_request(model=ENDLESS_MODEL.model_id, conversation=conversation))
+        await session.publish(
+            f"/inbound/{alice.sub}", chat_request(model=ENDLESS_MODEL.model_id, conversation=conversation)
+        )
     while running_turns.count(alice.sub) < 2:
         await session.next_of("data")
     await session.send({"type": "publish", "id": "stop-all", "channel": f"/inbound/{alice.sub}",
@@ -148,7 +156,9 @@ async def test_a_cancel_without_a_conversation_stops_every_running_turn(alice, a
 
 
 @override_settings(CHAT_PUBLISH_BURST=5, CHAT_PUBLISH_PER_SECOND=0.001)
-async def test_the_publish_allowance_is_per_user_across_connections_and_the_http_door(alice, bob, alice_cookie, bob_cookie):
+async def test_the_publish_allowance_is_per_user_across_connections_and_the_http_door(
+    alice, bob, alice_cookie, bob_cookie
+):
     """Attack: 40 connections gave one user 40 allowances (2,400 turns in 2.6 s)."""
     from django.test import AsyncClient
 
@@ -177,7 +187,9 @@ async def test_deeply_nested_http_body_is_a_400_not_a_500(alice):
     await client.aforce_login(alice)
     response = await client.post("/event", data=DEEP, content_type="application/json")
     assert response.status_code == 400
-    assert response.json() == {"errors": [{"errorType": "BadRequestException", "message": "The body is not valid JSON."}]}
+    assert response.json() == {
+        "errors": [{"errorType": "BadRequestException", "message": "The body is not valid JSON."}]
+    }
 
 
 @override_settings(CHAT_PUBLISH_BURST=5, CHAT_PUBLISH_PER_SECOND=0.001)
@@ -188,7 +200,9 @@ async def test_concurrent_publishes_are_each_counted(alice, alice_cookie):
     sessions = [await connected(alice_cookie) for _ in range(8)]
     for session in sessions:
         for _ in range(4):
-            await session.send({"type": "publish", "id": str(uuid.uuid4()), "channel": f"/inbound/{alice.sub}", "events": [cancel]})
+            await session.send(
+                {"type": "publish", "id": str(uuid.uuid4()), "channel": f"/inbound/{alice.sub}", "events": [cancel]}
+            )
     answers = [await session.receive() for session in sessions for _ in range(4)]
     assert sum(a["type"] == "publish_success" for a in answers) == 5
     for session in sessions:

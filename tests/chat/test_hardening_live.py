@@ -23,7 +23,9 @@ def alice_server(alice, tmp_path):
     publish_policy(alice)
     cookie = session_cookie(alice)  # before the start: on SQLite the server gets a copy of the database
     # The embedded default exactly: no Redis, so the process-local channel layer.
-    server = LiveDaphne(tmp_path, extra_env={"GATEWAY_DEMO_CHUNK_DELAY": "0.001", "REDIS_URL": "", "CHAT_PUBLISH_BURST": "100"})
+    server = LiveDaphne(
+        tmp_path, extra_env={"GATEWAY_DEMO_CHUNK_DELAY": "0.001", "REDIS_URL": "", "CHAT_PUBLISH_BURST": "100"}
+    )
     yield server, cookie
     server.stop()
 
@@ -43,8 +45,11 @@ async def test_frames_up_to_the_protocols_limit_are_served_and_larger_ones_answe
                      "events": ["y" * (MAX_FRAME_BYTES + 1000)]}
         await ws.send(json.dumps(too_large))
         answer = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
-        assert answer["type"] == "error" and f"at most {MAX_FRAME_BYTES} bytes" in answer["errors"][0]["message"]
-        assert (await request(ws, {"type": "subscribe", "id": "still-here", "channel": f"/outbound/{alice.sub}"}))["type"] == "subscribe_success"
+        assert answer["type"] == "error"
+        assert f"at most {MAX_FRAME_BYTES} bytes" in answer["errors"][0]["message"]
+        assert (await request(ws, {"type": "subscribe", "id": "still-here", "channel": f"/outbound/{alice.sub}"}))[
+            "type"
+        ] == "subscribe_success"
     finally:
         await ws.close()
 
@@ -54,7 +59,9 @@ async def test_forty_turns_in_flight_all_finish_on_the_embedded_default(alice, a
     server, cookie = alice_server
     ws = await open_session(server, cookie)
     try:
-        assert (await request(ws, {"type": "subscribe", "id": "s", "channel": f"/outbound/{alice.sub}"}))["type"] == "subscribe_success"
+        assert (await request(ws, {"type": "subscribe", "id": "s", "channel": f"/outbound/{alice.sub}"}))[
+            "type"
+        ] == "subscribe_success"
         conversations = {f"flight-{n}" for n in range(40)}
         for batch in range(8):
             events = [
@@ -62,7 +69,9 @@ async def test_forty_turns_in_flight_all_finish_on_the_embedded_default(alice, a
                             "messages": [{"role": "user", "content": [{"text": "Explain quotas " * 15}]}]})
                 for n in range(5)
             ]
-            await ws.send(json.dumps({"type": "publish", "id": f"p{batch}", "channel": f"/inbound/{alice.sub}", "events": events}))
+            await ws.send(
+                json.dumps({"type": "publish", "id": f"p{batch}", "channel": f"/inbound/{alice.sub}", "events": events})
+            )
         finished: set[str] = set()
         while finished != conversations:
             frame = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
@@ -97,8 +106,11 @@ async def test_the_publish_allowance_is_shared_by_every_server_process(alice, tw
     try:
         cancel = json.dumps({"action": "cancel", "conversationId": "none"})
         answers = [
-            await request(ws, {"type": "publish", "id": str(uuid.uuid4()), "channel": f"/inbound/{alice.sub}", "events": [cancel]})
-            for ws in sockets for _ in range(3)
+            await request(
+                ws, {"type": "publish", "id": str(uuid.uuid4()), "channel": f"/inbound/{alice.sub}", "events": [cancel]}
+            )
+            for ws in sockets
+            for _ in range(3)
         ]
         assert sum(a["type"] == "publish_success" for a in answers) == 4
     finally:

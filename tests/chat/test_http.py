@@ -22,10 +22,13 @@ def test_me_lists_allowed_models_and_window_usage(alice):
     client = Client()
     client.force_login(alice)
     me = client.get("/api/me").json()
-    assert me["sub"] == alice.sub and me["displayName"] == "alice"
+    assert me["sub"] == alice.sub
+    assert me["displayName"] == "alice"
     assert me["models"] == [{"id": DEMO_MODEL.model_id, "name": DEMO_MODEL.display_name, "provider": "demo"}]
-    assert me["usage"]["10m"]["limit"] == 5000 and me["usage"]["10m"]["used"] == 0
-    assert me["usage"]["month"]["limit"] == 90_000 and me["usage"]["month"]["resetsAt"]
+    assert me["usage"]["10m"]["limit"] == 5000
+    assert me["usage"]["10m"]["used"] == 0
+    assert me["usage"]["month"]["limit"] == 90_000
+    assert me["usage"]["month"]["resetsAt"]
     assert me["channels"]["inbound"] == f"/inbound/{alice.sub}"
 
 
@@ -36,7 +39,8 @@ def test_the_chat_page_needs_login_and_hands_the_page_its_channels(alice):
     page = client.get("/")
     assert page.status_code == 200
     assert f"/outbound/{alice.sub}".encode() in page.content
-    assert b"chat/chat.js" in page.content and "csrftoken" in page.cookies
+    assert b"chat/chat.js" in page.content
+    assert "csrftoken" in page.cookies
 
 
 async def _client_for(user) -> AsyncClient:
@@ -64,13 +68,14 @@ async def test_http_publish_runs_the_turn_and_answers_on_the_outbound_channel(al
                                      "events": [json.dumps(chat_request(private=True)), "{broken"]})
     assert response.status_code == 200
     body = response.json()
-    assert [s["index"] for s in body["successful"]] == [0] and [f["index"] for f in body["failed"]] == [1]
+    assert [s["index"] for s in body["successful"]] == [0]
+    assert [f["index"] for f in body["failed"]] == [1]
     assert "metadata" in (await listener.events_until(turn_over))[-1]
     await listener.close()
 
 
 @pytest.mark.parametrize(
-    "body, status, error_type",
+    ("body", "status", "error_type"),
     [
         ({"channel": "/inbound/{other}", "events": ["{}"]}, 403, "UnauthorizedException"),
         ({"channel": "/outbound/{own}", "events": ["{}"]}, 403, "UnauthorizedException"),
@@ -96,7 +101,8 @@ async def test_http_publish_needs_a_session():
 async def test_http_publish_reads_only_json(alice):
     client = await _client_for(alice)
     form = await client.post("/event", data={"channel": f"/inbound/{alice.sub}", "events": "{}"})
-    assert form.status_code == 400 and "application/json" in form.json()["errors"][0]["message"]
+    assert form.status_code == 400
+    assert "application/json" in form.json()["errors"][0]["message"]
 
 
 def test_http_publish_cannot_be_forged_cross_site(alice):
@@ -109,7 +115,8 @@ def test_http_publish_cannot_be_forged_cross_site(alice):
     client.get("/")  # the page sets the csrftoken cookie
     token = client.cookies["csrftoken"].value
     accepted = client.post("/event", data=body, content_type="application/json", headers={"X-CSRFToken": token})
-    assert accepted.status_code == 200 and len(accepted.json()["successful"]) == 1
+    assert accepted.status_code == 200
+    assert len(accepted.json()["successful"]) == 1
 
 
 @override_settings(CHAT_PUBLISH_BURST=2, CHAT_PUBLISH_PER_SECOND=0.001)

@@ -83,7 +83,8 @@ async def test_nothing_personal_reaches_the_cache_the_lake_stdout_or_the_logs(
     rows = {row["conversation_id"]: row for row in lake_rows(private_gateway / "lake")}
     assert len(rows) == len(CASES)
     stdout = capsys.readouterr().out
-    assert stdout.count('"message": "chat_turn"') == len(CASES) and stdout.count('"CloudWatchMetrics"') == len(CASES)
+    assert stdout.count('"message": "chat_turn"') == len(CASES)
+    assert stdout.count('"CloudWatchMetrics"') == len(CASES)
     cache = cached_answers(private_gateway / "store.sqlite3")
     lake_text = json.dumps(list(rows.values()), ensure_ascii=False, default=str)
     places = {"cache": "\n".join(cache), "lake": lake_text, "stdout": stdout, "logs": caplog.text}
@@ -114,7 +115,9 @@ async def test_a_clean_look_alike_is_answered_from_the_cache_the_second_time(ali
     await session.subscribe(f"/outbound/{alice.sub}")
     caches = []
     for _ in range(2):
-        await session.publish(f"/inbound/{alice.sub}", chat_request("주문번호 ORD-20241103-5521 배송 조회", conversation="c1"))
+        await session.publish(
+            f"/inbound/{alice.sub}", chat_request("주문번호 ORD-20241103-5521 배송 조회", conversation="c1")
+        )
         caches.append((await session.events_until(turn_over))[-1]["metadata"]["cache"])
     await session.close()
     assert caches == ["miss", "hit"]

@@ -53,12 +53,13 @@ async def test_subscribe_and_unsubscribe_own_outbound(alice, alice_cookie):
     assert await session.receive() == {"type": "unsubscribe_success", "id": "sub-1"}
     await session.send({"type": "unsubscribe", "id": "sub-1"})
     refused = await session.receive()
-    assert refused["type"] == "unsubscribe_error" and refused["errors"][0]["errorType"] == "BadRequestException"
+    assert refused["type"] == "unsubscribe_error"
+    assert refused["errors"][0]["errorType"] == "BadRequestException"
     await session.close()
 
 
 @pytest.mark.parametrize(
-    "channel, error_type",
+    ("channel", "error_type"),
     [
         ("/outbound/{other}", "UnauthorizedException"),
         ("/inbound/{own}", "UnauthorizedException"),
@@ -70,12 +71,15 @@ async def test_subscribe_and_unsubscribe_own_outbound(alice, alice_cookie):
         (42, "BadRequestException"),
     ],
 )
-async def test_subscribe_refuses_channels_that_are_not_the_users_outbound(alice, bob, alice_cookie, channel, error_type):
+async def test_subscribe_refuses_channels_that_are_not_the_users_outbound(
+    alice, bob, alice_cookie, channel, error_type
+):
     if isinstance(channel, str):
         channel = channel.format(own=alice.sub, other=bob.sub)
     session = await connected(alice_cookie)
     refused = await session.subscribe(channel, "s1")
-    assert refused["type"] == "subscribe_error" and refused["id"] == "s1"
+    assert refused["type"] == "subscribe_error"
+    assert refused["id"] == "s1"
     assert refused["errors"][0]["errorType"] == error_type
     assert refused["errors"][0]["message"]
     await session.close()
@@ -98,30 +102,39 @@ async def test_ids_are_unique_per_connection(alice, alice_cookie):
     session = await connected(alice_cookie)
     assert (await session.subscribe(f"/outbound/{alice.sub}", "same"))["type"] == "subscribe_success"
     assert (await session.subscribe(f"/outbound/{alice.sub}", "same"))["type"] == "subscribe_error"
-    refused = await session.publish(f"/inbound/{alice.sub}", {"action": "cancel", "conversationId": "c"}, frame_id="same")
+    refused = await session.publish(
+        f"/inbound/{alice.sub}", {"action": "cancel", "conversationId": "c"}, frame_id="same"
+    )
     assert refused["type"] == "publish_error"
     ok = await session.publish(f"/inbound/{alice.sub}", {"action": "cancel", "conversationId": "c"}, frame_id="p1")
     assert ok["type"] == "publish_success"
     again = await session.publish(f"/inbound/{alice.sub}", {"action": "cancel", "conversationId": "c"}, frame_id="p1")
-    assert again["type"] == "publish_error" and "already used" in again["errors"][0]["message"]
+    assert again["type"] == "publish_error"
+    assert "already used" in again["errors"][0]["message"]
     await session.close()
 
 
 async def test_a_published_chat_request_streams_back_as_data_frames(alice, alice_cookie):
     session = await connected(alice_cookie)
     await session.subscribe(f"/outbound/{alice.sub}", "answers")
-    accepted = await session.publish(f"/inbound/{alice.sub}", chat_request("What is two plus two?", conversation="conv-1"), frame_id="p1")
-    assert accepted["type"] == "publish_success" and accepted["id"] == "p1"
-    assert accepted["failed"] == [] and [s["index"] for s in accepted["successful"]] == [0]
+    accepted = await session.publish(
+        f"/inbound/{alice.sub}", chat_request("What is two plus two?", conversation="conv-1"), frame_id="p1"
+    )
+    assert accepted["type"] == "publish_success"
+    assert accepted["id"] == "p1"
+    assert accepted["failed"] == []
+    assert [s["index"] for s in accepted["successful"]] == [0]
     events = await session.events_until(turn_over)
     assert "messageStart" in events[0]
     text = streamed_text(events)
     assert "What is two plus two?" in text
     assert any(e.get("messageStop", {}).get("stopReason") == "end_turn" for e in events)
     metadata = events[-1]["metadata"]
-    assert metadata["usage"]["totalTokens"] > 0 and metadata["modelId"] == DEMO_MODEL.model_id
+    assert metadata["usage"]["totalTokens"] > 0
+    assert metadata["modelId"] == DEMO_MODEL.model_id
     assert metadata["tokenUsage"]["10m"]["used"] == metadata["usage"]["totalTokens"]
-    assert metadata["tokenUsage"]["10m"]["limit"] == 100_000 and metadata["tokenUsage"]["month"]["resetsAt"]
+    assert metadata["tokenUsage"]["10m"]["limit"] == 100_000
+    assert metadata["tokenUsage"]["month"]["resetsAt"]
     assert all(e["conversationId"] == "conv-1" for e in events)
     await session.close()
 
@@ -150,8 +163,10 @@ async def test_users_never_receive_each_others_events(alice, bob, alice_cookie, 
     await bob_ws.publish(f"/inbound/{bob.sub}", chat_request("question of bob"))
     alice_text = streamed_text(await alice_ws.events_until(turn_over))
     bob_text = streamed_text(await bob_ws.events_until(turn_over))
-    assert "question of bob" in bob_text and "secret of alice" not in bob_text
-    assert "secret of alice" in alice_text and "question of bob" not in alice_text
+    assert "question of bob" in bob_text
+    assert "secret of alice" not in bob_text
+    assert "secret of alice" in alice_text
+    assert "question of bob" not in alice_text
     assert await bob_ws.ws.receive_nothing(timeout=0.2)
     await alice_ws.close()
     await bob_ws.close()
@@ -170,7 +185,8 @@ async def test_publishing_to_another_users_inbound_is_refused(alice, bob, alice_
 async def test_more_than_five_events_are_refused(alice, alice_cookie):
     session = await connected(alice_cookie)
     refused = await session.publish(f"/inbound/{alice.sub}", *[{"action": "cancel", "conversationId": "c"}] * 6)
-    assert refused["type"] == "publish_error" and "At most 5" in refused["errors"][0]["message"]
+    assert refused["type"] == "publish_error"
+    assert "At most 5" in refused["errors"][0]["message"]
     await session.close()
 
 
@@ -179,7 +195,8 @@ async def test_publish_needs_a_list_of_events(alice, alice_cookie, events):
     session = await connected(alice_cookie)
     await session.send({"type": "publish", "id": "p", "channel": f"/inbound/{alice.sub}", "events": events})
     refused = await session.receive()
-    assert refused["type"] == "publish_error" and refused["errors"][0]["errorType"] == "BadRequestException"
+    assert refused["type"] == "publish_error"
+    assert refused["errors"][0]["errorType"] == "BadRequestException"
     await session.close()
 
 
@@ -202,7 +219,8 @@ async def test_non_protocol_frames_get_an_error_and_the_connection_stays_usable(
     session = await connected(alice_cookie)
     await session.send(frame)
     error = await session.receive()
-    assert error["type"] == "error" and error["errors"][0]["errorType"] == "BadRequestException"
+    assert error["type"] == "error"
+    assert error["errors"][0]["errorType"] == "BadRequestException"
     assert (await session.subscribe(f"/outbound/{alice.sub}"))["type"] == "subscribe_success"
     await session.close()
 
@@ -213,7 +231,11 @@ async def test_binary_frames_and_unknown_types_get_an_error(alice, alice_cookie)
     assert (await session.receive())["type"] == "error"
     await session.send({"type": "start", "id": "x1"})
     error = await session.receive()
-    assert error == {"type": "error", "id": "x1", "errors": [{"errorType": "UnsupportedOperation", "message": "Unknown message type 'start'."}]}
+    assert error == {
+        "type": "error",
+        "id": "x1",
+        "errors": [{"errorType": "UnsupportedOperation", "message": "Unknown message type 'start'."}],
+    }
     assert (await session.init())["type"] == "connection_ack"
     await session.close()
 
@@ -253,8 +275,10 @@ async def test_model_not_allowed_and_quota_errors_arrive_as_data(alice, alice_co
     # private: the answer cache (which costs no quota) must not answer this one
     await session.publish(f"/inbound/{alice.sub}", chat_request(private=True))
     refused = (await session.events_until(turn_over))[-1]
-    assert refused["error"]["type"] == "QuotaExceeded" and refused["error"]["window"] == "10m"
-    assert refused["error"]["resetsAt"] and refused["tokenUsage"]["10m"]["limit"] == 5
+    assert refused["error"]["type"] == "QuotaExceeded"
+    assert refused["error"]["window"] == "10m"
+    assert refused["error"]["resetsAt"]
+    assert refused["tokenUsage"]["10m"]["limit"] == 5
     await session.close()
 
 

@@ -33,7 +33,7 @@ def test_the_page_estimates_tokens_as_the_gateway_does():
         "let input = ''; process.stdin.on('data', (chunk) => { input += chunk; });"
         "process.stdin.on('end', () => console.log(JSON.stringify(JSON.parse(input).map(estimateTokens))));"
     )
-    result = subprocess.run(  # noqa: S603 - our own module, fixed texts
+    result = subprocess.run(
         [NODE, "--input-type=module", "-e", script],
         input=json.dumps(TEXTS), capture_output=True, text=True, timeout=30, check=True,
     )

@@ -6,7 +6,6 @@ OpenAI adapters have their own tests against local servers speaking the real wir
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -16,7 +15,7 @@ from dataplane.config import GatewayConfig
 from dataplane.errors import GatewayError
 from dataplane.gateway import Gateway
 from dataplane.policy import AllowedModel, EffectivePolicy, WindowLimits
-from dataplane.providers.base import ModelCall, ProviderEvent, StreamEnd, TextDelta
+from dataplane.providers.base import ModelCall, ProviderStream, StreamEnd, TextDelta
 from dataplane.telemetry.sinks import MemorySink
 
 ALICE = "0b6a3f4e-0000-4000-8000-00000000a11c"
@@ -37,7 +36,7 @@ class ScriptedProvider:
     name: str = "scripted"
     gate: threading.Event | None = None  # when set, waits on it before each chunk after the first
 
-    def stream(self, call: ModelCall) -> Iterator[ProviderEvent]:
+    def stream(self, call: ModelCall) -> ProviderStream:
         self.calls.append(call)
         try:
             for index, chunk in enumerate(self.chunks):
@@ -65,7 +64,9 @@ class FixedClock:
         return self.now
 
 
-def make_policy(sub: str, *, version: int = 1, ten_minute: int | None = 10_000, monthly: int | None = 100_000, **kw) -> EffectivePolicy:
+def make_policy(
+    sub: str, *, version: int = 1, ten_minute: int | None = 10_000, monthly: int | None = 100_000, **kw
+) -> EffectivePolicy:
     return EffectivePolicy(
         sub=sub,
         version=version,
@@ -100,7 +101,9 @@ def gateway(tmp_path, provider, clock, telemetry) -> Gateway:
 
     config = GatewayConfig(store="sqlite", sqlite_path=str(tmp_path / "store.sqlite3"), policy_cache_seconds=60)
     store = SQLiteStore(config.sqlite_path, clock=clock)
-    gw = Gateway(config=config, store=store, telemetry=telemetry, provider_factory=lambda model, cfg: provider, clock=clock)
+    gw = Gateway(
+        config=config, store=store, telemetry=telemetry, provider_factory=lambda model, cfg: provider, clock=clock
+    )
     store.policy_put(make_policy(ALICE))
     store.policy_put(make_policy(BOB))
     return gw

@@ -5,7 +5,10 @@ from dataplane.channels import ChannelNameError, channel_segments, owns_channel
 SUB = "0b6a3f4e-0000-4000-8000-00000000a11c"
 
 
-@pytest.mark.parametrize("channel", ["/outbound/*/*", "outbound/x", "/a/b/c/d/e/f", "/outbound/has space", "/outbound/" + "x" * 51, "/outbound//x"])
+@pytest.mark.parametrize(
+    "channel",
+    ["/outbound/*/*", "outbound/x", "/a/b/c/d/e/f", "/outbound/has space", "/outbound/" + "x" * 51, "/outbound//x"],
+)
 def test_channel_names_break_the_appsync_rules(channel):
     with pytest.raises(ChannelNameError):
         channel_segments(channel)

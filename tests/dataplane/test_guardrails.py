@@ -34,25 +34,36 @@ def turn(gateway, text="What is a token?"):
 
 
 def test_a_named_guardrail_goes_out_on_converse_stream(bedrock_gateway, bedrock_server):
-    record, out = turn(with_policy(bedrock_gateway, guardrail=NAMED))
+    record, _out = turn(with_policy(bedrock_gateway, guardrail=NAMED))
 
-    assert record.outcome == "ok" and record.guardrail_action == "none"
+    assert record.outcome == "ok"
+    assert record.guardrail_action == "none"
     assert bedrock_server.last_request(MODEL).guardrail_config == {
-        "guardrailIdentifier": "gr7local01", "guardrailVersion": "3", "streamProcessingMode": "async", "trace": "enabled"
+        "guardrailIdentifier": "gr7local01",
+        "guardrailVersion": "3",
+        "streamProcessingMode": "async",
+        "trace": "enabled",
     }
 
 
 def test_the_stack_default_comes_from_the_configuration(bedrock_gateway, bedrock_server):
-    bedrock_gateway.config = dataclasses.replace(bedrock_gateway.config, guardrail_id="stackdefault1", guardrail_version="1")
+    bedrock_gateway.config = dataclasses.replace(
+        bedrock_gateway.config, guardrail_id="stackdefault1", guardrail_version="1"
+    )
     turn(with_policy(bedrock_gateway, guardrail=GuardrailChoice()))
 
     sent = bedrock_server.last_request(MODEL).guardrail_config
-    assert (sent["guardrailIdentifier"], sent["guardrailVersion"], sent["streamProcessingMode"]) == ("stackdefault1", "1", "sync")
+    assert (sent["guardrailIdentifier"], sent["guardrailVersion"], sent["streamProcessingMode"]) == (
+        "stackdefault1",
+        "1",
+        "sync",
+    )
 
 
 def test_the_stack_default_where_none_is_deployed_and_no_guardrail_send_none(bedrock_gateway, bedrock_server):
     record, _ = turn(with_policy(bedrock_gateway, guardrail=GuardrailChoice()))
-    assert record.outcome == "ok" and record.guardrail_action is None
+    assert record.outcome == "ok"
+    assert record.guardrail_action is None
     assert bedrock_server.last_request(MODEL).guardrail_config is None
 
 
@@ -67,13 +78,16 @@ def test_a_blocked_prompt_tells_the_user_bills_the_input_and_is_never_cached(bed
     assert not out.errors()
     assert (record.stop_reason, record.guardrail_action, record.privacy_reason) == (
         "guardrail_intervened", "intervened", "guardrail")
-    assert record.output_tokens == 0 and record.input_tokens > 0 and not record.estimated_usage
+    assert record.output_tokens == 0
+    assert record.input_tokens > 0
+    assert not record.estimated_usage
     assert usage_of(bedrock_gateway)["10m"].total == record.input_tokens
     assert record.prompt_preview is None
     assert emf_document(record, namespace="AIGateway")["GuardrailInterventions"] == 1
 
     again, _ = turn(bedrock_gateway, prompt)
-    assert again.cache == "miss" and len(bedrock_server.requests_for(MODEL)) == 2
+    assert again.cache == "miss"
+    assert len(bedrock_server.requests_for(MODEL)) == 2
 
 
 def test_a_blocked_answer_keeps_what_streamed_and_adds_the_notice(bedrock_gateway, bedrock_server):
@@ -83,7 +97,8 @@ def test_a_blocked_answer_keeps_what_streamed_and_adds_the_notice(bedrock_gatewa
     record, out = turn(bedrock_gateway, "Tell me a story")
 
     assert out.texts() == "Here is how " + GUARDRAIL_BLOCKED_MESSAGE
-    assert record.guardrail_action == "intervened" and record.output_tokens > 0
+    assert record.guardrail_action == "intervened"
+    assert record.output_tokens > 0
     assert turn(bedrock_gateway, "Tell me a story")[0].cache == "miss"
 
 
@@ -101,7 +116,8 @@ def test_an_answer_the_guardrail_masked_is_not_cached_and_leaves_no_preview(bedr
 
 def test_without_a_guardrail_the_same_prompt_reaches_the_model(bedrock_gateway, bedrock_server):
     record, out = turn(with_policy(bedrock_gateway), f"{PROMPT_ATTACK}, please")
-    assert record.stop_reason == "end_turn" and GUARDRAIL_BLOCKED_MESSAGE not in out.texts()
+    assert record.stop_reason == "end_turn"
+    assert GUARDRAIL_BLOCKED_MESSAGE not in out.texts()
 
 
 # -- OpenAI-compatible models: the same guardrail through ApplyGuardrail -----------------------
@@ -139,16 +155,21 @@ def test_a_blocked_prompt_never_reaches_the_openai_model(openai_gateway, bedrock
     assert out.texts() == GUARDRAIL_BLOCKED_MESSAGE
     assert (record.guardrail_action, record.total_tokens) == ("intervened", 0)
     assert openai_server.requests_for(OPENAI_MODEL) == []
-    assert [(c["guardrail"], c["version"], c["source"]) for c in bedrock_server.guardrail_calls] == [("gr7local01", "3", "INPUT")]
+    assert [(c["guardrail"], c["version"], c["source"]) for c in bedrock_server.guardrail_calls] == [
+        ("gr7local01", "3", "INPUT")
+    ]
 
 
-def test_a_masked_prompt_reaches_the_openai_model_masked_and_is_not_cached(openai_gateway, bedrock_server, openai_server):
+def test_a_masked_prompt_reaches_the_openai_model_masked_and_is_not_cached(
+    openai_gateway, bedrock_server, openai_server
+):
     from tests.servers.bedrock import MASKED_NAME
 
-    record, out = openai_turn(openai_gateway, f"Write a birthday card for {MASKED_NAME}")
+    record, _out = openai_turn(openai_gateway, f"Write a birthday card for {MASKED_NAME}")
 
     sent = openai_server.last_request(OPENAI_MODEL).body["messages"][-1]["content"]
-    assert MASKED_NAME not in json.dumps(sent) and "{NAME}" in json.dumps(sent)
+    assert MASKED_NAME not in json.dumps(sent)
+    assert "{NAME}" in json.dumps(sent)
     assert (record.guardrail_action, record.privacy_reason, record.prompt_preview) == ("masked", "guardrail", None)
     assert [c["source"] for c in bedrock_server.guardrail_calls] == ["INPUT", "OUTPUT"]
 
@@ -171,4 +192,5 @@ def test_a_policy_document_from_a_newer_control_plane_falls_back_to_safe_choices
     document = {**make_policy(ALICE).to_document(), "cache_scope": "galaxy",
                 "guardrail": {"use_default": True, "stream_mode": "eventually"}}
     policy = EffectivePolicy.from_document(document)
-    assert policy.cache_scope == "per_user" and policy.guardrail == GuardrailChoice(stream_mode="sync")
+    assert policy.cache_scope == "per_user"
+    assert policy.guardrail == GuardrailChoice(stream_mode="sync")

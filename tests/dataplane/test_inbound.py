@@ -56,7 +56,8 @@ def test_a_cancel_published_elsewhere_stops_the_running_turn_within_a_chunk_and_
     provider.gate.set()
     turn.join(5)
 
-    assert records == [] and answered.events == []
+    assert records == []
+    assert answered.events == []
     (record,), _ = finished[0]
     assert record.outcome == "cancelled"
     assert streaming.texts() == "chunk0 "
@@ -86,7 +87,9 @@ def test_a_cancel_on_someone_elses_channel_is_ignored(gateway):
 
 
 def test_chat_requests_and_cancels_run_in_order(gateway, provider):
-    records, outbound = publish(gateway, [chat_request(), {"action": "cancel"}, chat_request("And a second?", conversationId="conv-2")])
+    records, _outbound = publish(
+        gateway, [chat_request(), {"action": "cancel"}, chat_request("And a second?", conversationId="conv-2")]
+    )
 
     assert [r.outcome for r in records] == ["ok", "ok"]  # a cancel stops running turns only
     assert len(provider.calls) == 2
@@ -107,7 +110,8 @@ def test_the_store_is_asked_for_cancels_at_most_twice_a_second():
         reasons.append(stop.reason())
 
     assert asked == [0.5, 1.0, 1.5, 2.0]
-    assert reasons.index("cancelled") == 19 and stop.cancel.is_set()
+    assert reasons.index("cancelled") == 19
+    assert stop.cancel.is_set()
 
 
 # Imports every module of the Django apps, the data plane (but its handlers) and the CDK app,
@@ -150,10 +154,13 @@ def test_no_module_outside_the_handlers_imports_them():
 def test_django_runs_both_doors_without_powertools_or_the_lambda_handlers():
     probe = (
         "import sys, django; django.setup(); import chat.consumers, chat.turns, gateway_project.asgi; "
-        "print(sorted(m for m in sys.modules if m.startswith(('aws_lambda_powertools', 'aws_xray_sdk', 'dataplane.handlers'))))"
+        "print(sorted(m for m in sys.modules"
+        " if m.startswith(('aws_lambda_powertools', 'aws_xray_sdk', 'dataplane.handlers'))))"
     )
     environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "gateway_project.settings.test"}
-    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO, env=environment)
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO, env=environment
+    )
     assert loaded.stdout.strip() == "[]"
 
 
@@ -161,5 +168,6 @@ def test_a_cancel_sent_as_json_text_is_still_a_cancel(gateway, provider):
     since = gateway.clock()
     records, _ = publish(gateway, ['{"action": "cancel", "conversationId": "conv-1"}'])
 
-    assert records == [] and provider.calls == []
+    assert records == []
+    assert provider.calls == []
     assert gateway.store.cancel_requested(sub=ALICE, conversation_id="conv-1", since=since)

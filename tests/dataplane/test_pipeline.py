@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from dataplane.cache_keys import prepared_question_key
-from dataplane.errors import ModelThrottled, StoreUnavailable
+from dataplane.errors import ModelThrottled, StoreUnavailableError
 from dataplane.outbound import ListOutbound
 from dataplane.pipeline import Identity, chat_turn
 from dataplane.stores.base import PreparedAnswer, WindowCharge
@@ -34,7 +34,9 @@ def usage_of(gateway, sub=ALICE):
     ten, month = current_windows(gateway.clock(), gateway.config.month_timezone)
     return {
         u.kind: u
-        for u in gateway.store.usage_read(sub=sub, charges=[WindowCharge(ten, policy.ten_minute), WindowCharge(month, policy.monthly)])
+        for u in gateway.store.usage_read(
+            sub=sub, charges=[WindowCharge(ten, policy.ten_minute), WindowCharge(month, policy.monthly)]
+        )
     }
 
 
@@ -53,7 +55,9 @@ def test_a_turn_streams_converse_events_in_order_and_settles_to_reported_usage(g
     usage = usage_of(gateway)
     assert (usage["10m"].total, usage["10m"].reserved) == (16, 0)
     assert (usage["month"].input, usage["month"].output) == (12, 4)
-    assert record.outcome == "ok" and record.cache == "miss" and not record.estimated_usage
+    assert record.outcome == "ok"
+    assert record.cache == "miss"
+    assert not record.estimated_usage
     assert telemetry.records == [record]
     assert record.cost_usd == pytest.approx(12 / 1000 * 0.0008 + 4 / 1000 * 0.004)
 
@@ -95,7 +99,7 @@ def test_bad_requests_get_a_typed_validation_error(gateway, provider, payload, f
 
 
 def test_a_model_outside_the_allow_list_is_refused(gateway, provider):
-    record, out = run(gateway, chat_request(modelId="amazon.nova-pro-v1:0"))
+    _record, out = run(gateway, chat_request(modelId="amazon.nova-pro-v1:0"))
 
     assert out.errors()[0]["type"] == "ModelNotAllowed"
     assert "amazon.nova-pro-v1:0" in out.errors()[0]["message"]
@@ -122,7 +126,8 @@ def test_over_quota_is_refused_before_the_model_is_called_naming_window_and_rese
     assert error["limit"] == 50
     assert "10-minute" in error["message"]
     assert provider.calls == []
-    assert record.outcome == "refused" and record.refusal_window == "10m"
+    assert record.outcome == "refused"
+    assert record.refusal_window == "10m"
     assert usage_of(gateway)["10m"].total == 0
 
 
@@ -141,7 +146,9 @@ def test_a_repeated_request_is_answered_from_the_cache_at_no_token_cost(gateway,
 
     assert len(provider.calls) == 1
     assert out.texts() == "Hello, world."
-    assert record.cache == "hit" and record.saved_tokens == 16 and record.total_tokens == 0
+    assert record.cache == "hit"
+    assert record.saved_tokens == 16
+    assert record.total_tokens == 0
     assert out.events[-1]["metadata"]["usage"]["totalTokens"] == 0
     assert usage_of(gateway)["10m"].total == 16
 
@@ -178,7 +185,8 @@ def test_private_requests_are_neither_read_from_nor_written_to_the_cache(gateway
     record, _ = run(gateway, payload)
 
     assert len(provider.calls) == 2
-    assert record.cache == "bypass" and record.privacy_reason == reason
+    assert record.cache == "bypass"
+    assert record.privacy_reason == reason
 
 
 def test_a_never_cache_policy_bypasses_the_cache(gateway, provider):
@@ -187,7 +195,8 @@ def test_a_never_cache_policy_bypasses_the_cache(gateway, provider):
     run(gateway, chat_request())
     record, _ = run(gateway, chat_request())
 
-    assert len(provider.calls) == 2 and record.privacy_reason == "policy"
+    assert len(provider.calls) == 2
+    assert record.privacy_reason == "policy"
 
 
 def test_a_fresh_request_asks_the_model_again_and_its_answer_replaces_the_cached_one(gateway, provider):
@@ -217,25 +226,30 @@ def test_a_fresh_request_still_gets_the_prepared_answer(gateway, provider):
 
 def test_prepared_responses_win_over_the_model(gateway, provider):
     gateway.store.prepared_put(
-        PreparedAnswer(question_key=prepared_question_key("what is the ai gateway"), model_id="", text="It governs LLM use.")
+        PreparedAnswer(
+            question_key=prepared_question_key("what is the ai gateway"), model_id="", text="It governs LLM use."
+        )
     )
 
     record, out = run(gateway, chat_request(text="What is the AI gateway?"))
 
     assert provider.calls == []
     assert out.texts() == "It governs LLM use."
-    assert record.cache == "prepared" and record.total_tokens == 0
+    assert record.cache == "prepared"
+    assert record.total_tokens == 0
 
 
 def test_a_client_that_leaves_half_way_is_billed_for_what_streamed(gateway, provider):
     provider.usage = None
-    record, out = run(gateway, chat_request(), outbound=ListOutbound(gone_after=3))
+    record, _out = run(gateway, chat_request(), outbound=ListOutbound(gone_after=3))
 
     assert record.outcome == "cancelled"
-    assert record.estimated_usage and record.output_tokens > 0
+    assert record.estimated_usage
+    assert record.output_tokens > 0
     assert provider.closed == 1
     usage = usage_of(gateway)["10m"]
-    assert usage.reserved == 0 and usage.total == record.total_tokens > 0
+    assert usage.reserved == 0
+    assert usage.total == record.total_tokens > 0
 
 
 def test_cancel_stops_the_stream_and_bills_what_streamed(gateway, provider):
@@ -263,15 +277,19 @@ def test_a_model_failing_mid_stream_gives_a_typed_error_and_bills_the_streamed_p
     [error] = out.errors()
     assert error["type"] == "ModelThrottled"
     assert out.texts() == "Hello, "
-    assert record.outcome == "error" and record.error_type == "ModelThrottled"
+    assert record.outcome == "error"
+    assert record.error_type == "ModelThrottled"
     assert record.output_tokens > 0
     usage = usage_of(gateway)["10m"]
-    assert usage.reserved == 0 and usage.total == record.total_tokens
+    assert usage.reserved == 0
+    assert usage.total == record.total_tokens
 
 
 def test_a_store_outage_is_an_internal_error_not_a_crash(gateway, provider, monkeypatch):
     def down(**kwargs):
-        raise StoreUnavailable("DynamoDB TransactWriteItems on prod-usage failed: AccessDenied for arn:aws:iam::1:role/x")
+        raise StoreUnavailableError(
+            "DynamoDB TransactWriteItems on prod-usage failed: AccessDenied for arn:aws:iam::1:role/x"
+        )
 
     monkeypatch.setattr(gateway.store, "reserve", down)
 
@@ -279,7 +297,8 @@ def test_a_store_outage_is_an_internal_error_not_a_crash(gateway, provider, monk
 
     [error] = out.errors()
     assert error["type"] == "InternalError"
-    assert "arn:aws" not in error["message"] and "prod-usage" not in error["message"]
+    assert "arn:aws" not in error["message"]
+    assert "prod-usage" not in error["message"]
     assert record.request_id in error["message"]
     assert provider.calls == []
     assert record.outcome == "error"
@@ -314,14 +333,15 @@ def test_a_warm_turn_reads_no_policy_from_the_store(gateway):
 
 def test_a_failing_cache_write_does_not_fail_a_delivered_answer(gateway, monkeypatch):
     def down(*args, **kwargs):
-        raise StoreUnavailable("store down")
+        raise StoreUnavailableError("store down")
 
     monkeypatch.setattr(gateway.store, "cache_put", down)
 
     record, out = run(gateway, chat_request())
 
     assert out.errors() == []
-    assert record.outcome == "ok" and out.texts() == "Hello, world."
+    assert record.outcome == "ok"
+    assert out.texts() == "Hello, world."
 
 
 def test_a_model_that_ignores_max_tokens_is_cut_at_the_reservation_and_billed_within_it(gateway, provider):
@@ -334,9 +354,11 @@ def test_a_model_that_ignores_max_tokens_is_cut_at_the_reservation_and_billed_wi
 
     record, out = run(gateway, chat_request("hi", inferenceConfig={"maxTokens": 200}))
 
-    assert record.outcome == "ok" and record.stop_reason == "max_tokens"
+    assert record.outcome == "ok"
+    assert record.stop_reason == "max_tokens"
     assert provider.closed == 1  # the gateway stopped reading from the model
-    assert record.output_tokens <= 200 and record.total_tokens <= 230
+    assert record.output_tokens <= 200
+    assert record.total_tokens <= 230
     assert usage_of(gateway)["10m"].total == record.total_tokens
     assert out.events[-1]["metadata"]["usage"]["outputTokens"] == record.output_tokens
 

@@ -20,7 +20,9 @@ def test_text_streams_in_order_and_usage_settles_to_the_reported_figures(bedrock
     chunks = ["Tokens ", "are ", "pieces ", "of ", "text."]
     bedrock_server.script(MODEL, chunks=chunks, usage=(21, 9))
 
-    record, out = turn(bedrock_gateway, chat_request(system="Be brief.", inferenceConfig={"maxTokens": 50, "temperature": 0.1}))
+    record, out = turn(
+        bedrock_gateway, chat_request(system="Be brief.", inferenceConfig={"maxTokens": 50, "temperature": 0.1})
+    )
 
     deltas = [e["contentBlockDelta"]["delta"]["text"] for e in out.events if "contentBlockDelta" in e]
     assert deltas == chunks
@@ -34,22 +36,26 @@ def test_text_streams_in_order_and_usage_settles_to_the_reported_figures(bedrock
 
 
 def test_a_mid_stream_throttle_gives_the_typed_error_and_bills_the_streamed_part(bedrock_gateway, bedrock_server):
-    bedrock_server.script(MODEL, chunks=["one ", "two ", "three ", "four "], fail_after=2, error_code="throttlingException")
+    bedrock_server.script(
+        MODEL, chunks=["one ", "two ", "three ", "four "], fail_after=2, error_code="throttlingException"
+    )
 
     record, out = turn(bedrock_gateway, chat_request())
 
     assert out.texts() == "one two "
     [error] = out.errors()
     assert error["type"] == "ModelThrottled"
-    assert record.estimated_usage and record.output_tokens > 0
+    assert record.estimated_usage
+    assert record.output_tokens > 0
     usage = usage_of(bedrock_gateway)["10m"]
-    assert usage.reserved == 0 and usage.total == record.total_tokens
+    assert usage.reserved == 0
+    assert usage.total == record.total_tokens
 
 
 def test_a_throttle_before_the_stream_bills_nothing(bedrock_gateway, bedrock_server):
     bedrock_server.script(MODEL, status=429, error_code="ThrottlingException")
 
-    record, out = turn(bedrock_gateway, chat_request())
+    _record, out = turn(bedrock_gateway, chat_request())
 
     assert out.errors()[0]["type"] == "ModelThrottled"
     usage = usage_of(bedrock_gateway)["10m"]
@@ -59,12 +65,14 @@ def test_a_throttle_before_the_stream_bills_nothing(bedrock_gateway, bedrock_ser
 def test_a_disconnect_half_way_bills_the_streamed_part_and_stops_reading(bedrock_gateway, bedrock_server):
     bedrock_server.script(MODEL, chunks=[f"w{i} " for i in range(40)], chunk_delay=0.005)
 
-    record, out = turn(bedrock_gateway, chat_request(), outbound=ListOutbound(gone_after=4))
+    record, _out = turn(bedrock_gateway, chat_request(), outbound=ListOutbound(gone_after=4))
 
     assert record.outcome == "cancelled"
-    assert record.output_tokens > 0 and record.estimated_usage
+    assert record.output_tokens > 0
+    assert record.estimated_usage
     usage = usage_of(bedrock_gateway)["10m"]
-    assert usage.reserved == 0 and usage.total == record.total_tokens
+    assert usage.reserved == 0
+    assert usage.total == record.total_tokens
     sent = bedrock_server.last_request(MODEL)
     assert sent.finished.wait(5)
     assert sent.chunks_sent < 40

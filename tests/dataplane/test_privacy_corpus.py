@@ -26,6 +26,8 @@ def test_detector_on_the_corpus(case: Case) -> None:
 
 @pytest.mark.parametrize("case", [c for c in CASES if not c.clean], ids=lambda c: c.text[:40])
 def test_redaction_removes_the_whole_value(case: Case) -> None:
+    assert case.value is not None
+    assert case.kind is not None
     redacted = redact(case.text)
     value = normalise(case.value)
     assert value not in redacted

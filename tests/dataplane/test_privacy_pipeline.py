@@ -44,7 +44,8 @@ def test_an_answer_with_personal_data_is_never_cached(gateway, provider):
     assert out.texts() == "Call Hong at 010-9876-5432."  # the user who asked still gets it
     assert (first.cache, first.privacy_reason) == ("miss", "answer_pii")
     second, _ = turn(gateway, chat_request("Who handles refunds?"), sub=BOB)
-    assert second.cache == "miss" and len(provider.calls) == 2
+    assert second.cache == "miss"
+    assert len(provider.calls) == 2
 
 
 def test_the_default_cache_scope_replays_an_answer_only_to_its_user(gateway, provider):
@@ -62,7 +63,8 @@ def test_a_shared_cache_replays_to_anyone_asking_the_same(gateway, provider):
 
 def test_a_conversation_id_holding_personal_data_is_kept_out_of_the_record(gateway):
     record, out = turn(gateway, chat_request(conversationId="010-1234-5678"))
-    assert record.outcome == "ok" and record.conversation_id is None
+    assert record.outcome == "ok"
+    assert record.conversation_id is None
     assert out.events[0]["conversationId"] == "010-1234-5678"  # the client's own id, to the client only
 
 
@@ -80,4 +82,5 @@ def test_an_unallowed_model_id_is_recorded_as_such_never_as_a_dimension(gateway)
     assert record.model_id == NOT_ALLOWED_MODEL
     document = emf_document(record, namespace="AIGateway")
     assert document["ModelId"] == NOT_ALLOWED_MODEL
-    assert asked not in json.dumps(document) and asked not in json.dumps(record.to_lake())
+    assert asked not in json.dumps(document)
+    assert asked not in json.dumps(record.to_lake())

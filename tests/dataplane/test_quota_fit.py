@@ -31,7 +31,8 @@ def test_a_short_question_under_a_small_limit_is_answered_with_a_shorter_maximum
 
     record, out = run(gateway, chat_request(TEN_WORDS, inferenceConfig={"maxTokens": 1024}))
 
-    assert out.errors() == [] and record.outcome == "ok"
+    assert out.errors() == []
+    assert record.outcome == "ok"
     reservation = start_of(out)["reservation"]
     assert reservation["requestedMaxTokens"] == 1024
     assert reservation["inputTokens"] + reservation["maxTokens"] == reservation["totalTokens"] == 300
@@ -67,10 +68,13 @@ def test_too_little_room_is_refused_with_the_figures_the_bars_get(gateway, provi
 
     [refusal] = [event for event in out.events if "error" in event]
     error, bars = refusal["error"], refusal["tokenUsage"]["10m"]
-    assert provider.calls == [] and record.outcome == "refused"
+    assert provider.calls == []
+    assert record.outcome == "refused"
     assert (error["code"], error["window"], error["limit"]) == ("window_full", "10m", 1500)
-    assert error["used"] == bars["used"] == 1500 - MIN_USEFUL_ANSWER_TOKENS and bars["limit"] == 1500
-    assert error["maxTokens"] == 1024 and error["needed"] == error["inputTokens"] + 1024
+    assert error["used"] == bars["used"] == 1500 - MIN_USEFUL_ANSWER_TOKENS
+    assert bars["limit"] == 1500
+    assert error["maxTokens"] == 1024
+    assert error["needed"] == error["inputTokens"] + 1024
     assert error["reserved"] == bars["reserved"] == 0
 
 
@@ -83,4 +87,6 @@ def test_the_refusal_tells_an_api_client_what_was_reserved_and_what_to_do(gatewa
 
     message = out.errors()[0]["message"]
     assert "1,480 of 1,500 used (20 left)" in message
-    assert "maxTokens 1,024" in message and "smaller maxTokens" in message and "2026-11-29T05:20:00" in message
+    assert "maxTokens 1,024" in message
+    assert "smaller maxTokens" in message
+    assert "2026-11-29T05:20:00" in message

@@ -41,7 +41,7 @@ class Synth:
         # Raises (ValidationFailed) on any unacknowledged cdk-nag or CloudFormation finding.
         self.assembly = app.synth()
         self.template = Template.from_stack(self.stack)
-        self.json: dict[str, Any] = self.template.to_json()
+        self.json: dict[str, Any] = dict(self.template.to_json())
         self.template_path = Path(self.assembly.directory) / self.stack.template_file
 
     @property

@@ -166,9 +166,14 @@ def store_calls_by_operation() -> dict[str, set[tuple[Resource, str]]]:
     def reachable(name: str, seen: set[str]) -> set[str]:
         seen.add(name)
         for node in ast.walk(methods[name]):
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
-                if node.attr in methods and node.attr not in seen:
-                    reachable(node.attr, seen)
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "self"
+                and node.attr in methods
+                and node.attr not in seen
+            ):
+                reachable(node.attr, seen)
         return seen
 
     calls = {}
@@ -184,7 +189,9 @@ def store_calls_by_operation() -> dict[str, set[tuple[Resource, str]]]:
                 if method == "transact_write_items":  # authorised through its items' kinds
                     actions |= {
                         TRANSACT_ITEM_ACTIONS[key.value] for b in bodies for n in ast.walk(b) if isinstance(n, ast.Dict)
-                        for key in n.keys if isinstance(key, ast.Constant) and key.value in TRANSACT_ITEM_ACTIONS
+                        for key in n.keys
+                        if isinstance(key, ast.Constant) and isinstance(key.value, str)
+                        and key.value in TRANSACT_ITEM_ACTIONS
                     }
                 else:
                     actions.add(iam_action("dynamodb", method))

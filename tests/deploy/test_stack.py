@@ -78,7 +78,7 @@ def test_cdk_nag_pack_is_live_and_fails_an_unsafe_resource() -> None:
     stack = cdk.Stack(app, "UnsafeProbe")
     s3.Bucket(stack, "NoLogsNoSsl")
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    with pytest.raises(Exception, match="Validation failed|AwsSolutions-S"):
+    with pytest.raises(Exception, match=r"Validation failed|AwsSolutions-S"):
         app.synth()
 
 
@@ -145,7 +145,8 @@ def test_the_django_url_sets_the_cognito_urls_and_explicit_lists_win() -> None:
     explicit = GatewayConfig.from_context(
         cdk.App(context={"gateway:djangoUrl": "https://gw.example.com", "gateway:callbackUrls": "https://a/cb"}).node
     )
-    assert explicit.callback_urls == ("https://a/cb",) and explicit.logout_urls == ("https://gw.example.com/",)
+    assert explicit.callback_urls == ("https://a/cb",)
+    assert explicit.logout_urls == ("https://gw.example.com/",)
     for wrong in ("http://gw.example.com", "gw.example.com", "https://gw.example.com/app"):
         with pytest.raises(ConfigError, match="gateway:djangoUrl"):
             GatewayConfig.from_context(cdk.App(context={"gateway:djangoUrl": wrong}).node)
@@ -157,13 +158,19 @@ def test_the_django_url_sets_the_cognito_urls_and_explicit_lists_win() -> None:
 def test_a_regional_web_acl_with_common_rules_and_a_per_ip_rate_limit_guards_the_events_api(synth: Synth) -> None:
     acl_id, acl = synth.one("AWS::WAFv2::WebACL")
     props = acl["Properties"]
-    assert props["Scope"] == "REGIONAL" and props["DefaultAction"] == {"Allow": {}}
+    assert props["Scope"] == "REGIONAL"
+    assert props["DefaultAction"] == {"Allow": {}}
     common, rate = sorted(props["Rules"], key=lambda rule: rule["Priority"])
     group = common["Statement"]["ManagedRuleGroupStatement"]
-    assert (group["VendorName"], group["Name"], common["OverrideAction"]) == ("AWS", "AWSManagedRulesCommonRuleSet", {"None": {}})
+    assert (group["VendorName"], group["Name"], common["OverrideAction"]) == (
+        "AWS",
+        "AWSManagedRulesCommonRuleSet",
+        {"None": {}},
+    )
     # Body rules count only (chat bodies hold code and long histories); the rest block.
     counted = {o["Name"] for o in group["RuleActionOverrides"] if o["ActionToUse"] == {"Count": {}}}
-    assert "CrossSiteScripting_BODY" in counted and "SizeRestrictions_BODY" in counted
+    assert "CrossSiteScripting_BODY" in counted
+    assert "SizeRestrictions_BODY" in counted
     assert all(name.endswith("_BODY") for name in counted)
     limit = rate["Statement"]["RateBasedStatement"]
     assert rate["Action"] == {"Block": {}}
@@ -187,7 +194,7 @@ def test_waf_limits_come_from_context_and_bad_values_stop_synth() -> None:
     assert (config.waf_rate_limit, config.waf_rate_window_seconds) == (500, 60)
     with pytest.raises(ConfigError, match="gateway:wafRateLimit"):
         GatewayConfig.from_context(cdk.App(context={"gateway:wafRateLimit": "5"}).node)
-    with pytest.raises(ConfigError, match="gateway:wafRateWindowSeconds.*60, 120, 300, 600"):
+    with pytest.raises(ConfigError, match=r"gateway:wafRateWindowSeconds.*60, 120, 300, 600"):
         GatewayConfig.from_context(cdk.App(context={"gateway:wafRateWindowSeconds": "90"}).node)
 
 
@@ -225,7 +232,8 @@ def data_source_function(synth: Synth, data_source_name: str) -> str:
         for r in synth.resources("AWS::AppSync::DataSource").values()
         if r["Properties"]["Name"] == data_source_name
     ]
-    assert len(sources) == 1 and sources[0]["Type"] == "AWS_LAMBDA"
+    assert len(sources) == 1
+    assert sources[0]["Type"] == "AWS_LAMBDA"
     return sources[0]["LambdaConfig"]["LambdaFunctionArn"]["Fn::GetAtt"][0]
 
 
@@ -324,13 +332,15 @@ def test_chat_handler_environment_names_and_fixed_values(synth: Synth) -> None:
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "AIGateway"
     assert env["GATEWAY_MONTH_TIMEZONE"] == "UTC"
     tables = {k: ref(k) for k in synth.resources("AWS::DynamoDB::Table")}
-    assert env["GATEWAY_POLICIES_TABLE"] in tables.values() and "Policies" in env["GATEWAY_POLICIES_TABLE"]["Ref"]
+    assert env["GATEWAY_POLICIES_TABLE"] in tables.values()
+    assert "Policies" in env["GATEWAY_POLICIES_TABLE"]["Ref"]
     assert "Usage" in env["GATEWAY_USAGE_TABLE"]["Ref"]
     assert "Cache" in env["GATEWAY_CACHE_TABLE"]["Ref"]
     stream_id, _ = synth.one("AWS::KinesisFirehose::DeliveryStream")
     assert env["GATEWAY_FIREHOSE_STREAM"] == ref(stream_id)
     endpoint = env["GATEWAY_EVENTS_HTTP_ENDPOINT"]["Fn::Join"][1]
-    assert endpoint[0] == "https://" and endpoint[-1] == "/event"
+    assert endpoint[0] == "https://"
+    assert endpoint[-1] == "/event"
     assert endpoint[1]["Fn::GetAtt"][1] == "Dns.Http"
 
 
@@ -362,7 +372,8 @@ def test_failed_chat_invocations_land_in_an_encrypted_queue_that_raises_an_alarm
     assert destination == {"Fn::GetAtt": [queue_id, "Arn"]}
     _, queue_policy = synth.one("AWS::SQS::QueuePolicy")
     denies = [s for s in queue_policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
-    assert denies and denies[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert denies
+    assert denies[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     watching = [
         a["Properties"] for a in synth.resources("AWS::CloudWatch::Alarm").values()
         if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
@@ -394,15 +405,19 @@ def test_lambda_asset_bundles_only_the_dataplane_package(synth: Synth) -> None:
     assert sorted(p.name for p in asset_dir.iterdir()) == ["dataplane"]
     bundled = [p for p in asset_dir.rglob("*") if p.is_file()]
     bytecode = [str(p) for p in bundled if p.suffix == ".pyc" or "__pycache__" in p.parts]
-    assert bundled and bytecode == []
+    assert bundled
+    assert bytecode == []
     assert (asset_dir / "dataplane" / "telemetry" / "schema.py").exists()
 
 
 def dependencies_layer(synth: Synth) -> dict[str, Any]:
     """The chat handler's own layer (the other one is Powertools, by its public ARN)."""
-    refs = {layer["Ref"] for layer in function(synth, CHAT_HANDLER)["Layers"] if isinstance(layer, dict) and "Ref" in layer}
+    refs = {
+        layer["Ref"] for layer in function(synth, CHAT_HANDLER)["Layers"] if isinstance(layer, dict) and "Ref" in layer
+    }
     own = [synth.json["Resources"][ref] for ref in refs if ref in synth.json["Resources"]]
-    assert len(own) == 1 and own[0]["Type"] == "AWS::Lambda::LayerVersion"
+    assert len(own) == 1
+    assert own[0]["Type"] == "AWS::Lambda::LayerVersion"
     return own[0]
 
 
@@ -413,7 +428,8 @@ def test_the_chat_handler_layer_holds_the_detector_libraries_at_their_pins(synth
     asset_dir = Path(synth.assembly.directory) / f"asset.{layer['Properties']['Content']['S3Key'].removesuffix('.zip')}"
     python = asset_dir / "python"
     assert (python / "phonenumbers" / "phonenumbermatcher.py").exists()
-    assert (python / "stdnum" / "kr" / "rrn.py").exists() and (python / "stdnum" / "iban.py").exists()
+    assert (python / "stdnum" / "kr" / "rrn.py").exists()
+    assert (python / "stdnum" / "iban.py").exists()
     pins = pinned_versions()
     assert (python / f"phonenumberslite-{pins['phonenumberslite']}.dist-info").is_dir()
     assert (python / f"python_stdnum-{pins['python-stdnum']}.dist-info").is_dir()
@@ -427,8 +443,14 @@ def test_the_privacy_module_imports_from_the_asset_and_layer_alone(synth: Synth,
     import sys
 
     layer = dependencies_layer(synth)
-    layer_python = Path(synth.assembly.directory) / f"asset.{layer['Properties']['Content']['S3Key'].removesuffix('.zip')}" / "python"
-    code_dir = Path(synth.assembly.directory) / f"asset.{function(synth, CHAT_HANDLER)['Code']['S3Key'].removesuffix('.zip')}"
+    layer_python = (
+        Path(synth.assembly.directory)
+        / f"asset.{layer['Properties']['Content']['S3Key'].removesuffix('.zip')}"
+        / "python"
+    )
+    code_dir = (
+        Path(synth.assembly.directory) / f"asset.{function(synth, CHAT_HANDLER)['Code']['S3Key'].removesuffix('.zip')}"
+    )
     probe = ("import sys; sys.path[:] = [p for p in sys.path if 'site-packages' not in p] + sys.argv[1:]; "
              "from dataplane.privacy import pii_kinds; print(pii_kinds('call 010-1234-5678'))")
     result = subprocess.run([sys.executable, "-S", "-c", probe, str(code_dir), str(layer_python)],
@@ -441,7 +463,7 @@ def test_a_dependency_at_another_version_stops_the_synth(tmp_path: Path, monkeyp
     from gateway_infra import dependencies
 
     monkeypatch.setattr(dependencies, "pinned_versions", lambda: {"phonenumberslite": "0.0.1", "python-stdnum": "2.2"})
-    with pytest.raises(dependencies.DependencyError, match="requirements.txt pins 0.0.1"):
+    with pytest.raises(dependencies.DependencyError, match=r"requirements\.txt pins 0\.0\.1"):
         dependencies.build_layer_directory(tmp_path / "layer")
 
 
@@ -451,7 +473,9 @@ def test_a_dependency_at_another_version_stops_the_synth(tmp_path: Path, monkeyp
 def test_the_default_guardrail_filters_content_prompt_attacks_and_personal_data(synth: Synth) -> None:
     guardrail_id, guardrail = synth.one("AWS::Bedrock::Guardrail")
     props = guardrail["Properties"]
-    filters = {f["Type"]: (f["InputStrength"], f["OutputStrength"]) for f in props["ContentPolicyConfig"]["FiltersConfig"]}
+    filters = {
+        f["Type"]: (f["InputStrength"], f["OutputStrength"]) for f in props["ContentPolicyConfig"]["FiltersConfig"]
+    }
     assert filters["PROMPT_ATTACK"] == ("HIGH", "NONE")
     assert {"HATE", "INSULTS", "SEXUAL", "VIOLENCE", "MISCONDUCT"} <= set(filters)
     pii = {e["Type"]: e["Action"] for e in props["SensitiveInformationPolicyConfig"]["PiiEntitiesConfig"]}
@@ -562,7 +586,9 @@ def test_the_partition_query_cuts_the_lake_timestamp_to_its_day() -> None:
     moment = datetime(2026, 11, 29, 23, 59, 59, 999000, tzinfo=UTC)
     stamp = format_lake_timestamp(moment)
     ((key, query),) = partition_query().items()
-    start, end = (int(n) for n in re.fullmatch(r"\.ts\[(\d+):(\d+)\]", query).groups())
+    bounds = re.fullmatch(r"\.ts\[(\d+):(\d+)\]", query)
+    assert bounds is not None, query
+    start, end = (int(n) for n in bounds.groups())
     assert (key, stamp[start:end]) == ("dt", partition_value(moment)) == ("dt", "2026-11-29")
 
 
@@ -576,7 +602,8 @@ def test_glue_projection_template_is_the_firehose_prefix(synth: Synth) -> None:
     firehose_prefix = stream["Properties"]["ExtendedS3DestinationConfiguration"]["Prefix"]
     template = glue_table_input(synth)["Parameters"]["storage.location.template"]
     parts = template["Fn::Join"][1]
-    assert parts[0] == "s3://" and "Ref" in parts[1]
+    assert parts[0] == "s3://"
+    assert "Ref" in parts[1]
     projected_path = parts[2].lstrip("/")
     # Firehose's partition keys, written as Athena's projection placeholders.
     as_placeholders = re.sub(
@@ -666,7 +693,8 @@ def test_dashboard_charts_every_gateway_metric(synth: Synth) -> None:
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
     for metric in GATEWAY_METRICS:
         assert f'MetricName=\\\\\\"{metric}\\\\\\"' in body, metric
-    assert "AIGateway" in body and "ModelId" in body
+    assert "AIGateway" in body
+    assert "ModelId" in body
 
 
 def test_alarms_watch_errors_throttling_and_refusals_and_notify_an_encrypted_topic(
@@ -685,7 +713,7 @@ def test_alarms_watch_errors_throttling_and_refusals_and_notify_an_encrypted_top
     # return value of an asynchronous invocation, so this metric is how it shows).
     from dataplane.handlers.appsync_chat import FAILURE_METRIC
 
-    assert f'SELECT SUM("{FAILURE_METRIC}") FROM "AIGateway"' in expressions
+    assert f'SELECT SUM("{FAILURE_METRIC}") FROM "AIGateway"' in expressions  # noqa: S608 - an expected string
     lambda_error_alarms = [
         a for a in alarms if a["Properties"].get("Namespace") == "AWS/Lambda"
         and a["Properties"]["MetricName"] == "Errors"
@@ -746,7 +774,8 @@ def test_outputs_are_the_django_env_keys(synth: Synth) -> None:
 
 
 def test_context_values_from_the_command_line_are_parsed() -> None:
-    assert _as_bool("false") is False and _as_bool(True) is True
+    assert _as_bool("false") is False
+    assert _as_bool(True) is True
     assert _as_list("eu-west-1, eu-central-1") == ("eu-west-1", "eu-central-1")
     assert _as_list('["https://a/cb"]') == ("https://a/cb",)
     app = cdk.App(
@@ -771,7 +800,7 @@ def test_an_unknown_month_time_zone_stops_synth_with_the_key_in_the_message() ->
     from gateway_infra.config import ConfigError
 
     app = cdk.App(context={"gateway:monthTimezone": "Europe/Atlantis"})
-    with pytest.raises(ConfigError, match="gateway:monthTimezone.*'Europe/Atlantis'"):
+    with pytest.raises(ConfigError, match=r"gateway:monthTimezone.*'Europe/Atlantis'"):
         GatewayConfig.from_context(app.node)
     ok = GatewayConfig.from_context(cdk.App(context={"gateway:monthTimezone": "Europe/Berlin"}).node)
     assert ok.month_timezone == "Europe/Berlin"

@@ -25,7 +25,13 @@ def run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     # A developer's .env must not leak into what these tests prove.
     base["PYTHONPATH"] = str(ROOT)
     return subprocess.run(
-        [sys.executable, "-c", code], check=False, cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", code],
+        check=False,
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -40,7 +46,8 @@ def run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 def test_settings_modes_load(module, expected):
     code = (
         "import django; django.setup(); from django.conf import settings as s;"
-        "print(s.DATABASES['default']['ENGINE'].rsplit('.',1)[-1], s.CHANNEL_LAYERS['default']['BACKEND'].rsplit('.',1)[-1],"
+        "print(s.DATABASES['default']['ENGINE'].rsplit('.',1)[-1],"
+        " s.CHANNEL_LAYERS['default']['BACKEND'].rsplit('.',1)[-1],"
         " s.CELERY_TASK_ALWAYS_EAGER)"
     )
     result = run_python(code, {"DJANGO_SETTINGS_MODULE": module})
@@ -86,8 +93,13 @@ APPSYNC_ENV = {
 def test_check_deploy_is_clean_in_production(extra):
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "DEBUG"],
-        check=False, cwd=ROOT,
-        env={**{k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "COGNITO_"))}, **PRODUCTION_ENV, **extra},
+        check=False,
+        cwd=ROOT,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "COGNITO_"))},
+            **PRODUCTION_ENV,
+            **extra,
+        },
         capture_output=True,
         text=True,
         timeout=120,
@@ -98,7 +110,9 @@ def test_check_deploy_is_clean_in_production(extra):
 
 def test_the_appsync_transport_without_its_endpoints_stops_the_check():
     env = {**PRODUCTION_ENV, **APPSYNC_ENV, "GATEWAY_EVENTS_REALTIME_ENDPOINT": ""}
-    result = run_python("import django; django.setup(); from django.core.management import call_command; call_command('check')", env)
+    result = run_python(
+        "import django; django.setup(); from django.core.management import call_command; call_command('check')", env
+    )
     assert result.returncode != 0
     assert "GATEWAY_CHAT_TRANSPORT=appsync needs GATEWAY_EVENTS_REALTIME_ENDPOINT" in result.stderr
 

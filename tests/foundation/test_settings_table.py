@@ -62,7 +62,7 @@ def test_django_reads_each_setting_from_the_environment_through_the_table():
         f"print(json.dumps({{name: getattr(s, name) for name in {sorted(raw)!r}}}))"
     )
     base = {k: v for k, v in os.environ.items() if k not in {s.name for s in SETTINGS}}
-    result = subprocess.run(  # noqa: S603 (this interpreter, the test's own code)
+    result = subprocess.run(
         [sys.executable, "-c", code], check=False, cwd=ROOT, capture_output=True, text=True, timeout=120,
         env={**base, **raw, "PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "gateway_project.settings.local"},
     )

@@ -56,7 +56,9 @@ def dead_store():
 def default_policy(db):
     from quotas.models import QuotaPolicy
 
-    return QuotaPolicy.objects.create(name="Standard", is_default=True, ten_minute_total=20_000, monthly_total=1_000_000)
+    return QuotaPolicy.objects.create(
+        name="Standard", is_default=True, ten_minute_total=20_000, monthly_total=1_000_000
+    )
 
 
 @pytest.fixture

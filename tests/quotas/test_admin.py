@@ -36,7 +36,9 @@ POLICY_FORM = {
 def _use_tokens(store, user, *, input_tokens: int, output_tokens: int) -> None:
     policy = effective_policy_compute(user=user)
     reservation = store.reserve(
-        sub=user.sub, charges=usage_charges(policy=policy), estimate=TokenCount(input=input_tokens, output=output_tokens)
+        sub=user.sub,
+        charges=usage_charges(policy=policy),
+        estimate=TokenCount(input=input_tokens, output=output_tokens),
     )
     store.settle(reservation=reservation, actual=TokenCount(input=input_tokens, output=output_tokens))
 
@@ -57,7 +59,9 @@ def test_admin_changes_a_policy_and_it_is_published(client, admin_user, alice, d
     assert gateway_store.policy_get(alice.sub).ten_minute.total == 30_000
 
 
-def test_admin_chooses_a_named_guardrail_and_shared_cache(client, admin_user, alice, default_policy, gateway_store, drain):
+def test_admin_chooses_a_named_guardrail_and_shared_cache(
+    client, admin_user, alice, default_policy, gateway_store, drain
+):
     client.force_login(admin_user)
     url = f"/admin/quotas/quotapolicy/{default_policy.pk}/change/"
     form = {**POLICY_FORM, "guardrail": "named", "guardrail_identifier": "abc123xyz", "guardrail_version": "3",
@@ -67,7 +71,8 @@ def test_admin_chooses_a_named_guardrail_and_shared_cache(client, admin_user, al
     assert response.status_code == 302, response.content.decode()[:2000]
     published = gateway_store.policy_get(alice.sub)
     assert published.cache_scope == "shared"
-    assert published.guardrail is not None and not published.guardrail.use_default
+    assert published.guardrail is not None
+    assert not published.guardrail.use_default
     assert (published.guardrail.identifier, published.guardrail.version, published.guardrail.stream_mode) == (
         "abc123xyz", "3", "async")
 
@@ -87,12 +92,16 @@ def test_a_new_policy_is_per_user_cache_with_the_stack_guardrail(alice, default_
 
     policy = effective_policy_compute(user=alice)
     assert policy.cache_scope == "per_user"
-    assert policy.guardrail is not None and policy.guardrail.use_default and policy.guardrail.stream_mode == "sync"
+    assert policy.guardrail is not None
+    assert policy.guardrail.use_default
+    assert policy.guardrail.stream_mode == "sync"
 
 
 def test_admin_sees_field_errors(client, admin_user, default_policy):
     client.force_login(admin_user)
-    response = client.post("/admin/quotas/quotapolicy/add/", {**POLICY_FORM, "name": "Other", "ten_minute_input": "40000"})
+    response = client.post(
+        "/admin/quotas/quotapolicy/add/", {**POLICY_FORM, "name": "Other", "ten_minute_input": "40000"}
+    )
     assert response.status_code == 200
     assert "The 10-minute input limit (40,000) is above the 10-minute total (30,000)." in response.content.decode()
     assert "“Standard” is already the default policy" in response.content.decode()
@@ -126,12 +135,17 @@ def test_user_page_shows_effective_policy_and_live_usage_bars(client, admin_user
     _use_tokens(gateway_store, alice, input_tokens=15_000, output_tokens=500)  # 77.5 % of 20,000
     client.force_login(admin_user)
     html = client.get(f"/admin/accounts/user/{alice.pk}/change/").content.decode()
-    assert "Effective policy" in html and "The default policy (no override, no group policy)." in html
+    assert "Effective policy" in html
+    assert "The default policy (no override, no group policy)." in html
     ten = _window(html, "10m")
-    assert 'class="gw-window gw-warn"' in ten and "15,500 / 20,000 tokens (78%)" in ten and "resets" in ten
+    assert 'class="gw-window gw-warn"' in ten
+    assert "15,500 / 20,000 tokens (78%)" in ten
+    assert "resets" in ten
     month = _window(html, "month")
-    assert 'class="gw-window gw-ok"' in month and "15,500 / 1,000,000 tokens (2%)" in month
-    assert "Cache: per user" in html and "Bedrock guardrail: the stack's default (sync)" in html
+    assert 'class="gw-window gw-ok"' in month
+    assert "15,500 / 1,000,000 tokens (2%)" in month
+    assert "Cache: per user" in html
+    assert "Bedrock guardrail: the stack's default (sync)" in html
 
 
 def test_red_bar_at_ninety_percent(client, admin_user, alice, default_policy, gateway_store):
@@ -158,7 +172,8 @@ def test_store_down_pages_render_and_changes_are_saved_pending(
     assert re.search(r'class="gw-pending">\d+ pending', html)
     assert "DynamoDB" in html  # the last error, in words
     live = client.get("/admin/quotas/quotapolicy/live-usage/").content.decode()
-    assert "Store unavailable:" in live and "pending" in live
+    assert "Store unavailable:" in live
+    assert "pending" in live
 
     use_store(sqlite_store)
     response = client.post(
@@ -176,10 +191,14 @@ def test_reset_actions_zero_one_window_at_a_time(client, admin_user, alice, defa
         "/admin/accounts/user/", {"action": "reset_ten_minute_window", "_selected_action": [alice.pk]}, follow=True
     )
     assert "Reset the current 10-minute window" in response.content.decode()
-    ten, month = gateway_store.usage_read(sub=alice.sub, charges=usage_charges(policy=effective_policy_compute(user=alice)))
+    ten, month = gateway_store.usage_read(
+        sub=alice.sub, charges=usage_charges(policy=effective_policy_compute(user=alice))
+    )
     assert (ten.total, month.total) == (0, 1200)
     client.post("/admin/accounts/user/", {"action": "reset_month_window", "_selected_action": [alice.pk]})
-    ten, month = gateway_store.usage_read(sub=alice.sub, charges=usage_charges(policy=effective_policy_compute(user=alice)))
+    ten, month = gateway_store.usage_read(
+        sub=alice.sub, charges=usage_charges(policy=effective_policy_compute(user=alice))
+    )
     assert month.total == 0
 
 
@@ -190,7 +209,9 @@ def test_republish_action_writes_a_new_version(client, admin_user, alice, defaul
     client.force_login(admin_user)
     before = PolicyOutbox.objects.filter(sub=alice.sub).count()
     with drain():
-        response = client.post("/admin/accounts/user/", {"action": "republish_selected", "_selected_action": [alice.pk]}, follow=True)
+        response = client.post(
+            "/admin/accounts/user/", {"action": "republish_selected", "_selected_action": [alice.pk]}, follow=True
+        )
     assert "Queued 1 policy for publishing." in response.content.decode()
     assert PolicyOutbox.objects.filter(sub=alice.sub).count() == before + 1
     # The same document again, under a newer version: the store took it although nothing changed.
@@ -203,16 +224,21 @@ def test_user_override_inline_on_the_user_page(client, admin_user, alice, defaul
     strict = QuotaPolicy.objects.create(name="Strict", ten_minute_total=10, monthly_total=100)
     client.force_login(admin_user)
     page = client.get(f"/admin/accounts/user/{alice.pk}/change/").content.decode()
-    assert "policy_override-TOTAL_FORMS" in page and "model_access-TOTAL_FORMS" in page
+    assert "policy_override-TOTAL_FORMS" in page
+    assert "model_access-TOTAL_FORMS" in page
     UserPolicyOverride.objects.create(user=alice, policy=strict)
     page = client.get(f"/admin/accounts/user/{alice.pk}/change/").content.decode()
     assert "This user&#x27;s own override." in page or "This user's own override." in page
 
 
-def test_live_usage_page_lists_top_users_and_purges_the_cache(client, admin_user, alice, bob, default_policy, gateway_store):
+def test_live_usage_page_lists_top_users_and_purges_the_cache(
+    client, admin_user, alice, bob, default_policy, gateway_store
+):
     _use_tokens(gateway_store, alice, input_tokens=5000, output_tokens=0)
     _use_tokens(gateway_store, bob, input_tokens=100, output_tokens=0)
-    gateway_store.cache_put("k" * 64, CachedAnswer(text="hi", usage=TokenCount(1, 1), model_id="demo.echo-v1"), ttl_seconds=600)
+    gateway_store.cache_put(
+        "k" * 64, CachedAnswer(text="hi", usage=TokenCount(1, 1), model_id="demo.echo-v1"), ttl_seconds=600
+    )
     client.force_login(admin_user)
     html = client.get("/admin/quotas/quotapolicy/live-usage/").content.decode()
     assert html.index(">alice</a>") < html.index(">bob</a>")
@@ -228,7 +254,9 @@ def test_purge_prepared_response_action(client, admin_user, gateway_store, drain
         prepared = services.prepared_save(prepared=PreparedResponse(question="Hello?", answer="Hi."))
     client.force_login(admin_user)
     with drain():
-        client.post("/admin/quotas/preparedresponse/", {"action": "purge_from_store", "_selected_action": [prepared.pk]})
+        client.post(
+            "/admin/quotas/preparedresponse/", {"action": "purge_from_store", "_selected_action": [prepared.pk]}
+        )
     prepared.refresh_from_db()
     assert prepared.enabled is False
     assert gateway_store.prepared_get(question_key=prepared.question_key, model_id="") is None
@@ -253,11 +281,13 @@ def test_analyst_sees_read_only_pages_and_cannot_post(client, analyst_user, alic
     assert client.post("/admin/quotas/quotapolicy/add/", POLICY_FORM).status_code == 403
 
     user_page = client.get(f"/admin/accounts/user/{alice.pk}/change/").content.decode()
-    assert 'name="_save"' not in user_page and _editable_controls(user_page) == []
+    assert 'name="_save"' not in user_page
+    assert _editable_controls(user_page) == []
     assert "700 / 20,000 tokens" in user_page  # analysts read usage too
 
     live = client.get("/admin/quotas/quotapolicy/live-usage/")
-    assert live.status_code == 200 and "Purge the answer cache" not in live.content.decode()
+    assert live.status_code == 200
+    assert "Purge the answer cache" not in live.content.decode()
     assert client.post("/admin/quotas/quotapolicy/live-usage/", {"purge_cache": "1"}).status_code == 403
 
     assert "reset_ten_minute_window" not in client.get("/admin/accounts/user/").content.decode()
@@ -270,7 +300,8 @@ def test_plain_users_get_no_admin(client, alice):
     client.force_login(alice)
     for url in ("/admin/", "/admin/quotas/quotapolicy/", "/admin/quotas/quotapolicy/live-usage/"):
         response = client.get(url)
-        assert response.status_code == 302 and response["Location"].startswith("/admin/login/"), url
+        assert response.status_code == 302, url
+        assert response["Location"].startswith("/admin/login/"), url
 
 
 def test_gateway_admin_assigns_a_group_policy(client, admin_user, alice, default_policy, gateway_store, drain):

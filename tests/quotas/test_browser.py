@@ -10,7 +10,9 @@ from tests.browser import ARTIFACTS, chromium
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_admin_sees_live_usage_bars_on_a_users_page(live_server, admin_user, alice, password, default_policy, demo_model, gateway_store):
+def test_admin_sees_live_usage_bars_on_a_users_page(
+    live_server, admin_user, alice, password, default_policy, demo_model, gateway_store
+):
     charges = usage_charges(policy=effective_policy_compute(user=alice))
     used = TokenCount(input=15_200, output=900)  # 80.5 % of the 10-minute window: amber
     gateway_store.settle(reservation=gateway_store.reserve(sub=alice.sub, charges=charges, estimate=used), actual=used)

@@ -31,7 +31,8 @@ def any_store(request, use_store):
 
 def test_drift_is_clean_after_sync_and_reports_a_manual_change(alice, bob, default_policy, demo_model, any_store):
     code, output = _drift()
-    assert code == 1 and f"missing in store: alice ({alice.sub})" in output
+    assert code == 1
+    assert f"missing in store: alice ({alice.sub})" in output
 
     out = StringIO()
     call_command("sync_policies", stdout=out)
@@ -45,13 +46,16 @@ def test_drift_is_clean_after_sync_and_reports_a_manual_change(alice, bob, defau
     code, output = _drift()
     assert code == 1
     assert f"different: bob ({bob.sub}): monthly: store=" in output
-    assert "'total': 9999999" in output and "'total': 1000000" in output
+    assert "'total': 9999999" in output
+    assert "'total': 1000000" in output
     assert "extra in store (no such user in Django): ghost-sub" in output
     assert "alice" not in output
 
     call_command("sync_policies", stdout=StringIO())
     code, output = _drift()
-    assert code == 1 and "different" not in output and "ghost-sub" in output  # sync never deletes strangers
+    assert code == 1
+    assert "different" not in output
+    assert "ghost-sub" in output
 
 
 def test_sync_reports_a_store_outage(alice, default_policy, dead_store, use_store):
@@ -67,8 +71,12 @@ def test_sync_reports_a_store_outage(alice, default_policy, dead_store, use_stor
 def test_seed_demo_is_idempotent_and_publishes_everyone(alice, gateway_store):
     call_command("seed_demo", stdout=StringIO())
     call_command("seed_demo", stdout=StringIO())
-    assert ModelCatalogueEntry.objects.filter(model_id="demo.echo-v1", available_to_all=True, provider="demo").count() == 1
-    assert ModelCatalogueEntry.objects.filter(model_id="us.anthropic.claude-sonnet-4-20250514-v1:0", enabled=True).exists()
+    assert (
+        ModelCatalogueEntry.objects.filter(model_id="demo.echo-v1", available_to_all=True, provider="demo").count() == 1
+    )
+    assert ModelCatalogueEntry.objects.filter(
+        model_id="us.anthropic.claude-sonnet-4-20250514-v1:0", enabled=True
+    ).exists()
     assert QuotaPolicy.objects.filter(is_default=True).count() == 1
     assert Group.objects.filter(name="Demo users").exists()
     assert PreparedResponse.objects.count() == 2
@@ -77,8 +85,11 @@ def test_seed_demo_is_idempotent_and_publishes_everyone(alice, gateway_store):
     assert stored.policy_name == "Standard"
     assert (stored.ten_minute.total, stored.monthly.total) == (20_000, 1_000_000)
     assert [m.model_id for m in stored.models] == ["demo.echo-v1"]
-    answer = gateway_store.prepared_get(question_key=prepared_question_key("what is the AI gateway"), model_id="demo.echo-v1")
-    assert answer is not None and "AI gateway" in answer.text
+    answer = gateway_store.prepared_get(
+        question_key=prepared_question_key("what is the AI gateway"), model_id="demo.echo-v1"
+    )
+    assert answer is not None
+    assert "AI gateway" in answer.text
     assert _drift()[0] == 0
 
 

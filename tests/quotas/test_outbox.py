@@ -39,10 +39,14 @@ def override(user, policy) -> UserPolicyOverride:
 
 
 def test_rollback_leaves_no_outbox_row(alice, default_policy, strict):
-    with pytest.raises(RuntimeError), transaction.atomic():
-        override(alice, strict)
-        assert PolicyOutbox.objects.filter(sub=alice.sub, policy=strict, status="pending").exists()
-        raise RuntimeError("the admin's save failed")
+    def save_then_fail() -> None:
+        with transaction.atomic():
+            override(alice, strict)
+            assert PolicyOutbox.objects.filter(sub=alice.sub, policy=strict, status="pending").exists()
+            raise RuntimeError("the admin's save failed")
+
+    with pytest.raises(RuntimeError):
+        save_then_fail()
     assert not PolicyOutbox.objects.filter(policy=strict).exists()
     assert not UserPolicyOverride.objects.exists()
 
@@ -52,12 +56,14 @@ def test_change_is_published_after_commit_not_before(alice, default_policy, stri
         override(alice, strict)
         assert gateway_store.policy_get(alice.sub) is None  # nothing leaves before commit
     stored = gateway_store.policy_get(alice.sub)
-    assert stored.policy_name == "Strict" and stored.never_cache is True
+    assert stored.policy_name == "Strict"
+    assert stored.never_cache is True
     row = PolicyOutbox.objects.filter(sub=alice.sub).order_by("-version").first()
     assert (row.status, row.result, row.attempts) == ("done", "written", 1)
     assert stored.version == row.version
     state = PolicySyncState.objects.get(user=alice)
-    assert state.published_version == row.version and state.published_at is not None
+    assert state.published_version == row.version
+    assert state.published_at is not None
     assert not PolicyOutbox.objects.filter(status="pending").exists()
 
 
@@ -102,7 +108,9 @@ def test_newer_request_supersedes_a_pending_one(alice, default_policy, strict):
     assert PolicyOutbox.objects.filter(sub=alice.sub, status="pending").count() == 1
 
 
-def test_group_policy_and_membership_changes_republish_members(alice, bob, superuser, default_policy, strict, gateway_store, drain):
+def test_group_policy_and_membership_changes_republish_members(
+    alice, bob, superuser, default_policy, strict, gateway_store, drain
+):
     team = Group.objects.create(name="Team")
     with drain():
         services.policy_publish_request(users=[superuser])
@@ -204,14 +212,17 @@ def test_store_down_keeps_the_change_and_the_row_pending_until_it_returns(
         override(alice, strict)  # must not raise
     assert UserPolicyOverride.objects.filter(user=alice).exists()
     row = PolicyOutbox.objects.filter(sub=alice.sub).order_by("-version").first()
-    assert row.status == "pending" and row.attempts == 1
+    assert row.status == "pending"
+    assert row.attempts == 1
     assert "DynamoDB" in row.last_error
     assert "DynamoDB" in PolicySyncState.objects.get(user=alice).last_error
 
     use_store(sqlite_store)
     result = services.outbox_drain()
     row.refresh_from_db()
-    assert row.status == "done" and row.attempts == 2 and row.last_error == ""
+    assert row.status == "done"
+    assert row.attempts == 2
+    assert row.last_error == ""
     assert result.written >= 1
     assert sqlite_store.policy_get(alice.sub).policy_name == "Strict"
 

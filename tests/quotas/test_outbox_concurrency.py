@@ -39,7 +39,9 @@ class RendezvousStore:
         return getattr(self.store, name)
 
 
-def test_two_drains_share_the_rows_and_publish_each_once(default_policy, sqlite_store, use_store, settings, monkeypatch):
+def test_two_drains_share_the_rows_and_publish_each_once(
+    default_policy, sqlite_store, use_store, settings, monkeypatch
+):
     if connection.vendor != "postgresql":
         pytest.skip("row locks (SKIP LOCKED) need PostgreSQL; SQLite serialises writers instead")
     settings.QUOTAS_OUTBOX_BATCH_SIZE = 5

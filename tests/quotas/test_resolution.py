@@ -41,7 +41,8 @@ def test_most_generous_group_wins_by_monthly_then_ten_minute(alice, default_poli
     _group("C", wider, alice)
     assert effective_policy_compute(user=alice).policy_name == "Wider"
     policy, reason = policy_explain(user=alice)
-    assert policy == wider and "from: C" in reason
+    assert policy == wider
+    assert "from: C" in reason
 
 
 def test_unlimited_is_the_most_generous(alice, default_policy):
@@ -57,25 +58,31 @@ def test_user_override_beats_groups(alice, default_policy):
     strict = QuotaPolicy.objects.create(name="Strict", monthly_total=100, ten_minute_total=10, never_cache=True)
     UserPolicyOverride.objects.create(user=alice, policy=strict)
     policy = effective_policy_compute(user=alice)
-    assert policy.policy_name == "Strict" and policy.never_cache is True
+    assert policy.policy_name == "Strict"
+    assert policy.never_cache is True
     assert policy_explain(user=alice)[1] == "This user's own override."
 
 
 def test_no_policy_at_all_fails_closed(alice):
     policy = effective_policy_compute(user=alice)
     assert policy.models == ()
-    assert policy.ten_minute.total == 0 and policy.monthly.total == 0
+    assert policy.ten_minute.total == 0
+    assert policy.monthly.total == 0
 
 
 def test_disabled_account_fails_closed(alice, default_policy, demo_model):
     alice.is_active = False
     alice.save()
     policy = effective_policy_compute(user=alice)
-    assert policy.models == () and policy.monthly.total == 0 and policy.policy_name == "(account disabled)"
+    assert policy.models == ()
+    assert policy.monthly.total == 0
+    assert policy.policy_name == "(account disabled)"
 
 
 def test_allowed_models_are_the_union_of_user_groups_and_open_models(alice, bob, default_policy, demo_model, haiku):
-    nova = ModelCatalogueEntry.objects.create(provider="bedrock", model_id="us.amazon.nova-pro-v1:0", display_name="Nova Pro")
+    nova = ModelCatalogueEntry.objects.create(
+        provider="bedrock", model_id="us.amazon.nova-pro-v1:0", display_name="Nova Pro"
+    )
     switched_off = ModelCatalogueEntry.objects.create(
         provider="bedrock", model_id="amazon.nova-lite-v1:0", display_name="Nova Lite", enabled=False
     )
@@ -91,7 +98,8 @@ def test_allowed_models_are_the_union_of_user_groups_and_open_models(alice, bob,
     assert alice_models == ["us.anthropic.claude-3-5-haiku-20241022-v1:0", "demo.echo-v1", "us.amazon.nova-pro-v1:0"]
     assert bob_models == ["demo.echo-v1"]
     haiku_doc = effective_policy_compute(user=alice).allowed_model(haiku.model_id)
-    assert haiku_doc.price_in_per_1k == pytest.approx(0.0008) and haiku_doc.provider == "bedrock"
+    assert haiku_doc.price_in_per_1k == pytest.approx(0.0008)
+    assert haiku_doc.provider == "bedrock"
 
 
 def test_user_usage_reads_both_windows_with_limits_and_reset_times(alice, default_policy, gateway_store):
@@ -102,7 +110,9 @@ def test_user_usage_reads_both_windows_with_limits_and_reset_times(alice, defaul
 
     charges = usage_charges(policy=effective_policy_compute(user=alice))
     spent = TokenCount(input=300, output=45)
-    gateway_store.settle(reservation=gateway_store.reserve(sub=alice.sub, charges=charges, estimate=spent), actual=spent)
+    gateway_store.settle(
+        reservation=gateway_store.reserve(sub=alice.sub, charges=charges, estimate=spent), actual=spent
+    )
 
     ten_minute, month = user_usage(user=alice)
     assert (ten_minute.kind, ten_minute.total, ten_minute.limits.total) == ("10m", 345, 20_000)

@@ -6,16 +6,16 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.forms import modelform_factory
 
+from dataplane.model_ids import model_id_problem
 from quotas import services
 from quotas.admin_forms import PreparedResponseAdminForm, QuotaPolicyAdminForm
-from dataplane.model_ids import model_id_problem
 from quotas.models import GroupPolicy, ModelCatalogueEntry, PreparedResponse, QuotaPolicy, UserPolicyOverride
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.parametrize(
-    "provider, model_id",
+    ("provider", "model_id"),
     [
         ("bedrock", "anthropic.claude-3-5-haiku-20241022-v1:0"),
         ("bedrock", "amazon.nova-pro-v1:0"),
@@ -39,7 +39,7 @@ def test_valid_model_ids(provider, model_id):
 
 
 @pytest.mark.parametrize(
-    "provider, model_id, message",
+    ("provider", "model_id", "message"),
     [
         ("bedrock", "claude", "Not a Bedrock model id"),
         ("bedrock", "Anthropic.Claude", "Not a Bedrock model id"),
@@ -102,7 +102,9 @@ def test_negative_limits_are_refused_on_the_field():
 def test_input_or_output_above_the_total_is_refused():
     form = PolicyForm(data=_policy_data(ten_minute_input="2000", monthly_output="60000"))
     assert not form.is_valid()
-    assert form.errors["ten_minute_input"] == ["The 10-minute input limit (2,000) is above the 10-minute total (1,000)."]
+    assert form.errors["ten_minute_input"] == [
+        "The 10-minute input limit (2,000) is above the 10-minute total (1,000)."
+    ]
     assert "monthly output limit (60,000) is above the monthly total (50,000)" in form.errors["monthly_output"][0]
 
 
@@ -123,9 +125,13 @@ def test_duplicate_group_and_user_assignments_are_form_errors(default_policy, al
     GroupPolicy.objects.create(group=group, policy=default_policy)
     UserPolicyOverride.objects.create(user=alice, policy=default_policy)
     group_form = modelform_factory(GroupPolicy, fields="__all__")(data={"group": group.pk, "policy": default_policy.pk})
-    user_form = modelform_factory(UserPolicyOverride, fields="__all__")(data={"user": alice.pk, "policy": default_policy.pk})
-    assert not group_form.is_valid() and "already exists" in group_form.errors["group"][0]
-    assert not user_form.is_valid() and "already exists" in user_form.errors["user"][0]
+    user_form = modelform_factory(UserPolicyOverride, fields="__all__")(
+        data={"user": alice.pk, "policy": default_policy.pk}
+    )
+    assert not group_form.is_valid()
+    assert "already exists" in group_form.errors["group"][0]
+    assert not user_form.is_valid()
+    assert "already exists" in user_form.errors["user"][0]
 
 
 def test_duplicate_prepared_question_is_refused_up_to_case_and_punctuation():
@@ -159,7 +165,9 @@ def policy_form(**data: str):
 
 
 def test_a_monthly_limit_below_the_ten_minute_limit_is_refused():
-    form = policy_form(**_policy_data(ten_minute_total="5000", monthly_total="1000", ten_minute_output="900", monthly_output="500"))
+    form = policy_form(
+        **_policy_data(ten_minute_total="5000", monthly_total="1000", ten_minute_output="900", monthly_output="500")
+    )
     assert not form.is_valid()
     assert form.errors["monthly_total"] == [
         "The monthly total limit (1,000) is below the 10-minute total limit (5,000). "

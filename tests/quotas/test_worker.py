@@ -11,10 +11,10 @@ from io import StringIO
 
 import pytest
 from celery.signals import task_postrun
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connections, transaction
 
-from dataplane.errors import StoreUnavailable
+from dataplane.errors import StoreUnavailableError
 from quotas import services
 from quotas.models import PolicyOutbox, QuotaPolicy, UserPolicyOverride
 from quotas.tasks import outbox_drain
@@ -62,15 +62,20 @@ def _worker(app, *, ping: bool = True):
     from celery.contrib.testing.worker import start_worker
 
     return start_worker(
-        app, pool="solo", concurrency=1, queues=[app.conf.task_default_queue], shutdown_timeout=30, perform_ping_check=ping
+        app,
+        pool="solo",
+        concurrency=1,
+        queues=[app.conf.task_default_queue],
+        shutdown_timeout=30,
+        perform_ping_check=ping,
     )
 
 
 def _drift() -> int:
     try:
         call_command("check_policy_drift", stdout=StringIO())
-    except Exception as error:  # CommandError carries the exit status
-        return getattr(error, "returncode", 99)
+    except CommandError as error:  # it carries the exit status
+        return error.returncode
     return 0
 
 
@@ -104,7 +109,8 @@ def test_worker_publishes_a_committed_change_to_dynamodb(celery_app, dynamodb_st
         # The solo worker takes tasks in order: once this one is done, so is the one above.
         outbox_drain.delay().get(timeout=60)
     stored = dynamodb_store.policy_get(alice.sub)
-    assert stored.policy_name == "Strict" and stored.ten_minute.total == 100
+    assert stored.policy_name == "Strict"
+    assert stored.ten_minute.total == 100
     assert not PolicyOutbox.objects.filter(status="pending").exists()
     assert set(PolicyOutbox.objects.filter(result="written").values_list("attempts", flat=True)) == {1}
     assert _drift() == 0
@@ -114,7 +120,7 @@ def test_worker_retries_while_the_store_is_down(celery_app, dynamodb_store, use_
     def fail_first(store):
         if store.puts == 0 and not getattr(store, "failed", False):
             store.failed = True
-            raise StoreUnavailable("DynamoDB PutItem failed: connection refused (simulated)")
+            raise StoreUnavailableError("DynamoDB PutItem failed: connection refused (simulated)")
 
     flaky = use_store(CountingStore(dynamodb_store, on_put=fail_first))
     alice = UserFactory(username="alice")
@@ -122,11 +128,15 @@ def test_worker_retries_while_the_store_is_down(celery_app, dynamodb_store, use_
     with _worker(celery_app):
         outbox_drain.delay().get(timeout=60)  # fails once, retries after a 1 s back-off, succeeds
     row = PolicyOutbox.objects.get(sub=alice.sub, result="written")
-    assert row.status == "done" and row.attempts == 2 and flaky.failed
+    assert row.status == "done"
+    assert row.attempts == 2
+    assert flaky.failed
     assert dynamodb_store.policy_get(alice.sub).policy_name == "Standard"
 
 
-def test_worker_stopped_mid_sync_then_restarted_ends_clean(celery_app, dynamodb_store, use_store, default_policy, settings):
+def test_worker_stopped_mid_sync_then_restarted_ends_clean(
+    celery_app, dynamodb_store, use_store, default_policy, settings
+):
     from celery.worker import state
 
     settings.QUOTAS_OUTBOX_BATCH_SIZE = 4
@@ -158,7 +168,8 @@ def test_worker_stopped_mid_sync_then_restarted_ends_clean(celery_app, dynamodb_
             outbox_drain.delay().get(timeout=60)
     assert not PolicyOutbox.objects.filter(status="pending").exists()
     written = PolicyOutbox.objects.filter(result="written")
-    assert written.count() == 10 and set(written.values_list("attempts", flat=True)) == {1}
+    assert written.count() == 10
+    assert set(written.values_list("attempts", flat=True)) == {1}
     assert counting.puts == 10  # every row was published exactly once
     assert _drift() == 0
 
@@ -219,4 +230,6 @@ def test_an_admin_change_is_enforced_by_the_data_plane_through_a_real_worker_and
     record, outbound = ask("What is a window?")
     assert record.outcome == "refused"
     [error] = outbound.errors()
-    assert error["type"] == "QuotaExceeded" and error["limit"] == 50 and "50" in error["message"]
+    assert error["type"] == "QuotaExceeded"
+    assert error["limit"] == 50
+    assert "50" in error["message"]

@@ -212,15 +212,29 @@ def _handler_for(server: BedrockServer) -> type[BaseHTTPRequestHandler]:
             server.guardrail_calls.append({"guardrail": guardrail_id, "version": version, "source": body.get("source"),
                                            "text": text})
             assessment: dict[str, Any] = {}
-            blocked = (body.get("source") == "INPUT" and PROMPT_ATTACK in text.lower()) or BLOCKED_OUTPUT in text.lower()
+            blocked = (
+                body.get("source") == "INPUT" and PROMPT_ATTACK in text.lower()
+            ) or BLOCKED_OUTPUT in text.lower()
             if blocked:
-                assessment["contentPolicy"] = {"filters": [{"type": "PROMPT_ATTACK", "confidence": "HIGH", "action": "BLOCKED"}]}
+                assessment["contentPolicy"] = {
+                    "filters": [{"type": "PROMPT_ATTACK", "confidence": "HIGH", "action": "BLOCKED"}]
+                }
             if MASKED_NAME in text:
                 assessment["sensitiveInformationPolicy"] = {
                     "piiEntities": [{"match": MASKED_NAME, "type": "NAME", "action": "ANONYMIZED"}]}
             intervened = blocked or MASKED_NAME in text
             output = GUARDRAIL_BLOCKED_MESSAGE if blocked else text.replace(MASKED_NAME, "{NAME}")
-            units = dict.fromkeys(("topicPolicyUnits", "contentPolicyUnits", "wordPolicyUnits", "sensitiveInformationPolicyUnits", "sensitiveInformationPolicyFreeUnits", "contextualGroundingPolicyUnits"), 1)
+            units = dict.fromkeys(
+                (
+                    "topicPolicyUnits",
+                    "contentPolicyUnits",
+                    "wordPolicyUnits",
+                    "sensitiveInformationPolicyUnits",
+                    "sensitiveInformationPolicyFreeUnits",
+                    "contextualGroundingPolicyUnits",
+                ),
+                1,
+            )
             payload = json.dumps({
                 "usage": units,
                 "action": "GUARDRAIL_INTERVENED" if intervened else "NONE",
@@ -287,7 +301,11 @@ def _handler_for(server: BedrockServer) -> type[BaseHTTPRequestHandler]:
             self, scripted: BedrockScript, received: ReceivedRequest, input_tokens: int, output_tokens: int,
             trace: dict | None,
         ) -> None:
-            usage = {"inputTokens": input_tokens, "outputTokens": output_tokens, "totalTokens": input_tokens + output_tokens}
+            usage = {
+                "inputTokens": input_tokens,
+                "outputTokens": output_tokens,
+                "totalTokens": input_tokens + output_tokens,
+            }
             metadata: dict[str, Any] = {"usage": usage, "metrics": {"latencyMs": scripted.latency_ms}}
             if trace is not None:
                 metadata["trace"] = trace
@@ -303,12 +321,18 @@ def _handler_for(server: BedrockServer) -> type[BaseHTTPRequestHandler]:
                 for chunk in sent:
                     self._write(encode_event("contentBlockDelta", {"delta": {"text": chunk}, "contentBlockIndex": 0}))
                     received.chunks_sent += 1
-            self._write(encode_event("contentBlockDelta", {"delta": {"text": GUARDRAIL_BLOCKED_MESSAGE}, "contentBlockIndex": 0}))
+            self._write(
+                encode_event(
+                    "contentBlockDelta", {"delta": {"text": GUARDRAIL_BLOCKED_MESSAGE}, "contentBlockIndex": 0}
+                )
+            )
             self._write(encode_event("contentBlockStop", {"contentBlockIndex": 0}))
             self._write(encode_event("messageStop", {"stopReason": "guardrail_intervened"}))
             input_tokens = tokens.estimate_messages(received.messages, _system_text(received.system))
             output_tokens = tokens.estimate("".join(sent)) if sent else 0
-            self._write_metadata(BedrockScript(), received, input_tokens, output_tokens, _blocked_trace(received, where))
+            self._write_metadata(
+                BedrockScript(), received, input_tokens, output_tokens, _blocked_trace(received, where)
+            )
             return True
 
         def _fail(self, scripted: BedrockScript) -> bool:

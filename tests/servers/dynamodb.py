@@ -11,10 +11,11 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-DUMMY_CREDENTIALS = {
+DUMMY_CREDENTIALS: dict[str, Any] = {
     "aws_access_key_id": "testing",
     "aws_secret_access_key": "testing",
     "aws_session_token": "testing",
@@ -69,9 +70,8 @@ def moto_server() -> Iterator[str]:
     )
     thread = threading.Thread(target=server.serve_forever, name="moto-server", daemon=True)
     thread.start()
-    host, port = server.server_address[:2]
     try:
-        yield f"http://{host}:{port}"
+        yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
         server.server_close()
@@ -92,7 +92,7 @@ def dynamodb_client(endpoint_url: str, **settings):
     assert endpoint_url.startswith("http://127.0.0.1:"), endpoint_url
     return aws.new_client(
         "dynamodb",
-        aws.ClientSettings(region=REGION, endpoint_url=endpoint_url, **DUMMY_CREDENTIALS, **settings),
+        aws.ClientSettings(region=REGION, endpoint_url=endpoint_url, **(DUMMY_CREDENTIALS | settings)),
     )
 
 

@@ -6,9 +6,14 @@ import sys
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-ScriptT = TypeVar("ScriptT")
+
+class _Script(Protocol):
+    times: int | None  # how many requests it answers; None: all
+
+
+ScriptT = TypeVar("ScriptT", bound=_Script)
 ReceivedT = TypeVar("ReceivedT")
 
 
@@ -40,8 +45,7 @@ class ScriptedServer(Generic[ScriptT, ReceivedT]):
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._httpd.server_port}"
 
     def start(self):
         self._thread.start()

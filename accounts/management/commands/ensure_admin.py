@@ -15,16 +15,18 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--username", default="admin")
         parser.add_argument(
-            "--site-url", default="http://127.0.0.1:8000", help="where the site is served (make run passes its HOST and PORT)"
+            "--site-url",
+            default="http://127.0.0.1:8000",
+            help="where the site is served (make run passes its HOST and PORT)",
         )
 
     def handle(self, *args, username: str, site_url: str, **options) -> None:
-        User = get_user_model()
-        if User.objects.filter(is_superuser=True).exists():
+        user_model = get_user_model()
+        if user_model.objects.filter(is_superuser=True).exists():
             self.stdout.write("An admin account exists already; not creating another.")
             return
         password = secrets.token_urlsafe(12)
-        user = User.objects.create_superuser(username=username, email=f"{username}@localhost", password=password)
+        user = user_model.objects.create_superuser(username=username, email=f"{username}@localhost", password=password)
         user.groups.add(Group.objects.get_or_create(name=GATEWAY_ADMINS)[0])
         policy_publish_request(users=[user])  # so the admin can chat at once
         bar = "=" * 64

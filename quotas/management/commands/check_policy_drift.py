@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from dataplane.errors import StoreUnavailable
+from dataplane.errors import StoreUnavailableError
 from quotas.selectors import policy_drift_list
 
 
@@ -13,7 +13,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         try:
             drifts = policy_drift_list()
-        except StoreUnavailable as error:
+        except StoreUnavailableError as error:
             raise CommandError(f"The gateway store is unavailable: {error.message}", returncode=2) from error
         for drift in drifts:
             self.stdout.write(drift.describe())

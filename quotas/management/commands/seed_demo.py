@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from dataplane.errors import StoreUnavailable
+from dataplane.errors import StoreUnavailableError
 from quotas import demo, services
 from quotas.models import ModelCatalogueEntry, PreparedResponse, QuotaPolicy
 
@@ -23,14 +23,16 @@ class Command(BaseCommand):
         self.stdout.write(f"Seeded {created} new object(s); {queued} more user policies queued for publishing.")
         try:
             result = services.outbox_drain()
-        except StoreUnavailable as error:
+        except StoreUnavailableError as error:
             self.stderr.write(f"Store unavailable, rows stay pending: {error.message}")
             return
         self.stdout.write(f"Published: {result.as_dict()}")
 
     def _seed(self) -> int:
         created = 0
-        _, new = ModelCatalogueEntry.objects.get_or_create(model_id=demo.DEMO_MODEL["model_id"], defaults=demo.DEMO_MODEL)
+        _, new = ModelCatalogueEntry.objects.get_or_create(
+            model_id=demo.DEMO_MODEL["model_id"], defaults=demo.DEMO_MODEL
+        )
         created += new
         for model_id, name, max_tokens, price_in, price_out in demo.BEDROCK_MODELS:
             _, new = ModelCatalogueEntry.objects.get_or_create(
@@ -47,7 +49,9 @@ class Command(BaseCommand):
             )
             created += new
         if not QuotaPolicy.objects.filter(is_default=True).exists():
-            policy, new = QuotaPolicy.objects.get_or_create(name=demo.DEFAULT_POLICY["name"], defaults=demo.DEFAULT_POLICY)
+            policy, new = QuotaPolicy.objects.get_or_create(
+                name=demo.DEFAULT_POLICY["name"], defaults=demo.DEFAULT_POLICY
+            )
             created += new
             services.policy_default_set(policy=policy)
         _, new = Group.objects.get_or_create(name=demo.DEMO_GROUP)

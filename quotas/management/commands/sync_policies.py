@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from dataplane.errors import StoreUnavailable
+from dataplane.errors import StoreUnavailableError
 from quotas import services
 
 
@@ -13,8 +13,10 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         try:
             result = services.policy_sync_all()
-        except StoreUnavailable as error:
-            raise CommandError(f"The gateway store is unavailable; the outbox rows stay pending. {error.message}") from error
+        except StoreUnavailableError as error:
+            raise CommandError(
+                f"The gateway store is unavailable; the outbox rows stay pending. {error.message}"
+            ) from error
         self.stdout.write(
             f"Synced: {result.policies_queued} user policies and {result.prepared_queued} prepared responses "
             f"republished; {result.pending} still pending."

@@ -116,7 +116,10 @@ def test_on_publish_streams_the_answer_back_signed_in_batches_of_at_most_five(la
     assert lambda_wired, "nothing was published back"
     assert all(call["body"]["channel"] == f"/outbound/{ALICE}" for call in lambda_wired)
     assert all(1 <= len(call["body"]["events"]) <= 5 for call in lambda_wired)
-    assert all(call["authorization"].startswith("AWS4-HMAC-SHA256") and "/appsync/aws4_request" in call["authorization"] for call in lambda_wired)
+    assert all(
+        call["authorization"].startswith("AWS4-HMAC-SHA256") and "/appsync/aws4_request" in call["authorization"]
+        for call in lambda_wired
+    )
     events = published_events(lambda_wired)
     text = "".join(e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e)
     assert text == "".join(provider.chunks)
@@ -162,10 +165,16 @@ def test_an_iam_caller_owns_no_outbound_channel():
 def test_the_authorizer_imports_only_the_channel_rules():
     probe = (
         "import sys, json, dataplane.handlers.appsync_subscribe; "
-        "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('dataplane', 'boto', 'aws_lambda_powertools')))))"
+        "print(json.dumps(sorted(m for m in sys.modules"
+        " if m.startswith(('dataplane', 'boto', 'aws_lambda_powertools')))))"
     )
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
-    assert json.loads(loaded) == ["dataplane", "dataplane.channels", "dataplane.handlers", "dataplane.handlers.appsync_subscribe"]
+    assert json.loads(loaded) == [
+        "dataplane",
+        "dataplane.channels",
+        "dataplane.handlers",
+        "dataplane.handlers.appsync_subscribe",
+    ]
 
 
 def test_a_cancel_event_is_not_answered_as_a_bad_chat_request_and_leaves_a_marker(lambda_wired, provider, gateway):
@@ -196,11 +205,13 @@ def test_a_stream_near_the_lambda_timeout_stops_settles_and_tells_the_user(lambd
     events = published_events(lambda_wired)
     assert events[-1]["error"]["type"] == "TimeLimitReached"
     streamed = "".join(e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e)
-    assert streamed and streamed != "".join(provider.chunks)
+    assert streamed
+    assert streamed != "".join(provider.chunks)
     assert provider.closed == 1  # the model stream was closed, not abandoned
     (record,) = telemetry.records
     assert (record.outcome, record.error_type, record.stop_reason) == ("error", "TimeLimitReached", "time_limit")
-    assert record.output_tokens > 0 and record.estimated_usage  # what streamed is billed
+    assert record.output_tokens > 0
+    assert record.estimated_usage
     assert events[-1]["usage"]["outputTokens"] == record.output_tokens
 
 
@@ -229,18 +240,24 @@ def test_a_failure_outside_the_turn_reaches_the_user_the_logs_the_metrics_and_la
     )
 
     try:
-        with pytest.raises(appsync_chat.InboundPublishFailed):
+        with pytest.raises(appsync_chat.InboundPublishError):
             appsync_chat.handler(event, LambdaContext())
     finally:
         appsync_chat._publishing.cache_clear()
 
     (error,) = [e["error"] for e in published_events(received)]
-    assert error["type"] == "InternalError" and error["requestId"] in error["message"]
+    assert error["type"] == "InternalError"
+    assert error["requestId"] in error["message"]
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     failures = [line for line in lines if "ChatHandlerFailures" in line]
-    assert failures and failures[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "AIGateway"
+    assert failures
+    assert failures[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "AIGateway"
     (record,) = [line for line in lines if line.get("message") == "chat_turn"]
-    assert (record["outcome"], record["error_type"], record["request_id"]) == ("error", "InternalError", error["requestId"])
+    assert (record["outcome"], record["error_type"], record["request_id"]) == (
+        "error",
+        "InternalError",
+        error["requestId"],
+    )
 
 
 def test_pipeline_logs_in_lambda_carry_the_invocation_context(lambda_wired, provider):
@@ -259,5 +276,6 @@ def test_pipeline_logs_in_lambda_carry_the_invocation_context(lambda_wired, prov
 
     lines = [json.loads(line) for line in written.getvalue().splitlines()]
     (failure,) = [line for line in lines if line["message"].startswith("chat turn ")]  # dataplane.pipeline's
-    assert failure["function_request_id"] == "req-for-the-logs" and failure["level"] == "ERROR"
+    assert failure["function_request_id"] == "req-for-the-logs"
+    assert failure["level"] == "ERROR"
     assert published_events(lambda_wired)[-1]["error"]["type"] == "InternalError"

@@ -115,10 +115,9 @@ def test_validation_error_keeps_the_server_reason(openai_server, provider, uniqu
 def test_connection_dropped_mid_stream_yields_chunks_then_unavailable(openai_server, provider, unique):
     openai_server.script(unique, chunks=["a", "b", "c"], fail_after=2)
 
-    received = []
+    received: list = []
     with pytest.raises(ModelUnavailable):
-        for event in provider.stream(_call(unique, openai_server.url)):
-            received.append(event)
+        received.extend(provider.stream(_call(unique, openai_server.url)))  # keeps what arrived before the error
 
     assert received == [TextDelta("a"), TextDelta("b")]
 
@@ -211,7 +210,14 @@ def test_turns_to_one_endpoint_reuse_a_kept_alive_connection_but_never_a_cut_one
 
 
 def test_server_sent_events_are_parsed_from_pieces_split_anywhere():
-    pieces = [b'data: {"a"', b": 1}\r", b"\n\r\n: a comment\nevent: x\ndata: multi", b"\ndata: line \xc3", b"\xa9\n\n", b"data: [DONE]"]
+    pieces = [
+        b'data: {"a"',
+        b": 1}\r",
+        b"\n\r\n: a comment\nevent: x\ndata: multi",
+        b"\ndata: line \xc3",
+        b"\xa9\n\n",
+        b"data: [DONE]",
+    ]
     assert list(_server_sent_data(pieces)) == ['{"a": 1}', "multi\nline \u00e9", "[DONE]"]
 
 

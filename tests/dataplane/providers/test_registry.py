@@ -23,7 +23,8 @@ def test_demo_model_uses_the_configured_delay():
 
     assert provider_for(model, GatewayConfig(extra={"demo_chunk_delay": "0"})).chunk_delay == 0
     default = provider_for(model, GatewayConfig())
-    assert isinstance(default, DemoProvider) and default.chunk_delay == 0.02
+    assert isinstance(default, DemoProvider)
+    assert default.chunk_delay == 0.02
     assert default.name == "Demo (offline)"
 
 
@@ -65,7 +66,10 @@ def test_bedrock_through_the_registry_reaches_the_local_server(bedrock_server, a
     events = list(provider_for(model, config).stream(ModelCall(model_id=model.model_id, messages=[
         {"role": "user", "content": [{"text": "hi"}]}])))
 
-    assert events == [TextDelta("ok"), StreamEnd(stop_reason="end_turn", input_tokens=3, output_tokens=1, latency_ms=42)]
+    assert events == [
+        TextDelta("ok"),
+        StreamEnd(stop_reason="end_turn", input_tokens=3, output_tokens=1, latency_ms=42),
+    ]
 
 
 def test_unknown_provider_is_unavailable():

@@ -14,7 +14,10 @@ from dataplane.windows import current_windows
 SUB = "3f1c9a52-user-alice"
 
 
-def charges_at(now: datetime, *, ten=WindowLimits(), month=WindowLimits(), tz: str = "UTC") -> list[WindowCharge]:
+UNLIMITED = WindowLimits()
+
+
+def charges_at(now: datetime, *, ten=UNLIMITED, month=UNLIMITED, tz: str = "UTC") -> list[WindowCharge]:
     ten_minute, monthly = current_windows(now, tz)
     return [WindowCharge(window=ten_minute, limits=ten), WindowCharge(window=monthly, limits=month)]
 
@@ -71,7 +74,8 @@ def test_a_policy_keeps_its_guardrail_and_cache_scope(store):
     store.policy_put(guarded)
     assert store.policy_get(SUB) == guarded
     store.policy_put(replace(policy(2), guardrail=GuardrailChoice()))
-    assert store.policy_get(SUB).guardrail == GuardrailChoice() and store.policy_get(SUB).cache_scope == "per_user"
+    assert store.policy_get(SUB).guardrail == GuardrailChoice()
+    assert store.policy_get(SUB).cache_scope == "per_user"
 
 
 def test_policy_version_guard_older_never_overwrites_and_equal_is_a_no_op(store):
@@ -124,7 +128,7 @@ def test_racing_reservations_admit_exactly_as_many_as_fit(store, store_clock):
             admitted.append(n)
         except QuotaExceeded as refusal:
             refused.append(refusal)
-        except BaseException as error:  # pragma: no cover - reported below
+        except BaseException as error:  # noqa: BLE001 - any failure in a racer is reported below
             unexpected.append(error)
 
     threads = [threading.Thread(target=racer, args=(n,)) for n in range(50)]
@@ -141,7 +145,7 @@ def test_racing_reservations_admit_exactly_as_many_as_fit(store, store_clock):
 
 
 @pytest.mark.parametrize(
-    "ten, month, refused_window, limit",
+    ("ten", "month", "refused_window", "limit"),
     [
         (WindowLimits(total=10_000), WindowLimits(total=300), "month", 300),
         (WindowLimits(total=300), WindowLimits(total=10_000), "10m", 300),
@@ -343,7 +347,8 @@ def test_cache_purge_deletes_cached_answers_and_keeps_prepared_ones(store):
 
     assert store.cache_purge() == 30
 
-    assert store.cache_get("key-0") is None and store.cache_get("key-29") is None
+    assert store.cache_get("key-0") is None
+    assert store.cache_get("key-29") is None
     assert store.prepared_get(question_key="q-hours", model_id="demo.echo") == prepared
     assert store.cache_purge() == 0
 
@@ -391,7 +396,8 @@ def test_answers_get_finds_the_prepared_and_the_cached_answer_in_one_read(store,
     assert store.answers_get(question_key="q3", model_id="model.b", cache_key="k3") == StoredAnswers(everyone, ANSWER)
     assert store.answers_get(question_key="nope", model_id="model.a", cache_key="k3") == StoredAnswers(None, ANSWER)
     assert store.answers_get(question_key="nope", model_id="model.a", cache_key="other") == StoredAnswers()
-    assert store.stats.by_operation == {"answers_get": 4} and store.stats.reads == 4
+    assert store.stats.by_operation == {"answers_get": 4}
+    assert store.stats.reads == 4
 
 
 def test_answers_get_without_a_cache_key_never_returns_a_cached_answer(store):

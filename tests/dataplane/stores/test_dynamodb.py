@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 from botocore.stub import Stubber
 
-from dataplane.errors import QuotaExceeded, StoreUnavailable
+from dataplane.errors import QuotaExceeded, StoreUnavailableError
 from dataplane.policy import WindowLimits
 from dataplane.stores.base import TokenCount
 from dataplane.stores.dynamodb import TTL_ATTRIBUTE, DynamoDBStore
@@ -38,7 +38,9 @@ def test_reserve_is_one_transaction_and_settle_one_write(dynamodb_store, store_c
     dynamodb_store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=100, output=500))
     with pytest.raises(QuotaExceeded) as refusal:
         dynamodb_store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=100, output=500))
-    assert calls == Counter(TransactWriteItems=4, BatchGetItem=1)  # the refusal's `used` came back with the cancellation
+    assert calls == Counter(
+        TransactWriteItems=4, BatchGetItem=1
+    )  # the refusal's `used` came back with the cancellation
     assert refusal.value.details["used"] == 720
 
     with pytest.raises(QuotaExceeded):
@@ -117,7 +119,7 @@ def test_other_cancellations_are_store_errors_not_refusals(store_clock):
             service_error_code="TransactionCanceledException",
             modeled_fields={"CancellationReasons": [{"Code": "ThrottlingError"}, {"Code": "None"}]},
         )
-        with pytest.raises(StoreUnavailable, match="ThrottlingError"):
+        with pytest.raises(StoreUnavailableError, match="ThrottlingError"):
             store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=1, output=1))
 
 
@@ -156,12 +158,14 @@ def test_a_retried_settle_carries_the_same_request_token(dynamodb_store, store_c
     assert tokens[2] == f"settle-{second.reservation_id}" != tokens[0]
 
 
-def test_a_settle_whose_read_back_fails_is_still_applied_once_and_returns_no_counters(dynamodb_store, store_clock, monkeypatch):
+def test_a_settle_whose_read_back_fails_is_still_applied_once_and_returns_no_counters(
+    dynamodb_store, store_clock, monkeypatch
+):
     charges = charges_at(store_clock(), ten=WindowLimits(total=10_000), month=WindowLimits(total=100_000))
     reservation = dynamodb_store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=10, output=50))
 
     def unreachable(*args, **kwargs):
-        raise StoreUnavailable("read timed out")
+        raise StoreUnavailableError("read timed out")
 
     with monkeypatch.context() as patch:
         patch.setattr(dynamodb_store, "_batch_get", unreachable)

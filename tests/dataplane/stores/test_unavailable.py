@@ -1,4 +1,4 @@
-"""A store that cannot be reached fails fast with StoreUnavailable, never a raw library error."""
+"""A store that cannot be reached fails fast with StoreUnavailableError, never a raw library error."""
 from __future__ import annotations
 
 import socket
@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from dataplane.errors import StoreUnavailable
+from dataplane.errors import StoreUnavailableError
 from dataplane.policy import WindowLimits
 from dataplane.stores.base import TokenCount
 from dataplane.stores.dynamodb import DynamoDBStore
@@ -37,11 +37,11 @@ def unreachable_store(request, tmp_path, store_clock):
 def test_an_unreachable_store_raises_store_unavailable_quickly(unreachable_store, store_clock):
     charges = charges_at(store_clock(), ten=WindowLimits(total=1000))
     started = time.monotonic()
-    with pytest.raises(StoreUnavailable) as failure:
+    with pytest.raises(StoreUnavailableError) as failure:
         unreachable_store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=1, output=1))
-    with pytest.raises(StoreUnavailable):
+    with pytest.raises(StoreUnavailableError):
         unreachable_store.policy_get(SUB)
-    with pytest.raises(StoreUnavailable):
+    with pytest.raises(StoreUnavailableError):
         unreachable_store.cache_get("k")
     elapsed = time.monotonic() - started
 

@@ -29,7 +29,9 @@ def NO_TIMER(seconds: float, callback: object) -> None:  # noqa: N802 - a consta
 
 
 def record(n: int, moment: datetime) -> RequestRecord:
-    return RequestRecord(request_id=f"r{n}", ts=moment, user_sub="sub-1", entry="channels", input_tokens=n, output_tokens=1)
+    return RequestRecord(
+        request_id=f"r{n}", ts=moment, user_sub="sub-1", entry="channels", input_tokens=n, output_tokens=1
+    )
 
 
 def lake_files(lake: Path) -> list[Path]:
@@ -37,7 +39,9 @@ def lake_files(lake: Path) -> list[Path]:
 
 
 def lake_rows(lake: Path) -> list[dict]:
-    return sorted((row for path in lake_files(lake) for row in pq.read_table(path).to_pylist()), key=lambda r: r["request_id"])
+    return sorted(
+        (row for path in lake_files(lake) for row in pq.read_table(path).to_pylist()), key=lambda r: r["request_id"]
+    )
 
 
 def test_rows_wait_in_memory_until_the_batch_is_full(tmp_path):
@@ -71,7 +75,7 @@ def test_a_batch_across_midnight_goes_to_each_records_own_day(tmp_path):
     lake_sinks_flush()  # what a local report does before reading
     assert [p.parent.name for p in lake_files(tmp_path)] == ["dt=2026-11-29", "dt=2026-11-30"]
     assert [r["ts"] for r in lake_rows(tmp_path)] == [
-        datetime(2026, 11, 29, 23, 59, 59, 999000), datetime(2026, 11, 30)
+        datetime(2026, 11, 29, 23, 59, 59, 999000), datetime(2026, 11, 30)  # noqa: DTZ001 - the lake's are naive UTC
     ]
 
 
@@ -109,7 +113,9 @@ def test_a_crash_mid_write_leaves_no_visible_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(pq, "write_table", torn_write)
     with pytest.raises(parquet.LakeFileError, match="disk full"):
-        parquet.partition_files_write(tmp_path, [record(1, datetime(2026, 11, 29, tzinfo=UTC)).to_lake()], file_stem="x")
+        parquet.partition_files_write(
+            tmp_path, [record(1, datetime(2026, 11, 29, tzinfo=UTC)).to_lake()], file_stem="x"
+        )
     assert lake_files(tmp_path) == []  # readers glob *.parquet; nothing torn is ever visible
 
 
@@ -157,5 +163,6 @@ def test_the_files_have_the_lake_schema(tmp_path):
     sink.emit(record(1, datetime(2026, 11, 29, tzinfo=UTC)))
     (path,) = lake_files(tmp_path)
     schema = pq.read_schema(path)
-    assert schema.field("ts").type == pa.timestamp("ms") and schema.field("input_tokens").type == pa.int64()
+    assert schema.field("ts").type == pa.timestamp("ms")
+    assert schema.field("input_tokens").type == pa.int64()
     assert schema.names == parquet.arrow_schema().names
