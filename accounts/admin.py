@@ -15,7 +15,7 @@ class UserAdmin(DjangoUserAdmin):
     # Staff status follows role membership (accounts.services.user_staff_sync): put someone in
     # Analysts or Gateway admins instead of ticking it, so no hidden second step exists.
     readonly_fields = ("sub", "last_login", "date_joined", "is_staff")
-    fieldsets = (*DjangoUserAdmin.fieldsets, (_("Gateway identity"), {"fields": ("sub", "language")}))
+    fieldsets = (*(DjangoUserAdmin.fieldsets or ()), (_("Gateway identity"), {"fields": ("sub", "language")}))
     # Only a superuser may hand out superuser status or raw permissions; a gateway admin who
     # could would be one click from every power in the site.
     superuser_only_fields = ("is_superuser", "user_permissions")

@@ -27,7 +27,9 @@ from quotas.demo import BEDROCK_MODELS, DEMO_MODEL
 
 # Prices per 1k input / output tokens: the seeded catalogue's, so costs match what admins see.
 _DEMO_PRICES: dict[str, tuple[float, float]] = {
-    DEMO_MODEL["model_id"]: (float(DEMO_MODEL["price_in_per_1k"]), float(DEMO_MODEL["price_out_per_1k"])),
+    str(DEMO_MODEL["model_id"]): (
+        float(str(DEMO_MODEL["price_in_per_1k"])), float(str(DEMO_MODEL["price_out_per_1k"]))
+    ),
     **{model_id: (float(price_in), float(price_out)) for model_id, _, _, price_in, price_out in BEDROCK_MODELS[1:4]},
 }
 DEMO_MODELS: tuple[str, ...] = tuple(_DEMO_PRICES)

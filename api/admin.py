@@ -34,7 +34,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("state"))
     def key_state(self, key: ApiKey) -> str:
-        return {"active": _("active"), "revoked": _("revoked"), "expired": _("expired")}[key.state()]
+        return str({"active": _("active"), "revoked": _("revoked"), "expired": _("expired")}[key.state()])
 
     @admin.action(description=_("Revoke the selected keys"), permissions=["change"])
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:

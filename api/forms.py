@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
+from api.models import ApiKey
 from quotas.models import ModelCatalogueEntry
 from quotas.selectors import allowed_models
 
@@ -27,7 +28,9 @@ class ApiKeyForm(forms.Form):
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
-        self.fields["models"].queryset = allowed_models(user=user)
+        models_field = self.fields["models"]
+        assert isinstance(models_field, forms.ModelMultipleChoiceField)
+        models_field.queryset = allowed_models(user=user)
 
     def clean_expires_at(self) -> Any:
         expires_at = self.cleaned_data["expires_at"]
@@ -37,7 +40,7 @@ class ApiKeyForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        active = self.user.api_keys.filter(revoked_at__isnull=True).count()
+        active = ApiKey.objects.filter(user=self.user, revoked_at__isnull=True).count()
         if active >= MAX_KEYS_PER_USER:
             raise forms.ValidationError(
                 _("You have %(count)d active keys, the most allowed. Revoke one first.") % {"count": active}

@@ -14,13 +14,14 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.models import User
 from api.door import RunningTurn
 from api.forms import ApiKeyForm
 from api.models import ApiKey
@@ -80,7 +81,7 @@ async def models_list(request: HttpRequest) -> JsonResponse:
 
 
 @csrf_exempt
-async def chat_completions(request: HttpRequest) -> HttpResponse:
+async def chat_completions(request: HttpRequest) -> HttpResponseBase:
     accepted = await _accept(request)
     if isinstance(accepted, JsonResponse):
         return accepted
@@ -182,24 +183,26 @@ async def _stream(
 @login_required
 @require_http_methods(["GET", "POST"])
 def keys_page(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    assert isinstance(user, User)  # login_required
     issued = None
     if request.method == "POST":
-        form = ApiKeyForm(request.POST, user=request.user)
+        form = ApiKeyForm(request.POST, user=user)
         if form.is_valid():
             issued = api_key_create(
-                user=request.user, name=form.cleaned_data["name"], expires_at=form.cleaned_data["expires_at"],
+                user=user, name=form.cleaned_data["name"], expires_at=form.cleaned_data["expires_at"],
                 models=list(form.cleaned_data["models"]),
             )
-            form = ApiKeyForm(user=request.user)
+            form = ApiKeyForm(user=user)
     else:
-        form = ApiKeyForm(user=request.user)
+        form = ApiKeyForm(user=user)
     return render(
         request,
         "api/keys.html",
         {
             "form": form,
             "issued": issued,
-            "keys": api_keys_of(user=request.user),
+            "keys": api_keys_of(user=user),
             "base_url": request.build_absolute_uri("/v1"),
             "now": timezone.now(),
         },

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
-from websockets.typing import Origin
+from websockets.typing import Origin, Subprotocol
 
 HERE = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HERE))
@@ -35,7 +35,7 @@ sys.path.insert(0, str(HERE))
 from dataplane.channels import inbound_channel, outbound_channel  # noqa: E402 (after the path)
 from dataplane.providers.demo import DEMO_MODEL_ID  # noqa: E402
 
-SUBPROTOCOLS = ["aws-appsync-event-ws", "header-e30"]
+SUBPROTOCOLS = [Subprotocol("aws-appsync-event-ws"), Subprotocol("header-e30")]
 SIGN_IN = """
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.db import SessionStore

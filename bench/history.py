@@ -21,6 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -37,7 +38,7 @@ def setup(database_url: str | None, scratch: Path) -> None:
     call_command("migrate", verbosity=0, interactive=False)
 
 
-def fill(*, conversations: int, messages: int) -> tuple[object, object]:
+def fill(*, conversations: int, messages: int) -> tuple[Any, Any]:
     from django.contrib.auth import get_user_model
 
     from chat.models import Conversation, Message

@@ -16,6 +16,7 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SLUG = "tokens-cost-by-model"
@@ -51,7 +52,8 @@ def measure(*, background: bool, records: int, days: int) -> dict:
     rows = synthetic_records(first_day=first_day, days=days, user_subs=subs, turns_per_day=records // days, seed=5)
     lake_write_records(Path(os.environ["GATEWAY_LAKE_DIR"]), rows)
     client = Client(HTTP_HOST="127.0.0.1")
-    client.force_login(UserFactory(username="bench-analyst", groups=[ANALYSTS]))
+    analyst: Any = UserFactory(username="bench-analyst", groups=[ANALYSTS])  # a User, built by factory_boy
+    client.force_login(analyst)
 
     client.get("/reports/")  # the analyst opens the list first: URL, template and session warm-up
     began = time.perf_counter()
@@ -63,6 +65,7 @@ def measure(*, background: bool, records: int, days: int) -> dict:
         time.sleep(0.25)  # about as often as the run page polls
         run.refresh_from_db()
     began_at = timezone.now() - timedelta(seconds=time.perf_counter() - began)
+    assert run.finished_at is not None  # is_finished
     return {
         "mode": "background" if background else "inline",
         "http_status": response.status_code,

@@ -17,6 +17,8 @@ from accounts.models import User
 
 
 class Conversation(models.Model):
+    # Set on a page of the list by `chat.history.selectors` (one count query for the page).
+    message_count: int
     # A random public id: the page and the API never see (or guess) sequential keys.
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(

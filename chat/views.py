@@ -12,6 +12,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.cognito_tokens import CognitoTokenError, CognitoUnavailable, id_token_for
+from accounts.models import User
 from chat import protocol
 from chat.flood import publish_allowed
 from chat.history.retention import retention_for
@@ -30,7 +31,9 @@ MAX_TOKEN_CHOICES = (2048, 1024, 512, 256, 128)
 @login_required
 @ensure_csrf_cookie  # the page's JS sends it back in X-CSRFToken on POST /event
 def chat_page(request: HttpRequest) -> HttpResponse:
-    sub = request.user.sub
+    user = request.user
+    assert isinstance(user, User)  # login_required
+    sub = user.sub
     # The page's JS takes the wire's window kinds, their names and the usage levels from here,
     # so it never keeps its own copy of a rule the gateway defines.
     windows = {

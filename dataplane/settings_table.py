@@ -70,7 +70,7 @@ def parse(setting: Setting, raw: object) -> Any:
         return [str(item).strip() for item in items if str(item).strip()]
     number = int if setting.kind == "int" else float
     try:
-        parsed = number(raw)  # type: ignore[arg-type]
+        parsed = number(raw)  # type: ignore[arg-type,call-overload]  # raw is checked by the except
     except (TypeError, ValueError):
         raise ConfigError(f"{setting.name} must be a number, got {raw!r}") from None
     if parsed < 0:

@@ -13,7 +13,7 @@ admin.site.site_title = "AI Gateway"
 admin.site.index_title = gettext_lazy("Govern models, quotas and usage")
 # One sign-in page, allauth's, with its throttling and lock-out after failed attempts; the
 # admin's own form had neither.
-admin.site.login = secure_admin_login(admin.site.login)
+admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]  # allauth's documented wrapper
 admin_index_tidy(admin.site)
 
 urlpatterns = [

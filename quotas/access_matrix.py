@@ -109,10 +109,16 @@ class _Relations:
     def group_grants(self, group_id: int, entry: ModelCatalogueEntry) -> tuple[Grant, ...]:
         return (Grant(GROUP, self.group_names[group_id]),) if entry.pk in self.group_models[group_id] else ()
 
+    def _policy(self, policy_id: int | None) -> QuotaPolicy | None:
+        return None if policy_id is None else self.policies.get(policy_id)
+
+    def group_policy_of(self, group_id: int) -> QuotaPolicy | None:
+        return self._policy(self.group_policy.get(group_id))
+
     def user_policy(self, user_id: int, user_groups: list[int]) -> QuotaPolicy | None:
         default = next((policy for policy in self.policies.values() if policy.is_default), None)
         return _policy_for(
-            override=self.policies.get(self.overrides.get(user_id)),
+            override=self._policy(self.overrides.get(user_id)),
             group_policies=[self.policies[self.group_policy[pk]] for pk in user_groups if pk in self.group_policy],
             default=default,
         )
@@ -137,7 +143,7 @@ def access_matrix_build(
             kind="group",
             name=group.name,
             pk=group.pk,
-            policy=relations.policies.get(relations.group_policy.get(group.pk)),
+            policy=relations.group_policy_of(group.pk),
             cells=[_open(entry) + relations.group_grants(group.pk, entry) for entry in catalogue],
         )
         for group in groups

@@ -337,7 +337,7 @@ class GroupAdmin(DjangoGroupAdmin):
 
     @admin.display(description=_("members"), ordering="list_member_count")
     def member_count(self, group: Group) -> int:
-        return group.list_member_count
+        return int(getattr(group, "list_member_count", 0))  # annotated by groups_for_list
 
 
 # -- users (accounts' admin plus governance) ------------------------------------------------------
@@ -347,7 +347,7 @@ admin.site.unregister(User)
 @admin.register(User)
 class GovernedUserAdmin(AccountsUserAdmin):
     inlines = (UserPolicyOverrideInline, UserModelAccessInline)
-    readonly_fields = (*AccountsUserAdmin.readonly_fields, "governance_panel")
+    readonly_fields = (*AccountsUserAdmin.readonly_fields, "governance_panel")  # type: ignore[assignment]  # stubs fix the base's tuple length
     list_display = (*AccountsUserAdmin.list_display, "effective_policy_name")
     actions = ("republish_selected", "reset_ten_minute_window", "reset_month_window")
 

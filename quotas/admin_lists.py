@@ -17,7 +17,7 @@ from django.db.models.functions import Coalesce
 from quotas.models import OutboxStatus, PolicyOutbox, PreparedOutbox
 
 
-def _outbox_count(status: str) -> Subquery:
+def _outbox_count(status: str) -> Coalesce:
     rows = (
         PolicyOutbox.objects.filter(policy=OuterRef("pk"), status=status)
         .order_by()
@@ -50,7 +50,10 @@ def policies_for_list(queryset: QuerySet) -> QuerySet:
 def _count_of(relation: str, field: str) -> QuerySet:
     from quotas.models import GroupPolicy, UserPolicyOverride
 
-    model = {"group_assignments": GroupPolicy, "user_overrides": UserPolicyOverride}[relation]
+    models_by_relation: dict[str, type[GroupPolicy | UserPolicyOverride]] = {
+        "group_assignments": GroupPolicy, "user_overrides": UserPolicyOverride,
+    }
+    model = models_by_relation[relation]
     return (
         model.objects.filter(**{field: OuterRef("pk")})
         .order_by()

@@ -160,6 +160,12 @@ def _limit(verbose: Any) -> models.BigIntegerField:
 
 
 class QuotaPolicy(models.Model):
+    # Set on the rows of the admin's list by `quotas.admin_lists.policies_for_list` (annotations).
+    list_group_count: int
+    list_override_count: int
+    list_failed: int
+    list_pending: int
+    list_published_version: int | None
     name = models.CharField(max_length=80, unique=True)
     description = models.TextField(blank=True)
     is_default = models.BooleanField(
@@ -371,6 +377,9 @@ class UserPolicyOverride(models.Model):
 
 
 class PreparedResponse(models.Model):
+    # Set on the rows of the admin's list by `quotas.admin_lists.prepared_for_list` (annotations).
+    list_outbox_status: str | None
+    list_outbox_action: str | None
     question = models.TextField(
         help_text=_(
             "Matched up to case, spacing and trailing punctuation "

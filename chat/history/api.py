@@ -103,7 +103,7 @@ def _owned(request: HttpRequest, conversation_id: str) -> Conversation:
 def _positive_int(value: str | None, *, default: int, field: str, maximum: int) -> int:
     if value in (None, ""):
         return default
-    if not value.isdigit() or not 1 <= int(value) <= maximum:
+    if value is None or not value.isdigit() or not 1 <= int(value) <= maximum:
         raise bad_request(_("%(field)s must be a whole number from 1 to %(max)s.") % {"field": field, "max": maximum})
     return int(value)
 

@@ -210,7 +210,7 @@ class PreparedRows:
 
     def publish(self, store: Store, row: PreparedOutbox) -> str:
         if row.action == PreparedOutbox.Action.PUT:
-            store.prepared_put(PreparedAnswer(**row.document))
+            store.prepared_put(PreparedAnswer(**(row.document or {})))
         else:
             store.prepared_delete(question_key=row.question_key, model_id=row.model_id)
         return row.action

@@ -23,7 +23,7 @@ def prepared_question_problem(
         return gettext("Enter a question.")
     clash = (
         PreparedResponse.objects.filter(question_key=prepared_question_key(question), model=model)
-        .exclude(pk=exclude_pk)
+        .exclude(pk=exclude_pk or 0)  # 0: no row has it (a new answer excludes nothing)
         .first()
     )
     if clash is None:

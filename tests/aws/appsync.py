@@ -63,7 +63,7 @@ from websockets.typing import Subprotocol
 
 from dataplane.channels import MAX_EVENT_BYTES, MAX_EVENTS_PER_PUBLISH
 
-SUBPROTOCOL = "aws-appsync-event-ws"
+SUBPROTOCOL = Subprotocol("aws-appsync-event-ws")
 USER_POOL = "AMAZON_COGNITO_USER_POOLS"
 IAM = "AWS_IAM"
 CONNECTION_TIMEOUT_MS = 300_000

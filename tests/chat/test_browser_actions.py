@@ -52,7 +52,9 @@ def figures(page, window: str = "10m") -> str:
 
 
 def used_tokens(page, window: str = "10m") -> int:
-    return int(re.match(r"([\d,]+) /", figures(page, window))[1].replace(",", ""))
+    found = re.match(r"([\d,]+) /", figures(page, window))
+    assert found, figures(page, window)
+    return int(found[1].replace(",", ""))
 
 
 def clipboard(page) -> str:
@@ -75,7 +77,10 @@ def bottom(page, selector: str) -> float:
 
 
 def tokens_in_footer(message) -> int:
-    return int(re.search(r"([\d,]+) tokens \(", message.locator(".answer-meta").inner_text())[1].replace(",", ""))
+    meta = message.locator(".answer-meta").inner_text()
+    found = re.search(r"([\d,]+) tokens \(", meta)
+    assert found, meta
+    return int(found[1].replace(",", ""))
 
 
 def check_banner_and_composer(page) -> None:

@@ -26,7 +26,7 @@ from quotas.models import (
     UserModelAccess,
     UserPolicyOverride,
 )
-from tests.factories import UserFactory
+from tests.factories import user_create
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +45,7 @@ def add_policies(n: int) -> None:
     policy = QuotaPolicy.objects.create(name=f"Policy {n}", ten_minute_total=1_000 + n, monthly_total=100_000)
     group = Group.objects.create(name=f"Policy group {n}")
     GroupPolicy.objects.create(group=group, policy=policy)
-    user = UserFactory(username=f"override{n}")
+    user = user_create(username=f"override{n}")
     UserPolicyOverride.objects.create(user=user, policy=policy)
     PolicyOutbox.objects.create(sub=user.sub, user=user, policy=policy, version=n, status=OutboxStatus.DONE)
     PolicyOutbox.objects.create(sub=user.sub, user=user, policy=policy, version=n + 1, status=OutboxStatus.PENDING)
@@ -56,7 +56,7 @@ def add_groups(n: int) -> None:
     GroupPolicy.objects.create(group=group, policy=QuotaPolicy.objects.get(is_default=True))
     GroupModelAccess.objects.create(group=group, model=_model(n))
     for member in range(2):
-        group.user_set.add(UserFactory(username=f"member{n}-{member}"))
+        group.user_set.add(user_create(username=f"member{n}-{member}"))
 
 
 def add_group_policies(n: int) -> None:
@@ -67,12 +67,12 @@ def add_group_policies(n: int) -> None:
 
 def add_overrides(n: int) -> None:
     UserPolicyOverride.objects.create(
-        user=UserFactory(username=f"over{n}"), policy=QuotaPolicy.objects.get(is_default=True)
+        user=user_create(username=f"over{n}"), policy=QuotaPolicy.objects.get(is_default=True)
     )
 
 
 def add_users(n: int) -> None:
-    user = UserFactory(username=f"person{n}", groups=[f"Crew {n % 3}"])
+    user = user_create(username=f"person{n}", groups=[f"Crew {n % 3}"])
     UserModelAccess.objects.create(user=user, model=_model(n))
     if n % 2:
         UserPolicyOverride.objects.create(user=user, policy=QuotaPolicy.objects.get(is_default=True))
@@ -86,7 +86,7 @@ def add_prepared(n: int) -> None:
 
 
 def add_policy_outbox(n: int) -> None:
-    user = UserFactory(username=f"outbox{n}")
+    user = user_create(username=f"outbox{n}")
     PolicyOutbox.objects.create(sub=user.sub, user=user, policy=QuotaPolicy.objects.get(is_default=True), version=n)
 
 
@@ -99,7 +99,7 @@ def add_runs(n: int) -> None:
     ReportRun.objects.create(
         definition=definition,
         params={"start_date": "2026-11-01", "end_date": "2026-11-02"},
-        requested_by=UserFactory(username=f"runner{n}"),
+        requested_by=user_create(username=f"runner{n}"),
         rows=[[n]] * 100,
         columns=["n"],
     )

@@ -45,7 +45,7 @@ def test_bedrock_providers_share_one_client_per_configuration(aws_test_credentia
     haiku = AllowedModel(model_id="anthropic.claude-3-5-haiku-20241022-v1:0", display_name="Haiku", provider="bedrock")
     nova = AllowedModel(model_id="us.amazon.nova-pro-v1:0", display_name="Nova", provider="bedrock")
     config = GatewayConfig(region="eu-central-1", bedrock_endpoint_url="http://127.0.0.1:9")
-    gateway = Gateway(config=config, store=None, telemetry=None, provider_factory=provider_for)  # type: ignore[arg-type]
+    gateway = Gateway(config=config, store=None, telemetry=None, provider_factory=provider_for)
 
     first = gateway.provider_for(haiku)
 
