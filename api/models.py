@@ -16,7 +16,6 @@ from django.utils.translation import gettext_lazy as _
 
 
 class ApiKey(models.Model):
-    objects: models.Manager[ApiKey] = models.Manager()
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys", verbose_name=_("user")
     )

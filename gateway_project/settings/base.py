@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "quotas",
     "analytics",
     "chat",
+    "api",
 ]
 
 MIDDLEWARE = [
