@@ -318,6 +318,8 @@ def _reserve(turn: _Turn) -> None:
         turn.reservation = store.reserve(sub=sub, charges=charges, estimate=estimate)
     except QuotaExceeded:
         usages = store.usage_read(sub=sub, charges=charges)
+    else:
+        return
     room = min(answer_room(usages, estimate.input), _budget_room(turn, usages, estimate.input), estimate.output)
     if room >= MIN_USEFUL_ANSWER_TOKENS:
         try:
