@@ -19,6 +19,18 @@ PASSWORD = "correct-horse-battery-staple"  # noqa: S105 - the test users' passwo
 
 
 @pytest.fixture
+def aws_test_credentials(monkeypatch) -> None:
+    """Dummy credentials for providers that build their own boto3 client."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture
 def password() -> str:
     return PASSWORD
 

@@ -12,10 +12,10 @@ import time
 from dataclasses import dataclass
 
 from dataplane.errors import GatewayError
-from dataplane.policy import AllowedModel
 from dataplane.providers import ModelCall, StreamEnd, TextDelta, provider_for
 from gateway_project.gateway import gateway_config
 from quotas.models import ModelCatalogueEntry
+from quotas.selectors import catalogue_entry_allowed_model
 
 TEST_PROMPT = "Reply with one short sentence: are you working?"
 TEST_MAX_TOKENS = 32
@@ -46,7 +46,7 @@ def catalogue_model_test(*, entry: ModelCatalogueEntry, prompt: str = TEST_PROMP
     answer: list[str] = []
     end: StreamEnd | None = None
     try:
-        provider = provider_for(_as_allowed(entry), gateway_config())
+        provider = provider_for(catalogue_entry_allowed_model(entry=entry), gateway_config())
         for event in provider.stream(call):
             if isinstance(event, TextDelta):
                 answer.append(event.text)
@@ -68,17 +68,6 @@ def catalogue_model_test(*, entry: ModelCatalogueEntry, prompt: str = TEST_PROMP
         input_tokens=end.input_tokens if end else None,
         output_tokens=end.output_tokens if end else None,
         latency_ms=_elapsed_ms(began),
-    )
-
-
-def _as_allowed(entry: ModelCatalogueEntry) -> AllowedModel:
-    # What provider_for reads: the provider, the model id and (OpenAI-compatible) the endpoint.
-    return AllowedModel(
-        model_id=entry.model_id,
-        display_name=entry.display_name,
-        provider=entry.provider,
-        default_max_tokens=entry.default_max_tokens,
-        endpoint=entry.endpoint_url,
     )
 
 

@@ -68,7 +68,8 @@ def allowed_models(*, user: Any) -> QuerySet[ModelCatalogueEntry]:
     )
 
 
-def _allowed_model(entry: ModelCatalogueEntry) -> AllowedModel:
+def catalogue_entry_allowed_model(*, entry: ModelCatalogueEntry) -> AllowedModel:
+    """A catalogue entry as the data plane's policy document (and its providers) name it."""
     return AllowedModel(
         model_id=entry.model_id,
         display_name=entry.display_name,
@@ -98,7 +99,7 @@ def effective_policy_compute(*, user: Any, version: int = 0) -> EffectivePolicy:
     return EffectivePolicy(
         sub=user.sub,
         version=version,
-        models=tuple(_allowed_model(entry) for entry in allowed_models(user=user)),
+        models=tuple(catalogue_entry_allowed_model(entry=entry) for entry in allowed_models(user=user)),
         ten_minute=WindowLimits(
             total=policy.ten_minute_total, input=policy.ten_minute_input, output=policy.ten_minute_output
         ),

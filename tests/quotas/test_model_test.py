@@ -21,18 +21,7 @@ def model_id() -> str:
 
 
 @pytest.fixture
-def aws_credentials(monkeypatch) -> None:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-
-
-@pytest.fixture
-def bedrock(settings, bedrock_server, aws_credentials):
+def bedrock(settings, bedrock_server, aws_test_credentials):
     settings.GATEWAY_BEDROCK_ENDPOINT_URL = bedrock_server.url
     settings.GATEWAY_BEDROCK_MAX_ATTEMPTS = "1"
     return bedrock_server
