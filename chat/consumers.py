@@ -2,9 +2,9 @@
 
 The consumer authenticates in `connect` (the Django session; the `header-…` subprotocol a
 real AppSync client sends for auth is ignored), checks each frame with `chat.protocol`,
-and hands inbound publishes to `chat.turns`, which runs them in the worker pool. Answers come
-back through the user's outbound group and leave as `data` frames. Nothing here blocks the
-event loop: the only slow work, a chat turn, never runs on it.
+and hands inbound publishes to `chat.turns`, which runs them as tasks on the event loop.
+Answers come back through the user's outbound group and leave as `data` frames. Nothing here
+blocks the event loop: a turn's blocking steps run in thread pools.
 """
 from __future__ import annotations
 

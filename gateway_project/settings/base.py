@@ -202,7 +202,11 @@ GATEWAY_LAKE_DIR = env("GATEWAY_LAKE_DIR", default=str(BASE_DIR / "var" / "lake"
 GATEWAY_FIREHOSE_STREAM = env("GATEWAY_FIREHOSE_STREAM", default="")
 GATEWAY_METRICS_NAMESPACE = env("GATEWAY_METRICS_NAMESPACE", default="AIGateway")
 GATEWAY_BEDROCK_ENDPOINT_URL = env("GATEWAY_BEDROCK_ENDPOINT_URL", default="")
+# Threads per web process for models that only stream synchronously (Bedrock); the demo and
+# OpenAI-compatible models stream on the event loop, without a thread or a cap (chat/turns.py).
 GATEWAY_TURN_WORKERS = env.int("GATEWAY_TURN_WORKERS", default=32)
+# Threads per web process for a turn's short blocking steps (policy, reserve, settle, telemetry).
+GATEWAY_STORE_WORKERS = env.int("GATEWAY_STORE_WORKERS", default=8)
 GATEWAY_DEMO_CHUNK_DELAY = env("GATEWAY_DEMO_CHUNK_DELAY", default="")  # seconds between demo chunks
 GATEWAY_BEDROCK_READ_TIMEOUT = env("GATEWAY_BEDROCK_READ_TIMEOUT", default="")
 GATEWAY_BEDROCK_MAX_ATTEMPTS = env("GATEWAY_BEDROCK_MAX_ATTEMPTS", default="")
