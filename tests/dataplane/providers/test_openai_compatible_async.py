@@ -55,7 +55,10 @@ def test_the_echo_answer_and_no_usage(openai_server, provider, unique):
 
 @pytest.mark.parametrize(
     ("status", "expected"),
-    [(429, ModelThrottled), (400, ValidationError), (401, ModelUnavailable), (503, ModelUnavailable), (418, UpstreamError)],
+    [
+        (429, ModelThrottled), (400, ValidationError), (401, ModelUnavailable), (503, ModelUnavailable),
+        (418, UpstreamError),
+    ],
 )
 def test_http_errors_are_mapped_by_status(openai_server, provider, unique, status, expected):
     openai_server.script(unique, status=status, error_message="context too long")
