@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
+import weakref
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
@@ -23,7 +25,6 @@ from django.conf import settings
 
 from chat.outbound import TURN_CANCEL, ChannelsGroupOutbound
 from chat.protocol import PublishedEvent
-from dataplane.channels import outbound_group_name
 from dataplane.pipeline import Identity, chat_turn_async
 from dataplane.requests import cancel_target, conversation_id_of
 from dataplane.stopping import TurnStop
@@ -99,6 +100,10 @@ async def run_turn(
     *, sub: str, username: str, channel: str, event: PublishedEvent, cancel: threading.Event
 ) -> RequestRecord:
     """One published event, start to end, on the running event loop."""
+    try:
+        await cancel_listener().join(sub)
+    except Exception:  # noqa: BLE001 - without it only cancels from other processes are missed
+        logger.warning("turn of %s cannot hear cancels from other processes", sub, exc_info=True)
     outbound = ChannelsGroupOutbound(sub=sub, loop=asyncio.get_running_loop())
     return await chat_turn_async(
         gateway=gateway(),
@@ -131,11 +136,72 @@ def start_turn(*, sub: str, username: str, channel: str, event: PublishedEvent) 
     return cancel
 
 
+def cancel_group_name(sub: str) -> str:
+    """The group of the server processes that ran a turn of this user lately."""
+    return f"turn-cancels.{sub}"
+
+
+class CancelListener:
+    """This process's ear for cancels published to another process.
+
+    A turn runs in the process that took its publish, which need not hold a connection of
+    the user subscribed to the outbound group (a POST /event, or a page connected elsewhere
+    behind a load balancer). So each process joins `cancel_group_name(sub)` with one channel
+    of its own when it starts a turn for `sub`, and one task sets the cancel events of the
+    turns a message names. Joining is refreshed hourly, well within the layer's group expiry.
+    """
+
+    REJOIN_SECONDS = 3600.0
+
+    def __init__(self) -> None:
+        self.channel: str | None = None
+        self.task: asyncio.Task | None = None
+        self.joined: dict[str, float] = {}
+
+    async def join(self, sub: str) -> None:
+        layer = get_channel_layer()
+        if self.task is None or self.task.done():
+            # The layer's default prefix: channels_redis reads all of a process's channels
+            # with one receiver, which works only for names it made with that prefix.
+            self.channel = await layer.new_channel()
+            self.task = asyncio.ensure_future(self._listen(layer, self.channel))
+            self.joined.clear()
+        now = time.monotonic()
+        if now - self.joined.get(sub, -self.REJOIN_SECONDS) >= self.REJOIN_SECONDS:
+            self.joined[sub] = now
+            await layer.group_add(cancel_group_name(sub), self.channel)
+
+    @staticmethod
+    async def _listen(layer, channel: str) -> None:
+        while True:
+            try:
+                message = await layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a layer hiccup must not end the listening
+                logger.warning("cancel listener: receive failed", exc_info=True)
+                await asyncio.sleep(1.0)
+                continue
+            if message.get("type") == TURN_CANCEL and isinstance(message.get("sub"), str):
+                running_turns.cancel(message["sub"], str(message.get("conversationId", "")))
+
+
+# Channels and tasks belong to one event loop: one listener per loop (tests run several).
+_listeners: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CancelListener] = weakref.WeakKeyDictionary()
+
+
+def cancel_listener() -> CancelListener:
+    loop = asyncio.get_running_loop()
+    if loop not in _listeners:
+        _listeners[loop] = CancelListener()
+    return _listeners[loop]
+
+
 async def cancel_conversation(*, sub: str, conversation_id: str) -> None:
     """Stop the user's running turns of this conversation, here and in other server processes."""
     running_turns.cancel(sub, conversation_id)
     await get_channel_layer().group_send(
-        outbound_group_name(sub), {"type": TURN_CANCEL, "conversationId": conversation_id}
+        cancel_group_name(sub), {"type": TURN_CANCEL, "sub": sub, "conversationId": conversation_id}
     )
 
 
