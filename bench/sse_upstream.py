@@ -20,6 +20,10 @@ import uuid
 MODEL_ANSWER_WORD = "token"
 
 
+def json_response(body: bytes) -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
 def chunk(payload: dict) -> bytes:
     data = b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
     return b"%x\r\n%s\r\n" % (len(data), data)
@@ -33,12 +37,14 @@ async def answer(writer: asyncio.StreamWriter, request: dict, chunks: int, delay
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex[:20]}", int(time.time())
     base = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model}
     if not request.get("stream"):
+        message = {"role": "assistant", "content": "".join(texts)}
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": count, "total_tokens": prompt_tokens + count}
         body = json.dumps({
             "id": completion_id, "object": "chat.completion", "created": created, "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(texts)}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": count, "total_tokens": prompt_tokens + count},
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            "usage": usage,
         }).encode()
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        writer.write(json_response(body))
         await writer.drain()
         return
     writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
@@ -58,7 +64,9 @@ async def answer(writer: asyncio.StreamWriter, request: dict, chunks: int, delay
     await writer.drain()
 
 
-async def serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, chunks: int, delay: float) -> None:
+async def serve_connection(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, chunks: int, delay: float
+) -> None:
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
@@ -70,8 +78,7 @@ async def serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamW
                 await answer(writer, json.loads(body or b"{}"), chunks, delay)
             else:
                 reply = json.dumps({"object": "list", "data": [{"id": "bench-model", "object": "model"}]}).encode()
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-                             % (len(reply), reply))
+                writer.write(json_response(reply))
                 await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
         pass

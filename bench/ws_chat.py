@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import json
 import os
@@ -65,7 +66,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 BENCH_MODEL = "bench-model"  # the OpenAI-style upstream's model, for the gateway and LiteLLM alike
-LITELLM_VENV = Path("/tmp/bench-litellm-venv")
+LITELLM_VENV = Path("/tmp/bench-litellm-venv")  # noqa: S108 - a throw-away venv, outside the project on purpose
 
 
 @dataclass
@@ -194,10 +195,8 @@ def rss_mb(pids: list[int]) -> float:
     total = 0
     for pid in pids:
         for process in _tree(pid):
-            try:
+            with contextlib.suppress(psutil.Error):
                 total += process.memory_info().rss
-            except psutil.Error:
-                pass
     return total / 2**20
 
 
@@ -359,8 +358,8 @@ async def run(users: list[tuple[str, str]], ports: list[int], pids: list[int], l
 
 def start_upstream(scratch: Path, chunks: int, chunk_delay: float) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    log = open(scratch / "upstream.log", "wb")
-    process = subprocess.Popen(
+    log = open(scratch / "upstream.log", "wb")  # noqa: SIM115 - the upstream writes to it while it runs
+    process = subprocess.Popen(  # noqa: S603 - this interpreter and this repository's script
         [sys.executable, str(ROOT / "bench" / "sse_upstream.py"), "--port", str(port), "--chunks", str(chunks),
          "--chunk-delay", str(chunk_delay)],
         stdout=log, stderr=subprocess.STDOUT,
@@ -376,9 +375,10 @@ def wait_for_port(port: int, process: subprocess.Popen, what: str, seconds: floa
             raise SystemExit(f"{what} exited with {process.returncode}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
         except OSError:
             time.sleep(0.2)
+        else:
+            return
     process.kill()
     raise SystemExit(f"{what} did not listen on {port} within {seconds:.0f} s")
 
@@ -434,8 +434,9 @@ def litellm_install() -> Path:
     binary = LITELLM_VENV / "bin" / "litellm"
     if not binary.exists():
         print(f"installing litellm[proxy] into {LITELLM_VENV} (once) ...", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(LITELLM_VENV)], check=True)
-        subprocess.run([str(LITELLM_VENV / "bin" / "pip"), "install", "-q", "litellm[proxy]"], check=True)
+        subprocess.run([sys.executable, "-m", "venv", str(LITELLM_VENV)], check=True)  # noqa: S603 - fixed arguments
+        pip = str(LITELLM_VENV / "bin" / "pip")
+        subprocess.run([pip, "install", "-q", "litellm[proxy]"], check=True)  # noqa: S603 - fixed arguments
     return binary
 
 
@@ -455,11 +456,11 @@ def start_litellm(scratch: Path, upstream: str) -> tuple[subprocess.Popen, str]:
         "",
     ]))
     port = free_port()
-    log = open(scratch / "litellm.log", "wb")
+    log = open(scratch / "litellm.log", "wb")  # noqa: SIM115 - the proxy writes to it while it runs
     env = {**os.environ, "LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False", "DISABLE_SCHEMA_UPDATE": "True"}
     for name in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"):
         env.pop(name, None)  # LiteLLM reads DATABASE_URL as its own; it must run without one
-    process = subprocess.Popen(
+    process = subprocess.Popen(  # noqa: S603 - the venv's own litellm, fixed arguments
         [str(binary), "--config", str(config), "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1"],
         stdout=log, stderr=subprocess.STDOUT, env=env, cwd=scratch,
     )
@@ -540,6 +541,10 @@ def report(results: list[RunResult], bare_first: float, bare_total: float) -> No
         print(f"  {name:20}" + "".join(f"{column[name]:>{width}}" for _, column in columns))
 
 
+def load_average() -> str:
+    return " ".join(f"{figure:.2f}" for figure in os.getloadavg())
+
+
 def stop_process(process: subprocess.Popen) -> None:
     process.terminate()
     try:
@@ -549,7 +554,34 @@ def stop_process(process: subprocess.Popen) -> None:
         process.wait(5)
 
 
-def main() -> None:  # noqa: PLR0915 - one place that wires the runs together
+def run_all(args: argparse.Namespace, scratch: Path, users: list, upstream: str | None, model: str,  # noqa: PLR0913
+            bare: tuple[float, float]) -> None:
+    """Every N against every process count (and LiteLLM), printed side by side per N."""
+    litellm = start_litellm(scratch, upstream) if args.litellm and upstream else None
+    try:
+        for count in args.sessions:
+            load = Load(turns=args.turns, deadline=args.deadline, think=args.think, duration=args.duration, model=model)
+            results = []
+            for processes in args.processes:
+                ports = [free_port() for _ in range(processes)]
+                servers = [start_daphne(scratch, port, {**os.environ, "DJANGO_SETTINGS_MODULE": args.settings})
+                           for port in ports]
+                try:
+                    results.append(asyncio.run(asyncio.wait_for(
+                        run(users[:count], ports, [server.pid for server in servers], load), args.deadline + 60)))
+                finally:
+                    for server in servers:
+                        stop_process(server)
+            if litellm is not None:
+                results.append(asyncio.run(asyncio.wait_for(
+                    run_http(count, litellm[1], [litellm[0].pid], load, "LiteLLM proxy"), args.deadline + 60)))
+            report(results, *bare)
+    finally:
+        if litellm is not None:
+            stop_process(litellm[0])
+
+
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, nargs="*", default=[10, 100, 500])
     parser.add_argument("--turns", type=int, default=1, help="turns per session, all sessions at once each time")
@@ -566,7 +598,7 @@ def main() -> None:  # noqa: PLR0915 - one place that wires the runs together
     parser.add_argument("--processes", type=int, nargs="*", default=[1],
                         help="daphne processes to run side by side (several need REDIS_URL), e.g. 1 2")
     parser.add_argument("--litellm", action="store_true",
-                        help="also run the same load against LiteLLM's proxy on the same upstream (implies --upstream openai)")
+                        help="also LiteLLM's proxy, same load and upstream (implies --upstream openai)")
     args = parser.parse_args()
     if args.think is not None:
         args.deadline = max(args.deadline, args.duration + 60)
@@ -601,36 +633,17 @@ def main() -> None:  # noqa: PLR0915 - one place that wires the runs together
             model = "demo.echo-v1"
         from django.conf import settings
 
-        print(f"daphne on 127.0.0.1, channel layer {settings.CHANNEL_LAYERS['default']['BACKEND'].rsplit('.', 1)[-1]}, "
-              f"model {model} ({'OpenAI-style upstream, ' + str(args.chunks) + ' chunks' if upstream else 'demo provider'}), "
-              f"{args.chunk_delay * 1000:.0f} ms between chunks; bare upstream: first chunk {bare_first * 1000:.2f} ms, "
-              f"whole answer {bare_total * 1000:.2f} ms; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-        litellm = start_litellm(scratch, upstream) if args.litellm else None
-        try:
-            for count in args.sessions:
-                load = Load(turns=args.turns, deadline=args.deadline, think=args.think, duration=args.duration, model=model)
-                results = []
-                for processes in args.processes:
-                    ports = [free_port() for _ in range(processes)]
-                    servers = [start_daphne(scratch, port, {**os.environ, "DJANGO_SETTINGS_MODULE": args.settings})
-                               for port in ports]
-                    try:
-                        results.append(asyncio.run(asyncio.wait_for(
-                            run(users[:count], ports, [server.pid for server in servers], load), args.deadline + 60)))
-                    finally:
-                        for server in servers:
-                            stop_process(server)
-                if litellm is not None:
-                    results.append(asyncio.run(asyncio.wait_for(
-                        run_http(count, litellm[1], [litellm[0].pid], load, "LiteLLM proxy"), args.deadline + 60)))
-                report(results, bare_first, bare_total)
-        finally:
-            if litellm is not None:
-                stop_process(litellm[0])
+        layer = settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[-1]
+        source = f"OpenAI-style upstream, {args.chunks} chunks" if upstream else "demo provider"
+        print(f"daphne on 127.0.0.1, channel layer {layer}, model {model} ({source}), "
+              f"{args.chunk_delay * 1000:.0f} ms between chunks; "
+              f"bare upstream: first chunk {bare_first * 1000:.2f} ms, "
+              f"whole answer {bare_total * 1000:.2f} ms; load average {load_average()}")
+        run_all(args, scratch, users, upstream, model, (bare_first, bare_total))
     finally:
         if upstream_process is not None:
             stop_process(upstream_process)
-    print(f"\n(scratch files in {scratch}; load average now {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
+    print(f"\n(scratch files in {scratch}; load average now {load_average()})")
 
 
 if __name__ == "__main__":
