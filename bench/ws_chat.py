@@ -51,6 +51,7 @@ import functools
 import json
 import os
 import random
+import secrets
 import socket
 import statistics
 import subprocess
@@ -440,7 +441,9 @@ def litellm_install() -> Path:
     return binary
 
 
-def start_litellm(scratch: Path, upstream: str) -> tuple[subprocess.Popen, str]:
+def start_litellm(scratch: Path, upstream: str) -> tuple[subprocess.Popen, str, str]:
+    """LiteLLM's proxy on 127.0.0.1 with a master key made for this run (it refuses to start
+    without one); the clients authenticate with it, as the gateway's do with their session."""
     binary = litellm_install()
     config = scratch / "litellm.yaml"
     config.write_text("\n".join([
@@ -457,7 +460,9 @@ def start_litellm(scratch: Path, upstream: str) -> tuple[subprocess.Popen, str]:
     ]))
     port = free_port()
     log = open(scratch / "litellm.log", "wb")  # noqa: SIM115 - the proxy writes to it while it runs
-    env = {**os.environ, "LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False", "DISABLE_SCHEMA_UPDATE": "True"}
+    master_key = "sk-" + secrets.token_hex(32)
+    env = {**os.environ, "LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False", "DISABLE_SCHEMA_UPDATE": "True",
+           "LITELLM_MASTER_KEY": master_key}
     for name in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"):
         env.pop(name, None)  # LiteLLM reads DATABASE_URL as its own; it must run without one
     process = subprocess.Popen(  # noqa: S603 - the venv's own litellm, fixed arguments
@@ -465,17 +470,17 @@ def start_litellm(scratch: Path, upstream: str) -> tuple[subprocess.Popen, str]:
         stdout=log, stderr=subprocess.STDOUT, env=env, cwd=scratch,
     )
     wait_for_port(port, process, "LiteLLM's proxy", seconds=180)
-    return process, f"http://127.0.0.1:{port}"
+    return process, f"http://127.0.0.1:{port}", master_key
 
 
-async def run_http(count: int, url: str, pids: list[int], load: Load, label: str) -> RunResult:
+async def run_http(count: int, url: str, pids: list[int], load: Load, label: str, api_key: str = "") -> RunResult:
     """The same user model against an OpenAI-style HTTP endpoint (LiteLLM's proxy)."""
     result = RunResult(sessions=count, label=label)
     stop = asyncio.Event()
     watcher = asyncio.create_task(watch_rss(pids, result, stop))
     result.idle_rss_mb = rss_mb(pids)
     try:
-        makers = [functools.partial(completion_timing, url) for _ in range(count)]
+        makers = [functools.partial(completion_timing, url, api_key=api_key) for _ in range(count)]
         await run_load(result, makers, pids, load)
     finally:
         stop.set()
@@ -574,7 +579,7 @@ def run_all(args: argparse.Namespace, scratch: Path, users: list, upstream: str 
                         stop_process(server)
             if litellm is not None:
                 results.append(asyncio.run(asyncio.wait_for(
-                    run_http(count, litellm[1], [litellm[0].pid], load, "LiteLLM proxy"), args.deadline + 60)))
+                    run_http(count, litellm[1], [litellm[0].pid], load, "LiteLLM proxy", litellm[2]), args.deadline + 60)))
             report(results, *bare)
     finally:
         if litellm is not None:
