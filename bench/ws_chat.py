@@ -163,7 +163,10 @@ def start_daphne(scratch: Path, port: int, env: dict[str, str]) -> subprocess.Po
     log_path = scratch / f"daphne-{port}.log"
     log = open(log_path, "wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "gateway_project.serve", "-b", "127.0.0.1", "-p", str(port)],
+        # BENCH_PROFILE=<dir>: each server writes a cProfile of its run there (for finding costs).
+        [sys.executable, *(["-m", "cProfile", "-o", f"{os.environ['BENCH_PROFILE']}/daphne-{port}.prof"]
+                           if os.environ.get("BENCH_PROFILE") else []),
+         "-m", "gateway_project.serve", "-b", "127.0.0.1", "-p", str(port)],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 30
