@@ -91,31 +91,26 @@ class Response:
 
     async def pieces(self) -> AsyncIterator[bytes]:
         reader = self._connection.reader
-        loop = asyncio.get_running_loop()
-        async with asyncio.timeout(None) as deadline:
-            # One timeout, moved on before each read: the wait between two pieces is bounded.
-            def read_by() -> None:
-                deadline.reschedule(loop.time() + self._read_timeout)
-
+        with _ReadWatch(self._read_timeout) as watch:
             if "chunked" in self.headers.get("transfer-encoding", "").lower():
-                async for piece in _chunked(reader, read_by):
+                chunks = _chunked(reader)
+                while True:
+                    try:
+                        piece = await watch.bounded(anext(chunks))
+                    except StopAsyncIteration:
+                        break
                     yield piece
             elif "content-length" in self.headers:
                 remaining = int(self.headers["content-length"])
                 while remaining > 0:
-                    read_by()
-                    piece = await reader.read(min(remaining, READ_SIZE))
+                    piece = await watch.bounded(reader.read(min(remaining, READ_SIZE)))
                     if not piece:
                         raise asyncio.IncompleteReadError(b"", remaining)
                     remaining -= len(piece)
                     yield piece
             else:
                 self.headers["connection"] = "close"  # the body ends when the server closes
-                while True:
-                    read_by()
-                    piece = await reader.read(READ_SIZE)
-                    if not piece:
-                        break
+                while piece := await watch.bounded(reader.read(READ_SIZE)):
                     yield piece
         self._complete = True
 
@@ -139,9 +134,53 @@ class Response:
             self._connection.close()
 
 
-async def _chunked(reader: asyncio.StreamReader, read_by) -> AsyncIterator[bytes]:
+class _ReadWatch:
+    """A read timeout that costs little per read: one timer per response, rescheduled only
+    when it fires, cancels the reading task once a single read has waited `seconds` (moving
+    an `asyncio.timeout` before every read cost more than parsing what was read). Time the
+    reader spends elsewhere between reads (its consumer is busy) does not count."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.loop = asyncio.get_running_loop()
+        self.task = asyncio.current_task()
+        self.read_since = 0.0
+        self.reading = False
+        self.timer: asyncio.TimerHandle | None = None
+        self.expired = False
+
+    def __enter__(self) -> _ReadWatch:  # noqa: PYI034 - a private helper, never subclassed
+        self.timer = self.loop.call_later(self.seconds, self._check)
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.expired and kind is asyncio.CancelledError and self.task is not None and not self.task.uncancel():
+            raise TimeoutError(f"no data for {self.seconds} s") from error
+
+    async def bounded(self, read):
+        self.read_since, self.reading = self.loop.time(), True
+        try:
+            return await read
+        finally:
+            self.reading = False
+
+    def _check(self) -> None:
+        delay = self.seconds
+        if self.reading:
+            waited = self.loop.time() - self.read_since
+            if waited >= self.seconds:
+                self.expired = True
+                if self.task is not None:
+                    self.task.cancel()
+                return
+            delay = self.seconds - waited
+        self.timer = self.loop.call_later(delay, self._check)
+
+
+async def _chunked(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
     while True:
-        read_by()
         line = await reader.readline()
         if not line.endswith(b"\n"):
             raise asyncio.IncompleteReadError(line, None)
@@ -151,11 +190,10 @@ async def _chunked(reader: asyncio.StreamReader, read_by) -> AsyncIterator[bytes
             raise ProtocolViolationError("malformed chunk size") from None
         if size == 0:
             while (await reader.readline()).strip():  # trailers, up to the empty line
-                read_by()
+                pass
             return
         remaining = size
         while remaining:
-            read_by()
             piece = await reader.read(min(remaining, READ_SIZE))
             if not piece:
                 raise asyncio.IncompleteReadError(b"", remaining)
