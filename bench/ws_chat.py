@@ -87,6 +87,7 @@ class RunResult:
     label: str = "gateway"
     wall_seconds: float = 0.0
     cpu_seconds: float = 0.0  # the server's user + system CPU while the turns ran
+    client_cpu_seconds: float = 0.0  # this benchmark's own CPU meanwhile (it shares the machine)
 
 
 # --- fixtures: database, users, sessions, policies ---------------------------------------
@@ -289,7 +290,7 @@ async def run_paced(turns: list, result: RunResult, think: float, duration: floa
 async def run_load(result: RunResult, turn_makers: list, pids: list[int], load: Load) -> None:
     """The same load for any server: `turn_makers` are one coroutine factory per user, each
     taking the event that starts a turn."""
-    cpu_before = server_cpu_seconds(pids)
+    cpu_before, client_before = server_cpu_seconds(pids), time.process_time()
     started = time.perf_counter()
     try:
         if load.think is not None:
@@ -315,6 +316,7 @@ async def run_load(result: RunResult, turn_makers: list, pids: list[int], load: 
     finally:
         result.wall_seconds = time.perf_counter() - started
         result.cpu_seconds = server_cpu_seconds(pids) - cpu_before
+        result.client_cpu_seconds = time.process_time() - client_before
 
 
 @dataclass
@@ -536,6 +538,7 @@ def figures(result: RunResult, bare_first: float, bare_total: float) -> dict[str
                   + (f" {errors}" if errors else ""),
         "CPU per turn": f"{result.cpu_seconds / len(totals) * 1000 if totals else float('nan'):.1f} ms",
         "RSS idle / peak": f"{result.idle_rss_mb:.0f} / {result.peak_rss_mb:.0f} MB",
+        "client CPU (of 1 core)": f"{result.client_cpu_seconds / result.wall_seconds * 100 if result.wall_seconds else 0:.0f} %",
     }
 
 
