@@ -21,6 +21,7 @@ from django.conf import settings
 
 from chat import protocol
 from chat.flood import publish_allowed
+from chat.local_delivery import subscriber_add, subscriber_discard
 from chat.protocol import BAD_REQUEST, THROTTLED, UNAUTHORIZED, UNSUPPORTED, ProtocolError
 from chat.turns import publish_inbound, running_turns
 from dataplane.channels import may_subscribe, outbound_group_name
@@ -67,6 +68,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
         self._client_gone()
         if self.subscriptions:
             self.subscriptions.clear()
+            subscriber_discard(self.sub, self)
             await self.channel_layer.group_discard(outbound_group_name(self.sub), self.channel_name)
 
     def _client_gone(self) -> None:
@@ -129,6 +131,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
             return
         if not self.subscriptions:
             await self.channel_layer.group_add(outbound_group_name(self.sub), self.channel_name)
+            subscriber_add(self.sub, self)
         self.subscriptions[frame_id] = channel
         self.strikes = 0
         await self._reply(protocol.answer("subscribe_success", frame_id))
@@ -143,6 +146,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
             return
         del self.subscriptions[frame_id]
         if not self.subscriptions:
+            subscriber_discard(self.sub, self)
             await self.channel_layer.group_discard(outbound_group_name(self.sub), self.channel_name)
         self.strikes = 0
         await self._reply(protocol.answer("unsubscribe_success", frame_id))

@@ -16,7 +16,8 @@ and any other event (the end of the answer, an error) ends the wait at once. A s
 pushes back: past `MAX_BUFFERED` waiting events the worker waits (a turn on the loop awaits
 `room()`).
 
-Each group message carries the event already encoded as the JSON string literal a `data` frame
+With Redis, a turn whose subscribers are all in this process skips the layer
+(`chat.local_delivery`). Each group message carries the event already encoded as the JSON string literal a `data` frame
 holds, so the consumer writes the frame without serialising the event again.
 """
 from __future__ import annotations
@@ -31,6 +32,7 @@ from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from chat.local_delivery import local_subscribers, members_all_here
 from dataplane.channels import outbound_group_name
 from dataplane.outbound import ClientGone
 from dataplane.pipeline import outbound_channel
@@ -92,6 +94,7 @@ class ChannelsGroupOutbound:
         self._first_delta_sent = False
         self._wake: asyncio.Event | None = None  # created on the loop by the flusher
         self._taken: asyncio.Event | None = None  # set by the flusher when it takes the buffer
+        self._local_only: bool | None = None  # decided at the turn's first frame
 
     def send(self, event: dict[str, Any]) -> None:
         with self._changed:
@@ -166,8 +169,10 @@ class ChannelsGroupOutbound:
                     self._flushing = False
                     return
             try:
+                if self._local_only is None:
+                    self._local_only = await members_all_here(self.channel_layer, self.group)
                 for event in coalesce(batch):
-                    await self.channel_layer.group_send(self.group, outbound_message(self.sub, event))
+                    await self._deliver(outbound_message(self.sub, event))
                     self._first_delta_sent = self._first_delta_sent or is_text_delta(event)
             except Exception as error:  # noqa: BLE001 - a broken layer ends this turn's stream
                 if not isinstance(error, ChannelFull):
@@ -180,6 +185,14 @@ class ChannelsGroupOutbound:
                     self._taken.set()
                 return
 
+
+    async def _deliver(self, message: dict[str, Any]) -> None:
+        if self._local_only:
+            # Every subscriber is here (chat.local_delivery): straight to them, in order.
+            for consumer in local_subscribers(self.sub):
+                await consumer.outbound_event(message)
+        else:
+            await self.channel_layer.group_send(self.group, message)
 
     async def _gather_deltas(self) -> None:
         """Once the first delta has left, let more deltas join the ones waiting, for at most

@@ -51,9 +51,8 @@ async def test_turns_beyond_the_worker_pool_stream_together_and_bill_exactly(
     await session.subscribe(f"/outbound/{alice.sub}")
     conversations = [f"c-{index}" for index in range(TURNS)]
 
-    for conversation in conversations:
-        request = chat_request(model=model.model_id, conversation=conversation)
-        assert (await session.publish(f"/inbound/{alice.sub}", request))["type"] == "publish_success"
+    requests = [chat_request(model=model.model_id, conversation=conversation) for conversation in conversations]
+    assert (await session.publish(f"/inbound/{alice.sub}", *requests))["type"] == "publish_success"
     order: list[tuple[str, str]] = []  # (what, conversation) in arrival order
     texts = dict.fromkeys(conversations, "")
     usage: dict[str, dict] = {}
