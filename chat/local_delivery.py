@@ -9,7 +9,9 @@ to the local consumers subscribed for the user, in order, from the flusher. Othe
 on another process, or a POST /event here) every frame goes through the group as before.
 
 A connection on another process that subscribes while a turn is streaming gets that user's
-next turns, not the rest of the current one.
+next turns, not the rest of the current one. Known limit: a process that stops without
+leaving its groups (a restart) leaves members behind until the layer's group expiry (a day);
+while they last, that user's turns take the slower group path (correct, not local).
 
 The membership read uses channels_redis's group key and connection (pinned in
 requirements.txt); with any other layer this module stays out of the way.
