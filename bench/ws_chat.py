@@ -573,13 +573,16 @@ def run_all(args: argparse.Namespace, scratch: Path, users: list, upstream: str 
         for count in args.sessions:
             load = Load(turns=args.turns, deadline=args.deadline, think=args.think, duration=args.duration, model=model)
             results = []
-            for processes in args.processes:
+            for index, processes in enumerate(args.processes):
+                # Fresh users per layout: a stopped server leaves its connections in the users'
+                # Redis groups for a while, which would send the next layout's frames the slow way.
+                cohort = users[index * count:(index + 1) * count]
                 ports = [free_port() for _ in range(processes)]
                 servers = [start_daphne(scratch, port, {**os.environ, "DJANGO_SETTINGS_MODULE": args.settings})
                            for port in ports]
                 try:
                     results.append(asyncio.run(asyncio.wait_for(
-                        run(users[:count], ports, [server.pid for server in servers], load), args.deadline + 60)))
+                        run(cohort, ports, [server.pid for server in servers], load), args.deadline + 60)))
                 finally:
                     for server in servers:
                         stop_process(server)
@@ -635,7 +638,7 @@ def main() -> None:
         env_for_server["GATEWAY_TURN_WORKERS"] = str(args.workers)
     os.environ.update(env_for_server)
     try:
-        users = prepare(scratch, max(args.sessions), upstream)
+        users = prepare(scratch, max(args.sessions) * len(args.processes), upstream)
         if upstream:
             bare_first, bare_total = asyncio.run(bare_upstream(upstream))
             model = BENCH_MODEL
