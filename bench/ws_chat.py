@@ -23,16 +23,35 @@ is `--chunk-delay`. For example, 1,000 users each sending a turn every ~10 s at 
 
     .venv/bin/python bench/ws_chat.py --sessions 1000 --think 10 --duration 60 --chunk-delay 0.02
 
-Everything is bounded in time (`--deadline` per N) and the server is stopped at the end.
+With `--upstream openai` the model is a local OpenAI-style SSE server (`bench/sse_upstream.py`,
+its own process: `--chunks` chunks `--chunk-delay` apart) that the gateway reaches through its
+OpenAI-compatible provider; the overhead figures are then over that upstream measured alone.
+
+`--processes 1 2` runs each N against one daphne process, then against two on one Redis
+channel layer (REDIS_URL must be set), the users' connections spread over them in turn as a
+load balancer would; CPU and RSS are the sum over the processes.
+
+`--litellm` (implies `--upstream openai`) also runs the same load, in the same run, against
+LiteLLM's proxy on the same upstream: installed once by this script into a throw-away venv
+under /tmp (`pip install litellm[proxy]`, never a project dependency), started on 127.0.0.1
+with one worker, and driven over its streaming `/v1/chat/completions` (LiteLLM has no
+WebSocket door), with the same users, think times and pacing. The figures print side by side:
+
+    .venv/bin/python bench/ws_chat.py --sessions 1000 --think 10 --duration 60 \
+        --chunk-delay 0.02 --litellm --processes 1 2
+
+Everything is bounded in time (`--deadline` per N) and the servers are stopped at the end.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import random
+import secrets
 import socket
 import statistics
 import subprocess
@@ -47,8 +66,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dataplane.channels import inbound_channel, outbound_channel  # noqa: E402 (after the path)
+from dataplane.channels import inbound_channel  # noqa: E402 (after the path)
 from dataplane.providers.demo import DEMO_MODEL_ID, DEMO_MODEL_NAME  # noqa: E402
+
+BENCH_MODEL = "bench-model"  # the OpenAI-style upstream's model, for the gateway and LiteLLM alike
+LITELLM_VENV = Path("/tmp/bench-litellm-venv")  # noqa: S108 - a throw-away venv, outside the project on purpose
 
 
 @dataclass
@@ -65,14 +87,16 @@ class RunResult:
     connect_errors: int = 0
     peak_rss_mb: float = 0.0
     idle_rss_mb: float = 0.0
+    label: str = "gateway"
     wall_seconds: float = 0.0
     cpu_seconds: float = 0.0  # the server's user + system CPU while the turns ran
+    client_cpu_seconds: float = 0.0  # this benchmark's own CPU meanwhile (it shares the machine)
 
 
 # --- fixtures: database, users, sessions, policies ---------------------------------------
 
 
-def prepare(sessions: int) -> list[tuple[str, str]]:
+def prepare(scratch: Path, sessions: int, upstream: str | None = None) -> list[tuple[str, str]]:
     """Migrate a scratch database, create users with sessions and policies; (sub, cookie) each."""
     os.environ["DJANGO_SETTINGS_MODULE"] = "gateway_project.settings.local"
     import django
@@ -93,6 +117,8 @@ def prepare(sessions: int) -> list[tuple[str, str]]:
         [user_model(username=f"bench-{n}", password="!unusable") for n in range(existing, sessions)]
     )
     demo = AllowedModel(model_id=DEMO_MODEL_ID, display_name=DEMO_MODEL_NAME, provider="demo")
+    if upstream:
+        demo = AllowedModel(model_id=BENCH_MODEL, display_name="Bench upstream", provider="openai", endpoint=upstream)
     version = time.time_ns() // 1000
     users = []
     for user in user_model.objects.filter(username__startswith="bench-").order_by("id")[:sessions]:
@@ -123,7 +149,7 @@ def bare_provider_seconds(chunk_delay: float, repeats: int = 50) -> tuple[float,
         first = None
         for _event in provider.stream(call):
             first = first or time.perf_counter()
-        assert first is not None, "the demo model always answers"
+        assert first is not None, "the provider answered nothing"
         firsts.append(first - started)
         totals.append(time.perf_counter() - started)
     return statistics.median(firsts), statistics.median(totals)
@@ -139,15 +165,19 @@ def free_port() -> int:
 
 
 def start_daphne(scratch: Path, port: int, env: dict[str, str]) -> subprocess.Popen:
-    log = open(scratch / "daphne.log", "wb")  # noqa: SIM115 - the server's log for its lifetime
+    log_path = scratch / f"daphne-{port}.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - the server's log, open for the server's lifetime
     process = subprocess.Popen(
-        [sys.executable, "-m", "gateway_project.serve", "-b", "127.0.0.1", "-p", str(port)],
+        # BENCH_PROFILE=<dir>: each server writes a cProfile of its run there (for finding costs).
+        [sys.executable, *(["-m", "cProfile", "-o", f"{os.environ['BENCH_PROFILE']}/daphne-{port}.prof"]
+                           if os.environ.get("BENCH_PROFILE") else []),
+         "-m", "gateway_project.serve", "-b", "127.0.0.1", "-p", str(port)],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"daphne exited: {(scratch / 'daphne.log').read_text()[-3000:]}")
+            raise SystemExit(f"daphne exited: {log_path.read_text()[-3000:]}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
                 return process
@@ -157,24 +187,31 @@ def start_daphne(scratch: Path, port: int, env: dict[str, str]) -> subprocess.Po
     raise SystemExit("daphne did not start within 30 s")
 
 
-def rss_mb(pid: int) -> float:
+def _tree(pid: int) -> list:
+    import psutil
+
     try:
-        import psutil
-
-        return psutil.Process(pid).memory_info().rss / 2**20
-    except ImportError:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except Exception:  # noqa: BLE001 - the process may have gone
-        return 0.0
-    return 0.0
+        process = psutil.Process(pid)
+        return [process, *process.children(recursive=True)]
+    except psutil.Error:
+        return []
 
 
-async def watch_rss(pid: int, result: RunResult, stop: asyncio.Event) -> None:
+def rss_mb(pids: list[int]) -> float:
+    """Resident memory of the servers and their children (LiteLLM may fork workers)."""
+    import psutil
+
+    total = 0
+    for pid in pids:
+        for process in _tree(pid):
+            with contextlib.suppress(psutil.Error):
+                total += process.memory_info().rss
+    return total / 2**20
+
+
+async def watch_rss(pids: list[int], result: RunResult, stop: asyncio.Event) -> None:
     while not stop.is_set():
-        result.peak_rss_mb = max(result.peak_rss_mb, rss_mb(pid))
+        result.peak_rss_mb = max(result.peak_rss_mb, rss_mb(pids))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.1)
 
@@ -186,12 +223,12 @@ async def open_session(url: str, origin: str, sub: str, cookie: str):
     from websockets.asyncio.client import connect
     from websockets.typing import Origin, Subprotocol
 
-    ws = await connect(url, subprotocols=[Subprotocol("aws-appsync-event-ws"), Subprotocol("header-e30")],
-                       origin=Origin(origin),
+    subprotocols = [Subprotocol("aws-appsync-event-ws"), Subprotocol("header-e30")]
+    ws = await connect(url, subprotocols=subprotocols, origin=Origin(origin),
                        additional_headers={"Cookie": cookie}, open_timeout=60, max_queue=None)
     await ws.send(json.dumps({"type": "connection_init"}))
     await expect(ws, "connection_ack")
-    await ws.send(json.dumps({"type": "subscribe", "id": "answers", "channel": outbound_channel(sub)}))
+    await ws.send(json.dumps({"type": "subscribe", "id": "answers", "channel": f"/outbound/{sub}"}))
     await expect(ws, "subscribe_success")
     return ws
 
@@ -205,10 +242,10 @@ async def expect(ws, kind: str) -> dict:
             raise RuntimeError(json.dumps(frame))
 
 
-async def one_turn(ws, sub: str, start: asyncio.Event) -> TurnTiming:
+async def one_turn(ws, sub: str, start: asyncio.Event, model: str = DEMO_MODEL_ID) -> TurnTiming:
     timing = TurnTiming()
     conversation = f"bench-{uuid.uuid4().hex[:16]}"
-    request = {"modelId": DEMO_MODEL_ID, "conversationId": conversation, "private": True,
+    request = {"modelId": model, "conversationId": conversation, "private": True,
                "messages": [{"role": "user", "content": [{"text": f"bench question {conversation}"}]}]}
     await start.wait()
     sent = time.perf_counter()
@@ -234,19 +271,17 @@ async def one_turn(ws, sub: str, start: asyncio.Event) -> TurnTiming:
             return timing
 
 
-async def paced_turns(ws, sub: str, think: float, until: float, timings: list[TurnTiming]) -> None:
+async def paced_turns(turn, think: float, until: float, timings: list[TurnTiming]) -> None:
     """One user: a turn, a think time, the next turn, until `until` (perf_counter seconds)."""
-    now = asyncio.Event()
-    now.set()
     await asyncio.sleep(random.uniform(0, think))
     while time.perf_counter() < until:
-        timings.append(await one_turn(ws, sub, now))
+        timings.append(await turn())
         await asyncio.sleep(random.uniform(0.5 * think, 1.5 * think))
 
 
-async def run_paced(live: list, result: RunResult, think: float, duration: float, deadline: float) -> None:
-    tasks = [asyncio.create_task(paced_turns(ws, sub, think, time.perf_counter() + duration, result.timings))
-             for ws, sub in live]
+async def run_paced(turns: list, result: RunResult, think: float, duration: float, deadline: float) -> None:
+    tasks = [asyncio.create_task(paced_turns(turn, think, time.perf_counter() + duration, result.timings))
+             for turn in turns]
     done, not_done = await asyncio.wait(tasks, timeout=deadline)
     for task in not_done:
         task.cancel()
@@ -256,49 +291,211 @@ async def run_paced(live: list, result: RunResult, think: float, duration: float
             result.timings.append(TurnTiming(error=repr(task.exception())))
 
 
-async def run(users: list[tuple[str, str]], *, port: int, pid: int, turns: int, deadline: float,
-              think: float | None = None, duration: float = 60.0) -> RunResult:
-    result = RunResult(sessions=len(users))
-    url, origin = f"ws://127.0.0.1:{port}/event/realtime", f"http://127.0.0.1:{port}"
+async def run_load(result: RunResult, turn_makers: list, pids: list[int], load: Load) -> None:
+    """The same load for any server: `turn_makers` are one coroutine factory per user, each
+    taking the event that starts a turn."""
+    cpu_before, client_before = server_cpu_seconds(pids), time.process_time()
+    started = time.perf_counter()
+    try:
+        if load.think is not None:
+            now = asyncio.Event()
+            now.set()
+            await run_paced([functools.partial(make, now) for make in turn_makers], result, load.think,
+                            load.duration, load.deadline)
+            return
+        for _ in range(load.turns):
+            go = asyncio.Event()
+            pending = [asyncio.create_task(make(go)) for make in turn_makers]
+            go.set()
+            remaining = max(1.0, load.deadline - (time.perf_counter() - started))
+            done, not_done = await asyncio.wait(pending, timeout=remaining)
+            for task in not_done:
+                task.cancel()
+                result.timings.append(TurnTiming(error="timeout"))
+            for task in done:
+                error = task.exception()
+                result.timings.append(TurnTiming(error=repr(error)) if error else task.result())
+            if not_done:
+                break
+    finally:
+        result.wall_seconds = time.perf_counter() - started
+        result.cpu_seconds = server_cpu_seconds(pids) - cpu_before
+        result.client_cpu_seconds = time.process_time() - client_before
+
+
+@dataclass
+class Load:
+    turns: int = 1
+    deadline: float = 120.0
+    think: float | None = None
+    duration: float = 60.0
+    model: str = DEMO_MODEL_ID
+
+
+async def run(users: list[tuple[str, str]], ports: list[int], pids: list[int], load: Load) -> RunResult:
+    """The gateway: users connect over WebSockets, spread over the server processes in turn
+    (as a load balancer would), and chat on their own channels."""
+    result = RunResult(sessions=len(users), label=f"gateway x{len(ports)}" if len(ports) > 1 else "gateway")
     stop = asyncio.Event()
-    watcher = asyncio.create_task(watch_rss(pid, result, stop))
+    watcher = asyncio.create_task(watch_rss(pids, result, stop))
     gate = asyncio.Semaphore(50)  # open connections 50 at a time, as a crowd arriving would
 
-    async def connect(sub: str, cookie: str):
+    async def connect(index: int, sub: str, cookie: str):
+        port = ports[index % len(ports)]
         async with gate:
             try:
+                url, origin = f"ws://127.0.0.1:{port}/event/realtime", f"http://127.0.0.1:{port}"
                 return await open_session(url, origin, sub, cookie)
             except Exception:  # noqa: BLE001 - counted, not fatal
                 result.connect_errors += 1
                 return None
 
-    sockets = await asyncio.gather(*(connect(sub, cookie) for sub, cookie in users))
-    result.idle_rss_mb = rss_mb(pid)
+    sockets = await asyncio.gather(*(connect(index, sub, cookie) for index, (sub, cookie) in enumerate(users)))
+    result.idle_rss_mb = rss_mb(pids)
     live = [(ws, sub) for ws, (sub, _) in zip(sockets, users, strict=True) if ws is not None]
-    cpu_before = server_cpu_seconds(pid)
-    started = time.perf_counter()
     try:
-        if think is not None:
-            await run_paced(live, result, think, duration, deadline)
-            turns = 0
-        for _ in range(turns):
-            go = asyncio.Event()
-            pending = [asyncio.create_task(one_turn(ws, sub, go)) for ws, sub in live]
-            go.set()
-            done, not_done = await asyncio.wait(pending, timeout=max(1.0, deadline - (time.perf_counter() - started)))
-            for task in not_done:
-                task.cancel()
-                result.timings.append(TurnTiming(error="timeout"))
-            for task in done:
-                result.timings.append(
-                    task.result() if not task.exception() else TurnTiming(error=repr(task.exception()))
-                )
-            if not_done:
-                break
+        makers = [functools.partial(one_turn, ws, sub, model=load.model) for ws, sub in live]
+        await run_load(result, makers, pids, load)
     finally:
-        result.wall_seconds = time.perf_counter() - started
-        result.cpu_seconds = server_cpu_seconds(pid) - cpu_before
         await asyncio.gather(*(ws.close() for ws, _ in live), return_exceptions=True)
+        stop.set()
+        await watcher
+    return result
+
+
+# --- the OpenAI-style upstream and LiteLLM's proxy, for the side-by-side mode ----------------
+
+
+def start_upstream(scratch: Path, chunks: int, chunk_delay: float) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    log = open(scratch / "upstream.log", "wb")  # noqa: SIM115 - the upstream writes to it while it runs
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "sse_upstream.py"), "--port", str(port), "--chunks", str(chunks),
+         "--chunk-delay", str(chunk_delay)],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    wait_for_port(port, process, "the upstream")
+    return process, f"http://127.0.0.1:{port}"
+
+
+def wait_for_port(port: int, process: subprocess.Popen, what: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{what} exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            time.sleep(0.2)
+        else:
+            return
+    process.kill()
+    raise SystemExit(f"{what} did not listen on {port} within {seconds:.0f} s")
+
+
+async def completion_timing(url: str, start: asyncio.Event, *, api_key: str = "") -> TurnTiming:
+    """One streamed chat completion over HTTP: time to the first text, and to the end."""
+    from dataplane.providers import async_http
+    from dataplane.providers.openai_compatible import _ServerSentEvents
+
+    timing = TurnTiming()
+    body = json.dumps({"model": BENCH_MODEL, "stream": True, "max_tokens": 1024,
+                       "messages": [{"role": "user", "content": f"bench question {uuid.uuid4().hex[:16]}"}]}).encode()
+    headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    await start.wait()
+    sent = time.perf_counter()
+    response = None
+    try:
+        response = await async_http.post(f"{url}/v1/chat/completions", body=body, headers=headers,
+                                         connect_timeout=30, read_timeout=60)
+        if response.status != 200:
+            timing.error = f"HTTP {response.status}"
+            await response.read(64 * 1024)
+            return timing
+        events = _ServerSentEvents()
+        async for piece in response.pieces():
+            if timing.first_token is None and any('"content":"' in data and '"content":""' not in data
+                                                  for data in events.feed(piece)):
+                timing.first_token = time.perf_counter() - sent
+        timing.total = time.perf_counter() - sent
+    except Exception as error:  # noqa: BLE001 - counted as the turn's error
+        timing.error = type(error).__name__
+    finally:
+        if response is not None:
+            response.release()
+    return timing
+
+
+async def bare_upstream(url: str, repeats: int = 30) -> tuple[float, float]:
+    """The upstream alone, one request at a time: first text and whole answer (median)."""
+    go = asyncio.Event()
+    go.set()
+    timings = [await completion_timing(url, go) for _ in range(repeats)]
+    good = [(t.first_token, t.total) for t in timings if t.error is None and t.first_token is not None]
+    if not good:
+        raise SystemExit(f"the upstream at {url} did not answer: {timings[0].error}")
+    return statistics.median(first for first, _ in good if first is not None), statistics.median(
+        total for _, total in good if total is not None
+    )
+
+
+def litellm_install() -> Path:
+    """LiteLLM's proxy in a throw-away venv under /tmp (never a project dependency)."""
+    binary = LITELLM_VENV / "bin" / "litellm"
+    if not binary.exists():
+        print(f"installing litellm[proxy] into {LITELLM_VENV} (once) ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(LITELLM_VENV)], check=True)
+        pip = str(LITELLM_VENV / "bin" / "pip")
+        subprocess.run([pip, "install", "-q", "litellm[proxy]"], check=True)
+    return binary
+
+
+def start_litellm(scratch: Path, upstream: str) -> tuple[subprocess.Popen, str, str]:
+    """LiteLLM's proxy on 127.0.0.1 with a master key made for this run (it refuses to start
+    without one); the clients authenticate with it, as the gateway's do with their session."""
+    binary = litellm_install()
+    config = scratch / "litellm.yaml"
+    config.write_text("\n".join([
+        "model_list:",
+        f"  - model_name: {BENCH_MODEL}",
+        "    litellm_params:",
+        f"      model: openai/{BENCH_MODEL}",
+        f"      api_base: {upstream}/v1",
+        "      api_key: bench-not-a-secret",
+        "litellm_settings:",
+        "  drop_params: true",
+        "  telemetry: false",
+        "",
+    ]))
+    port = free_port()
+    log = open(scratch / "litellm.log", "wb")  # noqa: SIM115 - the proxy writes to it while it runs
+    master_key = "sk-" + secrets.token_hex(32)
+    env = {**os.environ, "LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False", "DISABLE_SCHEMA_UPDATE": "True",
+           "LITELLM_MASTER_KEY": master_key}
+    for name in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"):
+        env.pop(name, None)  # LiteLLM reads DATABASE_URL as its own; it must run without one
+    process = subprocess.Popen(
+        [str(binary), "--config", str(config), "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1"],
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=scratch,
+    )
+    wait_for_port(port, process, "LiteLLM's proxy", seconds=180)
+    return process, f"http://127.0.0.1:{port}", master_key
+
+
+async def run_http(  # noqa: PLR0917 - a benchmark's internal call, all positional at its one caller
+    count: int, url: str, pids: list[int], load: Load, label: str, api_key: str = ""
+) -> RunResult:
+    """The same user model against an OpenAI-style HTTP endpoint (LiteLLM's proxy)."""
+    result = RunResult(sessions=count, label=label)
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(watch_rss(pids, result, stop))
+    result.idle_rss_mb = rss_mb(pids)
+    try:
+        makers = [functools.partial(completion_timing, url, api_key=api_key) for _ in range(count)]
+        await run_load(result, makers, pids, load)
+    finally:
         stop.set()
         await watcher
     return result
@@ -307,11 +504,18 @@ async def run(users: list[tuple[str, str]], *, port: int, pid: int, turns: int, 
 # --- report ----------------------------------------------------------------------------------
 
 
-def server_cpu_seconds(pid: int) -> float:
+def server_cpu_seconds(pids: list[int]) -> float:
     import psutil
 
-    times = psutil.Process(pid).cpu_times()
-    return times.user + times.system
+    total = 0.0
+    for pid in pids:
+        for process in _tree(pid):
+            try:
+                times = process.cpu_times()
+                total += times.user + times.system
+            except psutil.Error:
+                pass
+    return total
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -321,47 +525,119 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def report(result: RunResult, bare_first: float, bare_total: float) -> None:
+def figures(result: RunResult, bare_first: float, bare_total: float) -> dict[str, str]:
     firsts = [t.first_token for t in result.timings if t.first_token is not None and t.error is None]
-    totals = [t.total for t in result.timings if t.total is not None]
+    totals = [t.total for t in result.timings if t.total is not None and t.error is None]
     errors: dict[str, int] = {}
     for timing in result.timings:
         if timing.error:
             errors[timing.error] = errors.get(timing.error, 0) + 1
-    ms = lambda seconds: f"{seconds * 1000:8.1f}"  # noqa: E731
-    print(f"\nN = {result.sessions} sessions, {len(result.timings)} turns in {result.wall_seconds:.2f} s"
-          f" ({len(totals) / result.wall_seconds if result.wall_seconds else 0:.1f} turns/s)")
-    print(f"  time to first token  p50 {ms(percentile(firsts, .5))} ms   p99 {ms(percentile(firsts, .99))} ms")
-    print(
-        f"  overhead (1st token) p50 {ms(percentile(firsts, 0.5) - bare_first)} ms"
-        f"   p99 {ms(percentile(firsts, 0.99) - bare_first)} ms"
-    )
-    print(f"  whole turn           p50 {ms(percentile(totals, .5))} ms   p99 {ms(percentile(totals, .99))} ms")
-    print(
-        f"  overhead (turn)      p50 {ms(percentile(totals, 0.5) - bare_total)} ms"
-        f"   p99 {ms(percentile(totals, 0.99) - bare_total)} ms"
-    )
-    print(f"  errors: connect {result.connect_errors}, turns {errors or 0}")
-    print(f"  server CPU per turn: {result.cpu_seconds / len(totals) * 1000 if totals else float('nan'):.1f} ms")
-    print(f"  server RSS: {result.idle_rss_mb:.0f} MB with all connected, peak {result.peak_rss_mb:.0f} MB")
+    ms = lambda seconds: f"{seconds * 1000:.1f} ms"  # noqa: E731
+    return {
+        "turns (in s)": f"{len(result.timings)} in {result.wall_seconds:.1f}",
+        "turns/s": f"{len(totals) / result.wall_seconds if result.wall_seconds else 0:.1f}",
+        "TTFT p50": ms(percentile(firsts, .5)),
+        "TTFT p99": ms(percentile(firsts, .99)),
+        "TTFT overhead p50": ms(percentile(firsts, .5) - bare_first),
+        "TTFT overhead p99": ms(percentile(firsts, .99) - bare_first),
+        "whole turn p50": ms(percentile(totals, .5)),
+        "turn overhead p50": ms(percentile(totals, .5) - bare_total),
+        "errors": f"connect {result.connect_errors}, turns {sum(errors.values())}"
+                  + (f" {errors}" if errors else ""),
+        "CPU per turn": f"{result.cpu_seconds / len(totals) * 1000 if totals else float('nan'):.1f} ms",
+        "RSS idle / peak": f"{result.idle_rss_mb:.0f} / {result.peak_rss_mb:.0f} MB",
+        "client CPU (of 1 core)": (
+            f"{result.client_cpu_seconds / result.wall_seconds * 100 if result.wall_seconds else 0:.0f} %"
+        ),
+    }
+
+
+def report(results: list[RunResult], bare_first: float, bare_total: float) -> None:
+    """The runs of one N side by side, one column each."""
+    columns = [(result.label, figures(result, bare_first, bare_total)) for result in results]
+    width = max(22, *(len(value) + 2 for _, column in columns for value in column.values()))
+    print(f"\nN = {results[0].sessions} users")
+    print(f"  {'':20}" + "".join(f"{label:>{width}}" for label, _ in columns))
+    for name in columns[0][1]:
+        print(f"  {name:20}" + "".join(f"{column[name]:>{width}}" for _, column in columns))
+
+
+def load_average() -> str:
+    return " ".join(f"{figure:.2f}" for figure in os.getloadavg())
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+def run_all(  # noqa: PLR0917 - the benchmark's main loop, called once
+    args: argparse.Namespace, scratch: Path, users: list, upstream: str | None, model: str,
+            bare: tuple[float, float]) -> None:
+    """Every N against every process count (and LiteLLM), printed side by side per N."""
+    litellm = start_litellm(scratch, upstream) if args.litellm and upstream else None
+    try:
+        for count in args.sessions:
+            load = Load(turns=args.turns, deadline=args.deadline, think=args.think, duration=args.duration, model=model)
+            results = []
+            for index, processes in enumerate(args.processes):
+                # Fresh users per layout: a stopped server leaves its connections in the users'
+                # Redis groups for a while, which would send the next layout's frames the slow way.
+                cohort = users[index * count:(index + 1) * count]
+                ports = [free_port() for _ in range(processes)]
+                servers = [start_daphne(scratch, port, {**os.environ, "DJANGO_SETTINGS_MODULE": args.settings})
+                           for port in ports]
+                try:
+                    results.append(asyncio.run(asyncio.wait_for(
+                        run(cohort, ports, [server.pid for server in servers], load), args.deadline + 60)))
+                finally:
+                    for server in servers:
+                        stop_process(server)
+            if litellm is not None:
+                results.append(asyncio.run(asyncio.wait_for(
+                    run_http(count, litellm[1], [litellm[0].pid], load, "LiteLLM proxy", litellm[2]),
+                    args.deadline + 60,
+                )))
+            report(results, *bare)
+    finally:
+        if litellm is not None:
+            stop_process(litellm[0])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, nargs="*", default=[10, 100, 500])
     parser.add_argument("--turns", type=int, default=1, help="turns per session, all sessions at once each time")
-    parser.add_argument("--chunk-delay", type=float, default=0.0, help="demo provider's seconds between chunks")
+    parser.add_argument("--chunk-delay", type=float, default=0.0, help="the model's seconds between chunks")
     parser.add_argument("--workers", type=int, default=None, help="GATEWAY_TURN_WORKERS for the server")
     parser.add_argument("--settings", default="gateway_project.settings.local", help="the server's settings module")
     parser.add_argument("--deadline", type=float, default=120.0, help="seconds allowed per N before giving up")
     parser.add_argument("--think", type=float, default=None,
                         help="user model: mean seconds between a user's answer and their next turn")
     parser.add_argument("--duration", type=float, default=60.0, help="user model: seconds users keep sending turns")
+    parser.add_argument("--upstream", choices=("demo", "openai"), default="demo",
+                        help="the model: the demo provider in the server, or a local OpenAI-style SSE server")
+    parser.add_argument("--chunks", type=int, default=40, help="openai upstream: chunks per answer")
+    parser.add_argument("--processes", type=int, nargs="*", default=[1],
+                        help="daphne processes to run side by side (several need REDIS_URL), e.g. 1 2")
+    parser.add_argument("--litellm", action="store_true",
+                        help="also LiteLLM's proxy, same load and upstream (implies --upstream openai)")
     args = parser.parse_args()
     if args.think is not None:
         args.deadline = max(args.deadline, args.duration + 60)
+    if args.litellm:
+        args.upstream = "openai"
+    if max(args.processes) > 1 and not os.environ.get("REDIS_URL"):
+        raise SystemExit("several processes share one Redis channel layer: set REDIS_URL")
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-ws-chat-"))
+    upstream_process, upstream = (None, None)
+    if args.upstream == "openai":
+        upstream_process, upstream = start_upstream(scratch, args.chunks, args.chunk_delay)
     env_for_server = {
         "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", f"sqlite:///{scratch / 'db.sqlite3'}"),
         "GATEWAY_SQLITE_PATH": str(scratch / "dataplane.sqlite3"),
@@ -374,30 +650,27 @@ def main() -> None:
     if args.workers:
         env_for_server["GATEWAY_TURN_WORKERS"] = str(args.workers)
     os.environ.update(env_for_server)
-    users = prepare(max(args.sessions))
-    bare_first, bare_total = bare_provider_seconds(args.chunk_delay)
-    from django.conf import settings
+    try:
+        users = prepare(scratch, max(args.sessions) * len(args.processes), upstream)
+        if upstream:
+            bare_first, bare_total = asyncio.run(bare_upstream(upstream))
+            model = BENCH_MODEL
+        else:
+            bare_first, bare_total = bare_provider_seconds(args.chunk_delay)
+            model = DEMO_MODEL_ID
+        from django.conf import settings
 
-    print(f"daphne on 127.0.0.1, channel layer {settings.CHANNEL_LAYERS['default']['BACKEND'].rsplit('.', 1)[-1]}, "
-          f"{os.environ.get('GATEWAY_TURN_WORKERS', settings.GATEWAY_TURN_WORKERS)} turn workers, "
-          f"demo chunk delay {args.chunk_delay}s; bare provider: first chunk {bare_first * 1000:.2f} ms, "
-          f"whole answer {bare_total * 1000:.2f} ms")
-    for count in args.sessions:
-        port = free_port()
-        server = start_daphne(scratch, port, {**os.environ, "DJANGO_SETTINGS_MODULE": args.settings})
-        try:
-            result = asyncio.run(asyncio.wait_for(
-                run(users[:count], port=port, pid=server.pid, turns=args.turns, deadline=args.deadline,
-                    think=args.think, duration=args.duration),
-                args.deadline + 60))
-            report(result, bare_first, bare_total)
-        finally:
-            server.terminate()
-            try:
-                server.wait(10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-    print(f"\n(scratch files in {scratch})")
+        layer = settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[-1]
+        source = f"OpenAI-style upstream, {args.chunks} chunks" if upstream else "demo provider"
+        print(f"daphne on 127.0.0.1, channel layer {layer}, model {model} ({source}), "
+              f"{args.chunk_delay * 1000:.0f} ms between chunks; "
+              f"bare upstream: first chunk {bare_first * 1000:.2f} ms, "
+              f"whole answer {bare_total * 1000:.2f} ms; load average {load_average()}")
+        run_all(args, scratch, users, upstream, model, (bare_first, bare_total))
+    finally:
+        if upstream_process is not None:
+            stop_process(upstream_process)
+    print(f"\n(scratch files in {scratch}; load average now {load_average()})")
 
 
 if __name__ == "__main__":

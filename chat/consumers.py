@@ -2,9 +2,9 @@
 
 The consumer authenticates in `connect` (the Django session; the `header-…` subprotocol a
 real AppSync client sends for auth is ignored), checks each frame with `chat.protocol`,
-and hands inbound publishes to `chat.turns`, which runs them in the worker pool. Answers come
-back through the user's outbound group and leave as `data` frames. Nothing here blocks the
-event loop: the only slow work, a chat turn, never runs on it.
+and hands inbound publishes to `chat.turns`, which runs them as tasks on the event loop.
+Answers come back through the user's outbound group and leave as `data` frames. Nothing here
+blocks the event loop: a turn's blocking steps run in thread pools.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from django.conf import settings
 
 from chat import protocol
 from chat.flood import publish_allowed
+from chat.local_delivery import subscriber_add, subscriber_discard
 from chat.protocol import BAD_REQUEST, THROTTLED, UNAUTHORIZED, UNSUPPORTED, ProtocolError
 from chat.turns import publish_inbound, running_turns
 from dataplane.channels import may_subscribe, outbound_group_name
@@ -67,6 +68,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
         self._client_gone()
         if self.subscriptions:
             self.subscriptions.clear()
+            subscriber_discard(self.sub, self)
             await self.channel_layer.group_discard(outbound_group_name(self.sub), self.channel_name)
 
     def _client_gone(self) -> None:
@@ -136,6 +138,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
             return
         if not self.subscriptions:
             await self.channel_layer.group_add(outbound_group_name(self.sub), self.channel_name)
+            subscriber_add(self.sub, self)
         self.subscriptions[frame_id] = channel
         self.strikes = 0
         await self._reply(protocol.answer("subscribe_success", frame_id))
@@ -155,6 +158,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
             return
         del self.subscriptions[frame_id]
         if not self.subscriptions:
+            subscriber_discard(self.sub, self)
             await self.channel_layer.group_discard(outbound_group_name(self.sub), self.channel_name)
         self.strikes = 0
         await self._reply(protocol.answer("unsubscribe_success", frame_id))

@@ -3,8 +3,9 @@
 Every WebSocket connection of a user that subscribed to `/outbound/<sub>` is in the group
 `outbound_group_name(sub)`; the consumer turns each group message into a `data` frame.
 
-`send` runs in a turn's worker thread and never waits for the channel layer: events go into
-the turn's buffer and one flusher task on the server's event loop sends them in order. Text
+`send` runs in a turn's worker thread, or on the event loop for a turn streamed there, and
+never waits for the channel layer: events go into the turn's buffer and one flusher task on
+the server's event loop sends them in order. Text
 deltas that piled up while a send was in flight leave as one `contentBlockDelta` (the bench
 showed one group message per model chunk is what limits throughput on Redis: each costs a
 round trip on the event loop). After the first text delta of a turn has left, further deltas
@@ -12,9 +13,11 @@ wait up to `CHAT_FRAME_WINDOW_MS` so that the chunks of that window leave as one
 model's real pace (a chunk every 20 ms or so) nothing piles up by itself, and each chunk would
 otherwise cost a loop hop, a group message and a WebSocket frame. The first delta never waits,
 and any other event (the end of the answer, an error) ends the wait at once. A slow layer
-pushes back: past `MAX_BUFFERED` waiting events the worker waits.
+pushes back: past `MAX_BUFFERED` waiting events the worker waits (a turn on the loop awaits
+`room()`).
 
-Each group message carries the event already encoded as the JSON string literal a `data` frame
+With Redis, a turn whose subscribers are all in this process skips the layer
+(`chat.local_delivery`). Each group message carries the event already encoded as the JSON string literal a `data` frame
 holds, so the consumer writes the frame without serialising the event again.
 """
 from __future__ import annotations
@@ -30,6 +33,7 @@ from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from chat.local_delivery import local_subscribers, members_all_here
 from dataplane.channels import outbound_channel, outbound_group_name
 from dataplane.outbound import ClientGoneError
 
@@ -93,12 +97,18 @@ class ChannelsGroupOutbound:
         self._window = settings.CHAT_FRAME_WINDOW_MS / 1000
         self._first_delta_sent = False
         self._wake: asyncio.Event | None = None  # created on the loop by the flusher
+        self._taken: asyncio.Event | None = None  # set by the flusher when it takes the buffer
+        self._local_only: bool | None = None  # decided at the turn's first frame
 
     def send(self, event: dict[str, Any]) -> None:
         with self._changed:
             if self._gone:
                 raise ClientGoneError("the outbound channel stopped taking events")
-            if not self._changed.wait_for(lambda: len(self._buffer) < MAX_BUFFERED or self._gone, SEND_TIMEOUT_SECONDS):
+            # On the loop itself (a turn streamed by `chat_turn_async`) nothing may wait here:
+            # that turn awaits `room()` after each chunk instead.
+            if not self._on_loop() and not self._changed.wait_for(
+                lambda: len(self._buffer) < MAX_BUFFERED or self._gone, SEND_TIMEOUT_SECONDS
+            ):
                 self._gone = True
             if self._gone:
                 raise ClientGoneError("the outbound channel stopped taking events")
@@ -119,6 +129,28 @@ class ChannelsGroupOutbound:
                 self._gone = True
             raise ClientGoneError("the server is shutting down") from None
 
+    async def room(self) -> None:
+        """For a turn streamed on the loop: wait while MAX_BUFFERED events are waiting (a slow
+        layer or browser), as `send` waits in a worker thread. ClientGoneError when it stays full."""
+        deadline = self.loop.time() + SEND_TIMEOUT_SECONDS
+        while len(self._buffer) >= MAX_BUFFERED and not self._gone:
+            if self._taken is None:
+                self._taken = asyncio.Event()
+            self._taken.clear()
+            try:
+                await asyncio.wait_for(self._taken.wait(), max(0.0, deadline - self.loop.time()))
+            except TimeoutError:
+                with self._changed:
+                    self._gone = True
+        if self._gone:
+            raise ClientGoneError("the outbound channel stopped taking events")
+
+    def _on_loop(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            return False
+
     def wait_until_sent(self, timeout: float = SEND_TIMEOUT_SECONDS) -> bool:
         """For tests and shutdown: True once every buffered event has left."""
         with self._changed:
@@ -134,14 +166,17 @@ class ChannelsGroupOutbound:
             await self._gather_deltas()
             with self._changed:
                 batch, self._buffer = self._buffer, []
+                self._changed.notify_all()
+                if self._taken is not None:
+                    self._taken.set()
                 if not batch:
                     self._flushing = False
-                    self._changed.notify_all()
                     return
-                self._changed.notify_all()
             try:
+                if self._local_only is None:
+                    self._local_only = await members_all_here(self.channel_layer, self.group)
                 for event in coalesce(batch):
-                    await self.channel_layer.group_send(self.group, outbound_message(self.sub, event))
+                    await self._deliver(outbound_message(self.sub, event))
                     self._first_delta_sent = self._first_delta_sent or is_text_delta(event)
             except Exception as error:  # noqa: BLE001 - a broken layer ends this turn's stream
                 if not isinstance(error, ChannelFull):
@@ -150,8 +185,18 @@ class ChannelsGroupOutbound:
                     self._gone, self._flushing = True, False
                     self._buffer.clear()
                     self._changed.notify_all()
+                if self._taken is not None:
+                    self._taken.set()
                 return
 
+
+    async def _deliver(self, message: dict[str, Any]) -> None:
+        if self._local_only:
+            # Every subscriber is here (chat.local_delivery): straight to them, in order.
+            for consumer in local_subscribers(self.sub):
+                await consumer.outbound_event(message)
+        else:
+            await self.channel_layer.group_send(self.group, message)
 
     async def _gather_deltas(self) -> None:
         """Once the first delta has left, let more deltas join the ones waiting, for at most

@@ -1,16 +1,22 @@
-"""Chat turns as the Channels door runs them: in a bounded worker pool, cancellable.
+"""Chat turns as the Channels door runs them: on the server's event loop, cancellable.
 
-`start_turn` hands one published event to `dataplane.inbound.run_published_events` (the
-entry the Lambda handler uses too) in a worker thread, so the event loop never waits for a
-model. A turn is registered under `(sub, conversationId)` until it ends, so a cancel published
-on either door (WebSocket or HTTP) finds it.
+`start_turn` runs one published event with `dataplane.pipeline.chat_turn_async`: the model's
+answer is read on the event loop (the demo and OpenAI-compatible providers stream
+asynchronously), so a thousand turns in flight cost no thousand threads, and nothing caps how
+many run at once. The short blocking steps (policy, stored answers, reserve, settle,
+telemetry) run in a small pool (`GATEWAY_STORE_WORKERS`); a provider that only streams
+synchronously (Bedrock through boto3, a guardrail-checked model) streams in the worker pool
+(`GATEWAY_TURN_WORKERS`), which then bounds those turns only. A turn is registered under
+`(sub, conversationId)` until it ends, so a cancel published on either door (WebSocket or
+HTTP) finds it.
 """
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import threading
+import time
+import weakref
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,27 +25,35 @@ from django.conf import settings
 
 from chat.outbound import TURN_CANCEL, ChannelsGroupOutbound
 from chat.protocol import PublishedEvent
-from dataplane.channels import outbound_group_name
-from dataplane.inbound import run_published_events
-from dataplane.pipeline import Identity
+from dataplane.pipeline import Identity, chat_turn_async
 from dataplane.requests import cancel_target, conversation_id_of
+from dataplane.stopping import TurnStop
 from dataplane.telemetry.record import RequestRecord
 from gateway_project.gateway import gateway
 
 logger = logging.getLogger("chat.turns")
 
-_executor: ThreadPoolExecutor | None = None
+_executors: dict[str, ThreadPoolExecutor] = {}
 _executor_lock = threading.Lock()
 _background: set[asyncio.Future] = set()  # keeps fire-and-forget turns from being collected
 
 
-def turn_executor() -> ThreadPoolExecutor:
-    """The process-wide pool; its size (`GATEWAY_TURN_WORKERS`) bounds concurrent model calls."""
-    global _executor  # noqa: PLW0603 - built once, on first use, under the lock
+def _pool(name: str, size: int) -> ThreadPoolExecutor:
     with _executor_lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=settings.GATEWAY_TURN_WORKERS, thread_name_prefix="chat-turn")
-        return _executor
+        if name not in _executors:
+            _executors[name] = ThreadPoolExecutor(max_workers=size, thread_name_prefix=name)
+        return _executors[name]
+
+
+def turn_executor() -> ThreadPoolExecutor:
+    """Threads for models that stream synchronously; `GATEWAY_TURN_WORKERS` bounds those turns."""
+    return _pool("chat-turn", settings.GATEWAY_TURN_WORKERS)
+
+
+def store_executor() -> ThreadPoolExecutor:
+    """Threads for a turn's short store and telemetry steps, apart from the model streams so
+    that they never queue behind a long answer."""
+    return _pool("chat-store", settings.GATEWAY_STORE_WORKERS)
 
 
 class RunningTurns:
@@ -82,38 +96,34 @@ class RunningTurns:
 running_turns = RunningTurns()
 
 
-def run_turn(
-    *, sub: str, username: str, channel: str, event: PublishedEvent, cancel: threading.Event,
-    loop: asyncio.AbstractEventLoop,
-) -> list[RequestRecord]:
-    """Runs in a worker thread: one published event, start to end."""
-    outbound = ChannelsGroupOutbound(sub=sub, loop=loop)
-    records = run_published_events(
+async def run_turn(
+    *, sub: str, username: str, channel: str, event: PublishedEvent, cancel: threading.Event
+) -> RequestRecord:
+    """One published event, start to end, on the running event loop."""
+    try:
+        await cancel_listener().join(sub)
+    except Exception:  # noqa: BLE001 - without it only cancels from other processes are missed
+        logger.warning("turn of %s cannot hear cancels from other processes", sub, exc_info=True)
+    outbound = ChannelsGroupOutbound(sub=sub, loop=asyncio.get_running_loop())
+    return await chat_turn_async(
         gateway=gateway(),
         identity=Identity(sub=sub, username=username),
         channel=channel,
-        payloads=[event.payload],
+        payload=event.payload,
         outbound=outbound,
-        cancel=cancel,
+        stop=TurnStop(cancel=cancel),
+        store_calls=store_executor(),
+        model_calls=turn_executor(),
         entry="channels",
     )
-    # The worker (a bounded resource) stays busy until the answer has left, so a crowd of
-    # turns cannot outrun the channel layer without limit.
-    outbound.wait_until_sent()
-    return records
 
 
 def start_turn(*, sub: str, username: str, channel: str, event: PublishedEvent) -> threading.Event:
-    """Schedule a turn on the worker pool from the running event loop; returns its cancel event."""
+    """Start a turn as a task on the running event loop; returns its cancel event."""
     cancel = threading.Event()
     conversation_id = conversation_id_of(event.payload) or ""
     running_turns.add(sub, conversation_id, cancel)
-    loop = asyncio.get_running_loop()
-    work = loop.run_in_executor(
-        turn_executor(),
-        functools.partial(run_turn, sub=sub, username=username, channel=channel, event=event, cancel=cancel, loop=loop),
-    )
-    task = asyncio.ensure_future(work)
+    task = asyncio.ensure_future(run_turn(sub=sub, username=username, channel=channel, event=event, cancel=cancel))
     _background.add(task)
 
     def finished(done: asyncio.Future) -> None:
@@ -126,18 +136,79 @@ def start_turn(*, sub: str, username: str, channel: str, event: PublishedEvent) 
     return cancel
 
 
+def cancel_group_name(sub: str) -> str:
+    """The group of the server processes that ran a turn of this user lately."""
+    return f"turn-cancels.{sub}"
+
+
+class CancelListener:
+    """This process's ear for cancels published to another process.
+
+    A turn runs in the process that took its publish, which need not hold a connection of
+    the user subscribed to the outbound group (a POST /event, or a page connected elsewhere
+    behind a load balancer). So each process joins `cancel_group_name(sub)` with one channel
+    of its own when it starts a turn for `sub`, and one task sets the cancel events of the
+    turns a message names. Joining is refreshed hourly, well within the layer's group expiry.
+    """
+
+    REJOIN_SECONDS = 3600.0
+
+    def __init__(self) -> None:
+        self.channel: str | None = None
+        self.task: asyncio.Task | None = None
+        self.joined: dict[str, float] = {}
+
+    async def join(self, sub: str) -> None:
+        layer = get_channel_layer()
+        if self.task is None or self.task.done():
+            # The layer's default prefix: channels_redis reads all of a process's channels
+            # with one receiver, which works only for names it made with that prefix.
+            self.channel = await layer.new_channel()
+            self.task = asyncio.ensure_future(self._listen(layer, self.channel))
+            self.joined.clear()
+        now = time.monotonic()
+        if now - self.joined.get(sub, -self.REJOIN_SECONDS) >= self.REJOIN_SECONDS:
+            self.joined[sub] = now
+            await layer.group_add(cancel_group_name(sub), self.channel)
+
+    @staticmethod
+    async def _listen(layer, channel: str) -> None:
+        while True:
+            try:
+                message = await layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a layer hiccup must not end the listening
+                logger.warning("cancel listener: receive failed", exc_info=True)
+                await asyncio.sleep(1.0)
+                continue
+            if message.get("type") == TURN_CANCEL and isinstance(message.get("sub"), str):
+                running_turns.cancel(message["sub"], str(message.get("conversationId", "")))
+
+
+# Channels and tasks belong to one event loop: one listener per loop (tests run several).
+_listeners: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CancelListener] = weakref.WeakKeyDictionary()
+
+
+def cancel_listener() -> CancelListener:
+    loop = asyncio.get_running_loop()
+    if loop not in _listeners:
+        _listeners[loop] = CancelListener()
+    return _listeners[loop]
+
+
 async def cancel_conversation(*, sub: str, conversation_id: str) -> None:
     """Stop the user's running turns of this conversation, here and in other server processes."""
     running_turns.cancel(sub, conversation_id)
     await get_channel_layer().group_send(
-        outbound_group_name(sub), {"type": TURN_CANCEL, "conversationId": conversation_id}
+        cancel_group_name(sub), {"type": TURN_CANCEL, "sub": sub, "conversationId": conversation_id}
     )
 
 
 async def publish_inbound(
     *, sub: str, username: str, channel: str, events: list[PublishedEvent]
 ) -> list[threading.Event]:
-    """Act on accepted events published to `/inbound/<sub>`: cancels now, turns in the pool."""
+    """Act on accepted events published to `/inbound/<sub>`: cancels now, turns as tasks."""
     started: list[threading.Event] = []
     for event in events:
         conversation_id = cancel_target(event.payload)

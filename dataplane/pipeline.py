@@ -8,13 +8,17 @@ side and a record in telemetry, and the reservation is always settled.
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import logging
 import threading
 import time
 import uuid
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from dataplane.cache_keys import canonical_request_key, prepared_question_key
 from dataplane.channels import INBOUND, owns_channel
@@ -35,7 +39,7 @@ from dataplane.providers.base import (
     GUARDRAIL_BLOCKED_MESSAGE,
     GuardrailConfig,
     ModelCall,
-    ProviderStream,
+    ProviderEvent,
     StreamEnd,
     TextDelta,
 )
@@ -59,6 +63,7 @@ from dataplane.tokens import estimate as estimate_tokens
 from dataplane.windows import current_windows
 
 logger = logging.getLogger("dataplane.pipeline")
+_T = TypeVar("_T")
 
 CACHED_CHUNK_CHARS = 64  # a cache hit streams like a model would, in small chunks
 # What the lake and the metrics say for a model id the user may not use: the id itself came
@@ -131,47 +136,106 @@ def chat_turn(
     short form for a door that has nothing else to watch.
     """
     stop = stop or TurnStop(cancel=cancel)
-    record = RequestRecord(
-        request_id=str(uuid.uuid4()),
-        ts=gateway.clock(),
-        user_sub=identity.sub,
-        entry=entry,
-    )
-    turn = _Turn(gateway=gateway, identity=identity, outbound=outbound, record=record, started=time.perf_counter())
+    turn = _new_turn(gateway, identity, outbound, entry)
     try:
-        payload = decode_payload(payload)
-        record.conversation_id = _recordable_id(conversation_id_of(payload))
-        _authorize(identity, channel)
-        turn.request = request = parse_chat_request(payload, gateway.config)
-        record.conversation_id = _recordable_id(request.conversation_id)
-        turn.policy, turn.model = _load_policy(turn)
-        may_cache = _privacy_decision(turn)
-        if _answer_stored(turn, may_cache):
-            return record
-        _require_time_left(stop)
-        _reserve(turn)
-        _stream(turn, stop, may_cache)
-    except ClientGoneError:
+        plan = _open(turn, channel, payload, stop)
+        if plan is not None:
+            _stream(turn, stop, plan)
+    except Exception as error:  # noqa: BLE001 - every failure becomes a typed error event
+        _failed(turn, error)
+    finally:
+        _close(turn)
+    return turn.record
+
+
+async def chat_turn_async(
+    *,
+    gateway: Gateway,
+    identity: Identity,
+    channel: str,
+    payload: Any,
+    outbound: Outbound,
+    stop: TurnStop,
+    store_calls: Executor,
+    model_calls: Executor,
+    entry: str = "channels",
+) -> RequestRecord:
+    """`chat_turn` for a door that runs an event loop: the same steps, in the same order,
+    with the same billing, but the model's answer is read on the loop when its provider can
+    stream asynchronously (`astream`), so concurrent turns cost no thread each.
+
+    The short blocking steps (policy, stored answers, reserve, settle, telemetry) run on
+    `store_calls`; a provider that can only stream synchronously (Bedrock through boto3, a
+    guardrail-checked model) streams on `model_calls`, as `chat_turn` would. `outbound.send`
+    is called on the loop for the streamed part and must not block there; an outbound with
+    an async `room()` is awaited after each chunk, so a slow client slows its own turn.
+    """
+    loop = asyncio.get_running_loop()
+    turn = _new_turn(gateway, identity, outbound, entry)
+
+    def on(executor: Executor, step: Callable[..., _T], *args: Any) -> Awaitable[_T]:
+        return loop.run_in_executor(executor, functools.partial(step, *args))
+
+    try:
+        plan = await on(store_calls, _open, turn, channel, payload, stop)
+        if plan is not None:
+            if getattr(plan.provider, "astream", None) is None:
+                await on(model_calls, _stream, turn, stop, plan)
+            else:
+                reading = await _read_async(turn, stop, plan)
+                await on(store_calls, _finish, turn, plan, reading)
+    except Exception as error:  # noqa: BLE001 - every failure becomes a typed error event
+        await on(store_calls, _failed, turn, error)
+    finally:
+        await on(store_calls, _close, turn)
+    return turn.record
+
+
+def _new_turn(gateway: Gateway, identity: Identity, outbound: Outbound, entry: str) -> _Turn:
+    record = RequestRecord(request_id=str(uuid.uuid4()), ts=gateway.clock(), user_sub=identity.sub, entry=entry)
+    return _Turn(gateway=gateway, identity=identity, outbound=outbound, record=record, started=time.perf_counter())
+
+
+def _open(turn: _Turn, channel: str, payload: Any, stop: TurnStop) -> _StreamPlan | None:
+    """Every step before the model: None when the turn was answered from the store."""
+    record, gateway = turn.record, turn.gateway
+    payload = decode_payload(payload)
+    record.conversation_id = _recordable_id(conversation_id_of(payload))
+    _authorize(turn.identity, channel)
+    turn.request = parse_chat_request(payload, gateway.config)
+    record.conversation_id = _recordable_id(turn.request.conversation_id)
+    turn.policy, turn.model = _load_policy(turn)
+    may_cache = _privacy_decision(turn)
+    if _answer_stored(turn, may_cache):
+        return None
+    _require_time_left(stop)
+    _reserve(turn)
+    return _plan_stream(turn, may_cache)
+
+
+def _failed(turn: _Turn, error: Exception) -> None:
+    """What a turn that raised tells its user (typed, never a traceback) and its record."""
+    record = turn.record
+    if isinstance(error, ClientGoneError):
         record.outcome = "cancelled"
-    except StoreUnavailableError as error:
+    elif isinstance(error, StoreUnavailableError):
         # The store's own words (table names, role ARNs) are for operators, not users.
         logger.warning("chat turn %s: store unavailable: %s", record.request_id, error.message)
-        _fail(
-            turn,
-            InternalError(
-                f"The gateway cannot reach its store right now; try again in a moment (reference {record.request_id})."
-            ),
-        )
-    except GatewayError as error:
+        _fail(turn, InternalError(
+            f"The gateway cannot reach its store right now; try again in a moment (reference {record.request_id})."
+        ))
+    elif isinstance(error, GatewayError):
         _fail(turn, error)
-    except Exception:
-        logger.exception("chat turn %s failed", record.request_id)
+    else:
+        # exc_info from the error itself: this may run on another thread than the one that raised.
+        logger.error("chat turn %s failed", record.request_id, exc_info=error)
         _fail(turn, InternalError(f"Something went wrong on our side (reference {record.request_id})."))
-    finally:
-        _settle(turn)
-        record.latency_ms = int((time.perf_counter() - turn.started) * 1000)
-        gateway.telemetry.emit(record)
-    return record
+
+
+def _close(turn: _Turn) -> None:
+    _settle(turn)
+    turn.record.latency_ms = int((time.perf_counter() - turn.started) * 1000)
+    turn.gateway.telemetry.emit(turn.record)
 
 
 # --- steps --------------------------------------------------------------------------------
@@ -376,7 +440,25 @@ def _reservation_event(turn: _Turn) -> dict[str, Any]:
     }
 
 
-def _stream(turn: _Turn, stop: TurnStop, may_cache: bool) -> None:
+@dataclass(frozen=True)
+class _StreamPlan:
+    """What to ask which model, once the turn holds its reservation."""
+
+    call: ModelCall
+    provider: Any  # a Provider; one with `astream` can also be read on an event loop
+    may_cache: bool
+
+
+@dataclass
+class _Reading:
+    """How reading the model's stream went."""
+
+    budget: OutputBudget
+    end: StreamEnd | None = None
+    stopped: str | None = None
+
+
+def _plan_stream(turn: _Turn, may_cache: bool) -> _StreamPlan:
     assert turn.request is not None
     assert turn.model is not None
     call = ModelCall(
@@ -395,14 +477,60 @@ def _stream(turn: _Turn, stop: TurnStop, may_cache: bool) -> None:
     if call.guardrail is not None and turn.model.provider != "bedrock":
         checker = turn.gateway.provider_for(GUARDRAIL_SERVICE)
         provider = GuardedProvider(provider, checker=checker, guardrail=call.guardrail)  # type: ignore[arg-type]
-    turn.send(
-        {
-            "messageStart": {"role": "assistant"},
-            "requestId": turn.record.request_id,
-            "reservation": _reservation_event(turn),
-        }
-    )
-    end, stopped = _relay(turn, provider.stream(call), stop, max_tokens=call.max_tokens)
+    reservation = _reservation_event(turn)
+    turn.send({"messageStart": {"role": "assistant"}, "requestId": turn.record.request_id, "reservation": reservation})
+    return _StreamPlan(call=call, provider=provider, may_cache=may_cache)
+
+
+def _stream(turn: _Turn, stop: TurnStop, plan: _StreamPlan) -> None:
+    reading = _Reading(budget=OutputBudget(plan.call.max_tokens))
+    stream = plan.provider.stream(plan.call)
+    try:
+        for event in stream:
+            if not _take(turn, stop, reading, event):
+                break
+    finally:
+        stream.close()  # a cancelled or cut turn stops reading from the model at once
+    _finish(turn, plan, reading)
+
+
+async def _read_async(turn: _Turn, stop: TurnStop, plan: _StreamPlan) -> _Reading:
+    reading = _Reading(budget=OutputBudget(plan.call.max_tokens))
+    room = getattr(turn.outbound, "room", None)
+    stream = plan.provider.astream(plan.call)
+    try:
+        async for event in stream:
+            if not _take(turn, stop, reading, event):
+                break
+            if room is not None:
+                await room()
+    finally:
+        await stream.aclose()  # a cancelled or cut turn stops reading from the model at once
+    return reading
+
+
+def _take(turn: _Turn, stop: TurnStop, reading: _Reading, event: ProviderEvent) -> bool:
+    """Forward one event of the model's stream; False when reading must stop."""
+    reading.stopped = stop.reason()
+    if reading.stopped is not None:
+        return False
+    if isinstance(event, TextDelta):
+        text = reading.budget.take(event.text)
+        if text:
+            _send_delta(turn, text)
+        if reading.budget.spent:
+            # The reserved maximum is streamed: a model that ignores maxTokens is cut
+            # here, and its answer is billed as streamed, within the reservation.
+            reading.end = StreamEnd(stop_reason="max_tokens")
+            return False
+    elif isinstance(event, StreamEnd):
+        reading.end = event
+    return True
+
+
+def _finish(turn: _Turn, plan: _StreamPlan, reading: _Reading) -> None:
+    """After the model: bill, settle, end the answer, cache it when allowed."""
+    end, stopped, may_cache = reading.end, reading.stopped, plan.may_cache
     if stopped == "out_of_time":
         # `chat_turn` settles what streamed and sends this as the turn's last event.
         turn.record.stop_reason = "time_limit"
@@ -414,7 +542,7 @@ def _stream(turn: _Turn, stop: TurnStop, may_cache: bool) -> None:
         turn.record.outcome = "cancelled"
     if end is not None and (end.guardrail_intervened or end.guardrail_found_pii):
         may_cache = _guardrail_acted(turn, end)
-    _bill_reported(turn, end, max_output=call.max_tokens)
+    _bill_reported(turn, end, max_output=plan.call.max_tokens)
     turn.record.stop_reason = end.stop_reason if end else "cancelled"
     actual = _settle(turn)
     turn.send({"contentBlockStop": {"contentBlockIndex": 0}})
@@ -427,35 +555,6 @@ def _stream(turn: _Turn, stop: TurnStop, may_cache: bool) -> None:
             turn.record.privacy_reason = "answer_pii"
         else:
             _remember_answer(turn, actual, end.stop_reason)
-
-
-def _relay(
-    turn: _Turn, stream: ProviderStream, stop: TurnStop, *, max_tokens: int
-) -> tuple[StreamEnd | None, str | None]:
-    """Send the model's text to the client until the stream ends, the reserved maximum is
-    streamed, or the turn is stopped; returns how the stream ended and why it was stopped."""
-    end: StreamEnd | None = None
-    budget = OutputBudget(max_tokens)
-    stopped: str | None = None
-    try:
-        for event in stream:
-            stopped = stop.reason()
-            if stopped is not None:
-                break
-            if isinstance(event, TextDelta):
-                text = budget.take(event.text)
-                if text:
-                    _send_delta(turn, text)
-                if budget.spent:
-                    # The reserved maximum is streamed: a model that ignores maxTokens is cut
-                    # here, and its answer is billed as streamed, within the reservation.
-                    end = StreamEnd(stop_reason="max_tokens")
-                    break
-            elif isinstance(event, StreamEnd):
-                end = event
-    finally:
-        stream.close()  # a cancelled or cut turn stops reading from the model at once
-    return end, stopped
 
 
 _WARNED_NO_DEFAULT_GUARDRAIL: set[str] = set()

@@ -8,12 +8,13 @@ budget, with stop reason `max_tokens`, as a real model would.
 """
 from __future__ import annotations
 
+import asyncio
 import re
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from dataplane import tokens
-from dataplane.providers.base import ModelCall, ProviderStream, StreamEnd, TextDelta
+from dataplane.providers.base import ModelCall, ProviderEvent, ProviderStream, StreamEnd, TextDelta
 
 # The offline model every installation has: `seed_demo` puts it in the catalogue.
 DEMO_MODEL_ID = "demo.echo-v1"
@@ -46,12 +47,29 @@ class DemoProvider:
             if index and self.chunk_delay > 0:
                 self._sleep(self.chunk_delay)
             yield TextDelta(chunk)
-        yield StreamEnd(
-            stop_reason="end_turn" if allowed == answer else "max_tokens",
-            input_tokens=tokens.estimate_messages(call.messages, call.system),
-            output_tokens=tokens.estimate(allowed),
-            latency_ms=int((time.monotonic() - started) * 1000),
-        )
+        yield _end(call, answer, allowed, started)
+
+    async def astream(self, call: ModelCall) -> AsyncIterator[ProviderEvent]:
+        """The same answer, paced on the event loop instead of a sleeping thread."""
+        started = time.monotonic()
+        answer = demo_answer(call)
+        allowed = within_budget(answer, max(call.max_tokens, 0))
+        for index, chunk in enumerate(split_into_chunks(allowed)):
+            if index:
+                # Also without a delay: a turn hands the loop over between chunks, like a
+                # socket read would, so other connections are served meanwhile.
+                await asyncio.sleep(self.chunk_delay)
+            yield TextDelta(chunk)
+        yield _end(call, answer, allowed, started)
+
+
+def _end(call: ModelCall, answer: str, allowed: str, started: float) -> StreamEnd:
+    return StreamEnd(
+        stop_reason="end_turn" if allowed == answer else "max_tokens",
+        input_tokens=tokens.estimate_messages(call.messages, call.system),
+        output_tokens=tokens.estimate(allowed),
+        latency_ms=int((time.monotonic() - started) * 1000),
+    )
 
 
 def demo_answer(call: ModelCall) -> str:

@@ -13,7 +13,9 @@ model id upper-cased with every run of non-alphanumerics turned into `_`
 
 Connections are kept alive and pooled per endpoint (one urllib3 `PoolManager` per process), so
 a turn does not pay a TCP (and TLS) handshake; a turn that stops reading early closes its
-connection instead, which tells the server to stop generating. The body is read in whatever
+connection instead, which tells the server to stop generating. `astream` is the same call on
+an event loop (`dataplane.providers.async_http`, pooled per loop), for a door that reads
+many answers at once without a thread each. The body is read in whatever
 pieces the socket delivers and split into lines in memory, not line by line from the socket.
 
 Usage comes from the final chunk (`prompt_tokens`, `completion_tokens`); a server that ignores
@@ -29,12 +31,13 @@ Usage comes from the final chunk (`prompt_tokens`, `completion_tokens`); a serve
 """
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import os
 import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,6 +47,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from dataplane.errors import GatewayError, ModelThrottled, ModelUnavailable, UpstreamError, ValidationError
 from dataplane.inference import openai_parameters
+from dataplane.providers import async_http
 from dataplane.providers.base import ModelCall, ProviderEvent, ProviderStream, StreamEnd, TextDelta
 from dataplane.tokens import content_text
 
@@ -52,6 +56,7 @@ READ_TIMEOUT_SECONDS = 60.0
 # Idle keep-alive connections kept per endpoint; past it, extra connections are opened for
 # the moment and closed after use (never a wait: the turn workers bound concurrency).
 POOLED_CONNECTIONS_PER_ENDPOINT = 32
+HTTP_OK = 200
 READ_SIZE = 16 * 1024  # at most this much per socket read; a read returns what has arrived
 
 _pool: urllib3.PoolManager | None = None
@@ -128,12 +133,44 @@ class OpenAICompatibleProvider:
             if response is not None:
                 _release(response, reusable=finished)
 
-    def _post(self, call: ModelCall, url: str) -> urllib3.BaseHTTPResponse:
+    async def astream(self, call: ModelCall) -> AsyncIterator[ProviderEvent]:
+        """`stream` on an event loop: the same request, events and errors, read with
+        asyncio streams from connections pooled per endpoint and per loop."""
+        endpoint = call.endpoint or self.endpoint
+        if not endpoint:
+            raise ModelUnavailable(f"Model {call.model_id} has no endpoint configured.", modelId=call.model_id)
+        url = completions_url(call.model_id, endpoint)
+        response: async_http.Response | None = None
+        try:
+            body, headers = self._request(call)
+            response = await async_http.post(
+                url, body=body, headers=headers, connect_timeout=self.connect_timeout, read_timeout=self.read_timeout
+            )
+            if response.status != HTTP_OK:
+                message = _error_text(await response.read(64 * 1024))
+                raise error_for_status(call.model_id, response.status, message)
+            async for event in _read_stream_async(call.model_id, response.pieces()):
+                yield event
+        except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as error:
+            raise ModelUnavailable(
+                f"Model {call.model_id} is unavailable: its server could not be reached or stopped "
+                f"answering ({type(error).__name__}).",
+                modelId=call.model_id,
+            ) from error
+        finally:
+            if response is not None:
+                response.release()  # pooled only when read to the end; else closed
+
+    def _request(self, call: ModelCall) -> tuple[bytes, dict[str, str]]:
         body = json.dumps(chat_completions_request(call)).encode("utf-8")
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream", "Accept-Encoding": "identity"}
         api_key = self._api_key(call.model_id)
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
+        return body, headers
+
+    def _post(self, call: ModelCall, url: str) -> urllib3.BaseHTTPResponse:
+        body, headers = self._request(call)
         response = connection_pool().request(
             "POST",
             url,
@@ -216,58 +253,113 @@ def _release(response: urllib3.BaseHTTPResponse, *, reusable: bool) -> None:
         response.release_conn()
 
 
-def _server_sent_data(pieces: Iterable[bytes]) -> Iterator[str]:
-    """The `data` of each server-sent event, multi-line data joined by newlines.
+class _ServerSentEvents:
+    """Splits a body, fed in the pieces the socket delivers, into the `data` of each
+    server-sent event (multi-line data joined by newlines).
 
-    Lines are split in memory from whatever pieces arrive; splitting bytes at b"\n" before
-    decoding is safe, as no multi-byte UTF-8 sequence contains that byte."""
-    data_lines: list[str] = []
-    pending = b""
-    for piece in pieces:
-        *lines, pending = (pending + piece).split(b"\n")
+    Lines are split in memory; splitting bytes at b"\n" before decoding is safe, as no
+    multi-byte UTF-8 sequence contains that byte."""
+
+    def __init__(self) -> None:
+        self._data_lines: list[str] = []
+        self._pending = b""
+
+    def feed(self, piece: bytes) -> list[str]:
+        *lines, self._pending = (self._pending + piece).split(b"\n")
+        events: list[str] = []
+        data_lines = self._data_lines
         for raw in lines:
             line = raw.decode("utf-8").rstrip("\r")
             if not line:
                 if data_lines:
-                    yield "\n".join(data_lines)
-                    data_lines = []
+                    events.append("\n".join(data_lines))
+                    data_lines.clear()
             elif line.startswith("data:"):
                 data_lines.append(line[5:].removeprefix(" "))
             # other fields (event:, id:, retry:) and comments (":") carry nothing we use
-    if pending.startswith(b"data:"):
-        data_lines.append(pending.decode("utf-8").rstrip("\r")[5:].removeprefix(" "))
-    if data_lines:
-        yield "\n".join(data_lines)
+        return events
+
+    def close(self) -> list[str]:
+        if self._pending.startswith(b"data:"):
+            self._data_lines.append(self._pending.decode("utf-8").rstrip("\r")[5:].removeprefix(" "))
+        self._pending = b""
+        return ["\n".join(self._data_lines)] if self._data_lines else []
 
 
-def _read_stream(model_id: str, pieces: Iterable[bytes]) -> Iterator[ProviderEvent]:
-    finish_reason: str | None = None
-    usage: dict | None = None
-    done = False
-    for data in _server_sent_data(pieces):
+def _server_sent_data(pieces: Iterable[bytes]) -> Iterator[str]:
+    """The `data` of each server-sent event in a body read in pieces."""
+    events = _ServerSentEvents()
+    for piece in pieces:
+        yield from events.feed(piece)
+    yield from events.close()
+
+
+class _Completion:
+    """The chat completion as its stream's data arrives: text deltas, then how it ended."""
+
+    def __init__(self, model_id: str) -> None:
+        self.model_id = model_id
+        self.finish_reason: str | None = None
+        self.usage: dict | None = None
+        self.done = False
+
+    def take(self, data: str) -> list[TextDelta]:
+        """The text of one event's data; sets `done` at `[DONE]`."""
         if data.strip() == "[DONE]":
-            done = True
-            break
-        chunk = _parse_chunk(model_id, data)
+            self.done = True
+            return []
+        chunk = _parse_chunk(self.model_id, data)
         if chunk.get("usage"):
-            usage = chunk["usage"]
+            self.usage = chunk["usage"]
+        deltas: list[TextDelta] = []
         for choice in chunk.get("choices") or []:
             if choice.get("index", 0) != 0:
                 continue
             text = (choice.get("delta") or {}).get("content")
             if text:
-                yield TextDelta(text)
+                deltas.append(TextDelta(text))
             if choice.get("finish_reason"):
-                finish_reason = choice["finish_reason"]
-    if not done and finish_reason is None:
-        raise ModelUnavailable(
-            f"The answer from {model_id} was cut off: its server ended the stream early.", modelId=model_id
+                self.finish_reason = choice["finish_reason"]
+        return deltas
+
+    def end(self) -> StreamEnd:
+        if not self.done and self.finish_reason is None:
+            raise ModelUnavailable(
+                f"The answer from {self.model_id} was cut off: its server ended the stream early.",
+                modelId=self.model_id,
+            )
+        finish_reason = self.finish_reason
+        return StreamEnd(
+            stop_reason=STOP_REASONS.get(finish_reason or "stop", finish_reason or "end_turn"),
+            input_tokens=_opt_int(self.usage, "prompt_tokens"),
+            output_tokens=_opt_int(self.usage, "completion_tokens"),
         )
-    yield StreamEnd(
-        stop_reason=STOP_REASONS.get(finish_reason or "stop", finish_reason or "end_turn"),
-        input_tokens=_opt_int(usage, "prompt_tokens"),
-        output_tokens=_opt_int(usage, "completion_tokens"),
-    )
+
+
+def _read_stream(model_id: str, pieces: Iterable[bytes]) -> Iterator[ProviderEvent]:
+    completion = _Completion(model_id)
+    for data in _server_sent_data(pieces):
+        yield from completion.take(data)
+        if completion.done:
+            break
+    yield completion.end()
+
+
+async def _read_stream_async(model_id: str, pieces: AsyncIterator[bytes]) -> AsyncIterator[ProviderEvent]:
+    completion, events = _Completion(model_id), _ServerSentEvents()
+    async for piece in pieces:
+        if completion.done:
+            continue  # what follows `[DONE]` (the chunked terminator) is read, so the connection can be reused
+        for data in events.feed(piece):
+            for delta in completion.take(data):
+                yield delta
+            if completion.done:
+                break
+    if not completion.done:
+        for data in events.close():
+            for delta in completion.take(data):
+                yield delta
+    yield completion.end()
 
 
 def _parse_chunk(model_id: str, data: str) -> dict:
@@ -299,8 +391,16 @@ def _opt_int(usage: dict | None, key: str) -> int | None:
 
 def _error_message(response: urllib3.BaseHTTPResponse) -> str:
     try:
-        body = json.loads(response.read(64 * 1024) or b"{}")
-    except (ValueError, OSError, http.client.HTTPException, Urllib3Error):
+        return _error_text(response.read(64 * 1024))
+    except (OSError, http.client.HTTPException, Urllib3Error):
+        return ""
+
+
+def _error_text(raw: bytes) -> str:
+    """The server's own message in an error body, if it has one."""
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
         return ""
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):

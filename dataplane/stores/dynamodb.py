@@ -4,7 +4,8 @@ Layout:
 
 - policies: `pk = USER#<sub>`, `version` (N), `document` (S, JSON of the effective policy).
 - usage: `pk = <sub>`, `sk = <window key>`, numeric `input`, `output`, `total`, `reserved`,
-  `requests`, and `expires_at` (the TTL attribute, epoch seconds).
+  `requests`, `open` (SS: ids of reservations not settled yet) and `expires_at` (the TTL
+  attribute, epoch seconds).
 - usage also holds cancel markers: `pk = <sub>`, `sk = cancel#<conversation id or *>`,
   `requested_at` (N, epoch ms), `expires_at` (TTL, minutes away).
 - cache: `pk = CACHE#<request hash>` → `answer` (S, JSON), `expires_at`; prepared answers
@@ -22,6 +23,7 @@ import json
 import random
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -75,7 +77,7 @@ STORE_OPERATION_NEEDS: dict[str, tuple[Need, ...]] = {
     "policy_delete": (need(Resource.POLICIES_TABLE, "dynamodb:DeleteItem"),),
     "policy_list": (need(Resource.POLICIES_TABLE, "dynamodb:Scan"),),
     "reserve": (need(Resource.USAGE_TABLE, "dynamodb:UpdateItem"),),
-    "settle": (need(Resource.USAGE_TABLE, "dynamodb:UpdateItem", "dynamodb:BatchGetItem"),),
+    "settle": (need(Resource.USAGE_TABLE, "dynamodb:UpdateItem"),),
     "usage_read": (need(Resource.USAGE_TABLE, "dynamodb:BatchGetItem"),),
     "usage_reset": (need(Resource.USAGE_TABLE, "dynamodb:DeleteItem"),),
     "usage_list": (need(Resource.USAGE_TABLE, "dynamodb:Scan"),),
@@ -98,6 +100,9 @@ def store_needs(operations: tuple[str, ...]) -> tuple[Need, ...]:
 
 
 # `#input` etc.: `input`/`output`/`total` are not reserved words today, but names keep it so.
+# A window item's string set of the reservations not settled yet: settle applies only while
+# its id is there (and removes it), so a retried settle counts once.
+OPEN_RESERVATIONS = "open"
 COUNTER_NAMES = {
     "#input": "input",
     "#output": "output",
@@ -107,6 +112,10 @@ COUNTER_NAMES = {
     "#requests": "requests",
     "#expires": TTL_ATTRIBUTE,
 }
+
+
+def _counters(item: dict[str, Any]) -> dict[str, int]:
+    return {name: _int(item, name) for name in USAGE_ATTRIBUTES}
 
 
 def _n(value: int) -> dict[str, str]:
@@ -253,7 +262,8 @@ class DynamoDBStore:
         refusal = quota_refusal(charges, estimate)
         if refusal is not None:
             raise refusal  # bigger than a whole limit: no need to ask DynamoDB
-        items = [self._reserve_update(sub, charge, estimate) for charge in charges]
+        reservation_id = uuid.uuid4().hex
+        items = [self._reserve_update(sub, charge, estimate, reservation_id) for charge in charges]
         for attempt in range(CONFLICT_RETRIES + 1):
             if not items:
                 break
@@ -274,6 +284,7 @@ class DynamoDBStore:
             estimate=estimate,
             window_keys=tuple(charge.window.key for charge in charges),
             expires_at=tuple(charge.window.expires_at for charge in charges),
+            reservation_id=reservation_id,
             charges=tuple(charges),
         )
 
@@ -288,7 +299,9 @@ class DynamoDBStore:
                 return error.response.get("CancellationReasons") or []
             return None
 
-    def _reserve_update(self, sub: str, charge: WindowCharge, estimate: TokenCount) -> dict[str, Any]:
+    def _reserve_update(
+        self, sub: str, charge: WindowCharge, estimate: TokenCount, reservation_id: str
+    ) -> dict[str, Any]:
         values = {
             ":input": _n(estimate.input),
             ":output": _n(estimate.output),
@@ -296,6 +309,7 @@ class DynamoDBStore:
             ":cost": _n(estimate.cost),
             ":one": _n(1),
             ":expires": _n(charge.window.expires_at),
+            ":id": {"SS": [reservation_id]},
         }
         conditions = []
         for cap in counter_caps(charge.limits, estimate):
@@ -305,10 +319,11 @@ class DynamoDBStore:
             "TableName": self.usage_table,
             "Key": {"pk": _s(sub), "sk": _s(charge.window.key)},
             "UpdateExpression": (
-                "ADD #input :input, #output :output, #total :total, #reserved :total, #cost :cost, #requests :one "
+                "ADD #input :input, #output :output, #total :total, #reserved :total, #cost :cost, #requests :one, "
+                "#open :id "
                 "SET #expires = :expires"
             ),
-            "ExpressionAttributeNames": COUNTER_NAMES,
+            "ExpressionAttributeNames": {**COUNTER_NAMES, "#open": OPEN_RESERVATIONS},
             "ExpressionAttributeValues": values,
         }
         if conditions:
@@ -344,53 +359,83 @@ class DynamoDBStore:
         )
 
     def settle(self, *, reservation: Reservation, actual: TokenCount) -> list[WindowUsage]:
-        estimate = reservation.estimate
-        values = {
-            ":input": _n(actual.input - estimate.input),
-            ":output": _n(actual.output - estimate.output),
-            ":total": _n(actual.total - estimate.total),
-            ":unreserve": _n(-estimate.total),
-            ":cost": _n(actual.cost - estimate.cost),
-        }
-        items = []
+        """One conditional `UpdateItem` per window that hands back the counters it left
+        (`ReturnValues`), so nothing is read back.
+
+        Exactly once, per window: `reserve` put the reservation's id in the window's `open`
+        set, and the update both requires it and removes it. A retry after an ambiguous
+        failure (a timeout after DynamoDB applied it) finds it gone and changes nothing; its
+        condition failure returns the item as it is (`ReturnValuesOnConditionCheckFailure`),
+        which are the counters the bars need. Unlike the transaction this replaces, the two
+        windows are settled one after the other: a turn that dies in between leaves the
+        second window charged with its estimate, an over-charge, never an under-charge.
+        """
+        after: dict[str, dict[str, int]] = {}
         for key, expires_at in zip(reservation.window_keys, reservation.expires_at, strict=True):
-            items.append(
-                {
-                    "Update": {
-                        "TableName": self.usage_table,
-                        "Key": {"pk": _s(reservation.sub), "sk": _s(key)},
-                        # if_not_exists: a settle that arrives after TTL removed the row must not
-                        # leave a row that never expires.
-                        "UpdateExpression": (
-                            "ADD #input :input, #output :output, #total :total, #reserved :unreserve, #cost :cost "
-                            "SET #expires = if_not_exists(#expires, :expires)"
-                        ),
-                        "ExpressionAttributeNames": {
-                            name: COUNTER_NAMES[name]
-                            for name in ("#input", "#output", "#total", "#reserved", "#cost", "#expires")
-                        },
-                        "ExpressionAttributeValues": {**values, ":expires": _n(expires_at)},
-                    }
-                }
-            )
-        if not items:
-            return []
-        # Always a transaction, also for one window, with the reservation's own request token:
-        # DynamoDB applies a repeated token once (for 10 minutes), so the pipeline may retry a
-        # settle whose outcome it did not see, where a retried plain ADD would count twice.
-        with self._calling("TransactWriteItems", self.usage_table):
-            self.client.transact_write_items(
-                TransactItems=items, ClientRequestToken=f"settle-{reservation.reservation_id}"
-            )
+            after[key] = self._settle_window(reservation, key, expires_at, actual)
         self._count("settle", "write")
-        # TransactWriteItems returns no item values, and the exactly-once token matters more
-        # than a round trip, so the counters are read back here (what `usage_read` did after).
-        try:
-            return self._windows_read("settle", reservation.sub, list(reservation.charges))
-        except StoreUnavailableError:
-            # The settle is applied; a failing read must not make the caller settle again.
-            # Without counters the turn reads them itself (or shows no bars).
+        if not reservation.charges:
             return []
+        return [window_usage(charge, after.get(charge.window.key, {})) for charge in reservation.charges]
+
+    def _settle_window(
+        self, reservation: Reservation, key: str, expires_at: int, actual: TokenCount
+    ) -> dict[str, int]:
+        estimate = reservation.estimate
+        update: dict[str, Any] = {
+            "TableName": self.usage_table,
+            "Key": {"pk": _s(reservation.sub), "sk": _s(key)},
+            "UpdateExpression": (
+                "ADD #input :input, #output :output, #total :total, #reserved :unreserve, #cost :cost "
+                "DELETE #open :id"
+            ),
+            "ConditionExpression": "contains(#open, :id_text)",
+            "ExpressionAttributeNames": {
+                **{name: COUNTER_NAMES[name] for name in ("#input", "#output", "#total", "#reserved", "#cost")},
+                "#open": OPEN_RESERVATIONS,
+            },
+            "ExpressionAttributeValues": {
+                ":input": _n(actual.input - estimate.input),
+                ":output": _n(actual.output - estimate.output),
+                ":total": _n(actual.total - estimate.total),
+                ":unreserve": _n(-estimate.total),
+                ":cost": _n(actual.cost - estimate.cost),
+                ":id": {"SS": [reservation.reservation_id]},
+                ":id_text": _s(reservation.reservation_id),
+            },
+            "ReturnValues": "ALL_NEW",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        with self._calling("UpdateItem", self.usage_table):
+            try:
+                return _counters(self.client.update_item(**update).get("Attributes", {}))
+            except ClientError as error:
+                if aws.error_code(error) != "ConditionalCheckFailedException":
+                    raise
+                item = error.response.get("Item")
+        if item:
+            return _counters(item)  # settled already (this is a retry): nothing to change
+        # The window's row is gone (an admin reset it, or its TTL passed) and the estimate with
+        # it: only what was used is due. A retry of this finds the row, settled.
+        fresh = {
+            "TableName": self.usage_table,
+            "Key": {"pk": _s(reservation.sub), "sk": _s(key)},
+            "UpdateExpression": (
+                "ADD #input :input, #output :output, #total :total, #cost :cost "
+                "SET #expires = if_not_exists(#expires, :expires)"
+            ),
+            "ExpressionAttributeNames": {
+                name: COUNTER_NAMES[name] for name in ("#input", "#output", "#total", "#cost", "#expires")
+            },
+            "ExpressionAttributeValues": {
+                ":input": _n(actual.input), ":output": _n(actual.output), ":total": _n(actual.total),
+                ":cost": _n(actual.cost),
+                ":expires": _n(expires_at),
+            },
+            "ReturnValues": "ALL_NEW",
+        }
+        with self._calling("UpdateItem", self.usage_table):
+            return _counters(self.client.update_item(**fresh).get("Attributes", {}))
 
     def usage_read(self, *, sub: str, charges: list[WindowCharge]) -> list[WindowUsage]:
         return self._windows_read("usage_read", sub, charges)

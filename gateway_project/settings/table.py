@@ -83,7 +83,11 @@ _CONTROL_PLANE_SETTINGS: tuple[Setting, ...] = (
 
 _AFTER_DATA_PLANE: tuple[Setting, ...] = (
     Setting("GATEWAY_TURN_WORKERS", "int", 32,
-            "Chat turns run in a bounded worker pool of this many threads per web process.",
+            "Demo and OpenAI-compatible models stream on the web process's event loop (no thread per turn, no "
+            "cap); models that only stream synchronously (Bedrock) stream in a pool of this many threads per web "
+            "process.", DATA_PLANE_SETTINGS[0].section),
+    Setting("GATEWAY_STORE_WORKERS", "int", 8,
+            "Threads per web process for a turn's short blocking steps (policy, reserve, settle, telemetry).",
             DATA_PLANE_SETTINGS[0].section),
     Setting("CHAT_KEEPALIVE_SECONDS", "float", 60.0, "Keep-alive (`ka`) interval of the chat WebSocket.", CHAT),
     Setting("CHAT_FRAME_WINDOW_MS", "float", 50.0,

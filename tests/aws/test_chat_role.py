@@ -84,7 +84,6 @@ def test_a_chat_turn_through_the_lambda_handler_makes_only_allowed_calls(aws_twi
         ("dynamodb:BatchGetItem", arn_of_table(aws_twin, resources.cache_table)),  # prepared and cached answers
         ("dynamodb:UpdateItem", arn_of_table(aws_twin, resources.usage_table)),  # reserve, settle
         ("dynamodb:PutItem", arn_of_table(aws_twin, resources.cache_table)),
-        ("dynamodb:BatchGetItem", arn_of_table(aws_twin, resources.usage_table)),  # the usage bars, read by settle
         ("firehose:PutRecord", f"arn:aws:firehose:us-east-1:123456789012:deliverystream/{resources.delivery_stream}"),
         ("bedrock:InvokeModelWithResponseStream", f"arn:aws:bedrock:us-east-1::foundation-model/{MODEL}"),
         ("appsync:EventPublish", resources.outbound_namespace_arn),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import botocore.exceptions
 import pytest
 from botocore.stub import Stubber
 
@@ -10,7 +11,7 @@ from dataplane.errors import QuotaExceeded, StoreUnavailableError
 from dataplane.policy import WindowLimits
 from dataplane.stores.base import TokenCount
 from dataplane.stores.dynamodb import TTL_ATTRIBUTE, DynamoDBStore
-from tests.dataplane.stores.test_contract import SUB, charges_at
+from tests.dataplane.stores.test_contract import SUB, charges_at, raw_window
 
 
 def record_calls(store: DynamoDBStore) -> Counter:
@@ -31,21 +32,20 @@ def test_reserve_is_one_transaction_and_settle_one_write(dynamodb_store, store_c
     reservation = dynamodb_store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=100, output=500))
     assert calls == Counter(TransactWriteItems=1)
 
-    dynamodb_store.settle(reservation=reservation, actual=TokenCount(input=100, output=20))
-    # The transaction returns no values: the usage bars' counters are read back once.
-    assert calls == Counter(TransactWriteItems=2, BatchGetItem=1)
+    settled = dynamodb_store.settle(reservation=reservation, actual=TokenCount(input=100, output=20))
+    # One update per window that returns the counters it left: nothing is read back.
+    assert calls == Counter(TransactWriteItems=1, UpdateItem=2)
+    assert [(u.total, u.reserved) for u in settled] == [(120, 0), (120, 0)]
 
     dynamodb_store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=100, output=500))
     with pytest.raises(QuotaExceeded) as refusal:
         dynamodb_store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=100, output=500))
-    assert calls == Counter(
-        TransactWriteItems=4, BatchGetItem=1
-    )  # the refusal's `used` came back with the cancellation
+    assert calls == Counter(TransactWriteItems=3, UpdateItem=2)  # the refusal's `used` came back with the cancellation
     assert refusal.value.details["used"] == 720
 
     with pytest.raises(QuotaExceeded):
         dynamodb_store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=100, output=5000))
-    assert calls == Counter(TransactWriteItems=4, BatchGetItem=1)  # bigger than the limit: no call at all
+    assert calls == Counter(TransactWriteItems=3, UpdateItem=2)  # bigger than the limit: no call at all
 
 
 def test_prepared_get_is_one_batch_read(dynamodb_store):
@@ -135,41 +135,54 @@ def _offline_client():
     )
 
 
-def test_a_retried_settle_carries_the_same_request_token(dynamodb_store, store_clock):
-    """DynamoDB applies a repeated ClientRequestToken once; the local server ignores tokens, so
-    what is checked here is that a retry of one reservation's settle repeats its token and two
-    reservations never share one."""
-    tokens: list[str] = []
-
-    def before_call(params, **_):
-        tokens.append(params.get("ClientRequestToken"))
-
-    dynamodb_store.client.meta.events.register("provide-client-params.dynamodb.TransactWriteItems", before_call)
+def test_a_retried_settle_is_applied_once_and_still_returns_the_counters(dynamodb_store, store_clock):
+    """A settle retried after an ambiguous failure (DynamoDB applied it, the answer was lost)
+    must not count twice; the server enforces it, so this runs against it."""
     charges = charges_at(store_clock(), ten=WindowLimits(total=10_000), month=WindowLimits(total=100_000))
     first = dynamodb_store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=10, output=50))
     second = dynamodb_store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=10, output=50))
-    tokens.clear()
 
-    dynamodb_store.settle(reservation=first, actual=TokenCount(input=10, output=5))
-    dynamodb_store.settle(reservation=first, actual=TokenCount(input=10, output=5))  # a retry
+    once = dynamodb_store.settle(reservation=first, actual=TokenCount(input=10, output=5))
+    again = dynamodb_store.settle(reservation=first, actual=TokenCount(input=10, output=5))  # a retry
+
+    assert once == again
+    assert [(u.total, u.reserved) for u in again] == [(75, 60), (75, 60)]  # 15 used, the second's 60 held
     dynamodb_store.settle(reservation=second, actual=TokenCount(input=10, output=5))
-
-    assert tokens[0] == tokens[1] == f"settle-{first.reservation_id}"
-    assert tokens[2] == f"settle-{second.reservation_id}" != tokens[0]
+    assert [(u.total, u.reserved) for u in dynamodb_store.usage_read(sub=SUB, charges=charges)] == [(30, 0), (30, 0)]
 
 
-def test_a_settle_whose_read_back_fails_is_still_applied_once_and_returns_no_counters(
-    dynamodb_store, store_clock, monkeypatch
-):
+def test_a_settle_cut_between_its_windows_is_completed_once_by_the_retry(dynamodb_store, store_clock, monkeypatch):
     charges = charges_at(store_clock(), ten=WindowLimits(total=10_000), month=WindowLimits(total=100_000))
     reservation = dynamodb_store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=10, output=50))
+    update_item = dynamodb_store.client.update_item
+    updates: list[str] = []
 
-    def unreachable(*args, **kwargs):
-        raise StoreUnavailableError("read timed out")
+    def second_window_times_out(**params):
+        updates.append(params["Key"]["sk"]["S"])
+        if len(updates) == 2:
+            raise botocore.exceptions.ReadTimeoutError(endpoint_url="http://dynamodb")
+        return update_item(**params)
 
     with monkeypatch.context() as patch:
-        patch.setattr(dynamodb_store, "_batch_get", unreachable)
-        # Raising here would make the pipeline settle again; the counters are simply absent.
-        assert dynamodb_store.settle(reservation=reservation, actual=TokenCount(input=10, output=5)) == []
+        patch.setattr(dynamodb_store.client, "update_item", second_window_times_out)
+        with pytest.raises(StoreUnavailableError):
+            dynamodb_store.settle(reservation=reservation, actual=TokenCount(input=10, output=5))
+    # Meanwhile the month still holds the estimate: an over-charge, never an under-charge.
+    assert [(u.total, u.reserved) for u in dynamodb_store.usage_read(sub=SUB, charges=charges)] == [(15, 0), (60, 60)]
 
+    settled = dynamodb_store.settle(reservation=reservation, actual=TokenCount(input=10, output=5))  # the retry
+
+    assert [(u.total, u.reserved) for u in settled] == [(15, 0), (15, 0)]
     assert [(u.total, u.reserved) for u in dynamodb_store.usage_read(sub=SUB, charges=charges)] == [(15, 0), (15, 0)]
+
+
+def test_a_settle_after_its_window_was_reset_counts_only_what_was_used(dynamodb_store, store_clock):
+    charges = charges_at(store_clock(), ten=WindowLimits(total=10_000), month=WindowLimits(total=100_000))
+    reservation = dynamodb_store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=10, output=50))
+    dynamodb_store.usage_reset(sub=SUB, window_key=charges[0].window.key)
+
+    settled = dynamodb_store.settle(reservation=reservation, actual=TokenCount(input=10, output=5))
+    again = dynamodb_store.settle(reservation=reservation, actual=TokenCount(input=10, output=5))
+
+    assert [(u.total, u.reserved) for u in settled] == [(15, 0), (15, 0)] == [(u.total, u.reserved) for u in again]
+    assert raw_window(dynamodb_store, SUB, charges[0].window.key)["expires_at"] == charges[0].window.expires_at
