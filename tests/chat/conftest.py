@@ -42,12 +42,18 @@ class EndlessProvider:
             self.closed.set()
 
 
+TEST_POLICY_VERSIONS = 2**62  # above any version Django's outbox gives out
+
+
 def publish_policy(user, *, ten_minute: int | None = 100_000, monthly: int | None = 1_000_000,
                    models: tuple[AllowedModel, ...] = (DEMO_MODEL,), **options: Any) -> EffectivePolicy:
-    # The control plane may have published one already (on user creation): go past its version.
+    # The test's policy stands for the control plane's: it must outrank what Django publishes
+    # for this user (at creation, or at a first sign-in; Django's versions are microsecond
+    # clocks), and a later call in the same test must outrank this one.
     stored = gateway_store().policy_get(user.sub)
+    version = max((stored.version if stored else 0) + 1, TEST_POLICY_VERSIONS)
     policy = EffectivePolicy(
-        sub=user.sub, version=(stored.version if stored else 0) + 1, models=models,
+        sub=user.sub, version=version, models=models,
         ten_minute=WindowLimits(total=ten_minute), monthly=WindowLimits(total=monthly), **options,
     )
     gateway_store().policy_put(policy)

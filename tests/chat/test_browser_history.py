@@ -111,7 +111,7 @@ def find_rename_and_search(page) -> None:
     assert saved_titles(page) == [QUESTION]  # the private one went at sign-out
     page.click(f".conversation >> text={QUESTION}")
     page.wait_for_selector(".message.assistant")
-    assert page.locator(".message.user").all_inner_texts() == [QUESTION, "And in a warm room?"]
+    assert page.locator(".message.user .body").all_inner_texts() == [QUESTION, "And in a warm room?"]
     assert "offline demo model" in page.locator(".message.assistant").first.inner_text()
 
     # Rename in place; the new title is the server's (a reload shows it).
@@ -222,6 +222,6 @@ def test_older_conversations_load_on_demand(alice, password, tmp_path):
                 assert page.is_hidden("#conversation-more")
                 page.click(".conversation >> text=Conversation 00")
                 page.wait_for_selector(".message.user")
-                assert page.inner_text(".message.user") == "Question 0"
+                assert page.inner_text(".message.user .body") == "Question 0"
     finally:
         server.stop()
