@@ -143,6 +143,9 @@ if COGNITO_ENABLED:
     }
 
 # --- channels and cache -----------------------------------------------------------------
+REDIS_LAYER_CONNECTIONS = 2000  # per process; Redis's own default limit is 10,000 clients
+
+
 def redis_or_local(redis_url: str) -> tuple[dict, dict]:
     """The channel layer and the cache: Redis when there is one, so every server process
     shares them (answers, cancels and the per-user publish allowance); else process-local."""
@@ -157,7 +160,14 @@ def redis_or_local(redis_url: str) -> tuple[dict, dict]:
             # redis-py's default 5 s read timeout equals the layer's receive wait, so an idle
             # connection would be dropped; one process's connections share one queue, so its
             # capacity must hold every in-flight chunk (measured in bench/ws_chat.py).
-            "CONFIG": {"hosts": [{"address": redis_url, "socket_timeout": 15}], "capacity": 20000, "expiry": 30},
+            # redis-py's async pool refuses a 101st concurrent command (MaxConnectionsError), and
+            # a refused send ends a turn as if its user had left: with 1,000 users streaming on
+            # one process that lost 217 answers (bench/ws_chat.py). Redis itself takes 10,000.
+            "CONFIG": {
+                "hosts": [{"address": redis_url, "socket_timeout": 15, "max_connections": REDIS_LAYER_CONNECTIONS}],
+                "capacity": 20000,
+                "expiry": 30,
+            },
         }
     }
     caches = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url}}

@@ -22,7 +22,9 @@ function runPage({ finished, answers }) {
   bar.id = "run-progress";
   const label = document.createElement("span");
   label.id = "run-status";
-  document.body.append(state, bar, label);
+  const phase = document.createElement("span");
+  phase.id = "run-phase";
+  document.body.append(state, bar, label, phase);
   const clock = installClock();
   const polls = [];
   const window = { setTimeout: (fn, ms) => setTimeout(fn, ms), reloads: 0, location: { reload() { window.reloads += 1; } } };
@@ -34,7 +36,7 @@ function runPage({ finished, answers }) {
   };
   vm.runInNewContext(SOURCE, { window, document, fetch }, { filename: "run.js" });
   document.dispatch("DOMContentLoaded");
-  return { clock, polls, window, bar, label };
+  return { clock, polls, window, bar, label, phase, state };
 }
 
 const settle = () => new Promise((resolve) => setImmediate(resolve));
@@ -44,28 +46,31 @@ async function advance(clock, ms) {
   await settle();
 }
 
-test("polls with a growing delay, shows progress and status, reloads when finished", async () => {
+test("polls with a growing delay, shows the server's words and progress, reloads when finished", async () => {
   const page = runPage({
     finished: false,
     answers: [
-      { status: "running", progress: 10, finished: false },
+      { status: "running", status_label: "실행 중", phase: "Reading the lake", progress: 10, finished: false },
       new TypeError("offline"),
-      { status: "running", progress: 60, finished: false },
-      { status: "succeeded", progress: 100, finished: true },
+      { status: "running", status_label: "실행 중", phase: "Writing the result", progress: 60, finished: false },
+      { status: "succeeded", status_label: "성공", phase: "", progress: 100, finished: true },
     ],
   });
   try {
-    await advance(page.clock, 1000);
+    await advance(page.clock, 500);
     assert.equal(page.bar.value, 10);
-    assert.equal(page.label.textContent, "running");
+    assert.equal(page.label.textContent, "실행 중"); // the server's label, in the analyst's language
     assert.equal(page.label.className, "status status-running");
-    await advance(page.clock, 1500); // 1 s grown by half
+    assert.equal(page.phase.textContent, "Reading the lake");
+    assert.equal(page.state.dataset.status, "running");
+    await advance(page.clock, 750); // 0.5 s grown by half
     await advance(page.clock, 5000); // after a failed poll: 5 s
     assert.equal(page.bar.value, 60);
-    await advance(page.clock, 2250);
-    assert.deepEqual(page.polls.map((p) => p.at), [1000, 2500, 7500, 9750]);
+    assert.equal(page.phase.textContent, "Writing the result");
+    await advance(page.clock, 1125);
+    assert.deepEqual(page.polls.map((p) => p.at), [500, 1250, 6250, 7375]);
     assert.equal(page.polls[0].url, "/analytics/runs/7/status");
-    assert.equal(page.label.textContent, "succeeded");
+    assert.equal(page.label.textContent, "성공");
     assert.equal(page.window.reloads, 1);
     await advance(page.clock, 60000);
     assert.equal(page.polls.length, 4);
