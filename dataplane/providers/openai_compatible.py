@@ -124,11 +124,7 @@ class OpenAICompatibleProvider:
             yield from _read_stream(call.model_id, _body_pieces(response))
             finished = True
         except (OSError, http.client.HTTPException, Urllib3Error) as error:
-            raise ModelUnavailable(
-                f"Model {call.model_id} is unavailable: its server could not be reached or stopped "
-                f"answering ({type(error).__name__}).",
-                modelId=call.model_id,
-            ) from error
+            raise _unreachable(call.model_id, error) from error
         finally:
             if response is not None:
                 _release(response, reusable=finished)
@@ -152,11 +148,7 @@ class OpenAICompatibleProvider:
             async for event in _read_stream_async(call.model_id, response.pieces()):
                 yield event
         except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as error:
-            raise ModelUnavailable(
-                f"Model {call.model_id} is unavailable: its server could not be reached or stopped "
-                f"answering ({type(error).__name__}).",
-                modelId=call.model_id,
-            ) from error
+            raise _unreachable(call.model_id, error) from error
         finally:
             if response is not None:
                 response.release()  # pooled only when read to the end; else closed
@@ -430,3 +422,12 @@ def error_for_status(model_id: str, status: int, upstream_message: str = "") -> 
         return ModelUnavailable(f"Model {model_id} is unavailable right now (HTTP {status}).", **details)
     return UpstreamError(f"The server of {model_id} failed to answer (HTTP {status}).", **details)
 
+
+def _unreachable(model_id: str, error: BaseException) -> ModelUnavailable:
+    """The one wording, for both ways of reading, of a server that could not be reached or
+    stopped answering."""
+    return ModelUnavailable(
+        f"Model {model_id} is unavailable: its server could not be reached or stopped "
+        f"answering ({type(error).__name__}).",
+        modelId=model_id,
+    )
