@@ -410,7 +410,7 @@ class GovernedUserAdmin(AccountsUserAdmin):
             return
         text = (
             gettext("Reset the current 10-minute window (%(key)s) of %(count)s user(s).")
-            if window == "10m"
+            if window == TEN_MINUTE
             else gettext("Reset the current month (%(key)s) of %(count)s user(s).")
         )
         self.message_user(request, text % {"key": keys[0] if keys else "—", "count": len(keys)})
