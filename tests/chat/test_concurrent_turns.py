@@ -69,6 +69,11 @@ async def test_turns_beyond_the_worker_pool_stream_together_and_bill_exactly(
         elif "metadata" in event:
             order.append(("end", conversation))
             usage[conversation] = event["metadata"]["usage"]
+    # The turns settle and record after their last event: let them end on this test's loop
+    # rather than be cancelled half-way when the loop closes.
+    running = set(chat.turns._background)
+    if running:
+        await asyncio.wait(running, timeout=10)
     await session.close()
 
     # Every turn had its first words before any turn ended: none waited for the one worker.
