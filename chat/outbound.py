@@ -60,7 +60,8 @@ def is_text_delta(event: dict[str, Any]) -> bool:
 
 
 def coalesce(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Join runs of text deltas of the same block and conversation into one delta."""
+    """Join runs of deltas of the same block and conversation into one delta: text to text,
+    a tool call's input to its input."""
     joined: list[dict[str, Any]] = []
     for event in events:
         previous = joined[-1] if joined else None
@@ -70,16 +71,27 @@ def coalesce(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             and event["conversationId"] == previous["conversationId"]
             and event["contentBlockDelta"].get("contentBlockIndex")
             == previous["contentBlockDelta"].get("contentBlockIndex")
+            and _delta_kind(event) == _delta_kind(previous) is not None
         ):
             merged = dict(previous["contentBlockDelta"])
-            merged["delta"] = {
-                "text": previous["contentBlockDelta"]["delta"].get("text", "")
-                + event["contentBlockDelta"]["delta"].get("text", "")
-            }
+            before, after = previous["contentBlockDelta"]["delta"], event["contentBlockDelta"]["delta"]
+            if "text" in before:
+                merged["delta"] = {"text": before["text"] + after["text"]}
+            else:
+                merged["delta"] = {"toolUse": {"input": before["toolUse"]["input"] + after["toolUse"]["input"]}}
             joined[-1] = {"contentBlockDelta": merged, "conversationId": event["conversationId"]}
         else:
             joined.append(event)
     return joined
+
+
+def _delta_kind(event: dict[str, Any]) -> str | None:
+    delta = event["contentBlockDelta"].get("delta") or {}
+    if set(delta) == {"text"}:
+        return "text"
+    if set(delta) == {"toolUse"} and set(delta["toolUse"]) == {"input"}:
+        return "toolUse"
+    return None
 
 
 class ChannelsGroupOutbound:

@@ -25,7 +25,7 @@ class ListOutbound:
         self.events.append(event)
 
     def texts(self) -> str:
-        return "".join(e["contentBlockDelta"]["delta"]["text"] for e in self.events if "contentBlockDelta" in e)
+        return "".join(e["contentBlockDelta"]["delta"].get("text", "") for e in self.events if "contentBlockDelta" in e)
 
     def errors(self) -> list[dict[str, Any]]:
         return [e["error"] for e in self.events if "error" in e]

@@ -30,6 +30,7 @@ from dataplane.errors import (
     QuotaExceeded,
     StoreUnavailableError,
     TimeLimitReached,
+    ValidationError,
 )
 from dataplane.gateway import Gateway
 from dataplane.outbound import ClientGoneError, Outbound
@@ -42,6 +43,8 @@ from dataplane.providers.base import (
     ProviderEvent,
     StreamEnd,
     TextDelta,
+    ToolUseInput,
+    ToolUseStart,
 )
 from dataplane.providers.guarded import GuardedProvider
 from dataplane.requests import ChatRequest, conversation_id_of, decode_payload, parse_chat_request
@@ -103,9 +106,16 @@ class _Turn:
     # the client draws next come from this one read, so they cannot disagree.
     usage_at_refusal: dict[str, Any] | None = None
     streamed_text: str = ""
+    streamed_tool_input: str = ""  # the JSON of the tool calls the model streamed, all calls together
+    tool_calls: int = 0
     first_token_at: float | None = None
     settled_usage: list[WindowUsage] | None = None  # the windows as settle left them
     client_gone: bool = False
+
+    @property
+    def streamed_output(self) -> str:
+        """Everything the model streamed that is billed as output: its text and its tool calls."""
+        return self.streamed_text + self.streamed_tool_input
 
     def send(self, event: dict[str, Any]) -> None:
         if self.client_gone:
@@ -205,6 +215,8 @@ def _open(turn: _Turn, channel: str, payload: Any, stop: TurnStop) -> _StreamPla
     turn.request = parse_chat_request(payload, gateway.config)
     record.conversation_id = _recordable_id(turn.request.conversation_id)
     turn.policy, turn.model = _load_policy(turn)
+    if turn.request.uses_tools:
+        _require_tool_use(turn)
     may_cache = _privacy_decision(turn)
     if _answer_stored(turn, may_cache):
         return None
@@ -271,6 +283,17 @@ def _load_policy(turn: _Turn) -> tuple[EffectivePolicy, AllowedModel]:
     return policy, model
 
 
+def _require_tool_use(turn: _Turn) -> None:
+    """Refuse tools before anything is reserved when the model's provider cannot pass them on."""
+    assert turn.model is not None
+    if not getattr(turn.gateway.provider_for(turn.model), "takes_tools", False):
+        raise ValidationError(
+            f"The model {turn.model.model_id} cannot call tools; "
+            "choose another model or send the request without tools.",
+            field="toolConfig", modelId=turn.model.model_id,
+        )
+
+
 def _privacy_decision(turn: _Turn) -> bool:
     """May this request read or write the answer cache? Records why not."""
     assert turn.request is not None
@@ -289,6 +312,10 @@ def _privacy_decision(turn: _Turn) -> bool:
     if turn.record.privacy_reason:
         turn.record.cache = "bypass"
         return False
+    if turn.request.uses_tools:
+        # An answer in a tool-using exchange is an agent's next step, not a reusable answer:
+        # the cache is not consulted ("skipped"), nor written.
+        return False
     turn.record.cache = "miss"
     return True
 
@@ -296,9 +323,12 @@ def _privacy_decision(turn: _Turn) -> bool:
 def _answer_stored(turn: _Turn, may_cache: bool) -> bool:
     """Answer from the store when it can: admin-curated answers win over the cache and the
     model (they hold no user data, so privacy allows them); the cache only when privacy lets
-    this request touch it. Both are looked up in one read."""
+    this request touch it. Both are looked up in one read. Never for a request that offers
+    tools: its client waits for the model's calls."""
     assert turn.request is not None
     assert turn.model is not None
+    if turn.request.uses_tools:
+        return False
     stored = turn.gateway.store.answers_get(
         question_key=prepared_question_key(turn.request.last_user_text),
         model_id=turn.model.model_id,
@@ -357,7 +387,7 @@ def _max_tokens(turn: _Turn) -> int:
 
 def _input_estimate(turn: _Turn) -> int:
     assert turn.request is not None
-    return estimate_messages(turn.request.messages, turn.request.system)
+    return estimate_messages(turn.request.messages, turn.request.system, turn.request.tool_config)
 
 
 def _require_time_left(stop: TurnStop) -> None:
@@ -471,6 +501,7 @@ def _plan_stream(turn: _Turn, may_cache: bool) -> _StreamPlan:
         stop_sequences=turn.request.stop_sequences,
         endpoint=turn.model.endpoint,
         guardrail=_guardrail(turn),
+        tool_config=turn.request.tool_config,
     )
     turn.record.guardrail_action = "none" if call.guardrail else None
     provider = turn.gateway.provider_for(turn.model)
@@ -514,15 +545,19 @@ def _take(turn: _Turn, stop: TurnStop, reading: _Reading, event: ProviderEvent) 
     reading.stopped = stop.reason()
     if reading.stopped is not None:
         return False
-    if isinstance(event, TextDelta):
+    if isinstance(event, TextDelta | ToolUseInput):
         text = reading.budget.take(event.text)
-        if text:
+        if text and isinstance(event, ToolUseInput):
+            _send_tool_input(turn, event.call, text)
+        elif text:
             _send_delta(turn, text)
         if reading.budget.spent:
             # The reserved maximum is streamed: a model that ignores maxTokens is cut
             # here, and its answer is billed as streamed, within the reservation.
             reading.end = StreamEnd(stop_reason="max_tokens")
             return False
+    elif isinstance(event, ToolUseStart):
+        _send_tool_start(turn, event)
     elif isinstance(event, StreamEnd):
         reading.end = event
     return True
@@ -546,6 +581,8 @@ def _finish(turn: _Turn, plan: _StreamPlan, reading: _Reading) -> None:
     turn.record.stop_reason = end.stop_reason if end else "cancelled"
     actual = _settle(turn)
     turn.send({"contentBlockStop": {"contentBlockIndex": 0}})
+    for call in range(turn.tool_calls):
+        turn.send({"contentBlockStop": {"contentBlockIndex": _tool_block_index(call)}})
     turn.send({"messageStop": {"stopReason": turn.record.stop_reason}})
     turn.send(_metadata_event(turn, actual))
     if may_cache and end is not None and turn.record.outcome == "ok" and turn.streamed_text:
@@ -611,11 +648,37 @@ def _remember_answer(turn: _Turn, actual: TokenCount, stop_reason: str) -> None:
 
 
 def _send_delta(turn: _Turn, text: str) -> None:
+    _first_output(turn)
+    turn.streamed_text += text
+    turn.send({"contentBlockDelta": {"delta": {"text": text}, "contentBlockIndex": 0}})
+
+
+def _tool_block_index(call: int) -> int:
+    """The answer's text is content block 0; its tool calls follow, in the order they began."""
+    return 1 + call
+
+
+def _send_tool_start(turn: _Turn, start: ToolUseStart) -> None:
+    _first_output(turn)
+    turn.tool_calls = max(turn.tool_calls, start.call + 1)
+    turn.send({
+        "contentBlockStart": {
+            "start": {"toolUse": {"toolUseId": start.tool_use_id, "name": start.name}},
+            "contentBlockIndex": _tool_block_index(start.call),
+        }
+    })
+
+
+def _send_tool_input(turn: _Turn, call: int, text: str) -> None:
+    turn.streamed_tool_input += text
+    delta = {"delta": {"toolUse": {"input": text}}, "contentBlockIndex": _tool_block_index(call)}
+    turn.send({"contentBlockDelta": delta})
+
+
+def _first_output(turn: _Turn) -> None:
     if turn.first_token_at is None:
         turn.first_token_at = time.perf_counter()
         turn.record.ttft_ms = int((turn.first_token_at - turn.started) * 1000)
-    turn.streamed_text += text
-    turn.send({"contentBlockDelta": {"delta": {"text": text}, "contentBlockIndex": 0}})
 
 
 def _bill_reported(turn: _Turn, end: StreamEnd | None, *, max_output: int) -> None:
@@ -633,9 +696,9 @@ def _settle(turn: _Turn) -> TokenCount:
     was streamed (estimated), else nothing (a model that failed before answering bills none).
     """
     reservation, turn.reservation = turn.reservation, None
-    if reservation is not None and not turn.record.total_tokens and turn.streamed_text:
+    if reservation is not None and not turn.record.total_tokens and turn.streamed_output:
         turn.record.input_tokens = _input_estimate(turn)
-        turn.record.output_tokens = min(estimate_tokens(turn.streamed_text), reservation.estimate.output)
+        turn.record.output_tokens = min(estimate_tokens(turn.streamed_output), reservation.estimate.output)
         turn.record.estimated_usage = True
     if turn.model is None:
         actual = TokenCount(input=turn.record.input_tokens, output=turn.record.output_tokens)
@@ -712,7 +775,7 @@ def _fail(turn: _Turn, error: GatewayError) -> None:
     body: dict[str, Any] = {"error": error.to_wire(request_id=record.request_id)}
     if turn.policy is not None:
         body["tokenUsage"] = turn.usage_at_refusal or _token_usage(turn)
-        if turn.streamed_text:
+        if turn.streamed_output:
             body["usage"] = {"inputTokens": actual.input, "outputTokens": actual.output, "totalTokens": actual.total}
     with contextlib.suppress(ClientGoneError):
         turn.send(body)

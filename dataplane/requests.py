@@ -3,9 +3,10 @@
 The shape follows Bedrock's Converse API so a client written for Bedrock needs no mapping:
 `{"messages": [{"role": "user", "content": [{"text": "..."}]}], "modelId": "...",
 "conversationId": "...", "system": "...", "inferenceConfig": {"maxTokens": 512,
-"temperature": 0.2}, "private": false, "fresh": false}` (`fresh`: answer from the model, not
-from the cache, as a "regenerate" button wants; the new answer may still be cached). Every
-failure is a `ValidationError` whose message names the field.
+"temperature": 0.2}, "toolConfig": {...}, "private": false, "fresh": false}` (`fresh`: answer
+from the model, not from the cache, as a "regenerate" button wants; the new answer may still
+be cached; `toolConfig` and the tool blocks in messages: `dataplane.tools`). Every failure is
+a `ValidationError` whose message names the field.
 """
 from __future__ import annotations
 
@@ -20,9 +21,12 @@ from dataplane.config import GatewayConfig
 from dataplane.errors import ValidationError
 from dataplane.inference import inference_config
 from dataplane.model_ids import MODEL_ID_CHARACTERS, MODEL_ID_MAX_CHARS, MODEL_ID_PATTERN
+from dataplane.tools import block_text, check_tool_turns, parse_tool_block, parse_tool_config
 
 _CONVERSATION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
-_ALLOWED_FIELDS = {"messages", "modelId", "conversationId", "system", "inferenceConfig", "private", "fresh", "action"}
+_ALLOWED_FIELDS = {
+    "messages", "modelId", "conversationId", "system", "inferenceConfig", "toolConfig", "private", "fresh", "action",
+}
 _INFERENCE_FIELDS = {"maxTokens", "temperature", "topP", "stopSequences"}
 MAX_STOP_SEQUENCES = 4
 
@@ -39,13 +43,21 @@ class ChatRequest:
     stop_sequences: tuple[str, ...]
     private: bool
     fresh: bool = False
+    tool_config: dict[str, Any] | None = None  # Converse's toolConfig: the tools the model may call
 
     @property
     def last_user_text(self) -> str:
         return _text_of(self.messages[-1])
 
+    @property
+    def uses_tools(self) -> bool:
+        return self.tool_config is not None
+
     def all_text(self) -> str:
-        parts = [self.system or ""] + [_text_of(m) for m in self.messages]
+        """Everything the model reads, tool calls and results included (for the privacy check)."""
+        parts = [self.system or ""] + [
+            block_text(block) for message in self.messages for block in message["content"]
+        ]
         return "\n".join(parts)
 
     def inference_config(self, max_tokens: int) -> dict[str, Any]:
@@ -126,8 +138,8 @@ def parse_chat_request(payload: Any, config: GatewayConfig) -> ChatRequest:
 
     messages = _parse_messages(payload.get("messages"), config)
     system = _parse_system(payload.get("system"), config)
-
-
+    tool_config = parse_tool_config(payload.get("toolConfig"))
+    check_tool_turns(messages, tool_config)
     max_tokens, temperature, top_p, stops = _parse_inference(payload.get("inferenceConfig"))
     return ChatRequest(
         model_id=model_id,
@@ -140,6 +152,7 @@ def parse_chat_request(payload: Any, config: GatewayConfig) -> ChatRequest:
         stop_sequences=stops,
         private=_flag(payload, "private"),
         fresh=_flag(payload, "fresh"),
+        tool_config=tool_config,
     )
 
 
@@ -175,16 +188,25 @@ def _parse_message(message: Any, where: str, config: GatewayConfig) -> dict[str,
         content = [{"text": content}]
     if not isinstance(content, list) or not content:
         raise ValidationError(f"{where}.content must be a non-empty list of text blocks.", field="messages")
-    blocks = []
-    for block in content:
-        if not isinstance(block, dict) or set(block) != {"text"} or not isinstance(block["text"], str):
-            raise ValidationError(f'{where}.content holds a block that is not {{"text": ...}}.', field="messages")
-        if len(block["text"]) > config.max_message_chars:
-            raise ValidationError(f"{where} is longer than {config.max_message_chars} characters.", field="messages")
-        blocks.append({"text": block["text"]})
+    blocks = [_parse_block(block, role, where, config) for block in content]
+    if any("text" not in block for block in blocks):
+        # Beside a tool call or result, a blank text block says nothing (and Bedrock refuses it).
+        return {"role": role, "content": [b for b in blocks if "text" not in b or b["text"].strip()]}
     if not "".join(b["text"] for b in blocks).strip():
         raise ValidationError(f"{where} is empty.", field="messages")
     return {"role": role, "content": blocks}
+
+
+def _parse_block(block: Any, role: str, where: str, config: GatewayConfig) -> dict[str, Any]:
+    if not isinstance(block, dict):
+        raise ValidationError(f"{where}.content holds a block that is not an object.", field="messages")
+    if set(block) != {"text"}:
+        return parse_tool_block(block, role=role, where=where)
+    if not isinstance(block["text"], str):
+        raise ValidationError(f'{where}.content holds a block that is not {{"text": ...}}.', field="messages")
+    if len(block["text"]) > config.max_message_chars:
+        raise ValidationError(f"{where} is longer than {config.max_message_chars} characters.", field="messages")
+    return {"text": block["text"]}
 
 
 def _parse_system(system: Any, config: GatewayConfig) -> str | None:

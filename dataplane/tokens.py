@@ -22,6 +22,8 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable
 
+from dataplane.tools import block_text, tool_config_text
+
 # Per-message framing (role marker, separators) that chat templates add around each turn.
 MESSAGE_OVERHEAD_TOKENS = 3
 
@@ -111,10 +113,19 @@ def content_text(content: object) -> str:
     return ""
 
 
-def estimate_messages(messages: Iterable[dict], system: str | None = None) -> int:
-    """Estimated input tokens of a Converse request: every message's text, the system prompt,
-    and a small per-message framing overhead."""
+def estimate_messages(
+    messages: Iterable[dict], system: str | None = None, tool_config: dict | None = None
+) -> int:
+    """Estimated input tokens of a Converse request: every message's text and tool blocks,
+    the system prompt, the tools' definitions, and a small per-message framing overhead."""
     total = estimate(system) + MESSAGE_OVERHEAD_TOKENS if system else 0
+    if tool_config:
+        total += estimate(tool_config_text(tool_config)) + MESSAGE_OVERHEAD_TOKENS
     for message in messages:
-        total += estimate(content_text(message.get("content"))) + MESSAGE_OVERHEAD_TOKENS
+        content = message.get("content")
+        if isinstance(content, str):
+            total += estimate(content)
+        elif isinstance(content, Iterable) and not isinstance(content, (bytes, dict)):
+            total += estimate("".join(block_text(block) for block in content))
+        total += MESSAGE_OVERHEAD_TOKENS
     return total

@@ -2,8 +2,10 @@
 
 Adapters: `BedrockProvider` (ConverseStream through boto3), `OpenAICompatibleProvider`
 (self-hosted models over HTTP, server-sent events) and `DemoProvider` (offline, for the
-embedded default). Each yields `TextDelta`s in order, then exactly one `StreamEnd` with the
-model's own usage figures when it reported them. Failures raise the gateway's typed errors
+embedded default). Each yields `TextDelta`s in order (and, for a model that calls tools,
+`ToolUseStart` and `ToolUseInput` events), then exactly one `StreamEnd` with the model's own
+usage figures when it reported them. A provider whose models can call tools says so with
+`takes_tools = True`. Failures raise the gateway's typed errors
 (`ModelThrottled`, `ModelUnavailable`, `UpstreamError`, `ValidationError`), mapped from the
 provider's error *codes*, never from message text.
 """
@@ -52,6 +54,7 @@ class ModelCall:
     stop_sequences: tuple[str, ...] = ()
     endpoint: str = ""  # base URL for OpenAI-compatible providers
     guardrail: GuardrailConfig | None = None  # Bedrock only; other providers ignore it
+    tool_config: dict[str, Any] | None = None  # Converse's toolConfig (`dataplane.tools`)
 
     def inference_config(self) -> dict[str, Any]:
         """Converse's `inferenceConfig` for this call (`dataplane.inference`)."""
@@ -69,6 +72,23 @@ class TextDelta:
 
 
 @dataclass(frozen=True)
+class ToolUseStart:
+    """The model calls a tool: the `call`-th call of this answer (from 0)."""
+
+    call: int
+    tool_use_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ToolUseInput:
+    """A piece of the JSON text of the `call`-th tool call's input, as the model streams it."""
+
+    call: int
+    text: str
+
+
+@dataclass(frozen=True)
 class StreamEnd:
     stop_reason: str = "end_turn"
     input_tokens: int | None = None  # None when the model sent no usage
@@ -81,7 +101,7 @@ class StreamEnd:
     guardrail_found_pii: bool = False
 
 
-ProviderEvent = TextDelta | StreamEnd
+ProviderEvent = TextDelta | ToolUseStart | ToolUseInput | StreamEnd
 # A generator, not just an iterator: the pipeline closes it to stop reading from the model.
 ProviderStream = Generator[ProviderEvent, None, None]
 

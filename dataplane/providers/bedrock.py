@@ -50,6 +50,8 @@ from dataplane.providers.base import (
     ProviderStream,
     StreamEnd,
     TextDelta,
+    ToolUseInput,
+    ToolUseStart,
 )
 from dataplane.settings_table import default_of
 
@@ -110,6 +112,7 @@ class BedrockProvider:
     """
 
     name = "Amazon Bedrock"
+    takes_tools = True  # Converse's toolConfig; a model without tool use answers ValidationException
 
     def __init__(
         self,
@@ -178,6 +181,8 @@ def converse_request(call: ModelCall) -> dict[str, Any]:
     }
     if call.system:
         request["system"] = [{"text": call.system}]
+    if call.tool_config is not None:
+        request["toolConfig"] = call.tool_config
     if call.guardrail is not None:
         request["guardrailConfig"] = {
             "guardrailIdentifier": call.guardrail.identifier,
@@ -201,11 +206,23 @@ def _converse_message(message: dict) -> dict:
 def _read_events(event_stream: Any) -> Iterator[ProviderEvent]:
     stop_reason: str | None = None
     end = StreamEnd()
+    tool_calls: dict[int, int] = {}  # Converse's content block index -> the answer's n-th tool call
     for event in event_stream:
         if "contentBlockDelta" in event:
-            text = event["contentBlockDelta"].get("delta", {}).get("text")
+            block = event["contentBlockDelta"]
+            delta = block.get("delta", {})
+            text = delta.get("text")
             if text:
                 yield TextDelta(text)
+            tool_input = (delta.get("toolUse") or {}).get("input")
+            if tool_input and block.get("contentBlockIndex") in tool_calls:
+                yield ToolUseInput(call=tool_calls[block["contentBlockIndex"]], text=tool_input)
+        elif "contentBlockStart" in event:
+            block = event["contentBlockStart"]
+            tool_use = (block.get("start") or {}).get("toolUse")
+            if tool_use:
+                tool_calls[block.get("contentBlockIndex", len(tool_calls))] = call = len(tool_calls)
+                yield ToolUseStart(call=call, tool_use_id=tool_use["toolUseId"], name=tool_use["name"])
         elif "messageStop" in event:
             stop_reason = event["messageStop"].get("stopReason") or "end_turn"
         elif "metadata" in event:

@@ -18,6 +18,10 @@ an event loop (`dataplane.providers.async_http`, pooled per loop), for a door th
 many answers at once without a thread each. The body is read in whatever
 pieces the socket delivers and split into lines in memory, not line by line from the socket.
 
+Tools pass through: a request's `toolConfig` is sent as `tools` and `tool_choice`, tool blocks
+in the conversation as `tool_calls` and `tool` messages (`dataplane.openai_wire`), and the
+streamed `tool_calls` deltas come back as `ToolUseStart` and `ToolUseInput` events.
+
 Usage comes from the final chunk (`prompt_tokens`, `completion_tokens`); a server that ignores
 `include_usage` gives a `StreamEnd` without usage and the pipeline bills an estimate.
 
@@ -47,9 +51,17 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from dataplane.errors import GatewayError, ModelThrottled, ModelUnavailable, UpstreamError, ValidationError
 from dataplane.inference import openai_parameters
+from dataplane.openai_wire import openai_messages, openai_tools
 from dataplane.providers import async_http
-from dataplane.providers.base import ModelCall, ProviderEvent, ProviderStream, StreamEnd, TextDelta
-from dataplane.tokens import content_text
+from dataplane.providers.base import (
+    ModelCall,
+    ProviderEvent,
+    ProviderStream,
+    StreamEnd,
+    TextDelta,
+    ToolUseInput,
+    ToolUseStart,
+)
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 READ_TIMEOUT_SECONDS = 60.0
@@ -98,6 +110,7 @@ class OpenAICompatibleProvider:
     """
 
     name = "OpenAI-compatible"
+    takes_tools = True  # a server whose model cannot call tools answers 400, a ValidationError
 
     def __init__(
         self,
@@ -199,21 +212,15 @@ def completions_path(endpoint: str) -> str:
 
 
 def chat_completions_request(call: ModelCall) -> dict[str, Any]:
-    """The request body: Converse-shaped messages flattened to OpenAI chat messages."""
-    messages: list[dict[str, str]] = []
-    if call.system:
-        messages.append({"role": "system", "content": call.system})
-    messages.extend(
-        {"role": message["role"], "content": content_text(message.get("content"))} for message in call.messages
-    )
-    body: dict[str, Any] = {
+    """The request body: the Converse-shaped call as OpenAI chat messages and tools."""
+    return {
         "model": call.model_id,
-        "messages": messages,
+        "messages": openai_messages(call.system, call.messages),
         "stream": True,
         "stream_options": {"include_usage": True},
         **openai_parameters(call.inference_config()),
+        **openai_tools(call.tool_config),
     }
-    return body
 
 
 def _body_pieces(response: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
@@ -287,32 +294,53 @@ def _server_sent_data(pieces: Iterable[bytes]) -> Iterator[str]:
 
 
 class _Completion:
-    """The chat completion as its stream's data arrives: text deltas, then how it ended."""
+    """The chat completion as its stream's data arrives: text and tool call deltas, then how
+    it ended."""
 
     def __init__(self, model_id: str) -> None:
         self.model_id = model_id
         self.finish_reason: str | None = None
         self.usage: dict | None = None
         self.done = False
+        self.tool_calls: dict[int, int] = {}  # the server's tool call index -> the answer's n-th call
 
-    def take(self, data: str) -> list[TextDelta]:
-        """The text of one event's data; sets `done` at `[DONE]`."""
+    def take(self, data: str) -> list[ProviderEvent]:
+        """The events of one event's data; sets `done` at `[DONE]`."""
         if data.strip() == "[DONE]":
             self.done = True
             return []
         chunk = _parse_chunk(self.model_id, data)
         if chunk.get("usage"):
             self.usage = chunk["usage"]
-        deltas: list[TextDelta] = []
+        deltas: list[ProviderEvent] = []
         for choice in chunk.get("choices") or []:
             if choice.get("index", 0) != 0:
                 continue
-            text = (choice.get("delta") or {}).get("content")
+            delta = choice.get("delta") or {}
+            text = delta.get("content")
             if text:
                 deltas.append(TextDelta(text))
+            for tool_call in delta.get("tool_calls") or []:
+                deltas.extend(self._tool_call(tool_call))
             if choice.get("finish_reason"):
                 self.finish_reason = choice["finish_reason"]
         return deltas
+
+    def _tool_call(self, delta: Any) -> list[ProviderEvent]:
+        """A `tool_calls` delta: the first for an index names the call, the rest carry its
+        arguments (a server may send the whole call in one)."""
+        if not isinstance(delta, dict):
+            raise UpstreamError(f"The server of {self.model_id} sent a malformed tool call.", modelId=self.model_id)
+        index = delta.get("index", len(self.tool_calls))
+        function = delta.get("function") or {}
+        events: list[ProviderEvent] = []
+        if index not in self.tool_calls:
+            call = self.tool_calls[index] = len(self.tool_calls)
+            tool_use_id = delta.get("id") or f"call_{call}"
+            events.append(ToolUseStart(call=call, tool_use_id=tool_use_id, name=str(function.get("name") or "")))
+        if function.get("arguments"):
+            events.append(ToolUseInput(call=self.tool_calls[index], text=str(function["arguments"])))
+        return events
 
     def end(self) -> StreamEnd:
         if not self.done and self.finish_reason is None:

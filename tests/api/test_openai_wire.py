@@ -41,7 +41,10 @@ def test_request_becomes_the_pipeline_payload():
 @pytest.mark.parametrize(
     ("body", "param"),
     [
-        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
+        ({"tools": [{"type": "function", "function": {"name": "not a name!"}}]}, "tools"),
+        ({"tools": [{"type": "retrieval"}]}, "tools"),
+        ({"tool_choice": "required"}, "tool_choice"),  # without tools
+        ({"tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": "maybe"}, "tool_choice"),
         ({"temperature": 1.5}, "temperature"),
         ({"n": 2}, "n"),
         ({"max_tokens": 0}, "max_completion_tokens"),
@@ -50,7 +53,7 @@ def test_request_becomes_the_pipeline_payload():
         ({"stream_options": {"include_usage": True}}, "stream_options"),  # without stream
         ({"frobnicate": 1}, "frobnicate"),
         ({"model": ""}, "model"),
-        ({"messages": [{"role": "tool", "content": "x", "tool_call_id": "1"}]}, "messages"),
+        ({"messages": [{"role": "tool", "content": "x", "tool_call_id": "1"}]}, "tools"),  # a result, no tools
         ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}, "messages"),
         ({"messages": [{"role": "system", "content": "only a system prompt"}]}, "messages"),
     ],
@@ -102,3 +105,129 @@ def test_quota_refusal_says_when_to_retry():
 )
 def test_error_statuses(error_type, status):
     assert error_response({"type": error_type, "message": "m"}, now=datetime.now(UTC)).status == status
+
+
+WEATHER_FUNCTION = {
+    "type": "function",
+    "function": {
+        "name": "weather", "description": "The weather in a city now.", "strict": True,
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+
+
+def test_tools_and_a_tool_exchange_become_converse_tool_blocks():
+    request = completion_request({
+        "model": "m",
+        "tools": [WEATHER_FUNCTION],
+        "tool_choice": {"type": "function", "function": {"name": "weather"}},
+        "messages": [
+            {"role": "user", "content": "Coat?"},
+            {"role": "assistant", "content": None, "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": '{"city":"Seoul"}'}},
+                {"id": "call_2", "type": "function", "function": {"name": "weather", "arguments": '{"city":"Busan"}'}},
+            ]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "3 C"},
+            {"role": "tool", "tool_call_id": "call_2", "content": [{"type": "text", "text": "9 C"}]},
+            {"role": "user", "content": "Thanks"},
+        ],
+    })
+
+    assert request.payload["toolConfig"] == {
+        "tools": [{"toolSpec": {
+            "name": "weather", "description": "The weather in a city now.",
+            "inputSchema": {"json": WEATHER_FUNCTION["function"]["parameters"]},
+        }}],
+        "toolChoice": {"tool": {"name": "weather"}},
+    }
+    assert request.payload["messages"] == [
+        {"role": "user", "content": [{"text": "Coat?"}]},
+        {"role": "assistant", "content": [
+            {"toolUse": {"toolUseId": "call_1", "name": "weather", "input": {"city": "Seoul"}}},
+            {"toolUse": {"toolUseId": "call_2", "name": "weather", "input": {"city": "Busan"}}},
+        ]},
+        # the tool results and the user's next words are one user message: Converse alternates roles
+        {"role": "user", "content": [
+            {"toolResult": {"toolUseId": "call_1", "content": [{"text": "3 C"}]}},
+            {"toolResult": {"toolUseId": "call_2", "content": [{"text": "9 C"}]}},
+            {"text": "Thanks"},
+        ]},
+    ]
+
+
+@pytest.mark.parametrize(("choice", "converse"), [("auto", {"auto": {}}), ("required", {"any": {}})])
+def test_tool_choice_words(choice, converse):
+    request = completion_request({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+                                  "tools": [WEATHER_FUNCTION], "tool_choice": choice})
+    assert request.payload["toolConfig"]["toolChoice"] == converse
+
+
+def test_tool_choice_none_offers_no_tools_unless_the_conversation_already_used_them():
+    plain = completion_request({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+                                "tools": [WEATHER_FUNCTION], "tool_choice": "none"})
+    assert "toolConfig" not in plain.payload
+
+    with pytest.raises(ValidationError) as refused:
+        completion_request({
+            "model": "m", "tools": [WEATHER_FUNCTION], "tool_choice": "none",
+            "messages": [
+                {"role": "user", "content": "Coat?"},
+                {"role": "assistant", "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": "3 C"},
+            ],
+        })
+    assert refused.value.details["field"] == "tool_choice"
+
+
+def test_malformed_tool_call_arguments_are_refused():
+    with pytest.raises(ValidationError) as refused:
+        completion_request({"model": "m", "tools": [WEATHER_FUNCTION], "messages": [
+            {"role": "user", "content": "Coat?"},
+            {"role": "assistant", "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "weather", "arguments": "{not json"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "3 C"},
+        ]})
+    assert refused.value.details["field"] == "messages"
+    assert "arguments must be a JSON object" in refused.value.message
+
+
+TOOL_EVENTS = [
+    {"messageStart": {"role": "assistant"}, "requestId": "r2"},
+    {"contentBlockDelta": {"delta": {"text": "Checking."}, "contentBlockIndex": 0}},
+    {"contentBlockStart": {"start": {"toolUse": {"toolUseId": "call_1", "name": "weather"}}, "contentBlockIndex": 1}},
+    {"contentBlockDelta": {"delta": {"toolUse": {"input": '{"city":'}}, "contentBlockIndex": 1}},
+    {"contentBlockDelta": {"delta": {"toolUse": {"input": '"Seoul"}'}}, "contentBlockIndex": 1}},
+    {"contentBlockStart": {"start": {"toolUse": {"toolUseId": "call_2", "name": "clock"}}, "contentBlockIndex": 2}},
+    {"contentBlockStop": {"contentBlockIndex": 0}},
+    {"contentBlockStop": {"contentBlockIndex": 1}},
+    {"contentBlockStop": {"contentBlockIndex": 2}},
+    {"messageStop": {"stopReason": "tool_use"}},
+    {"metadata": {"usage": {"inputTokens": 30, "outputTokens": 9, "totalTokens": 39}}},
+]
+
+
+def test_tool_use_events_become_tool_call_chunks_and_a_completion():
+    builder = CompletionBuilder(model="m", created=1)
+    deltas = [chunk["choices"][0]["delta"] for event in TOOL_EVENTS for chunk in builder.chunks(event)]
+
+    assert deltas[2:6] == [
+        {"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+                         "function": {"name": "weather", "arguments": ""}}]},
+        {"tool_calls": [{"index": 0, "function": {"arguments": '{"city":'}}]},
+        {"tool_calls": [{"index": 0, "function": {"arguments": '"Seoul"}'}}]},
+        {"tool_calls": [{"index": 1, "id": "call_2", "type": "function",
+                         "function": {"name": "clock", "arguments": ""}}]},
+    ]
+    message = builder.completion()["choices"][0]
+    assert message["finish_reason"] == "tool_calls"
+    assert message["message"]["content"] == "Checking."
+    assert message["message"]["tool_calls"] == [
+        {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": '{"city":"Seoul"}'}},
+        {"id": "call_2", "type": "function", "function": {"name": "clock", "arguments": ""}},
+    ]
+
+
+def test_a_pipeline_field_is_reported_as_the_openai_parameter():
+    shaped = error_response({"type": "ValidationError", "message": "m", "field": "toolConfig"}, now=datetime.now(UTC))
+    assert shaped.body["error"]["param"] == "tools"

@@ -126,6 +126,9 @@ class BedrockScript:
     latency_ms: int = 42
     times: int | None = None  # how many requests it answers; None: all
     guardrail: str | None = None  # None | "block_input" | "block_output" | "anonymize"
+    # Tool calls streamed after the text: (toolUseId, name, the input's JSON in pieces); the
+    # answer then stops with "tool_use".
+    tool_uses: list[tuple[str, str, list[str]]] = field(default_factory=list)
 
 
 @dataclass
@@ -288,7 +291,17 @@ def _handler_for(server: BedrockServer) -> type[BaseHTTPRequestHandler]:
             if scripted.fail_after is not None and scripted.fail_after >= len(chunks):
                 return self._fail(scripted)
             self._write(encode_event("contentBlockStop", {"contentBlockIndex": 0}))
-            self._write(encode_event("messageStop", {"stopReason": scripted.stop_reason}))
+            for offset, (tool_use_id, name, pieces) in enumerate(scripted.tool_uses):
+                index = 1 + offset
+                start = {"start": {"toolUse": {"toolUseId": tool_use_id, "name": name}}, "contentBlockIndex": index}
+                self._write(encode_event("contentBlockStart", start))
+                for piece in pieces:
+                    delta = {"delta": {"toolUse": {"input": piece}}, "contentBlockIndex": index}
+                    self._write(encode_event("contentBlockDelta", delta))
+                self._write(encode_event("contentBlockStop", {"contentBlockIndex": index}))
+                chunks = [*chunks, *pieces]  # the input is output too
+            stop_reason = "tool_use" if scripted.tool_uses else scripted.stop_reason
+            self._write(encode_event("messageStop", {"stopReason": stop_reason}))
             if scripted.send_usage:
                 input_tokens, output_tokens = scripted.usage or (
                     tokens.estimate_messages(received.messages, _system_text(received.system)),

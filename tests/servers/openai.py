@@ -8,6 +8,7 @@ Scenarios are scripted per model name:
     openai_server.script("m", send_usage=False)               # a server that ignores include_usage
     openai_server.script("m", status=429)                     # HTTP error, JSON error body
     openai_server.script("m", chunks=[...], fail_after=2)     # connection drops after 2 chunks
+    openai_server.script("m", tool_calls=[("call_1", "now", ['{"tz":', '"UTC"}'])])  # calls a tool
 
 An unscripted model answers "Echo: <last user text>" with honest token counts. Requests are
 recorded (`openai_server.requests`) with parsed body and headers. Session-scoped: use a model
@@ -41,6 +42,9 @@ class OpenAIScript:
     fail_after: int | None = None  # drop the connection after this many chunks
     chunk_delay: float = 0.0
     times: int | None = None
+    # Tool calls streamed after the text: (id, function name, the arguments' JSON in pieces);
+    # the answer then finishes with "tool_calls".
+    tool_calls: list[tuple[str, str, list[str]]] = field(default_factory=list)
 
 
 @dataclass
@@ -145,7 +149,14 @@ def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
                 received.chunks_sent += 1
             if scripted.fail_after is not None and scripted.fail_after >= len(chunks):
                 return False
-            self._event(_chunk(model, {}, finish_reason=scripted.finish_reason))
+            for index, (call_id, name, pieces) in enumerate(scripted.tool_calls):
+                start = {"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
+                self._event(_chunk(model, {"tool_calls": [start]}))
+                for piece in pieces:
+                    self._event(_chunk(model, {"tool_calls": [{"index": index, "function": {"arguments": piece}}]}))
+                chunks = [*chunks, *pieces]  # the arguments are output too
+            finish_reason = "tool_calls" if scripted.tool_calls else scripted.finish_reason
+            self._event(_chunk(model, {}, finish_reason=finish_reason))
             wants_usage = bool((received.body.get("stream_options") or {}).get("include_usage"))
             if scripted.send_usage and wants_usage:
                 prompt, completion = scripted.usage or _honest_usage(received.body, chunks)
