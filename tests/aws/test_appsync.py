@@ -30,7 +30,7 @@ def is_last(event: dict) -> bool:
 
 
 def texts(events: list[dict]) -> str:
-    return "".join(e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e)
+    return "".join(e["contentBlockDelta"]["delta"].get("text", "") for e in events if "contentBlockDelta" in e)
 
 
 @pytest.fixture
@@ -72,6 +72,24 @@ def test_a_signed_in_user_publishes_and_receives_the_streamed_answer(chat_api, a
         for action in ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem", "dynamodb:PutItem",
                        "bedrock:InvokeModelWithResponseStream", "appsync:EventPublish", "firehose:PutRecord")
     } <= decided, decided
+
+
+def test_a_tool_call_streams_back_through_appsync_and_the_lambda(chat_api, alice, bedrock_server):
+    tools = {"tools": [{"toolSpec": {"name": "clock", "inputSchema": {"json": {"type": "object"}}}}]}
+    bedrock_server.script(MODEL, chunks=["One moment."], tool_uses=[("tooluse_9", "clock", ['{"tz": "UTC"}'])],
+                          usage=(30, 9), times=1)
+
+    alice.publish(f"/inbound/{ALICE}", chat_request("What time is it?", toolConfig=tools))
+    events = list(alice.events(until=is_last))
+
+    assert bedrock_server.last_request(MODEL).body["toolConfig"] == tools
+    [start] = [e["contentBlockStart"]["start"]["toolUse"] for e in events if "contentBlockStart" in e]
+    assert start == {"toolUseId": "tooluse_9", "name": "clock"}
+    tool_input = [e["contentBlockDelta"]["delta"]["toolUse"]["input"] for e in events
+                  if "toolUse" in e.get("contentBlockDelta", {}).get("delta", {})]
+    assert json.loads("".join(tool_input)) == {"tz": "UTC"}
+    assert [e["messageStop"]["stopReason"] for e in events if "messageStop" in e] == ["tool_use"]
+    assert events[-1]["metadata"]["usage"]["totalTokens"] == 39
 
 
 def test_a_quota_refusal_arrives_as_an_error_event(chat_api, alice, bedrock_server):
