@@ -4,15 +4,13 @@ Django lists every installed app on its own: the project's `accounts` (users), `
 and allauth's `account` (e-mail addresses) showed up as three sections, two of them called
 "Accounts", between the gateway's own. Here they become one section, and the sections that
 only support the gateway (schedules of Celery beat, allauth's social sign-in) come last.
+`gateway_project.admin_site.GatewayAdminSite` uses it for its index and sidebar.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from django.contrib.admin import AdminSite
-from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 ACCOUNTS = "accounts"
@@ -42,14 +40,3 @@ def app_list_tidy(apps: list[dict[str, Any]]) -> list[dict[str, Any]]:
             by_label[label]["name"] = name
     rank = {label: index for index, label in enumerate(ORDER)}
     return sorted(by_label.values(), key=lambda app: (rank.get(app["app_label"], len(ORDER)), str(app["name"])))
-
-
-def admin_index_tidy(site: AdminSite) -> None:
-    """Install `app_list_tidy` on `site` (the index and the sidebar read `get_app_list`)."""
-    original: Callable[..., list[dict[str, Any]]] = site.get_app_list
-
-    def get_app_list(request: HttpRequest, app_label: str | None = None) -> list[dict[str, Any]]:
-        apps = original(request, app_label)
-        return apps if app_label else app_list_tidy(apps)
-
-    site.get_app_list = get_app_list  # type: ignore[method-assign]

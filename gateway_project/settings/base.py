@@ -26,7 +26,7 @@ CSRF_TRUSTED_ORIGINS: list[str] = setting("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "gateway_project.apps.GatewayAdminConfig",  # django.contrib.admin with the gateway's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
