@@ -36,6 +36,11 @@ def pool_owner(group_id: int | str) -> str:
     return f"{POOL_OWNER_PREFIX}{group_id}"
 
 
+def is_pool_owner(owner: str) -> bool:
+    """True for the owner key of a pooled budget's counters, False for a user's sub."""
+    return owner.startswith(POOL_OWNER_PREFIX)
+
+
 @dataclass(frozen=True)
 class PooledBudget:
     """A group's monthly budget shared by all its members, in micro-USD: every turn of a member
