@@ -58,12 +58,13 @@ from dataplane.stores.base import (
     WindowUsage,
     answer_room,
     cost_of,
+    pooled_charges,
     tightest_refusal,
 )
 from dataplane.telemetry.record import PROMPT_PREVIEW_CHARS, RequestRecord
 from dataplane.tokens import OutputBudget, estimate_messages
 from dataplane.tokens import estimate as estimate_tokens
-from dataplane.windows import current_windows
+from dataplane.windows import WINDOW_KINDS, current_windows
 
 logger = logging.getLogger("dataplane.pipeline")
 _T = TypeVar("_T")
@@ -396,7 +397,8 @@ def _require_time_left(stop: TurnStop) -> None:
 
 
 def _reserve(turn: _Turn) -> None:
-    """Reserve the input estimate plus the answer's maximum length in both windows.
+    """Reserve the input estimate plus the answer's maximum length in both windows, and its
+    cost in the month of each pooled budget of the user's groups.
 
     When the maximum does not fit but the room left is still worth an answer (at least
     MIN_USEFUL_ANSWER_TOKENS), the maximum is lowered to that room and the client is told
@@ -405,8 +407,8 @@ def _reserve(turn: _Turn) -> None:
     """
     assert turn.policy is not None
     estimate = _priced(turn, input_tokens=_input_estimate(turn), output_tokens=_max_tokens(turn))
-    ten_minute, month = current_windows(turn.gateway.clock(), turn.gateway.config.month_timezone)
-    charges = [WindowCharge(ten_minute, turn.policy.ten_minute), WindowCharge(month, turn.policy.monthly)]
+    charges = current_charges(turn.gateway, turn.policy)
+    charges += pooled_charges(charges[1].window, turn.policy.pools)
     store, sub = turn.gateway.store, turn.identity.sub
     try:
         turn.reservation = store.reserve(sub=sub, charges=charges, estimate=estimate)
@@ -425,7 +427,7 @@ def _reserve(turn: _Turn) -> None:
             if room < estimate.output:
                 turn.fitted_max_tokens, turn.fitted_from = room, estimate.output
             return
-    turn.usage_at_refusal = {usage.kind: usage.to_wire() for usage in usages}
+    turn.usage_at_refusal = _usage_bars(usages)
     raise tightest_refusal(charges, usages, estimate)
 
 
@@ -739,16 +741,18 @@ def _token_usage(turn: _Turn) -> dict[str, Any] | None:
     if turn.policy is None:
         return None
     charges = current_charges(turn.gateway, turn.policy)
-    settled = turn.settled_usage
-    if settled is not None and [usage.key for usage in settled] == [charge.window.key for charge in charges]:
-        return {usage.kind: usage.to_wire() for usage in settled}
+    settled = [usage for usage in turn.settled_usage or () if usage.kind in WINDOW_KINDS]
+    if turn.settled_usage is not None and [usage.key for usage in settled] == [charge.window.key for charge in charges]:
+        return _usage_bars(settled)
     try:
-        return {
-            usage.kind: usage.to_wire()
-            for usage in turn.gateway.store.usage_read(sub=turn.identity.sub, charges=charges)
-        }
+        return _usage_bars(turn.gateway.store.usage_read(sub=turn.identity.sub, charges=charges))
     except StoreUnavailableError:
         return None
+
+
+def _usage_bars(usages: list[WindowUsage]) -> dict[str, Any]:
+    """The user's own windows as the usage bars take them (pooled budgets have no bar)."""
+    return {usage.kind: usage.to_wire() for usage in usages if usage.kind in WINDOW_KINDS}
 
 
 def current_charges(gateway: Gateway, policy: EffectivePolicy) -> list[WindowCharge]:

@@ -26,6 +26,35 @@ class WindowLimits:
         )
 
 
+# A pooled budget's counters live in the usage store under this owner, beside the users' own.
+POOL_OWNER_PREFIX = "group#"
+
+
+def pool_owner(group_id: int | str) -> str:
+    """The owner key of a group's pooled counters (`group#<id>`): the id, not the name, so a
+    renamed group keeps its month's spending."""
+    return f"{POOL_OWNER_PREFIX}{group_id}"
+
+
+def is_pool_owner(owner: str) -> bool:
+    """True for the owner key of a pooled budget's counters, False for a user's sub."""
+    return owner.startswith(POOL_OWNER_PREFIX)
+
+
+@dataclass(frozen=True)
+class PooledBudget:
+    """A group's monthly budget shared by all its members, in micro-USD: every turn of a member
+    is charged to it as well as to the member's own windows."""
+
+    key: str  # the owner of its counters, `pool_owner(group id)`
+    name: str  # the group's name, for the refusal
+    cost: int
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> PooledBudget:
+        return cls(key=str(doc["key"]), name=str(doc.get("name") or doc["key"]), cost=int(doc["cost"]))
+
+
 @dataclass(frozen=True)
 class AllowedModel:
     model_id: str
@@ -104,6 +133,7 @@ class EffectivePolicy:
     policy_name: str = ""
     cache_scope: str = DEFAULT_CACHE_SCOPE  # "per_user" | "shared"
     guardrail: GuardrailChoice | None = None  # None: no guardrail
+    pools: tuple[PooledBudget, ...] = ()  # the pooled budgets of the user's groups
 
     def allowed_model(self, model_id: str) -> AllowedModel | None:
         for model in self.models:
@@ -114,6 +144,9 @@ class EffectivePolicy:
     def to_document(self) -> dict[str, Any]:
         doc = asdict(self)
         doc["models"] = [asdict(m) for m in self.models]
+        doc["pools"] = [asdict(pool) for pool in self.pools]
+        if not self.pools:
+            del doc["pools"]  # a document without pools reads as it did before they existed
         return doc
 
     @classmethod
@@ -130,6 +163,7 @@ class EffectivePolicy:
             policy_name=str(doc.get("policy_name", "")),
             cache_scope=_cache_scope(doc.get("cache_scope")),
             guardrail=GuardrailChoice.from_document(doc.get("guardrail")),
+            pools=tuple(PooledBudget.from_document(pool) for pool in doc.get("pools") or ()),
         )
 
 

@@ -22,6 +22,9 @@ def gettext_noop(message: str) -> str:
 TEN_MINUTE = "10m"
 MONTH = "month"
 WINDOW_KINDS = (TEN_MINUTE, MONTH)
+# A group's pooled budget: the same calendar month, charged to the group's counters. Its own
+# kind on the wire and in the request log, since the user's own month may have room left.
+GROUP_MONTH = "group_month"
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class WindowLabels:
 WINDOW_LABELS: dict[str, WindowLabels] = {
     TEN_MINUTE: WindowLabels(title=gettext_noop("10 minutes"), adjective=gettext_noop("10-minute")),
     MONTH: WindowLabels(title=gettext_noop("This month"), adjective=gettext_noop("monthly")),
+    GROUP_MONTH: WindowLabels(title=gettext_noop("Group, this month"), adjective=gettext_noop("monthly")),
 }
 
 # A usage bar turns amber at WARN_PERCENT and red at FULL_PERCENT of its limit (a limit of 0

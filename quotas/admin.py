@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import UserAdmin as AccountsUserAdmin
 from dataplane.errors import StoreUnavailableError
+from dataplane.stores.base import micro_usd_to_usd
 from dataplane.windows import MONTH, TEN_MINUTE, WINDOW_LABELS, usage_level
 from quotas import selectors, services
 from quotas.admin_forms import PreparedResponseAdminForm, QuotaPolicyAdminForm
@@ -34,6 +35,7 @@ from quotas.admin_views import test_selected_models
 from quotas.models import (
     RESOLUTION_RULE,
     BudgetAlert,
+    GroupBudget,
     GroupModelAccess,
     GroupPolicy,
     ModelCatalogueEntry,
@@ -80,6 +82,29 @@ class GroupPolicyInline(admin.StackedInline):
     can_delete = True
     verbose_name = _("quota policy of this group")
     verbose_name_plural = _("Quota policy of this group")
+
+
+class GroupBudgetInline(admin.StackedInline):
+    model = GroupBudget
+    extra = 0
+    max_num = 1
+    can_delete = True
+    readonly_fields = ("spent_this_month",)
+
+    @admin.display(description=_("spent this month"))
+    def spent_this_month(self, budget: GroupBudget) -> str:
+        if budget.pk is None:
+            return "—"
+        try:
+            usage = selectors.group_budget_usage(budget=budget)
+        except StoreUnavailableError as error:
+            return _store_error_message(error)
+        figures = {
+            "spent": f"${micro_usd_to_usd(usage.cost):,.2f}",
+            "budget": f"${budget.monthly_budget_usd:,.2f}",
+            "percent": selectors.usage_percent(used=usage.cost, limit=usage.limits.cost),
+        }
+        return gettext("%(spent)s of %(budget)s (%(percent)s%%)") % figures
 
 
 class UserPolicyOverrideInline(admin.StackedInline):
@@ -309,7 +334,7 @@ admin.site.unregister(Group)
 @admin.register(Group)
 class GroupAdmin(DjangoGroupAdmin):
     list_display = ("name", "quota_policy", "member_count")
-    inlines = (GroupPolicyInline, GroupModelAccessByGroupInline)
+    inlines = (GroupPolicyInline, GroupBudgetInline, GroupModelAccessByGroupInline)
 
     def get_readonly_fields(self, request, obj=None):
         # A group's permissions are the roles themselves: only a superuser changes them.
@@ -317,7 +342,7 @@ class GroupAdmin(DjangoGroupAdmin):
         return fields if request.user.is_superuser else (*fields, "permissions")
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        super().save_related(request, form, formsets, change)  # the policy and allow-list inlines
+        super().save_related(request, form, formsets, change)  # the policy, budget and allow-list inlines
         services.assignment_change_publish(group_ids=[form.instance.pk])
 
     def delete_model(self, request: HttpRequest, obj: Group) -> None:
@@ -638,10 +663,10 @@ def _purge_cache(request: HttpRequest) -> HttpResponse:
 class BudgetAlertAdmin(admin.ModelAdmin):
     """What was alerted, read-only: alerts are written by the budget check, never by hand."""
 
-    list_display = ("user", "month", "threshold", "cost_usd", "budget_usd", "created_at")
+    list_display = ("user", "group", "month", "threshold", "cost_usd", "budget_usd", "created_at")
     list_filter = ("month", "threshold")
-    search_fields = ("user__username", "user__email")
-    list_select_related = ("user",)
+    search_fields = ("user__username", "user__email", "group__name")
+    list_select_related = ("user", "group")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

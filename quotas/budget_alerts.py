@@ -1,5 +1,6 @@
 """Budget alerts: tell a user and the gateway admins when the user's monthly cost budget is
-80 % and 100 % spent, once per threshold per month.
+80 % and 100 % spent, once per threshold per month; and the admins when a group's pooled
+monthly budget is.
 
 The check runs in the control plane every minute (Celery beat) and reads the month's usage
 from the store, so it sees what both doors spent (the chat page and `/v1` through Django, and
@@ -12,6 +13,7 @@ import json
 import logging
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
@@ -27,7 +29,7 @@ from dataplane import aws
 from dataplane.stores.base import micro_usd_to_usd
 from dataplane.windows import current_windows
 from quotas import store as store_port
-from quotas.models import BudgetAlert
+from quotas.models import BudgetAlert, GroupBudget
 
 logger = logging.getLogger(__name__)
 
@@ -40,35 +42,43 @@ def budget_alerts_check(*, now: datetime | None = None) -> list[BudgetAlert]:
     now = now or timezone.now()
     _, month = current_windows(now, settings.GATEWAY_MONTH_TIMEZONE)
     store = store_port.store_get()
-    spent = {sub: usage.cost for sub, usage in store.usage_list(window_key=month.key).items() if usage.cost > 0}
+    spent = {owner: usage.cost for owner, usage in store.usage_list(window_key=month.key).items() if usage.cost > 0}
     if not spent:
         return []
+    month_label = month.key.partition("#")[2]
+    alerts = []
     budgets = {
         policy.sub: policy.monthly.cost
         for policy in store.policy_list()
         if policy.sub in spent and policy.monthly.cost
     }
-    users = {user.sub: user for user in get_user_model().objects.filter(sub__in=budgets)}
-    month_label = month.key.partition("#")[2]
-    alerts = []
-    for sub, budget in budgets.items():
-        user = users.get(sub)
-        if user is None:
-            continue
-        for threshold in THRESHOLDS:
-            if spent[sub] * 100 >= budget * threshold:
-                alert = _record(user=user, month=month_label, threshold=threshold, cost=spent[sub], budget=budget)
-                if alert is not None:
-                    alerts.append(alert)
+    for user in get_user_model().objects.filter(sub__in=budgets):
+        alerts += _alerts(owner={"user": user}, month=month_label, cost=spent[user.sub], budget=budgets[user.sub])
+    for group_budget in GroupBudget.objects.select_related("group"):
+        pool = group_budget.pool
+        if pool.key in spent:
+            alerts += _alerts(owner={"group": group_budget.group}, month=month_label, cost=spent[pool.key],
+                              budget=pool.cost)
     return alerts
 
 
-def _record(*, user, month: str, threshold: int, cost: int, budget: int) -> BudgetAlert | None:
+def _alerts(*, owner: dict[str, Any], month: str, cost: int, budget: int) -> list[BudgetAlert]:
+    """The new alerts of `owner` (a user or a group) for the thresholds `cost` crossed."""
+    alerts = []
+    for threshold in THRESHOLDS:
+        if cost * 100 >= budget * threshold:
+            alert = _record(owner=owner, month=month, threshold=threshold, cost=cost, budget=budget)
+            if alert is not None:
+                alerts.append(alert)
+    return alerts
+
+
+def _record(*, owner: dict[str, Any], month: str, threshold: int, cost: int, budget: int) -> BudgetAlert | None:
     """The new alert, or None when this threshold was already alerted this month."""
     try:
         with transaction.atomic():
             alert = BudgetAlert.objects.create(
-                user=user, month=month, threshold=threshold,
+                **owner, month=month, threshold=threshold,
                 cost_usd=Decimal(str(micro_usd_to_usd(cost))), budget_usd=Decimal(str(micro_usd_to_usd(budget))),
             )
     except IntegrityError:  # alerted before (or by a concurrent check)
@@ -78,9 +88,10 @@ def _record(*, user, month: str, threshold: int, cost: int, budget: int) -> Budg
 
 
 def budget_alert_notify(*, alert: BudgetAlert) -> None:
-    """E-mail the user and the admins, each in their language; publish to SNS where set up."""
+    """E-mail the user (of a user's budget) and the admins, each in their language; publish to
+    SNS where set up."""
     user = alert.user
-    if user.email:
+    if user is not None and user.email:
         with translation.override(user.language or settings.LANGUAGE_CODE):
             subject, body = _user_message(alert)
             send_mail(subject, body, None, [user.email], fail_silently=True)
@@ -96,7 +107,7 @@ def budget_alert_notify(*, alert: BudgetAlert) -> None:
 def _figures(alert: BudgetAlert) -> dict[str, object]:
     return {
         "percent": alert.threshold, "spent": f"${alert.cost_usd:,.2f}", "budget": f"${alert.budget_usd:,.2f}",
-        "month": alert.month, "user": alert.user.get_username(),
+        "month": alert.month, "user": alert.owner_name, "group": alert.owner_name,
     }
 
 
@@ -119,6 +130,14 @@ def _user_message(alert: BudgetAlert) -> tuple[str, str]:
 
 def _admin_message(alert: BudgetAlert) -> tuple[str, str]:
     figures = _figures(alert)
+    if alert.group_id is not None:
+        subject = _("Budget alert: the %(group)s group has spent %(percent)s%% of its pooled monthly budget") % figures
+        body = _(
+            "The members of %(group)s have spent %(spent)s of the group's pooled %(budget)s budget for %(month)s "
+            "(%(percent)s%%). When it is spent, their requests are refused until the month ends. The pooled budget "
+            "is on the group's page in the gateway admin."
+        ) % figures
+        return subject, body
     subject = _("Budget alert: %(user)s has spent %(percent)s%% of their monthly budget") % figures
     body = _(
         "%(user)s has spent %(spent)s of a %(budget)s budget for %(month)s (%(percent)s%%). Their policy "
@@ -137,8 +156,13 @@ def _admins():
 
 
 def _publish(topic: str, alert: BudgetAlert) -> None:
+    owner: dict[str, object] = (
+        {"user": alert.user.get_username(), "sub": alert.user.sub}
+        if alert.user is not None
+        else {"group": alert.owner_name, "groupId": alert.group_id}
+    )
     message = {
-        "type": "BudgetAlert", "user": alert.user.get_username(), "sub": alert.user.sub, "month": alert.month,
+        "type": "BudgetAlert", **owner, "month": alert.month,
         "thresholdPercent": alert.threshold, "spentUsd": float(alert.cost_usd), "budgetUsd": float(alert.budget_usd),
     }
     client = aws.client("sns", aws.ClientSettings(region=settings.AWS_REGION))
@@ -148,7 +172,7 @@ def _publish(topic: str, alert: BudgetAlert) -> None:
         )
     except (ClientError, BotoCoreError):
         # The e-mails went out and the alert is recorded: a failing topic is for operators.
-        logger.exception("budget alert for %s could not be published to %s", alert.user.sub, topic)
+        logger.exception("budget alert for %s could not be published to %s", alert.owner_name, topic)
 
 
 def budget_alerts_schedule_ensure(*, interval_model, periodic_task_model) -> None:

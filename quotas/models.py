@@ -16,7 +16,9 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from dataplane.model_ids import model_id_problem
+from dataplane.policy import PooledBudget, pool_owner
 from dataplane.providers.demo import DEMO_PROVIDER_NAME
+from dataplane.stores.base import usd_to_micro_usd
 from dataplane.windows import MONTH, TEN_MINUTE, WINDOW_LABELS
 
 NOT_NEGATIVE = MinValueValidator(0, message=_("A limit cannot be negative; leave it empty for no limit."))
@@ -363,6 +365,45 @@ class GroupPolicy(models.Model):
         return f"{self.group} → {self.policy}"
 
 
+class GroupBudget(models.Model):
+    """A group's pooled monthly budget: what all its members together may spend in a month, on
+    top of (never instead of) each member's own budget."""
+
+    group = models.OneToOneField(Group, on_delete=models.CASCADE, related_name="pooled_budget")
+    monthly_budget_usd = models.DecimalField(
+        _("pooled monthly budget (USD)"),
+        max_digits=12,
+        decimal_places=2,
+        validators=[
+            MinValueValidator(
+                Decimal("0.01"),
+                message=_("A pooled budget must be more than zero. To have no pooled budget, delete it."),
+            )
+        ],
+        help_text=_(
+            "What all members of this group together may spend this month, at the catalogue's prices. "
+            "Enforced like a member's own budget: a request whose possible cost does not fit in what the "
+            "group has left is refused."
+        ),
+    )
+
+    class Meta:
+        verbose_name = _("pooled monthly budget")
+        verbose_name_plural = _("Pooled monthly budget (shared by all members)")
+
+    def __str__(self) -> str:
+        return f"{self.group}: ${self.monthly_budget_usd}"
+
+    @property
+    def pool(self) -> PooledBudget:
+        """The budget as the members' policy documents carry it."""
+        return PooledBudget(
+            key=pool_owner(self.group_id),
+            name=self.group.name,
+            cost=usd_to_micro_usd(float(self.monthly_budget_usd)),
+        )
+
+
 class UserPolicyOverride(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="policy_override")
     policy = models.ForeignKey(QuotaPolicy, on_delete=models.PROTECT, related_name="user_overrides")
@@ -513,10 +554,14 @@ class PreparedOutbox(models.Model):
 
 
 class BudgetAlert(models.Model):
-    """A user's monthly cost budget crossed a threshold; one row per user, month and threshold,
-    so each alert goes out once however often the check runs."""
+    """A monthly cost budget crossed a threshold: a user's own, or a group's pooled budget (then
+    `group` is set and `user` is empty). One row per owner, month and threshold, so each alert
+    goes out once however often the check runs."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="budget_alerts")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="budget_alerts"
+    )
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, null=True, blank=True, related_name="budget_alerts")
     month = models.CharField(max_length=7, help_text="The budget's month, e.g. 2026-12.")
     threshold = models.PositiveSmallIntegerField(help_text="Percent of the budget: 80 or 100.")
     cost_usd = models.DecimalField("spent (USD)", max_digits=14, decimal_places=6)
@@ -526,8 +571,22 @@ class BudgetAlert(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["user", "month", "threshold"], name="one_budget_alert_per_threshold")
+            models.UniqueConstraint(fields=["user", "month", "threshold"], name="one_budget_alert_per_threshold"),
+            models.UniqueConstraint(
+                fields=["group", "month", "threshold"], name="one_group_budget_alert_per_threshold"
+            ),
+            models.CheckConstraint(
+                condition=Q(user__isnull=False, group__isnull=True) | Q(user__isnull=True, group__isnull=False),
+                name="budget_alert_of_a_user_or_a_group",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.user} {self.month}: {self.threshold}% of ${self.budget_usd}"
+        return f"{self.owner_name} {self.month}: {self.threshold}% of ${self.budget_usd}"
+
+    @property
+    def owner_name(self) -> str:
+        """The user's name, or the group's."""
+        if self.user is not None:
+            return self.user.get_username()
+        return self.group.name if self.group is not None else ""

@@ -11,11 +11,12 @@ from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from dataplane.policy import AllowedModel, EffectivePolicy, GuardrailChoice, WindowLimits
-from dataplane.stores.base import TokenCount, WindowCharge, WindowUsage, usd_to_micro_usd
+from dataplane.policy import AllowedModel, EffectivePolicy, GuardrailChoice, WindowLimits, is_pool_owner
+from dataplane.stores.base import TokenCount, WindowCharge, WindowUsage, pooled_charges, usd_to_micro_usd
 from dataplane.windows import current_windows, usage_level
 from quotas import store as store_port
 from quotas.models import (
+    GroupBudget,
     ModelCatalogueEntry,
     OutboxStatus,
     PolicyOutbox,
@@ -113,7 +114,24 @@ def effective_policy_compute(*, user: Any, version: int = 0) -> EffectivePolicy:
         policy_name=policy.name,
         cache_scope=policy.cache_scope,
         guardrail=_guardrail_choice(policy),
+        pools=tuple(budget.pool for budget in group_budgets_of(user=user)),
     )
+
+
+def group_budgets_of(*, user: Any) -> QuerySet[GroupBudget]:
+    """The pooled budgets of the user's groups; each of the user's turns is charged to all."""
+    return GroupBudget.objects.filter(group__user=user).select_related("group").order_by("group_id")
+
+
+def group_budget_usage(*, budget: GroupBudget, now: datetime | None = None) -> WindowUsage:
+    """What the group's members spent together this month, against the pooled budget.
+
+    Raises `dataplane.errors.StoreUnavailableError` when the store cannot be read.
+    """
+    _, month = current_windows(now or timezone.now(), _month_timezone())
+    pool = budget.pool
+    [usage] = store_port.store_get().usage_read(sub=pool.key, charges=pooled_charges(month, (pool,)))
+    return usage
 
 
 def _guardrail_choice(policy: QuotaPolicy) -> GuardrailChoice | None:
@@ -197,7 +215,8 @@ def live_usage_top(*, limit: int = 25, now: datetime | None = None) -> LiveUsage
     store = store_port.store_get()
     by_window = {}
     for window, kind in ((ten_minute, "ten_minute"), (month, "monthly")):
-        counts = store.usage_list(window_key=window.key)
+        counts = {owner: usage for owner, usage in store.usage_list(window_key=window.key).items()
+                  if not is_pool_owner(owner)}
         top = sorted(counts.items(), key=lambda item: item[1].total, reverse=True)[:limit]
         users = User.objects.in_bulk([sub for sub, _ in top], field_name="sub")
         rows = []

@@ -7,18 +7,22 @@ Usage counters of a window always *include* outstanding reservations: `reserve` 
 estimate to `input`, `output`, `total` and `reserved`; `settle` adds the difference between the
 true usage and the estimate, and takes the estimate off `reserved`. So a limit check is one
 condition per counter, and concurrent reservations can never overshoot a limit.
+
+A group's pooled budget is a month window like the user's, owned by the group (`group#<id>`):
+`reserve` charges it in the same all-or-nothing write as the user's windows, so the members'
+turns together can never overshoot it either.
 """
 from __future__ import annotations
 
 import math
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from dataplane.errors import QuotaExceeded
-from dataplane.policy import EffectivePolicy, WindowLimits
-from dataplane.windows import WINDOW_LABELS, Window
+from dataplane.policy import EffectivePolicy, PooledBudget, WindowLimits
+from dataplane.windows import GROUP_MONTH, WINDOW_LABELS, Window
 
 
 @dataclass(frozen=True)
@@ -37,10 +41,35 @@ class TokenCount:
 
 @dataclass(frozen=True)
 class WindowCharge:
-    """One window a reservation must fit in, with the limits that apply to it."""
+    """One window a reservation must fit in, with the limits that apply to it.
+
+    Its counters are the reserving user's, or, for a pooled budget (`pool`), the group's: the
+    same window's row under the pool's owner key.
+    """
 
     window: Window
     limits: WindowLimits
+    pool: PooledBudget | None = None
+
+    @property
+    def owner(self) -> str:
+        """Whose counters: "" for the reserving user, else the pool's owner key."""
+        return self.pool.key if self.pool is not None else ""
+
+    def owner_for(self, sub: str) -> str:
+        """The owner key of this charge's row when `sub` reserves."""
+        return self.owner or sub
+
+    @property
+    def slot(self) -> tuple[str, str]:
+        """Names this charge's counters among a reservation's (a pool shares the month's key)."""
+        return self.owner, self.window.key
+
+
+def pooled_charges(month: Window, pools: tuple[PooledBudget, ...]) -> list[WindowCharge]:
+    """A charge on each pooled budget's counters for `month`, capped by its cost only."""
+    window = replace(month, kind=GROUP_MONTH)
+    return [WindowCharge(window=window, limits=WindowLimits(cost=pool.cost), pool=pool) for pool in pools]
 
 
 @dataclass(frozen=True)
@@ -57,6 +86,31 @@ class Reservation:
     # The windows with their limits, so `settle` can return the counters as the usage bars
     # show them (and the turn need not read them again).
     charges: tuple[WindowCharge, ...] = ()
+    # Whose counters each window's are, beside `window_keys`: "" the user's, else a pool's key.
+    owners: tuple[str, ...] = ()
+
+    def rows(self) -> list[tuple[str, str, int]]:
+        """(owner of the row, window key, expiry) of every window this reservation holds."""
+        owners = self.owners or ("",) * len(self.window_keys)
+        return [
+            (owner or self.sub, key, expires_at)
+            for owner, key, expires_at in zip(owners, self.window_keys, self.expires_at, strict=True)
+        ]
+
+
+def reservation_of(
+    *, sub: str, charges: list[WindowCharge], estimate: TokenCount, reservation_id: str | None = None
+) -> Reservation:
+    """What `reserve` returns once every charge took the estimate."""
+    return Reservation(
+        sub=sub,
+        estimate=estimate,
+        window_keys=tuple(charge.window.key for charge in charges),
+        expires_at=tuple(charge.window.expires_at for charge in charges),
+        charges=tuple(charges),
+        owners=tuple(charge.owner for charge in charges),
+        **({"reservation_id": reservation_id} if reservation_id else {}),
+    )
 
 
 @dataclass(frozen=True)
@@ -164,7 +218,8 @@ class Store(Protocol):
     def usage_reset(self, *, sub: str, window_key: str) -> None: ...
 
     def usage_list(self, *, window_key: str) -> dict[str, TokenCount]:
-        """Every user's usage in one window (for the admins' live view and budget alerts)."""
+        """Every owner's usage in one window (for the admins' live view and budget alerts):
+        users by their sub, and pooled budgets by their owner key (`group#<id>`)."""
 
     # -- answer cache ---------------------------------------------------------------------
     def cache_get(self, key: str) -> CachedAnswer | None: ...
@@ -286,36 +341,45 @@ def counter_caps(limits: WindowLimits, estimate: TokenCount) -> list[CounterCap]
 def quota_refusal(
     charges: list[WindowCharge],
     estimate: TokenCount,
-    usage_by_key: dict[str, dict[str, int]] | None = None,
+    usage_by_slot: dict[tuple[str, str], dict[str, int]] | None = None,
 ) -> QuotaExceeded | None:
     """The refusal for the first window without room, or None when every window has room.
 
-    A request bigger than a whole limit is refused first, before any counter is consulted, so
-    the adapters can refuse it without a round trip; its `used` is then None (not read).
+    `usage_by_slot` holds the counters read, by `WindowCharge.slot`. A request bigger than a
+    whole limit is refused first, before any counter is consulted, so the adapters can refuse
+    it without a round trip; its `used` is then None (not read).
     """
     for charge in charges:
         for cap in counter_caps(charge.limits, estimate):
             if cap.needed > cap.limit:
-                return quota_exceeded(window=charge.window, cap=cap, used=None, estimate=estimate)
-    if usage_by_key is None:
+                return quota_exceeded(window=charge.window, cap=cap, used=None, estimate=estimate, pool=charge.pool)
+    if usage_by_slot is None:
         return None
     for charge in charges:
-        used = usage_by_key.get(charge.window.key) or {}
+        used = usage_by_slot.get(charge.slot) or {}
         for cap in counter_caps(charge.limits, estimate):
             current = int(used.get(cap.counter, 0))
             if current > cap.room:
                 reserved = int(used.get("reserved", 0))
-                return quota_exceeded(window=charge.window, cap=cap, used=current, estimate=estimate, reserved=reserved)
+                return quota_exceeded(
+                    window=charge.window, cap=cap, used=current, estimate=estimate, reserved=reserved, pool=charge.pool
+                )
     return None
 
 
 def quota_exceeded(
-    *, window: Window, cap: CounterCap, used: int | None, estimate: TokenCount | None = None, reserved: int = 0
+    *,
+    window: Window,
+    cap: CounterCap,
+    used: int | None,
+    estimate: TokenCount | None = None,
+    reserved: int = 0,
+    pool: PooledBudget | None = None,
 ) -> QuotaExceeded:
     """The refusal, carrying every figure of the reservation so a client can explain it and
     show the same numbers its usage bars show (`code` and the figures; `message` is English)."""
     if cap.counter == "cost":
-        return _budget_exceeded(window=window, cap=cap, used=used, estimate=estimate)
+        return _budget_exceeded(window=window, cap=cap, used=used, estimate=estimate, pool=pool)
     window_name = WINDOW_LABELS[window.kind].adjective
     tokens = "token" if cap.counter == "total" else f"{cap.counter}-token"
     resets_at = window.resets_at.isoformat()
@@ -349,28 +413,34 @@ def quota_exceeded(
 
 
 def _budget_exceeded(
-    *, window: Window, cap: CounterCap, used: int | None, estimate: TokenCount | None
+    *, window: Window, cap: CounterCap, used: int | None, estimate: TokenCount | None, pool: PooledBudget | None
 ) -> QuotaExceeded:
     """A refusal by the cost budget: its figures are in USD (`budgetUsd`, `usedUsd`,
-    `neededUsd`), and `counter` is "cost"."""
+    `neededUsd`), and `counter` is "cost". A group's pooled budget also names the group
+    (`group`), and its `window` is "group_month"."""
     window_name = WINDOW_LABELS[window.kind].adjective
     resets_at = window.resets_at.isoformat()
     budget, needed = micro_usd_to_usd(cap.limit), micro_usd_to_usd(cap.needed)
     figures: dict = {"budgetUsd": budget, "neededUsd": needed}
+    if pool is not None:
+        figures["group"] = pool.name
     if estimate is not None:
         figures.update(inputTokens=estimate.input, maxTokens=estimate.output)
+    whose = f"the {pool.name} group's shared {window_name} budget" if pool is not None else f"your {window_name} budget"
     if used is None:
         message = (
-            f"This request may cost up to ${needed:,.4f}, more than your whole {window_name} budget of "
-            f"${budget:,.2f}. Ask for fewer tokens or use a cheaper model."
-        )
+            f"This request may cost up to ${needed:,.4f}, more than the whole of {whose}, ${budget:,.2f}. "
+            if pool is not None
+            else f"This request may cost up to ${needed:,.4f}, more than your whole {window_name} budget of "
+            f"${budget:,.2f}. "
+        ) + "Ask for fewer tokens or use a cheaper model."
         code = "request_over_budget"
     else:
         figures["usedUsd"] = micro_usd_to_usd(used)
         message = (
-            f"Your {window_name} budget of ${budget:,.2f} is spent: ${micro_usd_to_usd(used):,.4f} used, and this "
-            f"request may cost up to ${needed:,.4f}. Use a cheaper model, ask for a shorter answer, or wait until "
-            f"{resets_at}, when the budget resets."
+            f"{whose[0].upper()}{whose[1:]} of ${budget:,.2f} is spent: ${micro_usd_to_usd(used):,.4f} "
+            f"used, and this request may cost up to ${needed:,.4f}. Use a cheaper model, ask for a shorter answer, "
+            f"or wait until {resets_at}, when the budget resets."
         )
         code = "budget_spent"
     return QuotaExceeded(
@@ -406,20 +476,20 @@ def answer_room(usages: list[WindowUsage], input_tokens: int) -> int:
 def tightest_refusal(charges: list[WindowCharge], usages: list[WindowUsage], estimate: TokenCount) -> QuotaExceeded:
     """The refusal for the window with the least room, with the figures read in `usages`
     (the same figures the client's bars are then drawn from)."""
-    for usage in usages:  # a spent budget says so, whatever the token room
+    # `usages` are one per charge, in order (as `usage_read` returns them).
+    for charge, usage in zip(charges, usages, strict=True):  # a spent budget says so, whatever the token room
         budget = next((cap for cap in counter_caps(usage.limits, estimate) if cap.counter == "cost"), None)
         if budget is not None and usage.cost > budget.room:
-            charge = next(charge for charge in charges if charge.window.key == usage.key)
             # A request costing more than the whole budget is told so, not that the budget is spent.
             used = None if budget.needed > budget.limit else usage.cost
-            return quota_exceeded(window=charge.window, cap=budget, used=used, estimate=estimate)
-    usage = min(usages, key=lambda usage: answer_room([usage], estimate.input))
-    charge = next(charge for charge in charges if charge.window.key == usage.key)
+            return quota_exceeded(window=charge.window, cap=budget, used=used, estimate=estimate, pool=charge.pool)
+    charge, usage = min(zip(charges, usages, strict=True), key=lambda pair: answer_room([pair[1]], estimate.input))
     counters = {"total": usage.total, "input": usage.input, "output": usage.output, "cost": usage.cost}
     caps = [cap for cap in counter_caps(usage.limits, estimate) if cap.counter != "cost"] or counter_caps(
         usage.limits, estimate
     )
     cap = next((cap for cap in caps if counters[cap.counter] > cap.room), caps[0])
     return quota_exceeded(
-        window=charge.window, cap=cap, used=counters[cap.counter], estimate=estimate, reserved=usage.reserved
+        window=charge.window, cap=cap, used=counters[cap.counter], estimate=estimate, reserved=usage.reserved,
+        pool=charge.pool,
     )

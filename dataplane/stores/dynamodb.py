@@ -4,8 +4,9 @@ Layout:
 
 - policies: `pk = USER#<sub>`, `version` (N), `document` (S, JSON of the effective policy).
 - usage: `pk = <sub>`, `sk = <window key>`, numeric `input`, `output`, `total`, `reserved`,
-  `requests`, `open` (SS: ids of reservations not settled yet) and `expires_at` (the TTL
-  attribute, epoch seconds).
+  `cost`, `requests`, `open` (SS: ids of reservations not settled yet) and `expires_at` (the
+  TTL attribute, epoch seconds). A group's pooled budget has the same items under
+  `pk = group#<group id>` (month keys only), charged by every member's turns.
 - usage also holds cancel markers: `pk = <sub>`, `sk = cancel#<conversation id or *>`,
   `requested_at` (N, epoch ms), `expires_at` (TTL, minutes away).
 - cache: `pk = CACHE#<request hash>` → `answer` (S, JSON), `expires_at`; prepared answers
@@ -13,9 +14,10 @@ Layout:
 
 A reservation is one `TransactWriteItems`: an `ADD` per window, each guarded by
 `attribute_not_exists(c) OR c <= :room` for every capped counter `c`, with `room = limit -
-estimate` computed here (condition expressions cannot add). Either every window takes the
-estimate or none does, and DynamoDB serialises racing transactions on the same item, so
-concurrent reservations can never overshoot a limit.
+estimate` computed here (condition expressions cannot add). A pooled budget is one more item
+of the same transaction. Either every window takes the estimate or none does, and DynamoDB
+serialises racing transactions on the same item, so concurrent reservations (a group's
+members' too) can never overshoot a limit.
 """
 from __future__ import annotations
 
@@ -50,6 +52,7 @@ from dataplane.stores.base import (
     counter_caps,
     quota_exceeded,
     quota_refusal,
+    reservation_of,
     window_usage,
 )
 
@@ -279,14 +282,7 @@ class DynamoDBStore:
                     f"DynamoDB TransactWriteItems on {self.usage_table} was cancelled: {', '.join(codes)}"
                 )
             time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 - jitter, so racers do not collide again
-        return Reservation(
-            sub=sub,
-            estimate=estimate,
-            window_keys=tuple(charge.window.key for charge in charges),
-            expires_at=tuple(charge.window.expires_at for charge in charges),
-            reservation_id=reservation_id,
-            charges=tuple(charges),
-        )
+        return reservation_of(sub=sub, charges=charges, estimate=estimate, reservation_id=reservation_id)
 
     def _transact(self, items: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
         """Run one transaction; None when it committed, else DynamoDB's cancellation reasons."""
@@ -317,7 +313,7 @@ class DynamoDBStore:
             values[f":room_{cap.counter}"] = _n(cap.room)
         update: dict[str, Any] = {
             "TableName": self.usage_table,
-            "Key": {"pk": _s(sub), "sk": _s(charge.window.key)},
+            "Key": {"pk": _s(charge.owner_for(sub)), "sk": _s(charge.window.key)},
             "UpdateExpression": (
                 "ADD #input :input, #output :output, #total :total, #reserved :total, #cost :cost, #requests :one, "
                 "#open :id "
@@ -335,15 +331,15 @@ class DynamoDBStore:
 
     @staticmethod
     def _refusal_from(reasons: list[dict], charges: list[WindowCharge], estimate: TokenCount) -> Exception:
-        usage_by_key: dict[str, dict[str, int]] = {}
+        usage_by_slot: dict[tuple[str, str], dict[str, int]] = {}
         first_failed = None
         for charge, reason in zip(charges, reasons, strict=False):  # reasons may be missing
             if reason.get("Code") != "ConditionalCheckFailed":
                 continue
             first_failed = first_failed or charge
             item = reason.get("Item") or {}
-            usage_by_key[charge.window.key] = {name: _int(item, name) for name in USAGE_ATTRIBUTES}
-        refusal = quota_refusal(charges, estimate, usage_by_key)
+            usage_by_slot[charge.slot] = {name: _int(item, name) for name in USAGE_ATTRIBUTES}
+        refusal = quota_refusal(charges, estimate, usage_by_slot)
         if refusal is not None:
             return refusal
         # Not expected (ALL_OLD returns the item as it was checked), but a cancelled
@@ -354,8 +350,9 @@ class DynamoDBStore:
         return quota_exceeded(
             window=first_failed.window,
             cap=cap,
-            used=usage_by_key[first_failed.window.key][cap.counter],
+            used=usage_by_slot[first_failed.slot][cap.counter],
             estimate=estimate,
+            pool=first_failed.pool,
         )
 
     def settle(self, *, reservation: Reservation, actual: TokenCount) -> list[WindowUsage]:
@@ -366,25 +363,29 @@ class DynamoDBStore:
         set, and the update both requires it and removes it. A retry after an ambiguous
         failure (a timeout after DynamoDB applied it) finds it gone and changes nothing; its
         condition failure returns the item as it is (`ReturnValuesOnConditionCheckFailure`),
-        which are the counters the bars need. Unlike the transaction this replaces, the two
-        windows are settled one after the other: a turn that dies in between leaves the
-        second window charged with its estimate, an over-charge, never an under-charge.
+        which are the counters the bars need. Unlike the transaction this replaces, the
+        windows (and pooled budgets) are settled one after the other: a turn that dies in
+        between leaves the later ones charged with its estimate, an over-charge, never an
+        under-charge.
         """
-        after: dict[str, dict[str, int]] = {}
-        for key, expires_at in zip(reservation.window_keys, reservation.expires_at, strict=True):
-            after[key] = self._settle_window(reservation, key, expires_at, actual)
+        after: dict[tuple[str, str], dict[str, int]] = {}
+        for owner, key, expires_at in reservation.rows():
+            after[(owner, key)] = self._settle_window(reservation, owner, key, expires_at, actual)
         self._count("settle", "write")
         if not reservation.charges:
             return []
-        return [window_usage(charge, after.get(charge.window.key, {})) for charge in reservation.charges]
+        return [
+            window_usage(charge, after.get((charge.owner_for(reservation.sub), charge.window.key), {}))
+            for charge in reservation.charges
+        ]
 
     def _settle_window(
-        self, reservation: Reservation, key: str, expires_at: int, actual: TokenCount
+        self, reservation: Reservation, owner: str, key: str, expires_at: int, actual: TokenCount
     ) -> dict[str, int]:
         estimate = reservation.estimate
         update: dict[str, Any] = {
             "TableName": self.usage_table,
-            "Key": {"pk": _s(reservation.sub), "sk": _s(key)},
+            "Key": {"pk": _s(owner), "sk": _s(key)},
             "UpdateExpression": (
                 "ADD #input :input, #output :output, #total :total, #reserved :unreserve, #cost :cost "
                 "DELETE #open :id"
@@ -419,7 +420,7 @@ class DynamoDBStore:
         # it: only what was used is due. A retry of this finds the row, settled.
         fresh = {
             "TableName": self.usage_table,
-            "Key": {"pk": _s(reservation.sub), "sk": _s(key)},
+            "Key": {"pk": _s(owner), "sk": _s(key)},
             "UpdateExpression": (
                 "ADD #input :input, #output :output, #total :total, #cost :cost "
                 "SET #expires = if_not_exists(#expires, :expires)"
@@ -443,14 +444,12 @@ class DynamoDBStore:
     def _windows_read(self, operation: str, sub: str, charges: list[WindowCharge]) -> list[WindowUsage]:
         if not charges:
             return []
-        keys = [{"pk": _s(sub), "sk": _s(charge.window.key)} for charge in charges]
+        rows = list(dict.fromkeys((charge.owner_for(sub), charge.window.key) for charge in charges))
+        keys = [{"pk": _s(owner), "sk": _s(key)} for owner, key in rows]
         items = self._batch_get(operation, self.usage_table, keys, consistent=True)
-        by_key = {item["sk"]["S"]: item for item in items}
+        by_row = {(item["pk"]["S"], item["sk"]["S"]): item for item in items}
         return [
-            window_usage(
-                charge,
-                {name: _int(by_key.get(charge.window.key, {}), name) for name in USAGE_ATTRIBUTES},
-            )
+            window_usage(charge, _counters(by_row.get((charge.owner_for(sub), charge.window.key), {})))
             for charge in charges
         ]
 

@@ -30,6 +30,7 @@ from dataplane.stores.base import (
     cached_answer_document,
     cached_answer_from_document,
     quota_refusal,
+    reservation_of,
     window_usage,
 )
 
@@ -228,14 +229,15 @@ class SQLiteStore:
         if refusal is not None:
             raise refusal
         with self._transaction("reserve") as conn:
-            usage = self._read_windows(conn, sub, [charge.window.key for charge in charges])
+            rows = self._read_rows(conn, [(charge.owner_for(sub), charge.window.key) for charge in charges])
+            usage = {charge.slot: rows.get((charge.owner_for(sub), charge.window.key), {}) for charge in charges}
             refusal = quota_refusal(charges, estimate, usage)
             if refusal is None:
                 for charge in charges:
                     conn.execute(
                         ADD_TO_WINDOW,
                         {
-                            "sub": sub,
+                            "sub": charge.owner_for(sub),
                             "key": charge.window.key,
                             "input": estimate.input,
                             "output": estimate.output,
@@ -251,25 +253,19 @@ class SQLiteStore:
         self._count("reserve", "conditional_write")
         if refusal is not None:
             raise refusal
-        return Reservation(
-            sub=sub,
-            estimate=estimate,
-            window_keys=tuple(charge.window.key for charge in charges),
-            expires_at=tuple(charge.window.expires_at for charge in charges),
-            charges=tuple(charges),
-        )
+        return reservation_of(sub=sub, charges=charges, estimate=estimate)
 
     def settle(self, *, reservation: Reservation, actual: TokenCount) -> list[WindowUsage]:
         estimate = reservation.estimate
-        after: dict[str, dict[str, int]] = {}
+        after: dict[tuple[str, str], dict[str, int]] = {}
         with self._transaction("settle") as conn:
-            for key, expires_at in zip(reservation.window_keys, reservation.expires_at, strict=True):
+            for owner, key, expires_at in reservation.rows():
                 # An upsert, so a settle whose row was already swept still records the usage;
                 # RETURNING hands back the counters for the usage bars in the same statement.
                 row = conn.execute(
                     ADD_TO_WINDOW + " RETURNING window_key, input, output, total, reserved, cost",
                     {
-                        "sub": reservation.sub,
+                        "sub": owner,
                         "key": key,
                         "input": actual.input - estimate.input,
                         "output": actual.output - estimate.output,
@@ -280,15 +276,19 @@ class SQLiteStore:
                         "expires_at": expires_at,
                     },
                 ).fetchone()
-                after[key] = dict(row)
+                after[(owner, key)] = dict(row)
         self._count("settle", "write")
-        return [window_usage(charge, after.get(charge.window.key, {})) for charge in reservation.charges]
+        return [
+            window_usage(charge, after.get((charge.owner_for(reservation.sub), charge.window.key), {}))
+            for charge in reservation.charges
+        ]
 
     def usage_read(self, *, sub: str, charges: list[WindowCharge]) -> list[WindowUsage]:
+        rows = [(charge.owner_for(sub), charge.window.key) for charge in charges]
         with self._errors("usage_read"):
-            usage = self._read_windows(self._connection(), sub, [charge.window.key for charge in charges])
+            usage = self._read_rows(self._connection(), rows)
         self._count("usage_read", "read")
-        return [window_usage(charge, usage.get(charge.window.key, {})) for charge in charges]
+        return [window_usage(charge, usage.get(row, {})) for charge, row in zip(charges, rows, strict=True)]
 
     def usage_reset(self, *, sub: str, window_key: str) -> None:
         # Deleting the row zeroes the window. A request in flight during the reset settles
@@ -314,16 +314,17 @@ class SQLiteStore:
         return dict(row) if row else None
 
     @staticmethod
-    def _read_windows(conn: sqlite3.Connection, sub: str, keys: list[str]) -> dict[str, dict[str, int]]:
-        if not keys:
+    def _read_rows(conn: sqlite3.Connection, rows: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, int]]:
+        """The counters of these (owner, window key) rows that exist."""
+        if not rows:
             return {}
-        marks = ",".join("?" for _ in keys)
-        rows = conn.execute(
-            f"SELECT window_key, input, output, total, reserved, cost FROM usage_windows "  # noqa: S608 - only ? marks
-            f"WHERE sub = ? AND window_key IN ({marks})",
-            (sub, *keys),
+        where = " OR ".join("(sub = ? AND window_key = ?)" for _ in rows)
+        found = conn.execute(
+            f"SELECT sub, window_key, input, output, total, reserved, cost FROM usage_windows "  # noqa: S608 - only ? marks
+            f"WHERE {where}",
+            [value for row in rows for value in row],
         ).fetchall()
-        return {row["window_key"]: dict(row) for row in rows}
+        return {(row["sub"], row["window_key"]): dict(row) for row in found}
 
     # -- answer cache -------------------------------------------------------------------------
     def cache_get(self, key: str) -> CachedAnswer | None:

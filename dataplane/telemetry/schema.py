@@ -42,7 +42,7 @@ LAKE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ),
     ("outcome", "string", "ok | refused | error | cancelled"),
     ("error_type", "string", "one of dataplane.errors.ERROR_TYPES, or null"),
-    ("refusal_window", "string", "10m | month when refused for quota, else null"),
+    ("refusal_window", "string", "10m | month | group_month (a group's pool) when refused for quota, else null"),
     ("stop_reason", "string", "the model's stop reason"),
     ("cost_usd", "double", "input and output tokens at the catalogue's prices"),
     (

@@ -163,7 +163,7 @@ def policy_default_problem(*, policy: QuotaPolicy, is_default: bool) -> str | No
 
 
 def assignment_change_publish(*, user_ids: Iterable[int] = (), group_ids: Iterable[int] = ()) -> int:
-    """Allow-list entries or policy assignments of these users or groups changed."""
+    """Allow-list entries, policy assignments or pooled budgets of these users or groups changed."""
     group_ids = [group_id for group_id in group_ids if group_id is not None]
     users = User.objects.filter(pk__in=[user_id for user_id in user_ids if user_id is not None])
     if group_ids:

@@ -300,12 +300,23 @@ function money(usd) {
 }
 
 function describeBudget(error, which, when) {
+  if (error.group != null) return describeGroupBudget(error, when);
   if (error.usedUsd == null) {
     return _("This question may cost up to %(needed)s, more than your whole %(window)s budget of %(budget)s. Ask for a shorter answer or pick a cheaper model.",
       { needed: money(error.neededUsd), window: which, budget: money(error.budgetUsd) });
   }
   return _("Your %(window)s budget of %(budget)s is spent: %(used)s used, and this question may cost up to %(needed)s. Pick a cheaper model, ask for a shorter answer, or wait until %(when)s, when the budget resets.",
     { window: which, budget: money(error.budgetUsd), used: money(error.usedUsd), needed: money(error.neededUsd), when });
+}
+
+// A group's pooled budget: what all the group's members spend together in a month.
+function describeGroupBudget(error, when) {
+  if (error.usedUsd == null) {
+    return _("This question may cost up to %(needed)s, more than the whole monthly budget your %(group)s group shares (%(budget)s). Ask for a shorter answer or pick a cheaper model.",
+      { needed: money(error.neededUsd), group: error.group, budget: money(error.budgetUsd) });
+  }
+  return _("The monthly budget your %(group)s group shares, %(budget)s, is spent: its members used %(used)s, and this question may cost up to %(needed)s. Pick a cheaper model, ask for a shorter answer, or wait until %(when)s, when the budget resets.",
+    { group: error.group, budget: money(error.budgetUsd), used: money(error.usedUsd), needed: money(error.neededUsd), when });
 }
 
 function describeQuota(error) {

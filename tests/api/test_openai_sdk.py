@@ -138,6 +138,27 @@ def test_a_spent_budget_is_a_429_in_dollars(alice, openai_server, serve):
     assert openai_server.requests == [] or all(r.body["model"] != "api-priced" for r in openai_server.requests)
 
 
+def test_a_group_budget_spent_by_one_member_refuses_another(alice, bob, openai_server, serve):
+    from dataclasses import replace
+
+    from dataplane.policy import PooledBudget, pool_owner
+
+    priced = replace(upstream_model(openai_server, "api-pooled"), price_in_per_1k=1.0, price_out_per_1k=1.0)
+    research = PooledBudget(key=pool_owner(7), name="Research", cost=500_000)  # $0.50 for the group
+    for member in (alice, bob):  # neither has a budget of their own
+        publish_policy(member, models=(priced,), pools=(research,))
+    openai_server.script("api-pooled", chunks=["spent"], usage=(490, 10))  # $0.50: the whole pool
+    server = serve()
+    ask = {"model": "api-pooled", "messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 100}
+
+    client_for(server, api_key_create(user=alice, name="alice").secret).chat.completions.create(**ask)
+    with pytest.raises(openai.RateLimitError) as refused:
+        client_for(server, api_key_create(user=bob, name="bob").secret).chat.completions.create(**ask)
+
+    assert "Research group's shared monthly budget of $0.50 is spent" in refused.value.message
+    assert len([r for r in openai_server.requests if r.body["model"] == "api-pooled"]) == 1
+
+
 def test_revoked_expired_and_narrowed_keys(alice, openai_server, serve):
     from quotas.models import ModelCatalogueEntry
 

@@ -132,3 +132,42 @@ def test_a_spent_budget_is_refused_in_dollars(alice, password, tmp_path):
             assert "cheaper model" in error
     finally:
         live.stop()
+
+
+@pytest.mark.parametrize(
+    ("locale", "expected"),
+    [
+        ("en-US", "The monthly budget your Research group shares, $0.50, is spent"),
+        ("ko-KR", "Research 그룹이 함께 쓰는 월 예산"),
+    ],
+)
+def test_a_spent_group_budget_is_refused_naming_the_group(alice, password, tmp_path, locale, expected):
+    from dataclasses import replace
+
+    from dataplane.policy import PooledBudget, pool_owner
+    from dataplane.stores.base import TokenCount, pooled_charges
+    from dataplane.windows import current_windows
+    from gateway_project.gateway import gateway, gateway_store
+    from tests.chat.conftest import DEMO_MODEL
+
+    priced = replace(DEMO_MODEL, price_in_per_1k=0.01, price_out_per_1k=0.01)
+    research = PooledBudget(key=pool_owner(7), name="Research", cost=500_000)  # $0.50
+    publish_policy(alice, models=(priced,), pools=(research,))
+    # Another member of Research spent the pool this month.
+    _, month = current_windows(gateway().clock(), gateway().config.month_timezone)
+    charges = pooled_charges(month, (research,))
+    spent = gateway_store().reserve(sub="another-member", charges=charges, estimate=TokenCount(cost=1))
+    gateway_store().settle(reservation=spent, actual=TokenCount(input=100, output=100, cost=500_000))
+    live = LiveDaphne(tmp_path, extra_env={"GATEWAY_DEMO_CHUNK_DELAY": "0.001"})
+    try:
+        with chromium() as browser:
+            page = browser.new_context(locale=locale, viewport={"width": 1200, "height": 800}).new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            sign_in(page, live, password)
+            page.wait_for_selector("#model option[value='demo.echo-v1']", state="attached")
+            page.fill("#prompt", "Hello")
+            page.press("#prompt", "Enter")
+            error = page.wait_for_selector(".inline-error").inner_text()
+            assert expected in error, error
+    finally:
+        live.stop()

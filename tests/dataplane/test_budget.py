@@ -2,11 +2,13 @@
 prices, reserved with the answer's maximum, settled to what was billed, refused in dollars."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from dataplane.pipeline import Identity
-from dataplane.policy import WindowLimits
-from dataplane.stores.base import TokenCount, WindowCharge, cost_of
+from dataplane.policy import PooledBudget, WindowLimits, pool_owner
+from dataplane.stores.base import TokenCount, WindowCharge, cost_of, pooled_charges
 from dataplane.windows import current_windows
-from tests.dataplane.conftest import ALICE, chat_request, make_policy
+from tests.dataplane.conftest import ALICE, BOB, chat_request, make_policy
 from tests.dataplane.test_pipeline import run, usage_of
 
 alice = Identity(sub=ALICE, username="alice")
@@ -67,3 +69,66 @@ def test_a_budget_with_a_little_left_lowers_the_maximum(gateway, provider):
     assert start["reservation"]["requestedMaxTokens"] == 1000
     assert 64 <= start["reservation"]["maxTokens"] < 100
     assert usage_of(gateway)["month"].cost <= 10_000  # never over the budget
+
+
+# -- a group's pooled budget ---------------------------------------------------------------------
+RESEARCH = PooledBudget(key=pool_owner(7), name="Research", cost=1_000)  # $0.001 for the whole group
+bob = Identity(sub=BOB, username="bob")
+
+
+def in_research(gateway) -> None:
+    """Alice and Bob share Research's pool; each has a personal budget of $1, plenty here."""
+    for sub in (ALICE, BOB):
+        policy = make_policy(sub, version=2, pools=(RESEARCH,))
+        gateway.store.policy_put(replace(policy, monthly=WindowLimits(total=100_000, cost=1_000_000)))
+    gateway.policies.forget()
+
+
+def pool_usage(gateway):
+    _, month = current_windows(gateway.clock(), gateway.config.month_timezone)
+    [usage] = gateway.store.usage_read(sub=ALICE, charges=pooled_charges(month, (RESEARCH,)))
+    return usage
+
+
+def test_a_member_is_refused_when_the_others_spent_the_pool(gateway, provider):
+    in_research(gateway)
+    provider.usage = (1000, 50)  # billed: 1000 x 0.8 + 50 x 4 = 1,000 micro-USD, the whole pool
+    _, out = run(gateway, chat_request(inferenceConfig={"maxTokens": 100}))
+    assert out.errors() == []
+    assert (pool_usage(gateway).cost, pool_usage(gateway).reserved) == (1_000, 0)
+
+    record, out = run(gateway, chat_request(inferenceConfig={"maxTokens": 100}), identity=bob)
+
+    [error] = out.errors()
+    assert (error["code"], error["counter"], error["window"], error["group"]) == (
+        "budget_spent", "cost", "group_month", "Research"
+    )
+    assert "The Research group's shared monthly budget of $0.00 is spent" in error["message"]
+    assert record.outcome == "refused"
+    assert record.refusal_window == "group_month"
+    assert usage_of(gateway, BOB)["month"].cost == 0  # Bob's own budget is untouched
+    assert len(provider.calls) == 1  # only Alice's turn reached the model
+
+
+def test_a_pool_with_a_little_left_lowers_the_maximum(gateway, provider):
+    in_research(gateway)
+    provider.usage = (500, 0)  # billed 400 micro-USD: 600 left in the pool
+    run(gateway, chat_request(inferenceConfig={"maxTokens": 100}))
+
+    _, out = run(gateway, chat_request(inferenceConfig={"maxTokens": 1000}), identity=bob)
+
+    assert out.errors() == []
+    start = next(event for event in out.events if "messageStart" in event)
+    assert start["reservation"]["requestedMaxTokens"] == 1000
+    assert 64 <= start["reservation"]["maxTokens"] < 150
+    assert pool_usage(gateway).cost <= RESEARCH.cost  # never over the pool
+
+
+def test_a_failed_turn_gives_the_pool_back_its_estimate(gateway, provider):
+    from dataplane.errors import ModelThrottled
+
+    in_research(gateway)
+    provider.fail_after, provider.error = 0, ModelThrottled("The model is busy; try again in a moment.")
+    _, out = run(gateway, chat_request(inferenceConfig={"maxTokens": 100}))
+    assert out.errors()[0]["type"] == "ModelThrottled"
+    assert (pool_usage(gateway).cost, pool_usage(gateway).reserved) == (0, 0)

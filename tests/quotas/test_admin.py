@@ -119,6 +119,8 @@ def test_group_policy_inline_on_the_group_page(client, superuser, alice, default
                 "quota_policy_assignment-TOTAL_FORMS": "1",
                 "quota_policy_assignment-INITIAL_FORMS": "0",
                 "quota_policy_assignment-0-policy": str(strict.pk),
+                "pooled_budget-TOTAL_FORMS": "0",
+                "pooled_budget-INITIAL_FORMS": "0",
                 "model_access-TOTAL_FORMS": "0",
                 "model_access-INITIAL_FORMS": "0",
             },

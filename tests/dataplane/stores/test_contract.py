@@ -7,8 +7,15 @@ from datetime import UTC, datetime
 import pytest
 
 from dataplane.errors import QuotaExceeded
-from dataplane.policy import AllowedModel, EffectivePolicy, WindowLimits
-from dataplane.stores.base import CachedAnswer, PreparedAnswer, StoredAnswers, TokenCount, WindowCharge
+from dataplane.policy import AllowedModel, EffectivePolicy, PooledBudget, WindowLimits, pool_owner
+from dataplane.stores.base import (
+    CachedAnswer,
+    PreparedAnswer,
+    StoredAnswers,
+    TokenCount,
+    WindowCharge,
+    pooled_charges,
+)
 from dataplane.windows import current_windows
 
 SUB = "3f1c9a52-user-alice"
@@ -496,3 +503,101 @@ def test_a_cost_budget_is_a_capped_counter_like_tokens(store):
     with pytest.raises(QuotaExceeded) as too_big:
         store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=1, output=1, cost=5_000))
     assert too_big.value.details["code"] == "request_over_budget"
+
+
+# -- pooled budgets of groups -------------------------------------------------------------------
+RESEARCH = PooledBudget(key=pool_owner(7), name="Research", cost=1_000)
+BOB = "5d2e8b71-user-bob"
+
+
+def pooled_at(now: datetime, pool: PooledBudget = RESEARCH, *, month=UNLIMITED) -> list[WindowCharge]:
+    """A member's two windows and the group's pooled month."""
+    charges = charges_at(now, month=month)
+    return charges + pooled_charges(charges[1].window, (pool,))
+
+
+def test_a_turn_is_charged_to_the_pool_as_well_as_to_the_member(store, store_clock):
+    charges = pooled_at(store_clock())
+    reservation = store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=10, output=90, cost=400))
+
+    month_key = charges[1].window.key
+    assert raw_window(store, pool_owner(7), month_key)["cost"] == 400  # the group's row, month key
+    assert [(u.kind, u.cost) for u in store.usage_read(sub=SUB, charges=charges)] == [
+        ("10m", 400), ("month", 400), ("group_month", 400)
+    ]
+    settled = store.settle(reservation=reservation, actual=TokenCount(input=10, output=30, cost=150))
+    assert [(u.kind, u.cost, u.reserved) for u in settled] == [
+        ("10m", 150, 0), ("month", 150, 0), ("group_month", 150, 0)
+    ]
+    # Another member's own windows are theirs; the pool is the same counter.
+    assert [(u.kind, u.cost) for u in store.usage_read(sub=BOB, charges=charges)] == [
+        ("10m", 0), ("month", 0), ("group_month", 150)
+    ]
+
+
+def test_a_pool_spent_by_another_member_refuses_and_takes_nothing(store, store_clock):
+    charges = pooled_at(store_clock(), month=WindowLimits(cost=1_000_000))
+    bobs = store.reserve(sub=BOB, charges=charges, estimate=TokenCount(input=10, output=90, cost=700))
+    store.settle(reservation=bobs, actual=TokenCount(input=10, output=90, cost=900))
+
+    with pytest.raises(QuotaExceeded) as refused:
+        store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=10, output=90, cost=200))
+
+    details = refused.value.details
+    assert (details["code"], details["counter"], details["window"]) == ("budget_spent", "cost", "group_month")
+    assert (details["group"], details["budgetUsd"], details["usedUsd"]) == ("Research", 0.001, 0.0009)
+    assert "Research group's shared monthly budget" in refused.value.message
+    # All or nothing: the member's own windows took nothing either.
+    assert [(u.cost, u.total) for u in store.usage_read(sub=SUB, charges=charges)] == [(0, 0), (0, 0), (900, 100)]
+    store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=1, output=1, cost=100))  # what is left fits
+
+
+def test_a_request_bigger_than_the_whole_pool_is_refused_naming_the_group(store, store_clock):
+    charges = pooled_at(store_clock())
+    with pytest.raises(QuotaExceeded) as refused:
+        store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=1, output=1, cost=5_000))
+    assert refused.value.details["code"] == "request_over_budget"
+    assert refused.value.details["window"] == "group_month"
+    assert "Research" in refused.value.message
+    assert raw_window(store, pool_owner(7), charges[2].window.key) is None
+
+
+def test_racing_members_cannot_overspend_the_pool(store, store_clock):
+    # pool 1000 micro-USD, 70 a turn: 14 fit (980), the 15th would make 1050.
+    charges = pooled_at(store_clock())
+    estimate = TokenCount(input=20, output=50, cost=70)
+    start = threading.Barrier(30)
+    admitted: list[str] = []
+    refused: list[QuotaExceeded] = []
+    unexpected: list[BaseException] = []
+
+    def member(n: int) -> None:
+        start.wait()
+        try:
+            store.reserve(sub=f"member-{n}", charges=charges, estimate=estimate)
+            admitted.append(f"member-{n}")
+        except QuotaExceeded as refusal:
+            refused.append(refusal)
+        except BaseException as error:  # noqa: BLE001 - any failure in a racer is reported below
+            unexpected.append(error)
+
+    threads = [threading.Thread(target=member, args=(n,)) for n in range(30)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert unexpected == []
+    assert (len(admitted), len(refused)) == (14, 16)
+    assert {r.details["window"] for r in refused} == {"group_month"}
+    assert raw_window(store, pool_owner(7), charges[2].window.key)["cost"] == 980
+
+
+def test_a_member_of_two_pools_is_charged_to_both(store, store_clock):
+    design = PooledBudget(key=pool_owner(8), name="Design", cost=500)
+    charges = pooled_at(store_clock()) + pooled_charges(charges_at(store_clock())[1].window, (design,))
+    store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=1, output=1, cost=300))
+    with pytest.raises(QuotaExceeded) as refused:  # Research has 700 left, Design only 200
+        store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=1, output=1, cost=300))
+    assert refused.value.details["group"] == "Design"
+    assert [u.cost for u in store.usage_read(sub=SUB, charges=charges)] == [300, 300, 300, 300]

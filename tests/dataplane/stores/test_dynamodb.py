@@ -8,10 +8,10 @@ import pytest
 from botocore.stub import Stubber
 
 from dataplane.errors import QuotaExceeded, StoreUnavailableError
-from dataplane.policy import WindowLimits
+from dataplane.policy import WindowLimits, pool_owner
 from dataplane.stores.base import TokenCount
 from dataplane.stores.dynamodb import TTL_ATTRIBUTE, DynamoDBStore
-from tests.dataplane.stores.test_contract import SUB, charges_at, raw_window
+from tests.dataplane.stores.test_contract import SUB, charges_at, pooled_at, raw_window
 
 
 def record_calls(store: DynamoDBStore) -> Counter:
@@ -186,3 +186,19 @@ def test_a_settle_after_its_window_was_reset_counts_only_what_was_used(dynamodb_
 
     assert [(u.total, u.reserved) for u in settled] == [(15, 0), (15, 0)] == [(u.total, u.reserved) for u in again]
     assert raw_window(dynamodb_store, SUB, charges[0].window.key)["expires_at"] == charges[0].window.expires_at
+
+
+def test_a_pooled_budget_is_one_more_item_of_the_same_transaction_and_settles_once(dynamodb_store, store_clock):
+    calls = record_calls(dynamodb_store)
+    charges = pooled_at(store_clock())
+    reservation = dynamodb_store.reserve(sub=SUB, charges=charges, estimate=TokenCount(input=10, output=50, cost=300))
+    assert calls == Counter(TransactWriteItems=1)  # the member's two windows and the pool, all or none
+    pool_item = dynamodb_store.usage_item(sub=pool_owner(7), window_key=charges[2].window.key)
+    assert pool_item["open"] == {"SS": [reservation.reservation_id]}
+    assert int(pool_item[TTL_ATTRIBUTE]["N"]) == charges[2].window.expires_at
+
+    once = dynamodb_store.settle(reservation=reservation, actual=TokenCount(input=10, output=5, cost=100))
+    again = dynamodb_store.settle(reservation=reservation, actual=TokenCount(input=10, output=5, cost=100))  # a retry
+    assert once == again
+    assert calls == Counter(TransactWriteItems=1, GetItem=1, UpdateItem=6)  # GetItem: the look above
+    assert raw_window(dynamodb_store, pool_owner(7), charges[2].window.key)["cost"] == 100
