@@ -4,6 +4,7 @@ plugin would use."""
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import timedelta
 
 import openai
@@ -144,7 +145,8 @@ def test_a_group_budget_spent_by_one_member_refuses_another(alice, bob, openai_s
     from dataplane.policy import PooledBudget, pool_owner
 
     priced = replace(upstream_model(openai_server, "api-pooled"), price_in_per_1k=1.0, price_out_per_1k=1.0)
-    research = PooledBudget(key=pool_owner(7), name="Research", cost=500_000)  # $0.50 for the group
+    # The session shares one store: a pool of this test's own.
+    research = PooledBudget(key=pool_owner(uuid.uuid4().hex), name="Research", cost=500_000)  # $0.50 for the group
     for member in (alice, bob):  # neither has a budget of their own
         publish_policy(member, models=(priced,), pools=(research,))
     openai_server.script("api-pooled", chunks=["spent"], usage=(490, 10))  # $0.50: the whole pool

@@ -4,6 +4,7 @@ the bars' figures."""
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 
@@ -151,7 +152,8 @@ def test_a_spent_group_budget_is_refused_naming_the_group(alice, password, tmp_p
     from tests.chat.conftest import DEMO_MODEL
 
     priced = replace(DEMO_MODEL, price_in_per_1k=0.01, price_out_per_1k=0.01)
-    research = PooledBudget(key=pool_owner(7), name="Research", cost=500_000)  # $0.50
+    # The session shares one store: a pool of this test's own.
+    research = PooledBudget(key=pool_owner(uuid.uuid4().hex), name="Research", cost=500_000)  # $0.50
     publish_policy(alice, models=(priced,), pools=(research,))
     # Another member of Research spent the pool this month.
     _, month = current_windows(gateway().clock(), gateway().config.month_timezone)
