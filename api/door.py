@@ -19,8 +19,8 @@ import asyncio
 import logging
 import threading
 from collections import deque
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
 from django.db import close_old_connections
 
@@ -40,6 +40,7 @@ ENTRY = "openai"  # the door's name in telemetry and the lake
 MAX_WAITING = 256  # events the response has not taken yet before the turn waits for it
 CLIENT_STALL_SECONDS = 30.0  # a client that takes nothing for this long is treated as gone
 
+_T = TypeVar("_T")
 _background: set[asyncio.Task] = set()  # keeps running turns from being collected
 
 
@@ -163,7 +164,10 @@ class RunningTurn:
             if record.total_tokens:
                 # Before the response ends, so that a client that reads its key's figures
                 # after an answer finds that answer counted.
-                await asyncio.get_running_loop().run_in_executor(store_executor(), _count_on_key, holder, record)
+                await database_step(
+                    api_key_usage_add, key_id=holder.key_id, input_tokens=record.input_tokens,
+                    output_tokens=record.output_tokens,
+                )
             return record
         finally:
             self.outbound.end()
@@ -178,13 +182,21 @@ class RunningTurn:
         self.outbound.leave()
 
 
-def _count_on_key(holder: KeyHolder, record: RequestRecord) -> None:
-    """The key's request and token counts (a database write, in a pool thread)."""
-    close_old_connections()
-    try:
-        api_key_usage_add(key_id=holder.key_id, input_tokens=record.input_tokens, output_tokens=record.output_tokens)
-    finally:
+async def database_step(step: Callable[..., _T], /, **kwargs: Any) -> _T:
+    """A short database step of the door (authenticating a key, counting its use) in the
+    store pool, with the thread's stale connections closed around it.
+
+    Not `sync_to_async`'s default: that runs all of the server's sync code on one thread, so
+    every request's key lookup would queue behind every other's.
+    """
+    def run() -> _T:
         close_old_connections()
+        try:
+            return step(**kwargs)
+        finally:
+            close_old_connections()
+
+    return await asyncio.get_running_loop().run_in_executor(store_executor(), run)
 
 
 def _finished(task: asyncio.Task) -> None:

@@ -22,7 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import User
-from api.door import RunningTurn
+from api.door import RunningTurn, database_step
 from api.forms import ApiKeyForm
 from api.models import ApiKey
 from api.selectors import ApiKeyRejectedError, KeyHolder, api_key_authenticate, api_keys_of
@@ -54,7 +54,7 @@ async def _holder(request: HttpRequest) -> KeyHolder | JsonResponse:
             code="missing_api_key",
         )
     try:
-        return await sync_to_async(api_key_authenticate)(secret=secret.strip())
+        return await database_step(api_key_authenticate, secret=secret.strip())
     except ApiKeyRejectedError as rejected:
         return _error(401, rejected.message, openai_type="invalid_request_error", code="invalid_api_key")
 
