@@ -12,6 +12,8 @@ threads; past `MAX_WAITING` untaken events the turn waits for the client (`room(
 loop, `send` in a thread), so a slow reader slows its own turn instead of filling memory.
 When the client goes away the view calls `stop()`: the turn stops reading from the model and
 settles what was streamed, as it does for every other door; the task is kept until then.
+The door's own database steps (the key's lookup, its usage count) use the store pool too
+(`database_step`).
 """
 from __future__ import annotations
 
