@@ -22,7 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import User
-from api.door import RunningTurn
+from api.door import RunningTurn, database_step
 from api.forms import ApiKeyForm
 from api.models import ApiKey
 from api.selectors import ApiKeyRejectedError, KeyHolder, api_key_authenticate, api_keys_of
@@ -54,7 +54,7 @@ async def _holder(request: HttpRequest) -> KeyHolder | JsonResponse:
             code="missing_api_key",
         )
     try:
-        return await sync_to_async(api_key_authenticate)(secret=secret.strip())
+        return await database_step(api_key_authenticate, secret=secret.strip())
     except ApiKeyRejectedError as rejected:
         return _error(401, rejected.message, openai_type="invalid_request_error", code="invalid_api_key")
 
@@ -91,21 +91,25 @@ async def chat_completions(request: HttpRequest) -> HttpResponseBase:
         model=completion.model, created=int(time.time()), include_usage=completion.include_usage
     )
     events = turn.events()
-    # The first event decides the status: a refusal (quota, model, validation) is an HTTP
-    # error, not a stream that starts and then fails.
-    first = await anext(events, None)
-    unanswered = {"error": {"type": "InternalError", "message": "The turn ended unanswered."}}
-    first_chunks = builder.chunks(first or unanswered)
-    if builder.error is not None:
-        return _pipeline_error(builder.error)
-    if completion.stream:
-        stream = _stream(turn, events, first_chunks, builder)
-        response = StreamingHttpResponse(stream, content_type="text/event-stream")
-        response["Cache-Control"] = "no-cache"
-        response["X-Accel-Buffering"] = "no"  # a proxy must pass chunks on as they come
-        return response
-    async for event in events:
-        builder.chunks(event)
+    try:
+        # The first event decides the status: a refusal (quota, model, validation) is an HTTP
+        # error, not a stream that starts and then fails.
+        first = await anext(events, None)
+        unanswered = {"error": {"type": "InternalError", "message": "The turn ended unanswered."}}
+        first_chunks = builder.chunks(first or unanswered)
+        if builder.error is not None:
+            return _pipeline_error(builder.error)
+        if completion.stream:
+            stream = _stream(turn, events, first_chunks, builder)
+            response = StreamingHttpResponse(stream, content_type="text/event-stream")
+            response["Cache-Control"] = "no-cache"
+            response["X-Accel-Buffering"] = "no"  # a proxy must pass chunks on as they come
+            return response
+        async for event in events:
+            builder.chunks(event)
+    except BaseException:
+        turn.stop()  # the client went away before the answer was handed over (the view was cancelled)
+        raise
     if builder.error is not None:
         return _pipeline_error(builder.error)
     return JsonResponse(builder.completion())

@@ -31,11 +31,16 @@ OpenAI-compatible provider; the overhead figures are then over that upstream mea
 channel layer (REDIS_URL must be set), the users' connections spread over them in turn as a
 load balancer would; CPU and RSS are the sum over the processes.
 
-`--litellm` (implies `--upstream openai`) also runs the same load, in the same run, against
-LiteLLM's proxy on the same upstream: installed once by this script into a throw-away venv
-under /tmp (`pip install litellm[proxy]`, never a project dependency), started on 127.0.0.1
-with one worker, and driven over its streaming `/v1/chat/completions` (LiteLLM has no
-WebSocket door), with the same users, think times and pacing. The figures print side by side:
+`--v1` also runs the same load against the gateway's own OpenAI-compatible door: each user
+gets an API key, and sends its turns as streaming `POST /v1/chat/completions` requests to a
+fresh daphne per process layout (the same users, think times and pacing as over WebSockets).
+
+`--litellm` (implies `--upstream openai` and `--v1`) also runs the same load, in the same run,
+against LiteLLM's proxy on the same upstream: installed once by this script into a throw-away
+venv under /tmp (`pip install litellm[proxy]`, never a project dependency), started on
+127.0.0.1 with one worker, and driven over its streaming `/v1/chat/completions` (LiteLLM has no
+WebSocket door), with the same users, think times and pacing. The figures print side by side,
+one column per door (gateway WebSocket, gateway /v1, LiteLLM proxy):
 
     .venv/bin/python bench/ws_chat.py --sessions 1000 --think 10 --duration 60 \
         --chunk-delay 0.02 --litellm --processes 1 2
@@ -60,6 +65,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,6 +139,17 @@ def prepare(scratch: Path, sessions: int, upstream: str | None = None) -> list[t
         session.create()
         users.append((user.sub, f"{settings.SESSION_COOKIE_NAME}={session.session_key}"))
     return users
+
+
+def issue_keys(count: int) -> list[str]:
+    """An API key for each of the first `count` bench users (in `prepare`'s order), for the
+    gateway's `/v1` door."""
+    from django.contrib.auth import get_user_model
+
+    from api.services import api_key_create
+
+    users = get_user_model().objects.filter(username__startswith="bench-").order_by("id")[:count]
+    return [api_key_create(user=user, name="bench").secret for user in users]
 
 
 def bare_provider_seconds(chunk_delay: float, repeats: int = 50) -> tuple[float, float]:
@@ -332,10 +349,14 @@ class Load:
     model: str = DEMO_MODEL_ID
 
 
+def layout_label(door: str, ports: list[int]) -> str:
+    return f"{door} x{len(ports)}" if len(ports) > 1 else door
+
+
 async def run(users: list[tuple[str, str]], ports: list[int], pids: list[int], load: Load) -> RunResult:
     """The gateway: users connect over WebSockets, spread over the server processes in turn
     (as a load balancer would), and chat on their own channels."""
-    result = RunResult(sessions=len(users), label=f"gateway x{len(ports)}" if len(ports) > 1 else "gateway")
+    result = RunResult(sessions=len(users), label=layout_label("gateway WS", ports))
     stop = asyncio.Event()
     watcher = asyncio.create_task(watch_rss(pids, result, stop))
     gate = asyncio.Semaphore(50)  # open connections 50 at a time, as a crowd arriving would
@@ -393,13 +414,15 @@ def wait_for_port(port: int, process: subprocess.Popen, what: str, seconds: floa
     raise SystemExit(f"{what} did not listen on {port} within {seconds:.0f} s")
 
 
-async def completion_timing(url: str, start: asyncio.Event, *, api_key: str = "") -> TurnTiming:
+async def completion_timing(
+    url: str, start: asyncio.Event, *, api_key: str = "", model: str = BENCH_MODEL
+) -> TurnTiming:
     """One streamed chat completion over HTTP: time to the first text, and to the end."""
     from dataplane.providers import async_http
     from dataplane.providers.openai_compatible import _ServerSentEvents
 
     timing = TurnTiming()
-    body = json.dumps({"model": BENCH_MODEL, "stream": True, "max_tokens": 1024,
+    body = json.dumps({"model": model, "stream": True, "max_tokens": 1024,
                        "messages": [{"role": "user", "content": f"bench question {uuid.uuid4().hex[:16]}"}]}).encode()
     headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
     if api_key:
@@ -484,16 +507,16 @@ def start_litellm(scratch: Path, upstream: str) -> tuple[subprocess.Popen, str, 
     return process, f"http://127.0.0.1:{port}", master_key
 
 
-async def run_http(  # noqa: PLR0917 - a benchmark's internal call, all positional at its one caller
-    count: int, url: str, pids: list[int], load: Load, label: str, api_key: str = ""
-) -> RunResult:
-    """The same user model against an OpenAI-style HTTP endpoint (LiteLLM's proxy)."""
-    result = RunResult(sessions=count, label=label)
+async def run_http(clients: list[tuple[str, str]], pids: list[int], load: Load, label: str) -> RunResult:
+    """The same user model against OpenAI-style HTTP endpoints (the gateway's `/v1` door,
+    LiteLLM's proxy): one user per (base URL, API key)."""
+    result = RunResult(sessions=len(clients), label=label)
     stop = asyncio.Event()
     watcher = asyncio.create_task(watch_rss(pids, result, stop))
     result.idle_rss_mb = rss_mb(pids)
     try:
-        makers = [functools.partial(completion_timing, url, api_key=api_key) for _ in range(count)]
+        makers = [functools.partial(completion_timing, url, api_key=api_key, model=load.model)
+                  for url, api_key in clients]
         await run_load(result, makers, pids, load)
     finally:
         stop.set()
@@ -576,9 +599,10 @@ def stop_process(process: subprocess.Popen) -> None:
 
 
 def run_all(  # noqa: PLR0917 - the benchmark's main loop, called once
-    args: argparse.Namespace, scratch: Path, users: list, upstream: str | None, model: str,
+    args: argparse.Namespace, scratch: Path, users: list, keys: list[str], upstream: str | None, model: str,
             bare: tuple[float, float]) -> None:
-    """Every N against every process count (and LiteLLM), printed side by side per N."""
+    """Every N against every process count, over WebSockets (and `/v1`, and LiteLLM), printed
+    side by side per N."""
     litellm = start_litellm(scratch, upstream) if args.litellm and upstream else None
     try:
         for count in args.sessions:
@@ -588,24 +612,39 @@ def run_all(  # noqa: PLR0917 - the benchmark's main loop, called once
                 # Fresh users per layout: a stopped server leaves its connections in the users'
                 # Redis groups for a while, which would send the next layout's frames the slow way.
                 cohort = users[index * count:(index + 1) * count]
-                ports = [free_port() for _ in range(processes)]
-                servers = [start_daphne(scratch, port, {**os.environ, "DJANGO_SETTINGS_MODULE": args.settings})
-                           for port in ports]
-                try:
-                    results.append(asyncio.run(asyncio.wait_for(
-                        run(cohort, ports, [server.pid for server in servers], load), args.deadline + 60)))
-                finally:
-                    for server in servers:
-                        stop_process(server)
+                with daphnes(args, scratch, processes) as (ports, pids):
+                    results.append(asyncio.run(asyncio.wait_for(run(cohort, ports, pids, load), args.deadline + 60)))
+            if args.v1:
+                for index, processes in enumerate(args.processes):
+                    cohort_keys = keys[index * count:(index + 1) * count]
+                    with daphnes(args, scratch, processes) as (ports, pids):
+                        # Each user's requests go to one process, spread in turn as for WebSockets.
+                        clients = [(f"http://127.0.0.1:{ports[n % len(ports)]}", key)
+                                   for n, key in enumerate(cohort_keys)]
+                        results.append(asyncio.run(asyncio.wait_for(
+                            run_http(clients, pids, load, layout_label("gateway /v1", ports)), args.deadline + 60)))
             if litellm is not None:
                 results.append(asyncio.run(asyncio.wait_for(
-                    run_http(count, litellm[1], [litellm[0].pid], load, "LiteLLM proxy", litellm[2]),
+                    run_http([(litellm[1], litellm[2])] * count, [litellm[0].pid], load, "LiteLLM proxy"),
                     args.deadline + 60,
                 )))
             report(results, *bare)
     finally:
         if litellm is not None:
             stop_process(litellm[0])
+
+
+@contextlib.contextmanager
+def daphnes(args: argparse.Namespace, scratch: Path, processes: int) -> Iterator[tuple[list[int], list[int]]]:
+    """Fresh daphne processes for one run, (ports, pids); stopped after it."""
+    ports = [free_port() for _ in range(processes)]
+    servers = [start_daphne(scratch, port, {**os.environ, "DJANGO_SETTINGS_MODULE": args.settings})
+               for port in ports]
+    try:
+        yield ports, [server.pid for server in servers]
+    finally:
+        for server in servers:
+            stop_process(server)
 
 
 def main() -> None:
@@ -624,13 +663,15 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=40, help="openai upstream: chunks per answer")
     parser.add_argument("--processes", type=int, nargs="*", default=[1],
                         help="daphne processes to run side by side (several need REDIS_URL), e.g. 1 2")
+    parser.add_argument("--v1", action="store_true",
+                        help="also the gateway's OpenAI-compatible /v1 door, same users and load, one API key each")
     parser.add_argument("--litellm", action="store_true",
-                        help="also LiteLLM's proxy, same load and upstream (implies --upstream openai)")
+                        help="also LiteLLM's proxy, same load and upstream (implies --upstream openai and --v1)")
     args = parser.parse_args()
     if args.think is not None:
         args.deadline = max(args.deadline, args.duration + 60)
     if args.litellm:
-        args.upstream = "openai"
+        args.upstream, args.v1 = "openai", True
     if max(args.processes) > 1 and not os.environ.get("REDIS_URL"):
         raise SystemExit("several processes share one Redis channel layer: set REDIS_URL")
 
@@ -652,6 +693,7 @@ def main() -> None:
     os.environ.update(env_for_server)
     try:
         users = prepare(scratch, max(args.sessions) * len(args.processes), upstream)
+        keys = issue_keys(len(users)) if args.v1 else []
         if upstream:
             bare_first, bare_total = asyncio.run(bare_upstream(upstream))
             model = BENCH_MODEL
@@ -666,7 +708,7 @@ def main() -> None:
               f"{args.chunk_delay * 1000:.0f} ms between chunks; "
               f"bare upstream: first chunk {bare_first * 1000:.2f} ms, "
               f"whole answer {bare_total * 1000:.2f} ms; load average {load_average()}")
-        run_all(args, scratch, users, upstream, model, (bare_first, bare_total))
+        run_all(args, scratch, users, keys, upstream, model, (bare_first, bare_total))
     finally:
         if upstream_process is not None:
             stop_process(upstream_process)

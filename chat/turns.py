@@ -18,10 +18,8 @@ import threading
 import time
 import weakref
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 
 from channels.layers import get_channel_layer
-from django.conf import settings
 
 from chat.outbound import TURN_CANCEL, ChannelsGroupOutbound
 from chat.protocol import PublishedEvent
@@ -30,30 +28,11 @@ from dataplane.requests import cancel_target, conversation_id_of
 from dataplane.stopping import TurnStop
 from dataplane.telemetry.record import RequestRecord
 from gateway_project.gateway import gateway
+from gateway_project.turn_pools import store_executor, turn_executor
 
 logger = logging.getLogger("chat.turns")
 
-_executors: dict[str, ThreadPoolExecutor] = {}
-_executor_lock = threading.Lock()
 _background: set[asyncio.Future] = set()  # keeps fire-and-forget turns from being collected
-
-
-def _pool(name: str, size: int) -> ThreadPoolExecutor:
-    with _executor_lock:
-        if name not in _executors:
-            _executors[name] = ThreadPoolExecutor(max_workers=size, thread_name_prefix=name)
-        return _executors[name]
-
-
-def turn_executor() -> ThreadPoolExecutor:
-    """Threads for models that stream synchronously; `GATEWAY_TURN_WORKERS` bounds those turns."""
-    return _pool("chat-turn", settings.GATEWAY_TURN_WORKERS)
-
-
-def store_executor() -> ThreadPoolExecutor:
-    """Threads for a turn's short store and telemetry steps, apart from the model streams so
-    that they never queue behind a long answer."""
-    return _pool("chat-store", settings.GATEWAY_STORE_WORKERS)
 
 
 class RunningTurns:

@@ -87,7 +87,8 @@ _AFTER_DATA_PLANE: tuple[Setting, ...] = (
             "cap); models that only stream synchronously (Bedrock) stream in a pool of this many threads per web "
             "process.", DATA_PLANE_SETTINGS[0].section),
     Setting("GATEWAY_STORE_WORKERS", "int", 8,
-            "Threads per web process for a turn's short blocking steps (policy, reserve, settle, telemetry).",
+            "Threads per web process for a turn's short blocking steps (policy, reserve, settle, telemetry; on "
+            "/v1 also the API key's lookup and usage count).",
             DATA_PLANE_SETTINGS[0].section),
     Setting("CHAT_KEEPALIVE_SECONDS", "float", 60.0, "Keep-alive (`ka`) interval of the chat WebSocket.", CHAT),
     Setting("CHAT_FRAME_WINDOW_MS", "float", 50.0,

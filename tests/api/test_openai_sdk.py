@@ -3,14 +3,17 @@ process, the demo model and a local OpenAI-style upstream: the client a script o
 plugin would use."""
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import openai
 import pytest
 from django.utils import timezone
 
+from api.models import ApiKey
 from api.services import api_key_create, api_key_revoke
 from dataplane.policy import AllowedModel
 from gateway_project.gateway import gateway, gateway_store
@@ -29,8 +32,8 @@ def upstream_model(openai_server, name: str) -> AllowedModel:
 def serve(tmp_path):
     servers: list[LiveDaphne] = []
 
-    def start() -> LiveDaphne:
-        server = LiveDaphne(tmp_path, extra_env={"GATEWAY_DEMO_CHUNK_DELAY": "0.001"})
+    def start(**env: str) -> LiveDaphne:
+        server = LiveDaphne(tmp_path, extra_env={"GATEWAY_DEMO_CHUNK_DELAY": "0.001", **env})
         servers.append(server)
         return server
 
@@ -221,6 +224,46 @@ def test_a_stream_the_client_drops_is_settled_as_streamed(alice, openai_server, 
         time.sleep(0.05)
     assert all(window.reserved == 0 for window in usage)
     assert 0 < usage[0].total < 400
+
+
+def test_streams_run_together_beyond_the_turn_workers_and_are_counted_each(alice, openai_server, serve):
+    """One turn worker per process, and still every stream of an OpenAI-compatible model runs
+    at once: the door reads the model on the event loop, not in a worker thread per request."""
+    streams, chunks = 4, 30
+    upstream = upstream_model(openai_server, "api-paced")
+    openai_server.script("api-paced", chunks=[f"w{i} " for i in range(chunks)], usage=(11, chunks), chunk_delay=0.05)
+    publish_policy(alice, models=(upstream,))
+    issued = api_key_create(user=alice, name="parallel")
+    server = serve(GATEWAY_TURN_WORKERS="1")
+    client = client_for(server, issued.secret)
+    together = threading.Barrier(streams)
+
+    def one_stream(_: int) -> tuple[float, float, str, object]:
+        together.wait(WAIT)
+        stream = client.chat.completions.create(
+            model="api-paced", messages=[{"role": "user", "content": "Count"}], stream=True,
+            stream_options={"include_usage": True}, max_completion_tokens=500,
+        )
+        first_words, text, usage = 0.0, "", None
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                first_words = first_words or time.monotonic()
+                text += chunk.choices[0].delta.content
+            usage = chunk.usage or usage
+        return first_words, time.monotonic(), text, usage
+
+    with ThreadPoolExecutor(streams) as clients:
+        answers = list(clients.map(one_stream, range(streams)))
+
+    # Every stream had its first words before any stream ended: none waited for the worker.
+    assert max(first for first, _, _, _ in answers) < min(end for _, end, _, _ in answers)
+    assert all(text == "".join(f"w{i} " for i in range(chunks)) for _, _, text, _ in answers)
+    assert all((usage.prompt_tokens, usage.completion_tokens) == (11, chunks) for *_, usage in answers)
+    key = ApiKey.objects.get(pk=issued.key.pk)
+    assert (key.request_count, key.input_tokens, key.output_tokens) == (streams, streams * 11, streams * chunks)
+    ten_minutes, month = gateway_store().usage_read(sub=alice.sub, charges=_charges(alice))
+    assert (month.total, month.reserved, ten_minutes.reserved) == (streams * (11 + chunks), 0, 0)
+    assert ten_minutes.total in (0, month.total)  # 0 only when a new 10-minute window began meanwhile
 
 
 def _charges(user):

@@ -9,6 +9,7 @@ import pytest
 from django.test import override_settings
 
 import chat.turns
+import gateway_project.turn_pools
 from dataplane.pipeline import current_charges
 from dataplane.policy import AllowedModel
 from gateway_project.gateway import gateway, gateway_store
@@ -23,10 +24,10 @@ CHUNKS = 30
 @pytest.fixture
 def one_turn_worker(monkeypatch):
     """A worker pool of one thread: a turn that needed a worker would wait for the others."""
-    monkeypatch.setattr(chat.turns, "_executors", {})
+    monkeypatch.setattr(gateway_project.turn_pools, "_executors", {})
     with override_settings(GATEWAY_TURN_WORKERS=1):
         yield
-    for executor in chat.turns._executors.values():
+    for executor in gateway_project.turn_pools._executors.values():
         executor.shutdown(wait=False)
 
 
