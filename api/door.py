@@ -12,8 +12,8 @@ threads; past `MAX_WAITING` untaken events the turn waits for the client (`room(
 loop, `send` in a thread), so a slow reader slows its own turn instead of filling memory.
 When the client goes away the view calls `stop()`: the turn stops reading from the model and
 settles what was streamed, as it does for every other door; the task is kept until then.
-The door's own database steps (the key's lookup, its usage count) use the store pool too
-(`database_step`).
+The door's own database steps (the key's lookup, and one write of its use when the turn
+ends) use the store pool too (`database_step`).
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from django.db import close_old_connections
 
 from api.selectors import KeyHolder
-from api.services import api_key_usage_add
+from api.services import api_key_used
 from dataplane.channels import inbound_channel
 from dataplane.outbound import ClientGoneError
 from dataplane.pipeline import Identity, chat_turn_async
@@ -163,13 +163,12 @@ class RunningTurn:
                 model_calls=turn_executor(),
                 entry=ENTRY,
             )
-            if record.total_tokens:
-                # Before the response ends, so that a client that reads its key's figures
-                # after an answer finds that answer counted.
-                await database_step(
-                    api_key_usage_add, key_id=holder.key_id, input_tokens=record.input_tokens,
-                    output_tokens=record.output_tokens,
-                )
+            # Before the response ends, so that a client that reads its key's figures after
+            # an answer finds that answer counted.
+            await database_step(
+                api_key_used, key_id=holder.key_id, input_tokens=record.input_tokens,
+                output_tokens=record.output_tokens,
+            )
             return record
         finally:
             self.outbound.end()

@@ -29,7 +29,8 @@ class ApiKeyRejectedError(Exception):
 
 def api_key_authenticate(*, secret: str) -> KeyHolder:
     """The holder of a presented key, or `ApiKeyRejectedError` saying why (in words safe to show: they
-    never say whether a key exists for someone else). Marks the key as used."""
+    never say whether a key exists for someone else). Only reads: the door records the use
+    once the request is answered (`api_key_used`), in one write."""
     if not secret.startswith(f"{KEY_SCHEME}_"):
         raise ApiKeyRejectedError("Incorrect API key provided. Create one on your API keys page.")
     key = (
@@ -48,7 +49,6 @@ def api_key_authenticate(*, secret: str) -> KeyHolder:
         raise ApiKeyRejectedError(f"The API key {key.prefix}… expired.")
     if not key.user.is_active:
         raise ApiKeyRejectedError("The account this API key belongs to is disabled.")
-    ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
     return KeyHolder(
         key_id=key.pk,
         sub=key.user.sub,

@@ -5,6 +5,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F
@@ -53,10 +54,14 @@ def api_key_revoke(*, key: ApiKey) -> None:
     key.refresh_from_db(fields=["revoked_at"])
 
 
-def api_key_usage_add(*, key_id: int, input_tokens: int, output_tokens: int) -> None:
-    """Count one finished request against its key (in the database, not read-modify-write)."""
-    ApiKey.objects.filter(pk=key_id).update(
-        request_count=F("request_count") + 1,
-        input_tokens=F("input_tokens") + input_tokens,
-        output_tokens=F("output_tokens") + output_tokens,
-    )
+def api_key_used(*, key_id: int, input_tokens: int = 0, output_tokens: int = 0) -> None:
+    """Record one use of a key in one write: when, and, for a request that was billed, its
+    tokens (in the database, not read-modify-write)."""
+    used: dict[str, Any] = {"last_used_at": timezone.now()}
+    if input_tokens or output_tokens:
+        used.update(
+            request_count=F("request_count") + 1,
+            input_tokens=F("input_tokens") + input_tokens,
+            output_tokens=F("output_tokens") + output_tokens,
+        )
+    ApiKey.objects.filter(pk=key_id).update(**used)

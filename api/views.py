@@ -26,7 +26,7 @@ from api.door import RunningTurn, database_step
 from api.forms import ApiKeyForm
 from api.models import ApiKey
 from api.selectors import ApiKeyRejectedError, KeyHolder, api_key_authenticate, api_keys_of
-from api.services import api_key_create, api_key_revoke
+from api.services import api_key_create, api_key_revoke, api_key_used
 from dataplane.errors import ValidationError
 from dataplane.openai_wire import (
     CompletionBuilder,
@@ -67,6 +67,7 @@ async def models_list(request: HttpRequest) -> JsonResponse:
     if isinstance(holder, JsonResponse):
         return holder
     policy = await sync_to_async(gateway().policies.get)(holder.sub)
+    await database_step(api_key_used, key_id=holder.key_id)
     allowed = policy.models if policy is not None else ()
     models = [m for m in allowed if not holder.model_ids or m.model_id in holder.model_ids]
     return JsonResponse(
@@ -98,6 +99,8 @@ async def chat_completions(request: HttpRequest) -> HttpResponseBase:
         unanswered = {"error": {"type": "InternalError", "message": "The turn ended unanswered."}}
         first_chunks = builder.chunks(first or unanswered)
         if builder.error is not None:
+            async for _ in events:  # the turn records the key's use before it ends
+                pass
             return _pipeline_error(builder.error)
         if completion.stream:
             stream = _stream(turn, events, first_chunks, builder)

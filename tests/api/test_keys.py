@@ -86,6 +86,28 @@ async def test_each_answered_request_is_counted_on_its_key(alice, demo_without_d
     assert key.last_used_at is not None
 
 
+async def test_a_refused_request_and_a_model_list_mark_the_key_used_but_count_no_tokens(alice, demo_without_delay):
+    from asgiref.sync import sync_to_async
+
+    await sync_to_async(publish_policy)(alice, ten_minute=10)  # no room for any answer
+    issued = await sync_to_async(api_key_create)(user=alice, name="refused")
+    client, bearer = AsyncClient(), {"Authorization": f"Bearer {issued.secret}"}
+
+    listed = await client.get("/v1/models", headers=bearer)
+    key = await ApiKey.objects.aget(pk=issued.key.pk)
+    assert listed.status_code == 200
+    listed_at = key.last_used_at
+    assert listed_at is not None
+
+    body = {"model": "demo.echo-v1", "messages": [{"role": "user", "content": "Hello"}]}
+    refused = await client.post("/v1/chat/completions", json.dumps(body), content_type="application/json",
+                                headers=bearer)
+    key = await ApiKey.objects.aget(pk=issued.key.pk)
+    assert refused.status_code == 429
+    assert key.last_used_at > listed_at
+    assert (key.request_count, key.input_tokens, key.output_tokens) == (0, 0, 0)
+
+
 def test_admins_see_usage_and_revoke_but_cannot_mint_keys(admin_user, alice):
     issued = api_key_create(user=alice, name="alice's")
     client = signed_in(admin_user)
