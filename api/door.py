@@ -34,7 +34,7 @@ from dataplane.pipeline import Identity, chat_turn_async
 from dataplane.stopping import TurnStop
 from dataplane.telemetry.record import RequestRecord
 from gateway_project.gateway import gateway
-from gateway_project.turn_pools import store_executor, turn_executor
+from gateway_project.turn_pools import keep_turn, store_executor, turn_executor
 
 logger = logging.getLogger("api.door")
 
@@ -43,7 +43,6 @@ MAX_WAITING = 256  # events the response has not taken yet before the turn waits
 CLIENT_STALL_SECONDS = 30.0  # a client that takes nothing for this long is treated as gone
 
 _T = TypeVar("_T")
-_background: set[asyncio.Task] = set()  # keeps running turns from being collected
 
 
 class ResponseOutbound:
@@ -147,7 +146,7 @@ class RunningTurn:
         self.outbound = ResponseOutbound(asyncio.get_running_loop())
         self.cancel = threading.Event()
         self.task = asyncio.ensure_future(self._run(holder, payload))
-        _background.add(self.task)
+        keep_turn(self.task, self.cancel)
         self.task.add_done_callback(_finished)
 
     async def _run(self, holder: KeyHolder, payload: dict[str, Any]) -> RequestRecord:
@@ -201,6 +200,5 @@ async def database_step(step: Callable[..., _T], /, **kwargs: Any) -> _T:
 
 
 def _finished(task: asyncio.Task) -> None:
-    _background.discard(task)
     if not task.cancelled() and task.exception() is not None:
         logger.error("OpenAI-style turn crashed", exc_info=task.exception())

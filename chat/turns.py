@@ -28,11 +28,10 @@ from dataplane.requests import cancel_target, conversation_id_of
 from dataplane.stopping import TurnStop
 from dataplane.telemetry.record import RequestRecord
 from gateway_project.gateway import gateway
-from gateway_project.turn_pools import store_executor, turn_executor
+from gateway_project.turn_pools import keep_turn, store_executor, turn_executor
 
 logger = logging.getLogger("chat.turns")
 
-_background: set[asyncio.Future] = set()  # keeps fire-and-forget turns from being collected
 
 
 class RunningTurns:
@@ -103,10 +102,9 @@ def start_turn(*, sub: str, username: str, channel: str, event: PublishedEvent) 
     conversation_id = conversation_id_of(event.payload) or ""
     running_turns.add(sub, conversation_id, cancel)
     task = asyncio.ensure_future(run_turn(sub=sub, username=username, channel=channel, event=event, cancel=cancel))
-    _background.add(task)
+    keep_turn(task, cancel)
 
     def finished(done: asyncio.Future) -> None:
-        _background.discard(done)
         running_turns.discard(sub, conversation_id, cancel)
         if not done.cancelled() and done.exception() is not None:
             logger.error("chat turn for %s crashed", sub, exc_info=done.exception())
@@ -158,6 +156,11 @@ class CancelListener:
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - a layer hiccup must not end the listening
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # Cancelled mid-read, and redis-py turned the cancellation into a
+                    # ConnectionError: stop as asked instead of listening on for ever.
+                    raise asyncio.CancelledError from None
                 logger.warning("cancel listener: receive failed", exc_info=True)
                 await asyncio.sleep(1.0)
                 continue

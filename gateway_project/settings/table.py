@@ -90,6 +90,10 @@ _AFTER_DATA_PLANE: tuple[Setting, ...] = (
             "Threads per web process for a turn's short blocking steps (policy, reserve, settle, telemetry; on "
             "/v1 also the API key's lookup and usage count).",
             DATA_PLANE_SETTINGS[0].section),
+    Setting("GATEWAY_SHUTDOWN_GRACE_SECONDS", "float", 20.0,
+            "A stopping web process (SIGTERM) lets its running chat turns finish for up to this long, then stops the "
+            "rest, which settle what they streamed (5 s more); keep it below the orchestrator's stop timeout.",
+            DATA_PLANE_SETTINGS[0].section),
     Setting("CHAT_KEEPALIVE_SECONDS", "float", 60.0, "Keep-alive (`ka`) interval of the chat WebSocket.", CHAT),
     Setting("CHAT_FRAME_WINDOW_MS", "float", 50.0,
             "After a turn's first token, text chunks arriving within this many ms leave as one frame (the first "

@@ -15,6 +15,7 @@ from api.services import api_key_create
 from dataplane.outbound import ClientGoneError
 from dataplane.pipeline import current_charges
 from dataplane.policy import AllowedModel
+from gateway_project import turn_pools
 from gateway_project.gateway import gateway, gateway_store
 from tests.chat.conftest import publish_policy
 
@@ -107,7 +108,7 @@ async def test_a_client_that_leaves_before_the_whole_answer_stops_the_turn_which
         pass
 
     await asyncio.wait_for(ASGIHandler()(_post("/v1/chat/completions", issued.secret), receive, send), 10)
-    running = set(api.door._background)
+    running = set(turn_pools.running_turns())
     if running:
         await asyncio.wait(running, timeout=10)
 

@@ -12,6 +12,8 @@ from gateway_project.settings.test import REDIS_URL
 GATEWAY_SQLITE_PATH = os.environ["CHAT_LIVE_GATEWAY_SQLITE_PATH"]
 GATEWAY_LAKE_DIR = os.environ["CHAT_LIVE_GATEWAY_LAKE_DIR"]
 SERVE_STATIC = True
+# A test's server stops at its end, sometimes with a turn still running: a short grace period.
+GATEWAY_SHUTDOWN_GRACE_SECONDS = float(os.environ.get("GATEWAY_SHUTDOWN_GRACE_SECONDS", "1"))
 
 # Like production: with Redis, the cache (the per-user publish allowance) is shared by every
 # server process; a prefix per test keeps tests apart.

@@ -8,7 +8,6 @@ import json
 import pytest
 from django.test import override_settings
 
-import chat.turns
 import gateway_project.turn_pools
 from dataplane.pipeline import current_charges
 from dataplane.policy import AllowedModel
@@ -72,7 +71,7 @@ async def test_turns_beyond_the_worker_pool_stream_together_and_bill_exactly(
             usage[conversation] = event["metadata"]["usage"]
     # The turns settle and record after their last event: let them end on this test's loop
     # rather than be cancelled half-way when the loop closes.
-    running = set(chat.turns._background)
+    running = set(gateway_project.turn_pools.running_turns())
     if running:
         await asyncio.wait(running, timeout=10)
     await session.close()
