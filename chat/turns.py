@@ -156,16 +156,22 @@ class CancelListener:
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - a layer hiccup must not end the listening
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    # Cancelled mid-read, and redis-py turned the cancellation into a
-                    # ConnectionError: stop as asked instead of listening on for ever.
-                    raise asyncio.CancelledError from None
+                _stop_if_cancelled()
                 logger.warning("cancel listener: receive failed", exc_info=True)
                 await asyncio.sleep(1.0)
                 continue
+            _stop_if_cancelled()
             if message.get("type") == TURN_CANCEL and isinstance(message.get("sub"), str):
                 running_turns.cancel(message["sub"], str(message.get("conversationId", "")))
+
+
+def _stop_if_cancelled() -> None:
+    """Stop as asked when the layer swallowed this task's cancellation: channels_redis and
+    redis-py, cancelled mid-read, can return or fail (ConnectionError) instead of raising it,
+    and the loop would listen on for ever (a closing event loop waited on it)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 # Channels and tasks belong to one event loop: one listener per loop (tests run several).

@@ -117,20 +117,25 @@ def test_a_spent_budget_is_refused_in_dollars(alice, password, tmp_path):
     policy = publish_policy(alice, models=(priced,))
     gateway_store().policy_put(replace(policy, version=policy.version + 1,
                                        monthly=WindowLimits(total=1_000_000, cost=500)))  # $0.0005
+    # The default maximum (1,024 tokens) would cost more than the whole budget, and what the
+    # budget pays for (under 50 tokens) is too short for an answer: refused.
+    error = refusal_on_the_chat_page(tmp_path, password, locale="en-US")
+    assert "more than your whole monthly budget of $0.0005" in error, error
+    assert "cheaper model" in error
+
+
+def refusal_on_the_chat_page(tmp_path, password, *, locale: str) -> str:
+    """Sign in, say hello to the demo model, and return the refusal the page shows."""
     live = LiveDaphne(tmp_path, extra_env={"GATEWAY_DEMO_CHUNK_DELAY": "0.001"})
     try:
         with chromium() as browser:
-            page = browser.new_page(viewport={"width": 1200, "height": 800})
+            page = browser.new_context(locale=locale, viewport={"width": 1200, "height": 800}).new_page()
             page.set_default_timeout(TIMEOUT_MS)
             sign_in(page, live, password)
             page.wait_for_selector("#model option[value='demo.echo-v1']", state="attached")
-            # The default maximum (1,024 tokens) would cost more than the whole budget, and what
-            # the budget pays for (under 50 tokens) is too short for an answer: refused.
             page.fill("#prompt", "Hello")
             page.press("#prompt", "Enter")
-            error = page.wait_for_selector(".inline-error").inner_text()
-            assert "more than your whole monthly budget of $0.0005" in error, error
-            assert "cheaper model" in error
+            return page.wait_for_selector(".inline-error").inner_text()
     finally:
         live.stop()
 
@@ -160,16 +165,5 @@ def test_a_spent_group_budget_is_refused_naming_the_group(alice, password, tmp_p
     charges = pooled_charges(month, (research,))
     spent = gateway_store().reserve(sub="another-member", charges=charges, estimate=TokenCount(cost=1))
     gateway_store().settle(reservation=spent, actual=TokenCount(input=100, output=100, cost=500_000))
-    live = LiveDaphne(tmp_path, extra_env={"GATEWAY_DEMO_CHUNK_DELAY": "0.001"})
-    try:
-        with chromium() as browser:
-            page = browser.new_context(locale=locale, viewport={"width": 1200, "height": 800}).new_page()
-            page.set_default_timeout(TIMEOUT_MS)
-            sign_in(page, live, password)
-            page.wait_for_selector("#model option[value='demo.echo-v1']", state="attached")
-            page.fill("#prompt", "Hello")
-            page.press("#prompt", "Enter")
-            error = page.wait_for_selector(".inline-error").inner_text()
-            assert expected in error, error
-    finally:
-        live.stop()
+    error = refusal_on_the_chat_page(tmp_path, password, locale=locale)
+    assert expected in error, error

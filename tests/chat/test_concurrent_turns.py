@@ -8,6 +8,7 @@ import json
 import pytest
 from django.test import override_settings
 
+import chat.turns
 import gateway_project.turn_pools
 from dataplane.pipeline import current_charges
 from dataplane.policy import AllowedModel
@@ -22,7 +23,17 @@ CHUNKS = 30
 
 @pytest.fixture
 def one_turn_worker(monkeypatch):
-    """A worker pool of one thread: a turn that needed a worker would wait for the others."""
+    """A worker pool of one thread: a turn that needed a worker would wait for the others.
+
+    No cross-process cancel listener either: this test has no cancels, and a listener left
+    in a Redis read when pytest-asyncio closes the test's loop could keep the loop from
+    closing (redis-py does not always give the cancellation back), a teardown that then
+    waited for the test's time-out.
+    """
+    async def no_listener(self, sub: str) -> None:
+        pass
+
+    monkeypatch.setattr(chat.turns.CancelListener, "join", no_listener)
     monkeypatch.setattr(gateway_project.turn_pools, "_executors", {})
     with override_settings(GATEWAY_TURN_WORKERS=1):
         yield
