@@ -80,3 +80,33 @@ def test_the_admin_and_its_customisations_speak_korean(admin_user):
     assert live.status_code == 200
     assert "현재 10분 구간" in live.content.decode()
     assert "실시간 사용량" in live.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_saved_choice_also_wins_when_the_server_runs_async(alice):
+    """Under daphne the middleware chain runs async (so async views never queue on Django's one
+    sync thread): the user's saved language must still win there."""
+    from asgiref.sync import sync_to_async
+    from django.test import AsyncClient
+
+    alice.language = "ko"
+    await sync_to_async(alice.save)()
+    client = AsyncClient()
+    await client.aforce_login(alice)
+
+    response = await client.get("/", headers={"Accept-Language": "en-US,en;q=0.9"})
+
+    assert response.status_code == 200
+    assert '<html lang="ko">' in response.content.decode()
+
+
+def test_the_language_middleware_serves_async_chains_without_a_thread_hop():
+    from accounts.languages import UserLanguageMiddleware
+
+    async def view(request):
+        return None
+
+    assert UserLanguageMiddleware.async_capable
+    from asgiref.sync import iscoroutinefunction
+
+    assert iscoroutinefunction(UserLanguageMiddleware(view))
