@@ -95,6 +95,7 @@ class Session:
         if cookie:
             headers.append((b"cookie", cookie.encode()))
         self.ws = WebsocketCommunicator(application, "/event/realtime", headers=headers, subprotocols=subprotocols)
+        self.early: list[dict[str, Any]] = []  # events that arrived while a publish awaited its answer
 
     async def open(self) -> Any:
         connected, subprotocol = await self.ws.connect(timeout=WAIT)
@@ -105,6 +106,8 @@ class Session:
         await self.ws.send_to(text_data=frame if isinstance(frame, str) else json.dumps(frame))
 
     async def receive(self) -> dict[str, Any]:
+        if self.early:
+            return self.early.pop(0)
         return json.loads(await self.ws.receive_from(timeout=WAIT))
 
     async def init(self) -> dict[str, Any]:
@@ -119,7 +122,12 @@ class Session:
     async def publish(self, channel: str, *events: Any, frame_id: str | None = None) -> dict[str, Any]:
         raw = [e if isinstance(e, str) else json.dumps(e) for e in events]
         await self.send({"type": "publish", "id": frame_id or str(uuid.uuid4()), "channel": channel, "events": raw})
-        return await self.receive()
+        # A running turn's events may come first (a cancel sent mid-answer): kept for later reads.
+        while True:
+            frame = json.loads(await self.ws.receive_from(timeout=WAIT))
+            if frame["type"] != "data":
+                return frame
+            self.early.append(frame)
 
     async def next_of(self, kind: str) -> dict[str, Any]:
         """The next frame of this type; keep-alives and others in between are skipped."""
